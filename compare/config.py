@@ -1,0 +1,122 @@
+"""One frozen description of a model and a run, read by both twins and saved with every run."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+DTYPES = ("float32", "float64")
+ACTIVATIONS = ("relu", "sigmoid", "tanh")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "step", "cosine")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class ConfigError(ValueError):
+    """A user's setting that cannot work, in one line naming the setting and what to do."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture: in_features → hidden… → out_features, ``activation`` after each hidden layer."""
+
+    hidden: tuple[int, ...] = (128, 64)
+    activation: str = "relu"
+    in_features: int = 784
+    out_features: int = 10
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"--activation {self.activation!r} is unknown; choose one of {', '.join(ACTIVATIONS)}")
+        if any(int(h) < 1 for h in self.hidden):
+            raise ConfigError(f"--hidden {self.hidden_text()}: every layer needs at least 1 unit")
+
+    @classmethod
+    def parse_hidden(cls, text: str) -> tuple[int, ...]:
+        """'128,64' → (128, 64); '' or 'none' → () (softmax regression)."""
+        text = text.strip()
+        if text.lower() in ("", "none"):
+            return ()
+        try:
+            sizes = tuple(int(part) for part in text.split(","))
+        except ValueError:
+            raise ConfigError(f"--hidden {text!r} is malformed; give comma-separated sizes such as 128,64 "
+                              "(or 'none' for no hidden layer)") from None
+        if any(s < 1 for s in sizes):
+            raise ConfigError(f"--hidden {text!r}: every layer needs at least 1 unit")
+        return sizes
+
+    def hidden_text(self) -> str:
+        return ",".join(map(str, self.hidden)) or "none"
+
+    def kwargs(self) -> dict:
+        """Keyword arguments for either twin's ``SimpleNet``."""
+        return dict(in_features=self.in_features, hidden=tuple(self.hidden),
+                    out_features=self.out_features, activation=self.activation)
+
+    def describe(self) -> str:
+        return " → ".join(map(str, (self.in_features, *self.hidden, self.out_features))) + f" ({self.activation})"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run's numbers (the device is not among them)."""
+
+    spec: ModelSpec = field(default_factory=ModelSpec)
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    dampening: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    amsgrad: bool = False
+    schedule: str = "cosine"
+    step_size: int = 5
+    gamma: float = 0.1
+    seed: int = 0
+    dtype: str = "float32"
+    eval_batch_size: int = 10000
+
+    def __post_init__(self):
+        checks = [
+            (self.epochs >= 0, f"--epochs {self.epochs} must be 0 or more"),
+            (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
+            (math.isfinite(self.lr) and self.lr > 0, f"--lr {self.lr} must be a positive number"),
+            (self.optimizer in OPTIMIZERS, f"--optimizer {self.optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}"),
+            (0 <= self.momentum, f"--momentum {self.momentum} must be 0 or more"),
+            (self.weight_decay >= 0, f"--weight-decay {self.weight_decay} must be 0 or more"),
+            (not self.nesterov or (self.momentum > 0 and self.dampening == 0),
+             "--nesterov needs --momentum > 0 and --dampening 0 (as torch.optim.SGD)"),
+            (all(0 <= b < 1 for b in self.betas), f"--betas {self.betas} must each lie in [0, 1)"),
+            (self.eps > 0, f"--eps {self.eps} must be positive"),
+            (self.schedule in SCHEDULES, f"--schedule {self.schedule!r} is unknown; choose one of {', '.join(SCHEDULES)}"),
+            (self.step_size >= 1, f"--step-size {self.step_size} must be at least 1"),
+            (self.gamma > 0, f"--gamma {self.gamma} must be positive"),
+            (self.dtype in DTYPES, f"--dtype {self.dtype!r} is unknown; choose float32 or float64"),
+            (self.eval_batch_size >= 1, f"--eval-batch-size {self.eval_batch_size} must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["spec"]["hidden"] = list(self.spec.hidden)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        spec = dict(d.pop("spec"))
+        spec["hidden"] = tuple(spec["hidden"])
+        d["betas"] = tuple(d["betas"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(spec=ModelSpec(**spec), **{k: v for k, v in d.items() if k in known})
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)

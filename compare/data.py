@@ -1,0 +1,49 @@
+"""Where MNIST lives, fetching it when it is missing, and handing each twin its copy.
+
+The data root is ``--data-dir``, else ``$SIMPLENET_DATA``, else ``./data``.  torchvision
+fetches the files; each twin then reads them with its own reader.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from manual import data as manual_data
+from manual.data import DataError
+from torch_impl import data as torch_data
+
+ENV_VAR = "SIMPLENET_DATA"
+
+
+def resolve_root(data_dir: str | None) -> Path:
+    return Path(data_dir or os.environ.get(ENV_VAR) or "data")
+
+
+def ensure_mnist(root: Path, download: bool = True) -> Path:
+    """Make sure the four files are under ``root`` (either layout); fetch them with torchvision if not."""
+    missing = [name for name, path in manual_data.locate_all(root).items() if path is None]
+    if missing:
+        if root.exists() and not root.is_dir():
+            raise DataError(f"data directory {root} is a file, not a directory; {manual_data.HINT}")
+        if not download:
+            raise DataError(f"{missing[0]} not found in {root / 'MNIST' / 'raw'} or {root}; {manual_data.HINT}")
+        torch_data.download(root)
+    return root
+
+
+def real_batch(root: Path, batch_size: int, seed: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """``batch_size`` training examples drawn without replacement by Generator(seed)."""
+    images, labels = manual_data.load_split(root, "train")
+    if not 1 <= batch_size <= len(images):
+        raise DataError(f"--batch-size {batch_size} must lie in 1..{len(images)} for this data")
+    idx = np.random.default_rng(seed).choice(len(images), batch_size, replace=False)
+    return manual_data.normalize(images[idx], np.dtype(dtype)), labels[idx]
+
+
+def random_batch(batch_size: int, seed: int, dtype: str, in_features: int = 784,
+                 classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Standard-normal inputs and uniform labels, for checks that need no data."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((batch_size, in_features)).astype(dtype), rng.integers(0, classes, batch_size)

@@ -1,0 +1,166 @@
+"""The judge builds both twins from one spec and one set of initial weights.
+
+``ManualTwin`` and ``TorchTwin`` wrap each twin's model, loss, optimizer, schedule and data
+behind one small interface, so a single training loop (``compare.runner``) drives either
+twin alone (``simplenet train``) or both in lockstep (``simplenet compare``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import manual
+import manual.data
+import manual.optim
+import manual.train
+import torch_impl
+import torch_impl.data
+import torch_impl.optim
+import torch_impl.train
+from compare.config import ModelSpec, TrainConfig
+
+NP_DTYPES = {"float32": np.float32, "float64": np.float64}
+TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def initial_state(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
+    """ONE set of initial weights, torch's default init drawn from NumPy's Generator(seed).
+
+    Drawn in float64; each twin casts it to its dtype, so both start from the same numbers.
+    """
+    net = manual.SimpleNet(**spec.kwargs(), dtype=np.float64, rng=np.random.default_rng(seed))
+    return net.state_dict()
+
+
+def build_manual(spec: ModelSpec, state: dict[str, np.ndarray], dtype: str) -> manual.SimpleNet:
+    net = manual.SimpleNet(**spec.kwargs(), dtype=NP_DTYPES[dtype], rng=np.random.default_rng(0))
+    net.load_state_dict(state)
+    return net
+
+
+def build_torch(spec: ModelSpec, state: dict[str, np.ndarray], dtype: str,
+                device: torch.device | str = "cpu") -> torch_impl.SimpleNet:
+    net = torch_impl.SimpleNet(**spec.kwargs(), dtype=TORCH_DTYPES[dtype], device=device)
+    net.load_numpy_state(state)
+    return net
+
+
+def optimizer_kwargs(cfg: TrainConfig) -> dict:
+    return dict(lr=cfg.lr, momentum=cfg.momentum, dampening=cfg.dampening, nesterov=cfg.nesterov,
+                weight_decay=cfg.weight_decay, betas=cfg.betas, eps=cfg.eps, amsgrad=cfg.amsgrad)
+
+
+def scheduler_kwargs(cfg: TrainConfig) -> dict:
+    return dict(epochs=cfg.epochs, step_size=cfg.step_size, gamma=cfg.gamma)
+
+
+class ManualTwin:
+    """The NumPy twin: arrays in host memory, ``manual.train.train_step``."""
+
+    name = "manual"
+
+    def __init__(self, cfg: TrainConfig, state: dict[str, np.ndarray], root):
+        self.cfg, self.dtype = cfg, NP_DTYPES[cfg.dtype]
+        self.model = build_manual(cfg.spec, state, cfg.dtype)
+        self.loss_fn = manual.CrossEntropyLoss()
+        self.optimizer = manual.optim.make_optimizer(cfg.optimizer, self.model.parameters(), **optimizer_kwargs(cfg))
+        self.scheduler = manual.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
+        self.images = {}
+        for split in ("train", "test"):
+            images, labels = manual.data.load_split(root, split)
+            self.images[split] = images
+            setattr(self, f"x_{split}", manual.data.normalize(images, self.dtype))
+            setattr(self, f"y_{split}", labels)
+
+    def begin_epoch(self, perm: np.ndarray, steps: int) -> None:
+        self.perm = perm
+        self.losses = np.zeros(steps, dtype=np.float64)
+        self.correct = 0
+
+    def step(self, s: int, lo: int, hi: int) -> None:
+        idx = self.perm[lo:hi]
+        loss, correct = manual.train.train_step(self.model, self.loss_fn, self.optimizer,
+                                                self.x_train[idx], self.y_train[idx])
+        self.losses[s] = loss
+        self.correct += correct
+
+    def host_losses(self, a: int, b: int) -> np.ndarray:
+        return self.losses[a:b].copy()
+
+    def host_correct(self) -> int:
+        return int(self.correct)
+
+    def restore_epoch(self, losses: np.ndarray, correct: int) -> None:
+        self.losses[:len(losses)] = losses
+        self.correct = correct
+
+    def evaluate(self) -> tuple[float, float]:
+        return manual.train.evaluate(self.model, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size)
+
+    def params(self) -> dict[str, np.ndarray]:
+        return {name: p.data for name, p in self.model.named_parameters()}
+
+    def grads(self) -> dict[str, np.ndarray]:
+        return {name: p.grad for name, p in self.model.named_parameters() if p.grad is not None}
+
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+
+class TorchTwin:
+    """The autograd twin: tensors kept on its device, ``torch_impl.train.train_step``.
+
+    Per-step losses go into a device buffer; the host reads them only when the loop asks
+    (every ``--log-every`` steps), never once per step.
+    """
+
+    name = "torch"
+
+    def __init__(self, cfg: TrainConfig, state: dict[str, np.ndarray], root, device: torch.device):
+        self.cfg, self.device, self.dtype = cfg, device, TORCH_DTYPES[cfg.dtype]
+        self.model = build_torch(cfg.spec, state, cfg.dtype, device)
+        self.loss_fn = torch_impl.CrossEntropyLoss()
+        self.optimizer = torch_impl.optim.make_optimizer(cfg.optimizer, self.model.parameters(),
+                                                         **optimizer_kwargs(cfg))
+        self.scheduler = torch_impl.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
+        self.images = {}
+        for split in ("train", "test"):
+            images, labels = torch_impl.data.load_split(root, split)
+            self.images[split] = images
+            setattr(self, f"x_{split}", torch_impl.data.normalize(images, self.dtype, device))
+            setattr(self, f"y_{split}", labels.to(device))
+
+    def begin_epoch(self, perm: np.ndarray, steps: int) -> None:
+        self.perm = torch.from_numpy(perm).to(self.device)
+        self.losses = torch.zeros(steps, dtype=torch.float64, device=self.device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=self.device)
+
+    def step(self, s: int, lo: int, hi: int) -> None:
+        idx = self.perm[lo:hi]
+        loss, correct = torch_impl.train.train_step(self.model, self.loss_fn, self.optimizer,
+                                                    self.x_train[idx], self.y_train[idx])
+        self.losses[s] = loss
+        self.correct += correct
+
+    def host_losses(self, a: int, b: int) -> np.ndarray:
+        return self.losses[a:b].cpu().numpy()
+
+    def host_correct(self) -> int:
+        return int(self.correct.item())
+
+    def restore_epoch(self, losses: np.ndarray, correct: int) -> None:
+        self.losses[:len(losses)] = torch.from_numpy(losses).to(self.device)
+        self.correct.fill_(correct)
+
+    def evaluate(self) -> tuple[float, float]:
+        return torch_impl.train.evaluate(self.model, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size)
+
+    def params(self) -> dict[str, np.ndarray]:
+        return self.model.numpy_state()
+
+    def grads(self) -> dict[str, np.ndarray]:
+        return {name: p.grad.detach().cpu().numpy() for name, p in self.model.named_parameters()
+                if p.grad is not None}
+
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])

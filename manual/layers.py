@@ -1,0 +1,155 @@
+"""Layers of the hand-written twin, in pure NumPy.
+
+Each layer is a small class: ``forward(x)`` keeps what ``backward`` needs,
+``backward(grad_out)`` returns dL/d(input) and *accumulates* dL/d(parameter)
+into ``param.grad`` (as torch does).  Updating weights is the optimizer's job.
+
+Shapes: N = batch size, I = in_features, O = out_features.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Parameter:
+    """A weight array and its gradient, the NumPy stand-in for ``torch.nn.Parameter``."""
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data: np.ndarray):
+        self.data = data
+        self.grad: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    def accumulate(self, value: np.ndarray) -> None:
+        """``grad += value``; the first call after ``zero_grad`` just stores it."""
+        if self.grad is None:
+            self.grad = value
+        else:
+            self.grad += value
+
+
+class Module:
+    """Calling a layer runs its forward, as in torch."""
+
+    def __call__(self, *args):
+        return self.forward(*args)
+
+
+class Linear(Module):
+    """y = x·Wᵀ + b with W of shape (O, I), torch's layout and default init.
+
+    torch initialises ``nn.Linear`` with kaiming_uniform(a=√5) for the weight and
+    U(-1/√I, 1/√I) for the bias; both reduce to U(-1/√I, 1/√I).
+    """
+
+    def __init__(self, in_features: int, out_features: int, *,
+                 rng: np.random.Generator | None = None, dtype=np.float32):
+        rng = np.random.default_rng() if rng is None else rng
+        bound = 1.0 / np.sqrt(in_features)
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(rng.uniform(-bound, bound, (out_features, in_features)).astype(dtype))
+        self.bias = Parameter(rng.uniform(-bound, bound, out_features).astype(dtype))
+        self.x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x                                       # (N, I), kept for dL/dW
+        return x @ self.weight.data.T + self.bias.data   # (N, O)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        g = grad_out                                     # g = dL/dy   (N, O)
+        # dL/dW = gᵀ·x                                     (O, I)
+        self.weight.accumulate(g.T @ self.x)
+        # dL/db = Σ_n g[n]                                 (O,)
+        self.bias.accumulate(g.sum(axis=0))
+        # dL/dx = g·W                                      (N, I)
+        return g @ self.weight.data
+
+
+class ReLU(Module):
+    """y = max(x, 0); the gradient at exactly 0 is 0, as in torch."""
+
+    def __init__(self):
+        self.mask: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.mask = x > 0                                # (N, F) bool
+        return x * self.mask
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        # dL/dx = g ⊙ 1[x > 0]                             (N, F)
+        return grad_out * self.mask
+
+
+class Sigmoid(Module):
+    """y = 1 / (1 + e^(-x)), computed as ½(1 + tanh(x/2)) so it never overflows."""
+
+    def __init__(self):
+        self.y: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.y = 0.5 * (1.0 + np.tanh(0.5 * x))
+        return self.y
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        # dL/dx = g ⊙ y ⊙ (1 − y)                          (N, F)
+        return grad_out * self.y * (1.0 - self.y)
+
+
+class Tanh(Module):
+    """y = tanh(x)."""
+
+    def __init__(self):
+        self.y: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        # dL/dx = g ⊙ (1 − y²)                             (N, F)
+        return grad_out * (1.0 - self.y * self.y)
+
+
+class CrossEntropyLoss(Module):
+    """Softmax cross-entropy with integer targets, mean over the batch.
+
+    Same semantics as ``torch.nn.CrossEntropyLoss()``:
+
+        L = (1/N) Σ_n [ logsumexp(z_n) − z_n[t_n] ]
+
+    computed stably by subtracting each row's max before exponentiating.
+
+    Gradient, derived once: with p = softmax(z),
+        ∂/∂z_nk [logsumexp(z_n)] = p_nk  and  ∂/∂z_nk [z_n[t_n]] = 1[k = t_n],
+    so
+        dL/dz = (p − onehot(t)) / N        (N, C)
+    """
+
+    def __init__(self):
+        self.probs: np.ndarray | None = None
+        self.target: np.ndarray | None = None
+
+    def forward(self, logits: np.ndarray, target: np.ndarray) -> np.ndarray:
+        n = logits.shape[0]
+        shifted = logits - logits.max(axis=1, keepdims=True)          # (N, C), max row entry 0
+        exp = np.exp(shifted)
+        sum_exp = exp.sum(axis=1, keepdims=True)                      # (N, 1)
+        log_probs = shifted - np.log(sum_exp)                         # log softmax
+        self.probs = exp / sum_exp
+        self.target = target
+        return -log_probs[np.arange(n), target].mean()
+
+    def backward(self) -> np.ndarray:
+        n = self.probs.shape[0]
+        grad = self.probs.copy()
+        # dL/dz = (p − onehot(t)) / N                      (N, C)
+        grad[np.arange(n), self.target] -= 1.0
+        grad /= n
+        return grad
+
+
+ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}

@@ -1,0 +1,219 @@
+"""Optimizers and learning-rate schedules in NumPy, mirroring ``torch.optim`` line by line.
+
+Class names, argument names, ``param_groups``, ``state`` and the update order follow
+torch's single-tensor (``foreach=False``) implementations, so that from one state and one
+gradient stream both twins produce the same parameters (to rounding: torch fuses
+``p + α·g`` into one FMA on CPU, NumPy rounds twice).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from manual.layers import Parameter
+
+
+class Optimizer:
+    def __init__(self, params: Iterable[Parameter], defaults: dict):
+        self.defaults = dict(defaults)
+        self.param_groups = [dict(defaults, params=list(params))]
+        self.state: dict[int, dict] = {}          # index of the parameter → its buffers
+
+    def zero_grad(self) -> None:
+        for p in self.param_groups[0]["params"]:
+            p.grad = None
+
+    def _params_with_grad(self):
+        for i, p in enumerate(self.param_groups[0]["params"]):
+            if p.grad is not None:
+                yield i, p, self.state.setdefault(i, {})
+
+    def state_dict(self) -> dict:
+        """Buffers as arrays keyed ``"<index>.<buffer>"``, hyper-parameters as plain numbers."""
+        group = {k: v for k, v in self.param_groups[0].items() if k != "params"}
+        buffers = {f"{i}.{k}": np.asarray(v) for i, s in self.state.items() for k, v in s.items()}
+        return {"param_group": group, "state": buffers}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.param_groups[0].update(state["param_group"])
+        self.state = {}
+        for key, value in state["state"].items():
+            i, name = key.split(".", 1)
+            value = np.array(value)
+            self.state.setdefault(int(i), {})[name] = int(value) if name == "step" else value
+
+
+class SGD(Optimizer):
+    """torch.optim.SGD: momentum, dampening, Nesterov, weight decay (L2 added to the gradient)."""
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def step(self) -> None:
+        group = self.param_groups[0]
+        lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
+        wd, nesterov = group["weight_decay"], group["nesterov"]
+        for _, p, state in self._params_with_grad():
+            # g ← ∇θ + λθ
+            g = p.grad + wd * p.data if wd else p.grad
+            if mu:
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    # b₁ ← g
+                    buf = state["momentum_buffer"] = g.copy()
+                else:
+                    # b_t ← μ·b_{t−1} + (1 − τ)·g
+                    buf *= mu
+                    buf += (1 - tau) * g
+                # g ← g + μ·b (Nesterov) or g ← b
+                g = g + mu * buf if nesterov else buf
+            # θ ← θ − lr·g
+            p.data -= lr * g
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam (L2 weight decay added to the gradient, optional AMSGrad)."""
+
+    decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad))
+
+    def step(self) -> None:
+        group = self.param_groups[0]
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        wd, amsgrad = group["weight_decay"], group["amsgrad"]
+        for _, p, state in self._params_with_grad():
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = np.zeros_like(p.data)
+                state["exp_avg_sq"] = np.zeros_like(p.data)
+                if amsgrad:
+                    state["max_exp_avg_sq"] = np.zeros_like(p.data)
+            state["step"] += 1
+            t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+            g = p.grad
+            if self.decoupled:
+                # θ ← θ·(1 − lr·λ)          (AdamW: decay the weights, not the gradient)
+                p.data *= 1 - lr * wd
+            elif wd:
+                # g ← ∇θ + λθ
+                g = g + wd * p.data
+            # m ← m + (1 − β₁)(g − m)      (= β₁m + (1 − β₁)g, torch's lerp)
+            m += (1 - beta1) * (g - m)
+            # v ← β₂v + (1 − β₂)g²
+            v *= beta2
+            v += (1 - beta2) * g * g
+            bias_correction1 = 1 - beta1 ** t
+            bias_correction2_sqrt = math.sqrt(1 - beta2 ** t)
+            if amsgrad:
+                # v̂ ← max(v̂, v)
+                np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+                v = state["max_exp_avg_sq"]
+            # θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
+            denom = np.sqrt(v) / bias_correction2_sqrt + eps
+            p.data -= (lr / bias_correction1) * (m / denom)
+
+
+class AdamW(Adam):
+    """torch.optim.AdamW: Adam with decoupled weight decay (default 1e-2, as torch)."""
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+
+# --- learning-rate schedules, stepped once per epoch as torch.optim.lr_scheduler ------------
+class LRScheduler:
+    def __init__(self, optimizer: Optimizer):
+        self.optimizer = optimizer
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.last_epoch = -1
+        self.step()
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+
+    def get_last_lr(self) -> list[float]:
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict:
+        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.last_epoch, self.base_lrs = int(state["last_epoch"]), list(state["base_lrs"])
+
+
+class ConstantLR(LRScheduler):
+    """lr·factor until epoch ``total_iters``, then lr (torch's chainable form); factor 1 = no schedule."""
+
+    def __init__(self, optimizer, factor: float = 1.0 / 3, total_iters: int = 5):
+        self.factor, self.total_iters = factor, total_iters
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0:
+            return [g["lr"] * self.factor for g in groups]
+        if self.last_epoch != self.total_iters:
+            return [g["lr"] for g in groups]
+        return [g["lr"] * (1.0 / self.factor) for g in groups]
+
+
+class StepLR(LRScheduler):
+    """lr ← lr·γ every ``step_size`` epochs (torch's chainable form)."""
+
+    def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return [g["lr"] for g in self.optimizer.param_groups]
+        return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr_t = η_min + ½(lr₀ − η_min)(1 + cos(πt/T_max)), in torch's recursive (chainable) form."""
+
+    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        groups, t, T, eta = self.optimizer.param_groups, self.last_epoch, self.T_max, self.eta_min
+        if t == 0:
+            return [g["lr"] for g in groups]
+        if (t - 1 - T) % (2 * T) == 0:
+            return [g["lr"] + (base - eta) * (1 - math.cos(math.pi / T)) / 2
+                    for base, g in zip(self.base_lrs, groups)]
+        return [(1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (g["lr"] - eta) + eta
+                for g in groups]
+
+
+def make_optimizer(name: str, params, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
+                   weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8, amsgrad=False) -> Optimizer:
+    if name == "sgd":
+        return SGD(params, lr=lr, momentum=momentum, dampening=dampening,
+                   weight_decay=weight_decay, nesterov=nesterov)
+    cls = {"adam": Adam, "adamw": AdamW}[name]
+    return cls(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+
+def make_scheduler(name: str, optimizer: Optimizer, *, epochs: int, step_size: int = 5,
+                   gamma: float = 0.1) -> LRScheduler:
+    if name == "step":
+        return StepLR(optimizer, step_size=step_size, gamma=gamma)
+    if name == "cosine":
+        return CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
+    return ConstantLR(optimizer, factor=1.0, total_iters=0)

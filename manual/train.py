@@ -1,0 +1,35 @@
+"""One training step and an evaluation pass of the hand-written twin.
+
+The epoch loop (batch order, logging, checkpoints) is the harness's, shared by both twins;
+this module holds what differs: how a step computes and applies the gradients.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from manual.layers import CrossEntropyLoss
+from manual.model import SimpleNet
+from manual.optim import Optimizer
+
+
+def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer,
+               x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward, backward, update; returns (loss, number correct) of the batch before the update."""
+    optimizer.zero_grad()
+    logits = model(x)
+    loss = loss_fn(logits, y)
+    model.backward(loss_fn.backward())
+    optimizer.step()
+    return loss, np.count_nonzero(logits.argmax(axis=1) == y)
+
+
+def evaluate(model: SimpleNet, loss_fn: CrossEntropyLoss, x: np.ndarray, y: np.ndarray,
+             batch_size: int = 10000) -> tuple[float, float]:
+    """(mean loss, accuracy) over (x, y), in large batches."""
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        logits = model(xb)
+        total_loss += float(loss_fn(logits, yb)) * len(xb)
+        correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
+    return total_loss / len(x), correct / len(x)

@@ -1,0 +1,61 @@
+"""Shared fixtures: a real MNIST root when SIMPLENET_DATA names one, tiny IDX files otherwise."""
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def write_idx(path: Path, array: np.ndarray, magic: int | None = None, gz: bool = False) -> Path:
+    """Write ``array`` (uint8) as an IDX file; ``magic`` overrides the header's first 4 bytes."""
+    array = np.asarray(array, dtype=np.uint8)
+    if magic is None:
+        magic = 0x0800 | array.ndim
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    payload = header + array.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(payload))
+    else:
+        path.write_bytes(payload)
+    return path
+
+
+def make_mnist(root: Path, n_train: int = 96, n_test: int = 40, layout: str = "torchvision",
+               gz: bool = False, seed: int = 0) -> Path:
+    """A tiny, learnable MNIST look-alike: each class is a noisy bright blob at its own place."""
+    rng = np.random.default_rng(seed)
+    folder = root / "MNIST" / "raw" if layout == "torchvision" else root
+
+    def split(n):
+        labels = np.arange(n) % 10
+        rng.shuffle(labels)
+        images = rng.integers(0, 60, (n, 28, 28))
+        for i, c in enumerate(labels):
+            r, col = 2 + (c // 5) * 13, 2 + (c % 5) * 5
+            images[i, r:r + 10, col:col + 5] += 180
+        return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.uint8)
+
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images, labels = split(n)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", images, gz=gz)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels, gz=gz)
+    return root
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path) -> Path:
+    return make_mnist(tmp_path / "tiny")
+
+
+@pytest.fixture(scope="session")
+def mnist_root() -> Path:
+    root = os.environ.get("SIMPLENET_DATA")
+    if not root or not (Path(root) / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+        pytest.skip("needs real MNIST: set SIMPLENET_DATA to a directory holding MNIST/raw/ "
+                    "(CI sets it to ../shared/data)")
+    return Path(root)

@@ -1,0 +1,58 @@
+"""MNIST for the autograd twin: torchvision fetches and reads the files.
+
+``download`` uses ``torchvision.datasets.MNIST`` the normal way; ``load_split``
+reads the same four files with torchvision's IDX reader, from torchvision's layout
+or a flat directory, raw or ``.gz``, and holds them as tensors.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import torch
+from torchvision.datasets import MNIST
+from torchvision.datasets.mnist import read_image_file, read_label_file
+from torchvision.datasets.utils import extract_archive
+
+from manual.data import FILES, HINT, MEAN, STD, DataError, check_split, locate
+
+
+def download(root: str | Path) -> None:
+    """Fetch MNIST into ``root/MNIST/raw`` with torchvision; one clear line when it can't."""
+    try:
+        for train in (True, False):
+            MNIST(str(root), train=train, download=True)
+    except Exception as e:  # torchvision raises URLError, RuntimeError, … when offline
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"MNIST is not in {Path(root).resolve()} and downloading it failed ({reason}); "
+                        f"{HINT}") from None
+
+
+def _read(path: Path, reader) -> torch.Tensor:
+    try:
+        if path.suffix == ".gz":
+            with tempfile.TemporaryDirectory() as tmp:
+                return reader(extract_archive(str(path), tmp))
+        return reader(str(path))
+    except Exception as e:  # torchvision's reader asserts without messages
+        raise DataError(f"{path}: not a valid IDX file ({type(e).__name__}: {e}); replace the file") from None
+
+
+def load_split(root: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images (N, 28, 28) uint8, labels (N,) int64) of ``split`` = 'train' or 'test'."""
+    image_name, label_name = FILES[split]
+    paths = []
+    for name in (image_name, label_name):
+        path = locate(root, name)
+        if path is None:
+            raise DataError(f"{name} not found in {Path(root) / 'MNIST' / 'raw'} or {root}; {HINT}")
+        paths.append(path)
+    images, labels = _read(paths[0], read_image_file), _read(paths[1], read_label_file)
+    check_split(images, labels, *paths)
+    return images, labels.long()
+
+
+def normalize(images: torch.Tensor, dtype=torch.float32, device="cpu") -> torch.Tensor:
+    """uint8 (N, 28, 28) → (N, 784) in ``dtype`` on ``device``: (x/255 − mean) / std."""
+    x = images.reshape(len(images), -1).to(device=device, dtype=dtype)
+    return (x / 255 - MEAN) / STD

@@ -1,0 +1,54 @@
+"""SimpleNet with torch.nn and autograd: 784 → 128 → 64 → 10 by default.
+
+Layers are ``layer1 … layerK`` as in the classic snippet, the activation after each
+hidden layer is ``act1 … act(K-1)``; the last layer gives logits.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from torch_impl.layers import ACTIVATIONS
+
+
+class SimpleNet(nn.Module):
+    def __init__(self, in_features: int = 784, hidden: Sequence[int] = (128, 64),
+                 out_features: int = 10, activation: str = "relu", *,
+                 dtype=torch.float32, device: torch.device | str = "cpu"):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        self.in_features = in_features
+        sizes = [in_features, *hidden, out_features]
+        self.layers: list[nn.Linear] = []
+        self.acts: list[nn.Module] = []
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+            layer = nn.Linear(fan_in, fan_out, dtype=dtype, device=device)
+            self.add_module(f"layer{i}", layer)
+            self.layers.append(layer)
+            if i < len(sizes) - 1:
+                act = ACTIVATIONS[activation]()
+                self.add_module(f"act{i}", act)
+                self.acts.append(act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(-1, self.in_features)                                 # x.view(-1, 784)
+        for layer, act in zip(self.layers, self.acts):
+            x = act(layer(x))
+        return self.layers[-1](x)                                           # logits (N, 10)
+
+    # --- state as NumPy arrays, the manual twin's currency ------------------------------
+    def numpy_state(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.state_dict().items()}
+
+    def load_numpy_state(self, state: Mapping[str, np.ndarray]) -> None:
+        ref = self.state_dict()
+        if set(state) != set(ref):
+            raise ValueError(f"state keys {sorted(state)} do not match the model's {sorted(ref)}")
+        for name, p in ref.items():
+            if tuple(np.shape(state[name])) != tuple(p.shape):
+                raise ValueError(f"{name}: shape {np.shape(state[name])} does not match the model's {tuple(p.shape)}")
+        self.load_state_dict({k: torch.as_tensor(np.asarray(v)).to(ref[k]) for k, v in state.items()})

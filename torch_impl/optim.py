@@ -1,0 +1,29 @@
+"""Optimizers and learning-rate schedules of the autograd twin: torch.optim's own.
+
+Built by the same two functions, with the same names and arguments, as ``manual/optim.py``.
+"""
+from __future__ import annotations
+
+from torch.optim import SGD, Adam, AdamW, Optimizer
+from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingLR, LRScheduler, StepLR
+
+__all__ = ["SGD", "Adam", "AdamW", "ConstantLR", "CosineAnnealingLR", "LRScheduler", "Optimizer", "StepLR",
+           "make_optimizer", "make_scheduler"]
+
+
+def make_optimizer(name: str, params, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
+                   weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8, amsgrad=False) -> Optimizer:
+    if name == "sgd":
+        return SGD(params, lr=lr, momentum=momentum, dampening=dampening,
+                   weight_decay=weight_decay, nesterov=nesterov, foreach=False)
+    cls = {"adam": Adam, "adamw": AdamW}[name]
+    return cls(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, foreach=False)
+
+
+def make_scheduler(name: str, optimizer: Optimizer, *, epochs: int, step_size: int = 5,
+                   gamma: float = 0.1) -> LRScheduler:
+    if name == "step":
+        return StepLR(optimizer, step_size=step_size, gamma=gamma)
+    if name == "cosine":
+        return CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
+    return ConstantLR(optimizer, factor=1.0, total_iters=0)

@@ -1,0 +1,38 @@
+"""One training step and an evaluation pass of the autograd twin.
+
+The epoch loop (batch order, logging, checkpoints) is the harness's, shared by both twins;
+this module holds what differs: how a step computes and applies the gradients.
+Nothing here reads a value back to the host, so a GPU step never waits for the CPU.
+"""
+from __future__ import annotations
+
+import torch
+
+from torch_impl.layers import CrossEntropyLoss
+from torch_impl.model import SimpleNet
+from torch_impl.optim import Optimizer
+
+
+def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer,
+               x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward, backward, update; returns (loss, number correct) of the batch before the update."""
+    optimizer.zero_grad()
+    logits = model(x)
+    loss = loss_fn(logits, y)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), torch.count_nonzero(logits.detach().argmax(dim=1) == y)
+
+
+@torch.no_grad()
+def evaluate(model: SimpleNet, loss_fn: CrossEntropyLoss, x: torch.Tensor, y: torch.Tensor,
+             batch_size: int = 10000) -> tuple[float, float]:
+    """(mean loss, accuracy) over (x, y), in large batches; one read-back at the end."""
+    total_loss = torch.zeros((), dtype=torch.float64, device=x.device)
+    correct = torch.zeros((), dtype=torch.int64, device=x.device)
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        logits = model(xb)
+        total_loss += loss_fn(logits, yb).double() * len(xb)
+        correct += torch.count_nonzero(logits.argmax(dim=1) == yb)
+    return total_loss.item() / len(x), correct.item() / len(x)
