@@ -1,7 +1,8 @@
 """``simplenet``: a thin command line over the library functions that the tests also call.
 
 Exit codes: 0 the twins agree / the run finished, 1 the twins disagree, 2 a usage or data
-error (one line on stderr, no traceback), 130/143 interrupted by SIGINT/SIGTERM.
+error (one line on stderr, no traceback), 3 training stopped on a non-finite loss,
+130/143 interrupted by SIGINT/SIGTERM (after writing a checkpoint).
 """
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from compare.checkpoint import CheckpointError
 from compare.config import DTYPES, ConfigError, ModelSpec
 from manual.data import DataError
+from torch_impl.device import DeviceError
 
-EXIT_OK, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
 
 
 class Parser(argparse.ArgumentParser):
@@ -98,6 +104,227 @@ def cmd_gradcheck(args) -> int:
     return EXIT_OK if report.passed else EXIT_MISMATCH
 
 
+# --- train / compare --------------------------------------------------------------------------
+CONFIG_FLAGS = {   # flag → (TrainConfig field, type, help)
+    "--epochs": ("epochs", int, "passes over the training set"),
+    "--batch-size": ("batch_size", int, "examples per step"),
+    "--lr": ("lr", float, "learning rate"),
+    "--optimizer": ("optimizer", str, "sgd, adam or adamw"),
+    "--momentum": ("momentum", float, "SGD momentum"),
+    "--dampening": ("dampening", float, "SGD dampening"),
+    "--weight-decay": ("weight_decay", float, "L2 (sgd, adam) or decoupled (adamw) weight decay"),
+    "--eps": ("eps", float, "Adam epsilon"),
+    "--schedule": ("schedule", str, "learning-rate schedule per epoch: none, step or cosine"),
+    "--step-size": ("step_size", int, "epochs between decays for --schedule step"),
+    "--gamma": ("gamma", float, "decay factor for --schedule step"),
+    "--seed": ("seed", int, "seeds the initial weights and the batch order"),
+    "--dtype": ("dtype", str, "float32 or float64"),
+    "--eval-batch-size": ("eval_batch_size", int, "batch size for evaluation"),
+}
+
+
+def parse_betas(text: str) -> tuple[float, float]:
+    try:
+        b1, b2 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not two comma-separated numbers such as 0.9,0.999") from None
+    return b1, b2
+
+
+def add_train_flags(p: argparse.ArgumentParser, command: str) -> None:
+    from compare.config import TrainConfig
+
+    d = TrainConfig()
+    for flag, (name, typ, help_) in CONFIG_FLAGS.items():
+        p.add_argument(flag, dest=name, type=typ, default=None, help=f"{help_} (default: {getattr(d, name)})")
+    p.add_argument("--betas", type=parse_betas, default=None, help="Adam betas (default: 0.9,0.999)")
+    p.add_argument("--nesterov", action="store_const", const=True, default=None, help="Nesterov momentum (SGD)")
+    p.add_argument("--amsgrad", action="store_const", const=True, default=None, help="AMSGrad (adam, adamw)")
+    p.add_argument("--hidden", default=None, help="hidden layer sizes, comma-separated; 'none' for softmax "
+                                                   "regression (default: 128,64)")
+    p.add_argument("--activation", default=None, help="relu, sigmoid or tanh (default: relu)")
+    p.add_argument("--device", default="auto", help="torch twin's device: auto, cpu, cuda or mps "
+                                                    "(auto: cuda, then mps, then cpu)")
+    add_data_flags(p)
+    p.add_argument("--logdir", default="runs", help="TensorBoard root; each run gets its own experiment directory")
+    p.add_argument("--experiment", default=None, help=f"experiment name (default: {command}-<timestamp>; "
+                                                      "numbered if it exists)")
+    p.add_argument("--checkpoint-dir", default=None,
+                   help="where checkpoints go (default: <experiment>/checkpoints)")
+    p.add_argument("--resume", default=None, metavar="PATH_OR_DIR",
+                   help="continue from a checkpoint (a ckpt-… directory, or the directory holding them)")
+    p.add_argument("--log-every", type=int, default=50, help="steps between reads of the loss back to the host")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+
+
+def config_overrides(args) -> dict:
+    """The config fields the user set explicitly on the command line."""
+    given = {name: getattr(args, name) for name, _, _ in CONFIG_FLAGS.values()}
+    given.update(betas=args.betas, nesterov=args.nesterov, amsgrad=args.amsgrad)
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.hidden is not None or args.activation is not None:
+        given["spec"] = ModelSpec(hidden=ModelSpec.parse_hidden(args.hidden if args.hidden is not None else "128,64"),
+                                  activation=args.activation or "relu")
+    return given
+
+
+def resolve_config(args, command: str):
+    """(config, checkpoint to resume or None, its meta) from the flags and --resume."""
+    from compare import checkpoint
+    from compare.config import TrainConfig
+
+    given = config_overrides(args)
+    if not args.resume:
+        return TrainConfig(**given), None, None
+    ckpt = checkpoint.find(args.resume)
+    impls = ["manual", "torch"] if command == "compare" else [args.impl]
+    meta = checkpoint.read_meta(ckpt, impls)
+    if meta["command"] != command or meta["impls"] != impls:
+        wrote = f"simplenet {meta['command']}" + (f" --impl {meta['impls'][0]}" if meta["command"] == "train" else "")
+        raise checkpoint.CheckpointError(f"{ckpt} was written by `{wrote}`; resume it with that command")
+    cfg = TrainConfig.from_dict(meta["config"])
+    for key, value in given.items():
+        if key != "epochs" and getattr(cfg, key) != value:
+            shown = value.describe() if key == "spec" else value
+            theirs = getattr(cfg, key).describe() if key == "spec" else getattr(cfg, key)
+            raise checkpoint.CheckpointError(
+                f"{ckpt} was made with {key}={theirs}, not {shown}; drop that flag to resume, or start a new run")
+    if "epochs" in given:
+        cfg = cfg.replace(epochs=given["epochs"])
+    return cfg, ckpt, meta
+
+
+def run_training(args, command: str, impls: list[str]):
+    """Build the twins, run the shared loop, return (runner, outcome) or an exit code."""
+    from compare import checkpoint
+    from compare.data import ensure_mnist, resolve_root
+    from compare.envcard import environment_card
+    from compare.runner import NonFiniteLoss, Runner
+    from compare.tblog import new_experiment_dir
+    from compare.twins import ManualTwin, TorchTwin, initial_state
+    from torch_impl.device import resolve_device, strict_numerics
+
+    if args.log_every < 1:
+        raise ConfigError(f"--log-every {args.log_every} must be at least 1")
+    cfg, ckpt, meta = resolve_config(args, command)
+    if "torch" in impls:
+        device = resolve_device(args.device)
+    elif args.device not in ("auto", "cpu"):
+        raise ConfigError(f"--device {args.device}: the manual twin runs on the CPU only; drop --device")
+    else:
+        device = resolve_device("cpu")
+    strict_numerics()
+    if len(impls) == 2:
+        # The twins alternate step by step on the same cores: two BLAS thread pools spinning
+        # against each other make every step ~10x slower (README, "Speed"), so torch gets one.
+        torch.set_num_threads(1)
+    root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download)
+    state = initial_state(cfg.spec, cfg.seed)
+    twins = [ManualTwin(cfg, state, root) if impl == "manual" else TorchTwin(cfg, state, root, device)
+             for impl in impls]
+    if len(twins) == 2:
+        for split in ("train", "test"):
+            if not np.array_equal(twins[0].images[split], twins[1].images[split].numpy()):
+                raise DataError(f"the two twins read different {split} images from {root}; check the files")
+    if ckpt is None:
+        run_dir = new_experiment_dir(args.logdir, args.experiment, command if command == "compare"
+                                     else f"train-{impls[0]}")
+        checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else run_dir / "checkpoints"
+    else:
+        run_dir = Path(meta["run_dir"])
+        checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else ckpt.parent
+    env = environment_card(device, cfg.dtype, cfg.seed)
+    runner = Runner(cfg, twins, run_dir=run_dir, checkpoint_dir=checkpoint_dir, command=command,
+                    log_every=args.log_every, quiet=args.quiet, env=env,
+                    extra_meta={"data_dir": str(root)})
+    if ckpt is not None:
+        runner.restore(ckpt, meta)
+        if not args.quiet:
+            print(f"resuming from {ckpt} at step {runner.global_step} (epoch {runner.epoch + 1})")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    card = run_dir / ("environment.json" if ckpt is None else f"environment-resume-{runner.global_step}.json")
+    card.write_text(json.dumps(env, indent=2) + "\n")
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    runner.open_loggers(purge_step=runner.global_step + 1 if ckpt is not None else None)
+    if ckpt is None:
+        runner.log_config()
+    try:
+        outcome = runner.run()
+    except NonFiniteLoss as e:
+        print(f"simplenet {command}: error: {e}", file=sys.stderr)
+        return runner, None
+    finally:
+        runner.close()
+    if outcome.interrupted_by is not None:
+        again = f"simplenet {command}" + (f" --impl {impls[0]}" if command == "train" else "")
+        data = f" --data-dir {args.data_dir}" if args.data_dir else ""
+        print(f"interrupted at step {outcome.global_step}; checkpoint written to {outcome.checkpoint}\n"
+              f"resume with: {again} --resume {outcome.checkpoint}{data}", file=sys.stderr)
+    return runner, outcome
+
+
+def cmd_train(args) -> int:
+    runner, outcome = run_training(args, "train", [args.impl])
+    if outcome is None:
+        return EXIT_DIVERGED
+    if outcome.interrupted_by is not None:
+        return outcome.interrupted_by
+    history = outcome.histories[args.impl]
+    final = history.epochs[-1]["test_accuracy"] if history.epochs else None
+    payload = {"impl": args.impl, "config": runner.cfg.to_dict(), "epochs": history.epochs,
+               "final_test_accuracy": final, "steps": outcome.global_step,
+               "logdir": str(runner.run_dir.parent), "run_dir": str(runner.run_dir)}
+    (runner.run_dir / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
+    write_json(args.json, payload)
+    if not args.quiet:
+        print(f"final test accuracy: {final}" if final is not None else "no epoch run")
+        print(f"logs: {runner.run_dir}\nview: tensorboard --logdir {runner.run_dir.parent}")
+    return EXIT_OK
+
+
+def cmd_compare(args) -> int:
+    from compare.runner import lockstep_report
+
+    runner, outcome = run_training(args, "compare", ["manual", "torch"])
+    if outcome is None:
+        return EXIT_DIVERGED
+    if outcome.interrupted_by is not None:
+        return outcome.interrupted_by
+    cfg = runner.cfg
+    m, t = outcome.histories["manual"], outcome.histories["torch"]
+    report = lockstep_report(outcome.histories, runner.twins, cfg.dtype)
+    epochs = [{"epoch": a["epoch"], "manual": a, "torch": b,
+               "abs_test_accuracy_diff": abs(a["test_accuracy"] - b["test_accuracy"]),
+               "abs_test_loss_diff": abs(a["test_loss"] - b["test_loss"])} for a, b in zip(m.epochs, t.epochs)]
+    measured = report["measured"]
+    payload = {"passed": report["passed"], "dtype": cfg.dtype, "steps": outcome.global_step,
+               "max_abs_loss_diff": measured["step_loss"], "max_abs_window_loss_diff": measured["window_loss"],
+               "max_abs_test_accuracy_diff": measured["test_accuracy"],
+               "max_abs_test_loss_diff": measured["test_loss"], "final_param_max_abs_diff": measured["params"],
+               "steps_within_1e-4": report["steps_within_1e-4"], "checks": report["checks"], "epochs": epochs,
+               "config": cfg.to_dict(), "logdir": str(runner.run_dir.parent), "run_dir": str(runner.run_dir)}
+    (runner.run_dir / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
+    write_json(args.json, payload)
+    print(f"\nlockstep compare: {cfg.spec.describe()}, {cfg.dtype}, {cfg.optimizer} lr {cfg.lr}, "
+          f"{len(epochs)} epoch(s), {outcome.global_step} steps of batch {cfg.batch_size}")
+    print(f"{'check':<32}{'measured':>11}{'tolerance':>11}  verdict")
+    for c in report["checks"]:
+        limit = "-" if c["tolerance"] is None else f"{c['tolerance']:.0e}"
+        verdict = {None: "(reported)", True: "OK", False: "MISMATCH"}[c["passed"]]
+        print(f"{c['name']:<32}{c['measured']:>11.2e}{limit:>11}  {verdict}")
+    print(f"per-step losses agreed within 1e-4 for the first {report['steps_within_1e-4']} of "
+          f"{outcome.global_step} steps")
+    print(f"{'epoch':<7}{'manual test acc':>16}{'torch test acc':>16}{'manual loss':>13}{'torch loss':>12}")
+    for e in epochs:
+        print(f"{e['epoch']:<7}{e['manual']['test_accuracy']:>16.4f}{e['torch']['test_accuracy']:>16.4f}"
+              f"{e['manual']['test_loss']:>13.6f}{e['torch']['test_loss']:>12.6f}")
+    print(f"verdict: {'AGREE' if report['passed'] else 'MISMATCH'} - the twins' curves "
+          f"{'match' if report['passed'] else 'do not match'} within the {cfg.dtype} tolerances")
+    print(f"logs: {runner.run_dir}\nview: tensorboard --logdir {runner.run_dir.parent}")
+    return EXIT_OK if report["passed"] else EXIT_MISMATCH
+
+
 def build_parser() -> Parser:
     from compare.faults import FAULTS
 
@@ -122,6 +349,15 @@ def build_parser() -> Parser:
                    help="break the manual backward on purpose, to watch the check fail")
     g.add_argument("--json", default=None, help="also write the results to this JSON file")
     g.set_defaults(func=cmd_gradcheck)
+
+    t = sub.add_parser("train", help="train one twin on MNIST, logged to TensorBoard")
+    t.add_argument("--impl", choices=("manual", "torch"), required=True, help="which twin to train")
+    add_train_flags(t, "train")
+    t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("compare", help="train both twins in lockstep from one start and one batch order")
+    add_train_flags(c, "compare")
+    c.set_defaults(func=cmd_compare)
     return parser
 
 
@@ -130,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError) as e:
+    except (ConfigError, DataError, CheckpointError, DeviceError) as e:
         print(f"simplenet {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -90,8 +90,7 @@ class ManualTwin:
     def host_correct(self) -> int:
         return int(self.correct)
 
-    def restore_epoch(self, losses: np.ndarray, correct: int) -> None:
-        self.losses[:len(losses)] = losses
+    def restore_epoch(self, correct: int) -> None:
         self.correct = correct
 
     def evaluate(self) -> tuple[float, float]:
@@ -148,8 +147,7 @@ class TorchTwin:
     def host_correct(self) -> int:
         return int(self.correct.item())
 
-    def restore_epoch(self, losses: np.ndarray, correct: int) -> None:
-        self.losses[:len(losses)] = torch.from_numpy(losses).to(self.device)
+    def restore_epoch(self, correct: int) -> None:
         self.correct.fill_(correct)
 
     def evaluate(self) -> tuple[float, float]:

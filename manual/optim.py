@@ -148,10 +148,11 @@ class LRScheduler:
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict:
-        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
+        """Every attribute but the optimizer, as torch's schedulers do."""
+        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state: dict) -> None:
-        self.last_epoch, self.base_lrs = int(state["last_epoch"]), list(state["base_lrs"])
+        self.__dict__.update(state)
 
 
 class ConstantLR(LRScheduler):

@@ -59,3 +59,15 @@ def mnist_root() -> Path:
         pytest.skip("needs real MNIST: set SIMPLENET_DATA to a directory holding MNIST/raw/ "
                     "(CI sets it to ../shared/data)")
     return Path(root)
+
+
+@pytest.fixture
+def mnist_factory():
+    """``make_mnist(root, n_train=…, layout='torchvision'|'flat', gz=…)`` for tests that need variants."""
+    return make_mnist
+
+
+@pytest.fixture
+def idx_writer():
+    """``write_idx(path, array, magic=None, gz=False)``."""
+    return write_idx

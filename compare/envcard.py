@@ -1,0 +1,56 @@
+"""The environment card saved with every run: what produced these numbers."""
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+
+
+def blas_info() -> list[dict]:
+    """BLAS libraries loaded in this process (NumPy's and torch's), with their thread counts."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return [{"note": "threadpoolctl not installed"}]
+    return [{k: info.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "filepath")}
+            for info in threadpool_info() if info.get("user_api") == "blas"]
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment_card(device: torch.device | str, dtype: str, seed: int) -> dict:
+    device = torch.device(device)
+    if device.type == "cuda":
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = platform.processor() or platform.machine()
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "blas": blas_info(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "device_name": device_name,
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "dtype": dtype,
+        "seed": seed,
+        "git_commit": git_commit(),
+    }

@@ -1,0 +1,303 @@
+"""The one training loop, for one twin (``simplenet train``) or both in lockstep (``compare``).
+
+The harness owns everything shared: the initial weights, the batch order (a permutation per
+epoch drawn from ``numpy.random.default_rng((seed, epoch))``, independent of the device and
+of which twin runs), logging, checkpoints and interruption.  Each twin only does its step.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from compare import checkpoint
+from compare.config import TrainConfig
+from compare.tblog import RunLogger
+
+# Lockstep tolerances by dtype (README, "Tolerances").  float64 follows the twins step by
+# step; float32 trajectories agree to rounding for a while, then separate (rounding noise is
+# amplified by training, as between any two float32 runs), so float32 judges the curves a
+# user looks at: the 100-step moving average of the train loss and the per-epoch test
+# figures.  ``None`` = measured and reported, not judged.
+WINDOW = 100
+LOCKSTEP_TOLERANCE = {
+    "float64": {"step_loss": 1e-9, "window_loss": 1e-9, "test_accuracy": 1e-4, "final_test_accuracy": 1e-4,
+                "test_loss": 1e-9, "params": 1e-8},
+    "float32": {"step_loss": None, "window_loss": 5e-2, "test_accuracy": 2e-2, "final_test_accuracy": 5e-3,
+                "test_loss": 1e-1, "params": None},
+}
+CHECK_NAMES = {
+    "step_loss": "max per-step |Δloss|",
+    "window_loss": f"max |Δ| {WINDOW}-step mean loss",
+    "test_accuracy": "max epoch |Δ test accuracy|",
+    "final_test_accuracy": "final |Δ test accuracy|",
+    "test_loss": "max epoch |Δ test loss|",
+    "params": "final max |Δθ|",
+}
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The batch order of ``epoch``: a pure function of (seed, epoch), so a resumed run
+    regenerates it exactly and no RNG state has to be carried across a checkpoint."""
+    return np.random.default_rng((seed, epoch)).permutation(n)
+
+
+class NonFiniteLoss(RuntimeError):
+    def __init__(self, twin: str, step: int, value: float):
+        super().__init__(f"{twin} twin: loss became {value} at step {step}; training stopped "
+                         "(try a smaller --lr)")
+        self.twin, self.step = twin, step
+
+
+class StopRequest:
+    """SIGINT/SIGTERM ask the loop to stop after the current step; a second SIGINT stops at once."""
+
+    CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._old = {}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self):
+        for s in self.CODES:
+            try:
+                self._old[s] = signal.signal(s, self._handle)
+            except ValueError:           # not the main thread: leave signals alone
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+
+@dataclass
+class History:
+    step_loss: list[float] = field(default_factory=list)
+    epochs: list[dict] = field(default_factory=list)
+    diagnostics: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    histories: dict[str, History]
+    global_step: int
+    interrupted_by: int | None = None
+    checkpoint: Path | None = None
+    max_abs_loss_diff: float = 0.0
+
+
+class Runner:
+    """Drives ``twins`` (1 or 2) through ``cfg.epochs`` epochs over the same batches."""
+
+    def __init__(self, cfg: TrainConfig, twins: list, *, run_dir: Path, checkpoint_dir: Path,
+                 command: str, extra_meta: dict | None = None, log_every: int = 50, quiet: bool = False,
+                 env: dict | None = None, hist_every: int = 1):
+        self.cfg, self.twins = cfg, twins
+        self.run_dir, self.checkpoint_dir, self.command = Path(run_dir), Path(checkpoint_dir), command
+        self.extra_meta = extra_meta or {}
+        self.log_every, self.quiet, self.env, self.hist_every = max(1, log_every), quiet, env or {}, hist_every
+        self.n = len(twins[0].y_train)
+        self.steps_per_epoch = math.ceil(self.n / cfg.batch_size)
+        self.histories = {t.name: History() for t in twins}
+        self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
+        self.partial: dict | None = None
+        self.max_abs_loss_diff = 0.0
+        self.loggers: dict[str, RunLogger] = {}
+
+    # --- resume ---------------------------------------------------------------------------
+    def restore(self, ckpt: Path, meta: dict) -> None:
+        for twin in self.twins:
+            checkpoint.restore_twin(ckpt, twin)
+        self.epoch, self.step_in_epoch, self.global_step = meta["epoch"], meta["step_in_epoch"], meta["step"]
+        self.histories = {name: History(**h) for name, h in meta["history"].items()}
+        self.partial = meta.get("partial")
+        self.max_abs_loss_diff = meta.get("max_abs_loss_diff", 0.0)
+
+    # --- logging ----------------------------------------------------------------------------
+    def open_loggers(self, purge_step: int | None) -> None:
+        for twin in self.twins:
+            self.loggers[twin.name] = RunLogger(self.run_dir / twin.name, purge_step=purge_step)
+        if len(self.twins) == 2:
+            self.loggers["divergence"] = RunLogger(self.run_dir / "divergence", purge_step=purge_step)
+
+    def log_config(self) -> None:
+        for name, logger in self.loggers.items():
+            logger.text("config", {"command": self.command, "config": self.cfg.to_dict(), **self.extra_meta})
+            logger.text("environment", self.env)
+
+    def close(self) -> None:
+        for logger in self.loggers.values():
+            logger.close()
+
+    # --- the loop ---------------------------------------------------------------------------
+    def run(self) -> Outcome:
+        cfg, twins = self.cfg, self.twins
+        stop = StopRequest()
+        with stop:
+            while self.epoch < cfg.epochs:
+                e = self.epoch
+                perm = epoch_permutation(cfg.seed, e, self.n)
+                for t in twins:
+                    t.begin_epoch(perm, self.steps_per_epoch)
+                    if self.partial:
+                        t.restore_epoch(self.partial[t.name]["correct"])
+                self.partial = None
+                started = time.perf_counter()
+                bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, leave=False, unit="step",
+                           desc=f"epoch {e + 1}/{cfg.epochs}", disable=self.quiet or not sys.stderr.isatty())
+                s = flushed = self.step_in_epoch
+                while s < self.steps_per_epoch:
+                    lo, hi = s * cfg.batch_size, min(self.n, (s + 1) * cfg.batch_size)
+                    for t in twins:
+                        t.step(s, lo, hi)
+                    s += 1
+                    self.global_step += 1
+                    if s - flushed >= self.log_every or s == self.steps_per_epoch or stop.requested:
+                        self._flush(flushed, s, bar)
+                        flushed = s
+                    if stop.requested:
+                        break
+                bar.close()
+                self.step_in_epoch = s
+                if stop.requested:
+                    ckpt = self._checkpoint()
+                    return Outcome(self.histories, self.global_step, stop.CODES[stop.signum], ckpt,
+                                   self.max_abs_loss_diff)
+                self._end_epoch(time.perf_counter() - started)
+                self.epoch, self.step_in_epoch = e + 1, 0
+                ckpt = self._checkpoint()
+                if stop.requested:     # a signal during evaluation: the epoch is done and saved
+                    return Outcome(self.histories, self.global_step, stop.CODES[stop.signum], ckpt,
+                                   self.max_abs_loss_diff)
+        self._final_hparams()
+        return Outcome(self.histories, self.global_step, None, None, self.max_abs_loss_diff)
+
+    def _flush(self, a: int, b: int, bar) -> None:
+        """Read losses of steps a..b-1 back once, check them, log them."""
+        first = self.global_step - (b - a) + 1           # global step numbers are 1-based
+        losses = {}
+        for t in self.twins:
+            values = t.host_losses(a, b)
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                raise NonFiniteLoss(t.name, first + int(bad[0]), float(values[bad[0]]))
+            losses[t.name] = values
+            self.histories[t.name].step_loss.extend(values.tolist())
+            self.loggers[t.name].step_losses(first, values)
+            self.loggers[t.name].scalars({f"grad_norm/{k}": float(np.linalg.norm(g))
+                                          for k, g in t.grads().items()}, self.global_step)
+        if len(self.twins) == 2:
+            diff = np.abs(losses["manual"] - losses["torch"])
+            self.max_abs_loss_diff = max(self.max_abs_loss_diff, float(diff.max()))
+            self.loggers["divergence"].step_losses(first, diff, tag="divergence/abs_loss_diff")
+        bar.update(b - a)
+        bar.set_postfix(loss=f"{next(iter(losses.values()))[-1]:.4f}")
+
+    def _end_epoch(self, seconds: float) -> None:
+        e = self.epoch
+        step = self.global_step
+        rows = {}
+        for t in self.twins:
+            losses = np.asarray(self.histories[t.name].step_loss[-self.steps_per_epoch:])
+            sizes = np.full(self.steps_per_epoch, self.cfg.batch_size)
+            sizes[-1] = self.n - self.cfg.batch_size * (self.steps_per_epoch - 1)
+            test_loss, test_acc = t.evaluate()
+            row = dict(epoch=e + 1, step=step, lr=t.lr(), train_loss=float((losses * sizes).sum() / self.n),
+                       train_accuracy=t.host_correct() / self.n, test_loss=test_loss, test_accuracy=test_acc,
+                       seconds=seconds)
+            self.histories[t.name].epochs.append(row)
+            rows[t.name] = row
+            log = self.loggers[t.name]
+            log.scalars({"train/accuracy": row["train_accuracy"], "train/epoch_loss": row["train_loss"],
+                         "test/loss": test_loss, "test/accuracy": test_acc, "train/lr": row["lr"]}, step)
+            if (e + 1) % self.hist_every == 0 or e + 1 == self.cfg.epochs:
+                log.histograms("weights", t.params(), step)
+                log.histograms("grads", t.grads(), step)
+            t.scheduler.step()
+            log.flush()
+        if len(self.twins) == 2:
+            m, t_ = rows["manual"], rows["torch"]
+            self.loggers["divergence"].scalars({
+                "divergence/abs_test_accuracy_diff": abs(m["test_accuracy"] - t_["test_accuracy"]),
+                "divergence/abs_test_loss_diff": abs(m["test_loss"] - t_["test_loss"]),
+                "divergence/param_max_abs_diff": param_max_abs_diff(self.twins)}, step)
+            self.loggers["divergence"].flush()
+        if not self.quiet:
+            for name, row in rows.items():
+                print(f"epoch {row['epoch']:>3}/{self.cfg.epochs}  {name:<6}  train loss {row['train_loss']:.4f}  "
+                      f"acc {row['train_accuracy']:.4f}  test loss {row['test_loss']:.4f}  "
+                      f"acc {row['test_accuracy']:.4f}  lr {row['lr']:.4g}  {row['seconds']:.1f}s", flush=True)
+
+    def _final_hparams(self) -> None:
+        hp = {"command": self.command, "optimizer": self.cfg.optimizer, "lr": self.cfg.lr,
+              "batch_size": self.cfg.batch_size, "epochs": self.cfg.epochs, "momentum": self.cfg.momentum,
+              "schedule": self.cfg.schedule, "hidden": self.cfg.spec.hidden_text(),
+              "activation": self.cfg.spec.activation, "dtype": self.cfg.dtype, "seed": self.cfg.seed}
+        for t in self.twins:
+            last = self.histories[t.name].epochs[-1] if self.histories[t.name].epochs else {}
+            self.loggers[t.name].hparams(dict(hp, impl=t.name), {
+                "hparam/test_accuracy": last.get("test_accuracy", float("nan")),
+                "hparam/test_loss": last.get("test_loss", float("nan"))})
+
+    def _checkpoint(self) -> Path:
+        meta = {
+            "format": checkpoint.FORMAT, "command": self.command, "impls": [t.name for t in self.twins],
+            "step": self.global_step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
+            "batch_order": {"generator": "numpy.random.default_rng((seed, epoch)).permutation",
+                            "seed": self.cfg.seed, "epoch": self.epoch, "next_batch": self.step_in_epoch},
+            "config": self.cfg.to_dict(), "env": self.env, "run_dir": str(self.run_dir),
+            "history": {name: vars(h) for name, h in self.histories.items()},
+            "max_abs_loss_diff": self.max_abs_loss_diff, **self.extra_meta,
+        }
+        if self.step_in_epoch:       # mid-epoch: keep what the epoch's running figures need
+            meta["partial"] = {t.name: {"correct": t.host_correct()} for t in self.twins}
+        return checkpoint.save(self.checkpoint_dir, self.global_step, self.twins, meta)
+
+
+def param_max_abs_diff(twins) -> float:
+    a, b = twins[0].params(), twins[1].params()
+    return max(float(np.abs(a[k].astype(np.float64) - b[k].astype(np.float64)).max()) for k in a)
+
+
+def moving_average(x: np.ndarray, window: int) -> np.ndarray:
+    window = max(1, min(window, len(x)))
+    return np.convolve(x, np.ones(window) / window, mode="valid")
+
+
+def lockstep_report(histories: dict[str, History], twins, dtype: str) -> dict:
+    """Measured divergence of the two twins' curves, each against its tolerance for ``dtype``."""
+    m, t = histories["manual"], histories["torch"]
+    a, b = np.asarray(m.step_loss), np.asarray(t.step_loss)
+    diff = np.abs(a - b)
+    separated = np.flatnonzero(diff > 1e-4)
+    measured = {
+        "step_loss": float(diff.max(initial=0.0)),
+        "window_loss": float(np.abs(moving_average(a, WINDOW) - moving_average(b, WINDOW)).max(initial=0.0)),
+        "test_accuracy": max((abs(x["test_accuracy"] - y["test_accuracy"]) for x, y in zip(m.epochs, t.epochs)),
+                             default=0.0),
+        "final_test_accuracy": abs(m.epochs[-1]["test_accuracy"] - t.epochs[-1]["test_accuracy"])
+        if m.epochs else 0.0,
+        "test_loss": max((abs(x["test_loss"] - y["test_loss"]) for x, y in zip(m.epochs, t.epochs)), default=0.0),
+        "params": param_max_abs_diff(twins),
+    }
+    tol = LOCKSTEP_TOLERANCE[dtype]
+    checks = [{"check": key, "name": CHECK_NAMES[key], "measured": value, "tolerance": tol[key],
+               "passed": None if tol[key] is None else value <= tol[key]} for key, value in measured.items()]
+    return {"passed": all(c["passed"] is not False for c in checks), "checks": checks, "measured": measured,
+            "steps_within_1e-4": int(separated[0]) if separated.size else len(diff)}

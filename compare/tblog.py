@@ -1,0 +1,61 @@
+"""TensorBoard logging: one run directory per twin under one experiment, identical tags.
+
+    <logdir>/<experiment>/manual      train/loss, train/accuracy, test/loss, test/accuracy, …
+    <logdir>/<experiment>/torch       the same tags, so TensorBoard overlays the twins
+    <logdir>/<experiment>/divergence  divergence/abs_loss_diff per step (compare only)
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+
+def new_experiment_dir(logdir: str | Path, name: str | None, prefix: str) -> Path:
+    """``logdir/name`` (default ``prefix-YYYYmmdd-HHMMSS``), numbered ``-2``, ``-3``… if taken."""
+    base = Path(logdir) / (name or f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+class RunLogger:
+    """One ``SummaryWriter``; ``purge_step`` drops points a crashed run wrote past its checkpoint."""
+
+    def __init__(self, run_dir: Path, purge_step: int | None = None):
+        self.run_dir = Path(run_dir)
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
+
+    def step_losses(self, first_step: int, losses: np.ndarray, tag: str = "train/loss") -> None:
+        for i, value in enumerate(losses):
+            self.writer.add_scalar(tag, float(value), first_step + i)
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, float(value), step)
+
+    def histograms(self, prefix: str, arrays: dict[str, np.ndarray], step: int) -> None:
+        for name, value in arrays.items():
+            self.writer.add_histogram(f"{prefix}/{name}", np.asarray(value, dtype=np.float64), step)
+
+    def text(self, tag: str, payload: dict) -> None:
+        self.writer.add_text(tag, "```json\n" + json.dumps(payload, indent=2, default=str) + "\n```", 0)
+
+    def hparams(self, params: dict, metrics: dict[str, float]) -> None:
+        """hparams plugin entry in this run directory (not a sub-run), with its final metrics."""
+        clean = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in params.items()}
+        for summary in hparams(clean, metrics):
+            self.writer._get_file_writer().add_summary(summary)
+        self.scalars(metrics, 0)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()

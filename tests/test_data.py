@@ -1,0 +1,117 @@
+"""Both twins' MNIST readers: both layouts, raw and .gz, and each kind of damaged file."""
+import gzip
+
+import numpy as np
+import pytest
+
+from compare.data import ensure_mnist
+from manual import data as manual_data
+from manual.data import DataError
+from torch_impl import data as torch_data
+
+READERS = {"manual": manual_data.load_split, "torch": torch_data.load_split}
+
+
+def as_numpy(a):
+    return a.numpy() if hasattr(a, "numpy") else a
+
+
+@pytest.mark.parametrize("impl", sorted(READERS))
+@pytest.mark.parametrize("layout", ["torchvision", "flat"])
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
+def test_reader_reads_every_layout(tmp_path, mnist_factory, impl, layout, gz):
+    ref = mnist_factory(tmp_path / "ref")
+    root = mnist_factory(tmp_path / "d", layout=layout, gz=gz)
+    for split, n in (("train", 96), ("test", 40)):
+        images, labels = READERS[impl](root, split)
+        ref_images, ref_labels = manual_data.load_split(ref, split)
+        assert images.shape == (n, 28, 28)
+        np.testing.assert_array_equal(as_numpy(images), ref_images)
+        np.testing.assert_array_equal(as_numpy(labels), ref_labels)
+
+
+def test_both_twins_normalise_identically(tiny_mnist):
+    import torch
+
+    for dtype, tdtype in ((np.float32, torch.float32), (np.float64, torch.float64)):
+        a = manual_data.normalize(manual_data.load_split(tiny_mnist, "train")[0], dtype)
+        b = torch_data.normalize(torch_data.load_split(tiny_mnist, "train")[0], tdtype).numpy()
+        np.testing.assert_array_equal(a, b)
+        assert a.shape == (96, 784)
+    x = manual_data.normalize(np.full((1, 28, 28), 255, np.uint8), np.float64)
+    assert x[0, 0] == pytest.approx((1 - 0.1307) / 0.3081)
+
+
+def corrupt(root, kind, write_idx):
+    raw = root / "MNIST" / "raw"
+    images = raw / "train-images-idx3-ubyte"
+    labels = raw / "train-labels-idx1-ubyte"
+    if kind == "missing":
+        labels.unlink()
+        return labels.name
+    if kind == "wrong magic":
+        data = bytearray(images.read_bytes())
+        data[2:4] = b"\x08\x01"                      # a label file's magic in the image file
+        images.write_bytes(bytes(data))
+        return images.name
+    if kind == "truncated":
+        images.write_bytes(images.read_bytes()[:-100])
+        return images.name
+    if kind == "count mismatch":
+        write_idx(labels, np.zeros(95, np.uint8))
+        return labels.name
+    if kind == "label out of range":
+        write_idx(labels, np.full(96, 10, np.uint8))
+        return labels.name
+    if kind == "not 28x28":
+        write_idx(images, np.zeros((96, 20, 20), np.uint8))
+        return images.name
+    if kind == "bad gzip":
+        images.unlink()
+        (raw / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+        return "train-images-idx3-ubyte.gz"
+    raise AssertionError(kind)
+
+
+KINDS = ["missing", "wrong magic", "truncated", "count mismatch", "label out of range", "not 28x28", "bad gzip"]
+
+
+@pytest.mark.parametrize("impl", sorted(READERS))
+@pytest.mark.parametrize("kind", KINDS)
+def test_damaged_files_give_one_line_naming_the_file(tiny_mnist, idx_writer, impl, kind):
+    culprit = corrupt(tiny_mnist, kind, idx_writer)
+    with pytest.raises(DataError) as err:
+        READERS[impl](tiny_mnist, "train")
+    message = str(err.value)
+    assert "\n" not in message
+    assert culprit in message
+
+
+def test_manual_reader_says_what_is_wrong(tiny_mnist, idx_writer):
+    corrupt(tiny_mnist, "wrong magic", idx_writer)
+    with pytest.raises(DataError, match="wrong magic number"):
+        manual_data.load_split(tiny_mnist, "train")
+
+
+def test_missing_data_without_download_names_the_place_and_the_fix(tmp_path):
+    with pytest.raises(DataError) as err:
+        ensure_mnist(tmp_path / "empty", download=False)
+    assert "SIMPLENET_DATA" in str(err.value) and "--data-dir" in str(err.value)
+
+
+def test_failed_download_is_one_clear_line(tmp_path, monkeypatch):
+    """Offline (or a dead mirror): torchvision's failure becomes one line with what to do."""
+    import torchvision.datasets.mnist as tv
+
+    monkeypatch.setattr(tv.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    with pytest.raises(DataError) as err:
+        ensure_mnist(tmp_path / "fresh", download=True)
+    message = str(err.value)
+    assert "downloading it failed" in message and "SIMPLENET_DATA" in message and "\n" not in message
+
+
+def test_gz_reader_round_trips(tmp_path, idx_writer):
+    arr = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    path = idx_writer(tmp_path / "x-idx3-ubyte", arr, gz=True)
+    assert gzip.decompress(path.read_bytes())[:4] == b"\x00\x00\x08\x03"
+    np.testing.assert_array_equal(manual_data.read_idx(path, manual_data.IMAGE_MAGIC), arr)

@@ -1,0 +1,209 @@
+"""Training both twins: lockstep agreement, one batch order, TensorBoard logs read back."""
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from compare.cli import build_parser, main, run_training
+from compare.runner import epoch_permutation
+
+
+def train_args(*extra):
+    return build_parser().parse_args(list(extra))
+
+
+def run(command, impls, *flags):
+    args = train_args(command, *(["--impl", impls[0]] if command == "train" else []), "--quiet", *flags)
+    runner, outcome = run_training(args, command, impls)
+    return runner, outcome
+
+
+def scalars(run_dir, tag):
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return acc, [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+def test_batch_order_is_a_pure_function_of_seed_and_epoch():
+    a, b = epoch_permutation(0, 3, 1000), epoch_permutation(0, 3, 1000)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, epoch_permutation(0, 4, 1000))
+    assert not np.array_equal(a, epoch_permutation(1, 3, 1000))
+    assert sorted(a) == list(range(1000))
+
+
+def test_lockstep_float64_agrees_every_step(tiny_mnist, tmp_path):
+    out = tmp_path / "c.json"
+    code = main(["compare", "--quiet", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"),
+                 "--epochs", "3", "--batch-size", "16", "--dtype", "float64", "--json", str(out)])
+    payload = json.loads(out.read_text())
+    assert code == 0 and payload["passed"]
+    assert payload["steps"] == 3 * 6
+    assert payload["max_abs_loss_diff"] <= 1e-9
+    assert payload["max_abs_test_accuracy_diff"] <= 1e-4
+    assert payload["final_param_max_abs_diff"] <= 1e-8
+    assert {"passed", "dtype", "steps", "max_abs_loss_diff", "max_abs_test_accuracy_diff",
+            "final_param_max_abs_diff", "epochs", "logdir"} <= set(payload)
+    assert set(payload["epochs"][0]) >= {"epoch", "manual", "torch"}
+
+
+def test_lockstep_catches_a_broken_twin(tiny_mnist, tmp_path, monkeypatch):
+    """A wrong manual backward must turn the lockstep verdict into a mismatch (exit 1)."""
+    from compare.faults import LinearBiasNotSummed
+    import manual.layers
+
+    monkeypatch.setattr(manual.layers.Linear, "backward", LinearBiasNotSummed.backward)
+    code = main(["compare", "--quiet", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"),
+                 "--epochs", "1", "--batch-size", "16", "--dtype", "float64"])
+    assert code == 1
+
+
+def test_train_json_and_both_impls_give_the_same_float64_curve(tiny_mnist, tmp_path):
+    results = {}
+    for impl in ("manual", "torch"):
+        out = tmp_path / f"{impl}.json"
+        code = main(["train", "--impl", impl, "--quiet", "--data-dir", str(tiny_mnist), "--logdir",
+                     str(tmp_path / "runs"), "--epochs", "2", "--batch-size", "32", "--dtype", "float64",
+                     "--json", str(out)])
+        assert code == 0
+        results[impl] = json.loads(out.read_text())
+    for impl, payload in results.items():
+        assert payload["impl"] == impl
+        assert {"impl", "config", "epochs", "final_test_accuracy"} <= set(payload)
+        assert {"epoch", "train_loss", "test_loss", "test_accuracy", "seconds"} <= set(payload["epochs"][0])
+    for a, b in zip(results["manual"]["epochs"], results["torch"]["epochs"]):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-12)
+        assert a["test_accuracy"] == b["test_accuracy"]
+
+
+def test_same_seed_same_curve(tiny_mnist, tmp_path):
+    curves = []
+    for i in range(2):
+        _, outcome = run("train", ["manual"], "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / f"r{i}"),
+                         "--epochs", "2", "--batch-size", "16")
+        curves.append(outcome.histories["manual"].step_loss)
+    assert curves[0] == curves[1]
+
+
+def test_event_files_equal_the_in_memory_history(tiny_mnist, tmp_path):
+    runner, outcome = run("compare", ["manual", "torch"], "--data-dir", str(tiny_mnist),
+                          "--logdir", str(tmp_path / "runs"), "--epochs", "2", "--batch-size", "16",
+                          "--log-every", "4")
+    exp = runner.run_dir
+    assert exp.parent == tmp_path / "runs"
+    tag_sets = {}
+    for name in ("manual", "torch"):
+        hist = outcome.histories[name]
+        acc, losses = scalars(exp / name, "train/loss")
+        assert [s for s, _ in losses] == list(range(1, 13))                 # each step exactly once
+        np.testing.assert_allclose([v for _, v in losses], hist.step_loss, rtol=1e-6)   # events store float32
+        _, test_acc = scalars(exp / name, "test/accuracy")
+        np.testing.assert_allclose([v for _, v in test_acc], [e["test_accuracy"] for e in hist.epochs], rtol=1e-6)
+        tags = acc.Tags()
+        tag_sets[name] = (set(tags["scalars"]), set(tags["histograms"]))
+        assert {"train/loss", "train/accuracy", "test/loss", "test/accuracy", "grad_norm/layer1.weight",
+                "hparam/test_accuracy"} <= tag_sets[name][0]
+        assert {"weights/layer1.weight", "grads/layer3.bias"} <= tag_sets[name][1]
+        assert "config" in "".join(tags["tensors"])
+    assert tag_sets["manual"] == tag_sets["torch"]                          # so TensorBoard overlays them
+    _, div = scalars(exp / "divergence", "divergence/abs_loss_diff")
+    assert len(div) == 12 and max(v for _, v in div) <= 1e-5
+    assert (exp / "environment.json").exists()
+
+
+def test_experiment_directories_are_never_reused(tiny_mnist, tmp_path):
+    dirs = []
+    for _ in range(2):
+        runner, _ = run("train", ["torch"], "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"),
+                        "--epochs", "1", "--experiment", "same")
+        dirs.append(runner.run_dir)
+    assert dirs[0].name == "same" and dirs[1].name == "same-2"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch_json(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def test_tensorboard_server_lists_both_twins(tiny_mnist, tmp_path):
+    logdir = tmp_path / "runs"
+    assert main(["compare", "--quiet", "--data-dir", str(tiny_mnist), "--logdir", str(logdir),
+                 "--epochs", "1", "--experiment", "exp"]) == 0
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
+                               "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, runs, tags = time.time() + 90, [], {}
+        while time.time() < deadline:
+            try:
+                runs = fetch_json(f"http://127.0.0.1:{port}/data/runs")
+                tags = fetch_json(f"http://127.0.0.1:{port}/data/plugin/scalars/tags")
+                if {"exp/manual", "exp/torch"} <= set(tags):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        assert {"exp/manual", "exp/torch", "exp/divergence"} <= set(runs)
+        for run_name in ("exp/manual", "exp/torch"):
+            assert {"train/loss", "test/accuracy"} <= set(tags[run_name])
+        assert set(tags["exp/manual"]) == set(tags["exp/torch"])
+        assert "divergence/abs_loss_diff" in tags["exp/divergence"]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_missing_device_is_a_clear_error(tiny_mnist, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the error path needs a machine without it")
+    r = subprocess.run([sys.executable, "-m", "compare.cli", "train", "--impl", "torch", "--device", "cuda",
+                        "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "--device cuda" in r.stderr and "Traceback" not in r.stderr
+
+
+# --- full MNIST (slow; CI runs them) -------------------------------------------------------
+@pytest.mark.slow
+def test_full_mnist_float64_lockstep_one_epoch(mnist_root, tmp_path):
+    out = tmp_path / "c.json"
+    code = main(["compare", "--quiet", "--data-dir", str(mnist_root), "--logdir", str(tmp_path / "runs"),
+                 "--epochs", "1", "--dtype", "float64", "--json", str(out)])
+    payload = json.loads(out.read_text())
+    assert code == 0 and payload["steps"] == 938
+    assert payload["max_abs_loss_diff"] <= 1e-9
+    assert payload["max_abs_test_accuracy_diff"] <= 1e-4
+
+
+@pytest.mark.slow
+def test_full_mnist_float32_lockstep_three_epochs(mnist_root, tmp_path):
+    out = tmp_path / "c.json"
+    code = main(["compare", "--quiet", "--data-dir", str(mnist_root), "--logdir", str(tmp_path / "runs"),
+                 "--epochs", "3", "--json", str(out)])
+    payload = json.loads(out.read_text())
+    assert code == 0 and payload["passed"], payload["checks"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("impl", ["manual", "torch"])
+def test_full_mnist_default_training_reaches_98_percent(mnist_root, tmp_path, impl):
+    out = tmp_path / "t.json"
+    assert main(["train", "--impl", impl, "--quiet", "--data-dir", str(mnist_root),
+                 "--logdir", str(tmp_path / "runs"), "--json", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    assert len(payload["epochs"]) <= 20
+    assert payload["final_test_accuracy"] >= 0.98
