@@ -63,7 +63,7 @@ class TrainConfig:
     """Everything that decides a training run's numbers (the device is not among them)."""
 
     spec: ModelSpec = field(default_factory=ModelSpec)
-    epochs: int = 10
+    epochs: int = 15
     batch_size: int = 64
     lr: float = 0.05
     optimizer: str = "sgd"
