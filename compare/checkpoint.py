@@ -21,12 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from compare.errors import CheckpointError
+
 FORMAT = 1
 FILES = {"manual": "manual.npz", "torch": "torch.pt"}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used, in one line naming the file and what to do."""
 
 
 def _save_manual(twin, path: Path, meta: str) -> None:

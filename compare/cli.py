@@ -11,13 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from compare.checkpoint import CheckpointError
-from compare.config import DTYPES, ConfigError, ModelSpec
+from compare.config import DTYPES, ModelSpec
+from compare.errors import CheckpointError, ConfigError
 from manual.data import DataError
-from torch_impl.device import DeviceError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
 
@@ -171,12 +167,13 @@ def config_overrides(args) -> dict:
 
 def resolve_config(args, command: str):
     """(config, checkpoint to resume or None, its meta) from the flags and --resume."""
-    from compare import checkpoint
     from compare.config import TrainConfig
 
     given = config_overrides(args)
     if not args.resume:
         return TrainConfig(**given), None, None
+    from compare import checkpoint
+
     ckpt = checkpoint.find(args.resume)
     impls = ["manual", "torch"] if command == "compare" else [args.impl]
     meta = checkpoint.read_meta(ckpt, impls)
@@ -197,17 +194,19 @@ def resolve_config(args, command: str):
 
 def run_training(args, command: str, impls: list[str]):
     """Build the twins, run the shared loop, return (runner, outcome) or an exit code."""
-    from compare import checkpoint
+    if args.log_every < 1:
+        raise ConfigError(f"--log-every {args.log_every} must be at least 1")
+    cfg, ckpt, meta = resolve_config(args, command)     # flags are checked before the heavy imports
+
+    import numpy as np
+    import torch
+
     from compare.data import ensure_mnist, resolve_root
     from compare.envcard import environment_card
     from compare.runner import NonFiniteLoss, Runner
     from compare.tblog import new_experiment_dir
     from compare.twins import ManualTwin, TorchTwin, initial_state
     from torch_impl.device import resolve_device, strict_numerics
-
-    if args.log_every < 1:
-        raise ConfigError(f"--log-every {args.log_every} must be at least 1")
-    cfg, ckpt, meta = resolve_config(args, command)
     if "torch" in impls:
         device = resolve_device(args.device)
     elif args.device not in ("auto", "cpu"):
@@ -366,9 +365,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError, CheckpointError, DeviceError) as e:
+    except Exception as e:
+        if not isinstance(e, user_errors()):
+            raise
         print(f"simplenet {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def user_errors() -> tuple[type, ...]:
+    """Exceptions that mean the user's input is at fault (torch-side ones only once torch is loaded)."""
+    errors = [ConfigError, DataError, CheckpointError]
+    if "torch_impl.device" in sys.modules:
+        errors.append(sys.modules["torch_impl.device"].DeviceError)
+    return tuple(errors)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from compare.errors import ConfigError
+
 DTYPES = ("float32", "float64")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -12,8 +14,6 @@ SCHEDULES = ("none", "step", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
-class ConfigError(ValueError):
-    """A user's setting that cannot work, in one line naming the setting and what to do."""
 
 
 @dataclass(frozen=True)

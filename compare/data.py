@@ -12,7 +12,6 @@ import numpy as np
 
 from manual import data as manual_data
 from manual.data import DataError
-from torch_impl import data as torch_data
 
 ENV_VAR = "SIMPLENET_DATA"
 
@@ -29,7 +28,9 @@ def ensure_mnist(root: Path, download: bool = True) -> Path:
             raise DataError(f"data directory {root} is a file, not a directory; {manual_data.HINT}")
         if not download:
             raise DataError(f"{missing[0]} not found in {root / 'MNIST' / 'raw'} or {root}; {manual_data.HINT}")
-        torch_data.download(root)
+        from torch_impl.data import download
+
+        download(root)
     return root
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import manual
-from compare.config import ConfigError
+from compare.errors import ConfigError
 from manual.layers import CrossEntropyLoss, Linear, ReLU
 
 

@@ -71,3 +71,8 @@ def mnist_factory():
 def idx_writer():
     """``write_idx(path, array, magic=None, gz=False)``."""
     return write_idx
+
+
+@pytest.fixture(scope="module")
+def mnist_factory_module():
+    return make_mnist

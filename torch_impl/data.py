@@ -10,15 +10,14 @@ import tempfile
 from pathlib import Path
 
 import torch
-from torchvision.datasets import MNIST
-from torchvision.datasets.mnist import read_image_file, read_label_file
-from torchvision.datasets.utils import extract_archive
 
 from manual.data import FILES, HINT, MEAN, STD, DataError, check_split, locate
 
 
 def download(root: str | Path) -> None:
     """Fetch MNIST into ``root/MNIST/raw`` with torchvision; one clear line when it can't."""
+    from torchvision.datasets import MNIST      # torchvision is slow to import: only when needed
+
     try:
         for train in (True, False):
             MNIST(str(root), train=train, download=True)
@@ -29,6 +28,8 @@ def download(root: str | Path) -> None:
 
 
 def _read(path: Path, reader) -> torch.Tensor:
+    from torchvision.datasets.utils import extract_archive
+
     try:
         if path.suffix == ".gz":
             with tempfile.TemporaryDirectory() as tmp:
@@ -40,6 +41,8 @@ def _read(path: Path, reader) -> torch.Tensor:
 
 def load_split(root: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(images (N, 28, 28) uint8, labels (N,) int64) of ``split`` = 'train' or 'test'."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
     image_name, label_name = FILES[split]
     paths = []
     for name in (image_name, label_name):
