@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from compare.config import DTYPES, ModelSpec
-from compare.errors import CheckpointError, ConfigError
+from compare.errors import CheckpointError, ConfigError, NonFiniteLoss
 from manual.data import DataError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
@@ -104,7 +104,7 @@ def cmd_gradcheck(args) -> int:
 CONFIG_FLAGS = {   # flag → (TrainConfig field, type, help)
     "--epochs": ("epochs", int, "passes over the training set"),
     "--batch-size": ("batch_size", int, "examples per step"),
-    "--lr": ("lr", float, "learning rate"),
+    "--lr": ("lr", float, "learning rate"),   # default shown per optimizer
     "--optimizer": ("optimizer", str, "sgd, adam or adamw"),
     "--momentum": ("momentum", float, "SGD momentum"),
     "--dampening": ("dampening", float, "SGD dampening"),
@@ -127,12 +127,22 @@ def parse_betas(text: str) -> tuple[float, float]:
     return b1, b2
 
 
-def add_train_flags(p: argparse.ArgumentParser, command: str) -> None:
+RUN_FLAGS = {"--logdir": "logdir", "--experiment": "experiment", "--checkpoint-dir": "checkpoint_dir",
+             "--resume": "resume", "--log-every": "log_every", "--quiet": "quiet"}
+
+
+def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str, ...] = ()) -> None:
+    """Every config flag, plus the run flags; ``exclude`` leaves some out (their values stay unset)."""
     from compare.config import TrainConfig
 
     d = TrainConfig()
+    p.set_defaults(**{RUN_FLAGS[f]: None for f in exclude if f in RUN_FLAGS},
+                   **{CONFIG_FLAGS[f][0]: None for f in exclude if f in CONFIG_FLAGS})
     for flag, (name, typ, help_) in CONFIG_FLAGS.items():
-        p.add_argument(flag, dest=name, type=typ, default=None, help=f"{help_} (default: {getattr(d, name)})")
+        if flag in exclude:
+            continue
+        default = "0.05 for sgd, 0.001 for adam and adamw" if name == "lr" else getattr(d, name)
+        p.add_argument(flag, dest=name, type=typ, default=None, help=f"{help_} (default: {default})")
     p.add_argument("--betas", type=parse_betas, default=None, help="Adam betas (default: 0.9,0.999)")
     p.add_argument("--nesterov", action="store_const", const=True, default=None, help="Nesterov momentum (SGD)")
     p.add_argument("--amsgrad", action="store_const", const=True, default=None, help="AMSGrad (adam, adamw)")
@@ -142,16 +152,20 @@ def add_train_flags(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--device", default="auto", help="torch twin's device: auto, cpu, cuda or mps "
                                                     "(auto: cuda, then mps, then cpu)")
     add_data_flags(p)
-    p.add_argument("--logdir", default="runs", help="TensorBoard root; each run gets its own experiment directory")
-    p.add_argument("--experiment", default=None, help=f"experiment name (default: {command}-<timestamp>; "
-                                                      "numbered if it exists)")
-    p.add_argument("--checkpoint-dir", default=None,
-                   help="where checkpoints go (default: <experiment>/checkpoints)")
-    p.add_argument("--resume", default=None, metavar="PATH_OR_DIR",
-                   help="continue from a checkpoint (a ckpt-… directory, or the directory holding them)")
-    p.add_argument("--log-every", type=int, default=50, help="steps between reads of the loss back to the host")
+    run_flags = [
+        ("--logdir", dict(default="runs", help="TensorBoard root; each run gets its own experiment directory")),
+        ("--experiment", dict(default=None, help=f"experiment name (default: {command}-<timestamp>; "
+                                                 "numbered if it exists)")),
+        ("--checkpoint-dir", dict(default=None, help="where checkpoints go (default: <experiment>/checkpoints)")),
+        ("--resume", dict(default=None, metavar="PATH_OR_DIR",
+                          help="continue from a checkpoint (a ckpt-… directory, or the directory holding them)")),
+        ("--log-every", dict(type=int, default=50, help="steps between reads of the loss back to the host")),
+        ("--quiet", dict(action="store_true", help="no progress bars or per-epoch lines")),
+    ]
+    for flag, kw in run_flags:
+        if flag not in exclude:
+            p.add_argument(flag, **kw)
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
 
 def config_overrides(args) -> dict:
@@ -192,21 +206,15 @@ def resolve_config(args, command: str):
     return cfg, ckpt, meta
 
 
-def run_training(args, command: str, impls: list[str]):
-    """Build the twins, run the shared loop, return (runner, outcome) or an exit code."""
-    if args.log_every < 1:
-        raise ConfigError(f"--log-every {args.log_every} must be at least 1")
-    cfg, ckpt, meta = resolve_config(args, command)     # flags are checked before the heavy imports
-
+def build_twins(args, cfg, impls: list[str]):
+    """Resolve the device and the data, and build the requested twins from ONE initial state."""
     import numpy as np
     import torch
 
     from compare.data import ensure_mnist, resolve_root
-    from compare.envcard import environment_card
-    from compare.runner import NonFiniteLoss, Runner
-    from compare.tblog import new_experiment_dir
     from compare.twins import ManualTwin, TorchTwin, initial_state
     from torch_impl.device import resolve_device, strict_numerics
+
     if "torch" in impls:
         device = resolve_device(args.device)
     elif args.device not in ("auto", "cpu"):
@@ -226,6 +234,20 @@ def run_training(args, command: str, impls: list[str]):
         for split in ("train", "test"):
             if not np.array_equal(twins[0].images[split], twins[1].images[split].numpy()):
                 raise DataError(f"the two twins read different {split} images from {root}; check the files")
+    return twins, device, root
+
+
+def run_training(args, command: str, impls: list[str]):
+    """Build the twins, run the shared loop, return (runner, outcome); NonFiniteLoss propagates."""
+    if args.log_every < 1:
+        raise ConfigError(f"--log-every {args.log_every} must be at least 1")
+    cfg, ckpt, meta = resolve_config(args, command)     # flags are checked before the heavy imports
+
+    from compare.envcard import environment_card
+    from compare.runner import Runner
+    from compare.tblog import new_experiment_dir
+
+    twins, device, root = build_twins(args, cfg, impls)
     if ckpt is None:
         run_dir = new_experiment_dir(args.logdir, args.experiment, command if command == "compare"
                                      else f"train-{impls[0]}")
@@ -250,9 +272,6 @@ def run_training(args, command: str, impls: list[str]):
         runner.log_config()
     try:
         outcome = runner.run()
-    except NonFiniteLoss as e:
-        print(f"simplenet {command}: error: {e}", file=sys.stderr)
-        return runner, None
     finally:
         runner.close()
     if outcome.interrupted_by is not None:
@@ -265,8 +284,6 @@ def run_training(args, command: str, impls: list[str]):
 
 def cmd_train(args) -> int:
     runner, outcome = run_training(args, "train", [args.impl])
-    if outcome is None:
-        return EXIT_DIVERGED
     if outcome.interrupted_by is not None:
         return outcome.interrupted_by
     history = outcome.histories[args.impl]
@@ -286,8 +303,6 @@ def cmd_compare(args) -> int:
     from compare.runner import lockstep_report
 
     runner, outcome = run_training(args, "compare", ["manual", "torch"])
-    if outcome is None:
-        return EXIT_DIVERGED
     if outcome.interrupted_by is not None:
         return outcome.interrupted_by
     cfg = runner.cfg
@@ -324,6 +339,89 @@ def cmd_compare(args) -> int:
     return EXIT_OK if report["passed"] else EXIT_MISMATCH
 
 
+# --- the debugging routine ------------------------------------------------------------------
+def cmd_overfit(args) -> int:
+    from compare.debug import overfit
+
+    if args.max_steps < 1:
+        raise ConfigError(f"--max-steps {args.max_steps} must be at least 1")
+    if not args.target > 0:
+        raise ConfigError(f"--target {args.target} must be positive")
+    cfg, _, _ = resolve_config(args, "overfit")
+    impls = ["manual", "torch"] if args.impl == "both" else [args.impl]
+    twins, _, _ = build_twins(args, cfg, impls)
+    results = overfit(twins, seed=cfg.seed, batch_size=cfg.batch_size, max_steps=args.max_steps,
+                      target=args.target)
+    print(f"overfit one batch: {cfg.batch_size} MNIST training images, {cfg.spec.describe()}, {cfg.dtype}, "
+          f"{cfg.optimizer} lr {cfg.lr}; target loss < {args.target:g} within {args.max_steps} steps")
+    for r in results.values():
+        if r.reached:
+            print(f"  {r.impl:<7} reached loss {r.final_loss:.2e} at step {r.step}  OK")
+        else:
+            print(f"  {r.impl:<7} FAILED: {r.reason}")
+    ok = all(r.reached for r in results.values())
+    print("verdict: " + ("the net can memorise one batch - data, loss, backward and update are wired up"
+                         if ok else "could not overfit one batch: the pipes are broken (check the backward, the "
+                                    "optimizer step, the labels, or try another --lr)"))
+    write_json(args.json, {"passed": ok, "target": args.target, "max_steps": args.max_steps,
+                           "config": cfg.to_dict(),
+                           "results": {k: {kk: vv for kk, vv in vars(r).items() if kk != "losses"} | {
+                               "losses": r.losses} for k, r in results.items()}})
+    return EXIT_OK if ok else EXIT_MISMATCH
+
+
+def cmd_sweep(args) -> int:
+    import argparse as _argparse
+
+    from compare.debug import sweep_verdict
+    from compare.tblog import new_experiment_dir
+
+    try:
+        lrs = [float(v) for v in args.lrs.split(",")]
+    except ValueError:
+        raise ConfigError(f"--lr {args.lrs!r} is malformed; give comma-separated rates such as 0.001,0.01,0.1,1") from None
+    if args.resume:
+        raise ConfigError("--resume does not apply to a sweep; resume one of its runs with simplenet train")
+    impls = ["manual", "torch"] if args.impl == "both" else [args.impl]
+    command = "compare" if args.impl == "both" else "train"
+    exp = new_experiment_dir(args.logdir, args.experiment, "sweep")
+    rows = []
+    for lr in lrs:
+        run_args = _argparse.Namespace(**vars(args))
+        run_args.lr, run_args.logdir, run_args.experiment, run_args.impl = lr, str(exp), f"lr={lr:g}", impls[0]
+        run_args.checkpoint_dir = None
+        if not args.quiet:
+            print(f"--- lr {lr:g} ---")
+        try:
+            runner, outcome = run_training(run_args, command, impls)
+            history = outcome.histories[impls[0]]
+            if outcome.interrupted_by is not None:
+                return outcome.interrupted_by
+            last = history.epochs[-1]
+            row = dict(lr=lr, first_loss=history.step_loss[0], train_loss=last["train_loss"],
+                       test_accuracy=last["test_accuracy"], diverged=False, note="")
+        except NonFiniteLoss as e:
+            row = dict(lr=lr, first_loss=None, train_loss=None, test_accuracy=None, diverged=True,
+                       note=f"non-finite loss at step {e.step}")
+        rows.append(row)
+    finite = [r["train_loss"] for r in rows if r["train_loss"] is not None and r["train_loss"] == r["train_loss"]]
+    for r in rows:
+        r["verdict"] = sweep_verdict(r["first_loss"] or 0.0, r["train_loss"], r["diverged"], min(finite, default=None))
+    good = [r for r in rows if r["verdict"] == "learns"]
+    best = max(good, key=lambda r: r["test_accuracy"]) if good else None
+    print(f"\nlearning-rate sweep: {impls[0]} twin, {args.epochs or 'default'} epoch(s) each; logs: {exp}")
+    print(f"{'lr':>10}{'first loss':>12}{'train loss':>12}{'test acc':>10}  verdict")
+    for r in rows:
+        fmt = lambda v, f: "-" if v is None else format(v, f)
+        mark = "  <- best" if r is best else ""
+        print(f"{r['lr']:>10g}{fmt(r['first_loss'], '.4f'):>12}{fmt(r['train_loss'], '.4f'):>12}"
+              f"{fmt(r['test_accuracy'], '.4f'):>10}  {r['verdict']}{' (' + r['note'] + ')' if r['note'] else ''}{mark}")
+    print(f"view: tensorboard --logdir {exp}")
+    write_json(args.json, {"logdir": str(exp), "impl": args.impl, "runs": rows,
+                           "best_lr": best["lr"] if best else None})
+    return EXIT_OK
+
+
 def build_parser() -> Parser:
     from compare.faults import FAULTS
 
@@ -357,6 +455,22 @@ def build_parser() -> Parser:
     c = sub.add_parser("compare", help="train both twins in lockstep from one start and one batch order")
     add_train_flags(c, "compare")
     c.set_defaults(func=cmd_compare)
+
+    o = sub.add_parser("overfit", help="check the pipes: can the net memorise one batch (loss < 1e-3)?")
+    o.add_argument("--impl", choices=("manual", "torch", "both"), default="both")
+    add_train_flags(o, "overfit", exclude=("--epochs", "--schedule", "--step-size", "--gamma", "--eval-batch-size",
+                                           "--logdir", "--experiment", "--checkpoint-dir", "--resume", "--log-every",
+                                           "--quiet"))
+    o.set_defaults(batch_size=16, schedule="none")
+    o.add_argument("--max-steps", type=int, default=1000, help="step budget")
+    o.add_argument("--target", type=float, default=1e-3, help="loss to reach")
+    o.set_defaults(func=cmd_overfit)
+
+    w = sub.add_parser("sweep", help="one short training per learning rate, each its own TensorBoard run")
+    w.add_argument("--impl", choices=("manual", "torch", "both"), default="torch")
+    add_train_flags(w, "sweep", exclude=("--lr", "--resume", "--checkpoint-dir"))
+    w.add_argument("--lr", dest="lrs", default="0.001,0.01,0.1,1", help="comma-separated learning rates")
+    w.set_defaults(epochs=1, func=cmd_sweep)
     return parser
 
 
@@ -366,6 +480,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as e:
+        if isinstance(e, NonFiniteLoss):
+            print(f"simplenet {args.command}: error: {e}", file=sys.stderr)
+            return EXIT_DIVERGED
         if not isinstance(e, user_errors()):
             raise
         print(f"simplenet {args.command}: error: {e}", file=sys.stderr)

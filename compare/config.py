@@ -12,6 +12,7 @@ ACTIVATIONS = ("relu", "sigmoid", "tanh")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 
 
 
@@ -65,7 +66,7 @@ class TrainConfig:
     spec: ModelSpec = field(default_factory=ModelSpec)
     epochs: int = 15
     batch_size: int = 64
-    lr: float = 0.05
+    lr: float | None = None          # None: the optimizer's default, DEFAULT_LR
     optimizer: str = "sgd"
     momentum: float = 0.9
     dampening: float = 0.0
@@ -82,11 +83,13 @@ class TrainConfig:
     eval_batch_size: int = 10000
 
     def __post_init__(self):
+        if self.lr is None and self.optimizer in DEFAULT_LR:
+            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
         checks = [
             (self.epochs >= 0, f"--epochs {self.epochs} must be 0 or more"),
             (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
-            (math.isfinite(self.lr) and self.lr > 0, f"--lr {self.lr} must be a positive number"),
             (self.optimizer in OPTIMIZERS, f"--optimizer {self.optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}"),
+            (self.lr is not None and math.isfinite(self.lr) and self.lr > 0, f"--lr {self.lr} must be a positive number"),
             (0 <= self.momentum, f"--momentum {self.momentum} must be 0 or more"),
             (self.weight_decay >= 0, f"--weight-decay {self.weight_decay} must be 0 or more"),
             (not self.nesterov or (self.momentum > 0 and self.dampening == 0),

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from compare import checkpoint
 from compare.config import TrainConfig
+from compare.errors import NonFiniteLoss
 from compare.tblog import RunLogger
 
 # Lockstep tolerances by dtype (README, "Tolerances").  float64 follows the twins step by
@@ -46,13 +47,6 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     """The batch order of ``epoch``: a pure function of (seed, epoch), so a resumed run
     regenerates it exactly and no RNG state has to be carried across a checkpoint."""
     return np.random.default_rng((seed, epoch)).permutation(n)
-
-
-class NonFiniteLoss(RuntimeError):
-    def __init__(self, twin: str, step: int, value: float):
-        super().__init__(f"{twin} twin: loss became {value} at step {step}; training stopped "
-                         "(try a smaller --lr)")
-        self.twin, self.step = twin, step
 
 
 class StopRequest:
@@ -149,7 +143,8 @@ class Runner:
     def run(self) -> Outcome:
         cfg, twins = self.cfg, self.twins
         stop = StopRequest()
-        with stop:
+        # NumPy's overflow warnings would only repeat what the non-finite check says in one line
+        with stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             while self.epoch < cfg.epochs:
                 e = self.epoch
                 perm = epoch_permutation(cfg.seed, e, self.n)
@@ -164,6 +159,9 @@ class Runner:
                 s = flushed = self.step_in_epoch
                 while s < self.steps_per_epoch:
                     lo, hi = s * cfg.batch_size, min(self.n, (s + 1) * cfg.batch_size)
+                    if s == self.steps_per_epoch - 1:      # for the update-to-weight ratio
+                        self.before_last_step = {t.name: {k: v.copy() for k, v in t.params().items()}
+                                                 for t in twins}
                     for t in twins:
                         t.step(s, lo, hi)
                     s += 1
@@ -221,11 +219,13 @@ class Runner:
             row = dict(epoch=e + 1, step=step, lr=t.lr(), train_loss=float((losses * sizes).sum() / self.n),
                        train_accuracy=t.host_correct() / self.n, test_loss=test_loss, test_accuracy=test_acc,
                        seconds=seconds)
+            row["diagnostics"] = self._diagnostics(t)
             self.histories[t.name].epochs.append(row)
             rows[t.name] = row
             log = self.loggers[t.name]
             log.scalars({"train/accuracy": row["train_accuracy"], "train/epoch_loss": row["train_loss"],
                          "test/loss": test_loss, "test/accuracy": test_acc, "train/lr": row["lr"]}, step)
+            log.scalars({f"diagnostics/{k}": v for k, v in row["diagnostics"].items()}, step)
             if (e + 1) % self.hist_every == 0 or e + 1 == self.cfg.epochs:
                 log.histograms("weights", t.params(), step)
                 log.histograms("grads", t.grads(), step)
@@ -243,6 +243,25 @@ class Runner:
                 print(f"epoch {row['epoch']:>3}/{self.cfg.epochs}  {name:<6}  train loss {row['train_loss']:.4f}  "
                       f"acc {row['train_accuracy']:.4f}  test loss {row['test_loss']:.4f}  "
                       f"acc {row['test_accuracy']:.4f}  lr {row['lr']:.4g}  {row['seconds']:.1f}s", flush=True)
+
+    def _diagnostics(self, twin) -> dict[str, float]:
+        """The seeds' health checks, per layer: dead ReLU units (on up to one eval batch of test
+        images), gradient norm at the epoch's last step (vanishing / exploding), and that step's
+        update-to-weight ratio ‖Δθ‖/‖θ‖ (≈1e-3 is healthy; far below learns slowly, far above is unstable)."""
+        diag = {}
+        params, grads = twin.params(), twin.grads()
+        before = getattr(self, "before_last_step", {}).get(twin.name)
+        for i in range(1, len(self.cfg.spec.hidden) + 2):
+            w, b = f"layer{i}.weight", f"layer{i}.bias"
+            if w in grads:
+                diag[f"grad_norm/layer{i}"] = float(np.sqrt(np.sum(grads[w].astype(np.float64) ** 2)
+                                                            + np.sum(grads[b].astype(np.float64) ** 2)))
+            if before is not None:
+                old = before[w].astype(np.float64)
+                diag[f"update_ratio/layer{i}"] = float(np.linalg.norm(params[w] - old) / max(np.linalg.norm(old), 1e-300))
+        for i, fraction in enumerate(twin.dead_relu(), start=1):
+            diag[f"dead_relu/act{i}"] = fraction
+        return diag
 
     def _final_hparams(self) -> None:
         hp = {"command": self.command, "optimizer": self.cfg.optimizer, "lr": self.cfg.lr,

@@ -105,6 +105,12 @@ class ManualTwin:
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
+    def dead_relu(self) -> list[float]:
+        return torch_impl.train.dead_relu_fraction(self.model, self.x_test[:self.cfg.eval_batch_size])
+
+    def dead_relu(self) -> list[float]:
+        return manual.train.dead_relu_fraction(self.model, self.x_test[:self.cfg.eval_batch_size])
+
 
 class TorchTwin:
     """The autograd twin: tensors kept on its device, ``torch_impl.train.train_step``.
@@ -162,3 +168,6 @@ class TorchTwin:
 
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
+
+    def dead_relu(self) -> list[float]:
+        return torch_impl.train.dead_relu_fraction(self.model, self.x_test[:self.cfg.eval_batch_size])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual.layers import CrossEntropyLoss
+from manual.layers import CrossEntropyLoss, ReLU
 from manual.model import SimpleNet
 from manual.optim import Optimizer
 
@@ -33,3 +33,9 @@ def evaluate(model: SimpleNet, loss_fn: CrossEntropyLoss, x: np.ndarray, y: np.n
         total_loss += float(loss_fn(logits, yb)) * len(xb)
         correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
     return total_loss / len(x), correct / len(x)
+
+
+def dead_relu_fraction(model: SimpleNet, x: np.ndarray) -> list[float]:
+    """Per ReLU layer, the fraction of units that output 0 for every row of ``x``."""
+    model(x)
+    return [1.0 - float(act.mask.any(axis=0).mean()) for act in model.acts if isinstance(act, ReLU)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from torch_impl.layers import CrossEntropyLoss
+from torch_impl.layers import CrossEntropyLoss, ReLU
 from torch_impl.model import SimpleNet
 from torch_impl.optim import Optimizer
 
@@ -36,3 +36,15 @@ def evaluate(model: SimpleNet, loss_fn: CrossEntropyLoss, x: torch.Tensor, y: to
         total_loss += loss_fn(logits, yb).double() * len(xb)
         correct += torch.count_nonzero(logits.argmax(dim=1) == yb)
     return total_loss.item() / len(x), correct.item() / len(x)
+
+
+@torch.no_grad()
+def dead_relu_fraction(model: SimpleNet, x: torch.Tensor) -> list[float]:
+    """Per ReLU layer, the fraction of units that output 0 for every row of ``x``."""
+    fractions = []
+    x = x.reshape(-1, model.in_features)
+    for layer, act in zip(model.layers, model.acts):
+        x = act(layer(x))
+        if isinstance(act, ReLU):
+            fractions.append((x > 0).any(dim=0).double().mean())
+    return [1.0 - float(f) for f in fractions]
