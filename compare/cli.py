@@ -209,7 +209,6 @@ def resolve_config(args, command: str):
 def build_twins(args, cfg, impls: list[str]):
     """Resolve the device and the data, and build the requested twins from ONE initial state."""
     import numpy as np
-    import torch
 
     from compare.data import ensure_mnist, resolve_root
     from compare.twins import ManualTwin, TorchTwin, initial_state
@@ -223,9 +222,9 @@ def build_twins(args, cfg, impls: list[str]):
         device = resolve_device("cpu")
     strict_numerics()
     if len(impls) == 2:
-        # The twins alternate step by step on the same cores: two BLAS thread pools spinning
-        # against each other make every step ~10x slower (README, "Speed"), so torch gets one.
-        torch.set_num_threads(1)
+        from compare.runner import lockstep_threads
+
+        lockstep_threads()
     root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download)
     state = initial_state(cfg.spec, cfg.seed)
     twins = [ManualTwin(cfg, state, root) if impl == "manual" else TorchTwin(cfg, state, root, device)
@@ -422,6 +421,62 @@ def cmd_sweep(args) -> int:
     return EXIT_OK
 
 
+# --- bench -----------------------------------------------------------------------------------
+def cmd_bench(args) -> int:
+    from compare.bench import run_bench
+    from compare.data import ensure_mnist, resolve_root
+    from torch_impl.device import resolve_device, strict_numerics
+
+    try:
+        batch_sizes = [int(v) for v in args.batch_sizes.split(",")]
+    except ValueError:
+        raise ConfigError(f"--batch-sizes {args.batch_sizes!r} is malformed; give e.g. 64,256") from None
+    dtypes = [d.strip() for d in args.dtypes.split(",")]
+    if "float32" not in dtypes or any(d not in DTYPES for d in dtypes):
+        raise ConfigError(f"--dtypes {args.dtypes!r}: give float32 and optionally float64")
+    if any(b < 1 for b in batch_sizes) or args.repeats < 1:
+        raise ConfigError("--batch-sizes and --repeats must be at least 1")
+    device = resolve_device(args.device)
+    strict_numerics()
+    root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download)
+    log = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
+    r = run_bench(root, batch_sizes=batch_sizes, dtypes=dtypes, repeats=args.repeats, device=device,
+                  baseline=not args.no_baseline, log=log)
+    print(format_bench(r))
+    write_json(args.json, r)
+    return EXIT_OK
+
+
+def format_bench(r: dict) -> str:
+    env = r["environment"]
+    blas = ", ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('num_threads')} threads)"
+                     for b in env["blas"]) or "unknown"
+    lines = ["", f"simplenet bench - {r['train_examples']} training images, one epoch per sample, "
+                 f"{r['repeats']} repeats (median; min in brackets)",
+             f"machine: {env['platform']}, {r['cpu_count']} cores; numpy BLAS: {blas}; torch {env['torch']} "
+             f"({env['torch_blas']}, {env['torch_threads']} threads); torch device {r['device']}",
+             f"FLOPs: {r['flops_per_sample'] / 1e3:.1f} kFLOP per sample, {r['flops_per_epoch'] / 1e9:.1f} GFLOP "
+             "per epoch; GEMM peak " + ", ".join(f"{d} {p['flops'] / 1e9:.0f} GFLOP/s" for d, p in r["gemm_peak"].items())
+             + " -> floor " + ", ".join(f"{d} {r['flops_per_epoch'] / p['flops']:.3f}s"
+                                        for d, p in r["gemm_peak"].items()),
+             "load MNIST into memory: " + ", ".join(f"{k} {v['median']:.2f}s" for k, v in r["load_seconds"].items()),
+             "", f"{'training epoch':<30}{'batch':>6}{'seconds':>18}{'µs/step':>10}{'× floor':>9}"]
+    for key, s in r["epoch_seconds"].items():
+        impl, dt, bs = key.split("/")
+        lines.append(f"{impl + ' twin, ' + dt:<30}{bs:>6}{s['median']:>10.3f} [{s['min']:.3f}]"
+                     f"{s['us_per_step']:>10.0f}{s['x_floor']:>9.1f}")
+    for bs, s in r["lockstep"].items():
+        lines.append(f"{'lockstep compare, float32':<30}{bs:>6}{s['median']:>10.3f} [{s['min']:.3f}]"
+                     f"   vs {s['separate_sum']:.3f}s apart = {s['ratio']:.2f}×")
+    for bs, s in r["dataloader_seconds"].items():
+        lines.append(f"{'DataLoader + ToTensor, float32':<30}{bs:>6}{s['median']:>10.3f} [{s['min']:.3f}]"
+                     f"   torch twin is {s['torch_speedup']:.1f}× faster")
+    lines += ["", "targets:"]
+    for t in r["targets"]:
+        lines.append(f"  {'met   ' if t['met'] else 'MISSED'}  {t['target']}: {t['text']}")
+    return "\n".join(lines)
+
+
 def build_parser() -> Parser:
     from compare.faults import FAULTS
 
@@ -471,6 +526,18 @@ def build_parser() -> Parser:
     add_train_flags(w, "sweep", exclude=("--lr", "--resume", "--checkpoint-dir"))
     w.add_argument("--lr", dest="lrs", default="0.001,0.01,0.1,1", help="comma-separated learning rates")
     w.set_defaults(epochs=1, func=cmd_sweep)
+
+    b = sub.add_parser("bench", formatter_class=fmt,
+                       help="time both twins' training epochs side by side, against a FLOP floor")
+    b.add_argument("--batch-sizes", default="64,256")
+    b.add_argument("--dtypes", default="float32,float64")
+    b.add_argument("--repeats", type=int, default=3, help="timed epochs per figure (min and median shown)")
+    b.add_argument("--device", default="cpu", help="torch twin's device: auto, cpu, cuda or mps")
+    b.add_argument("--no-baseline", action="store_true", help="skip the slow DataLoader + ToTensor baseline")
+    add_data_flags(b)
+    b.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    b.add_argument("--quiet", action="store_true", help="print only the final table")
+    b.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -44,6 +44,7 @@ def environment_card(device: torch.device | str, dtype: str, seed: int) -> dict:
         "torchvision": torchvision.__version__,
         "blas": blas_info(),
         "torch_threads": torch.get_num_threads(),
+        "torch_blas": "MKL" if torch.backends.mkl.is_available() else "not MKL (see torch.__config__.show())",
         "device": str(device),
         "device_name": device_name,
         "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),

@@ -10,6 +10,7 @@ import math
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,40 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     """The batch order of ``epoch``: a pure function of (seed, epoch), so a resumed run
     regenerates it exactly and no RNG state has to be carried across a checkpoint."""
     return np.random.default_rng((seed, epoch)).permutation(n)
+
+
+class Stepper:
+    """Steps every twin on the same batch.  With two twins the torch twin's step runs in a worker
+    thread while the manual twin's runs in this one, and the two are joined before the next step:
+    still lockstep, each twin's arithmetic unchanged, but the machine's cores work on both at once
+    (run back to back on the same cores, two BLAS thread pools spin against each other)."""
+
+    def __init__(self, twins):
+        self.twins = twins
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="torch-twin") if len(twins) == 2 else None
+
+    def step(self, s: int, lo: int, hi: int) -> None:
+        if self.pool is None:
+            self.twins[0].step(s, lo, hi)
+            return
+        other = self.pool.submit(self.twins[1].step, s, lo, hi)
+        try:
+            self.twins[0].step(s, lo, hi)
+        finally:
+            other.result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def lockstep_threads() -> None:
+    """One BLAS/intra-op thread per twin for lockstep runs: the two twins then share the cores."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+    torch.set_num_threads(1)
 
 
 class StopRequest:
@@ -141,48 +176,53 @@ class Runner:
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> Outcome:
+        stop, stepper = StopRequest(), Stepper(self.twins)
+        try:
+            # NumPy's overflow warnings would only repeat what the non-finite check says in one line
+            with stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return self._loop(stop, stepper)
+        finally:
+            stepper.close()
+
+    def _loop(self, stop: StopRequest, stepper: Stepper) -> Outcome:
         cfg, twins = self.cfg, self.twins
-        stop = StopRequest()
-        # NumPy's overflow warnings would only repeat what the non-finite check says in one line
-        with stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            while self.epoch < cfg.epochs:
-                e = self.epoch
-                perm = epoch_permutation(cfg.seed, e, self.n)
-                for t in twins:
-                    t.begin_epoch(perm, self.steps_per_epoch)
-                    if self.partial:
-                        t.restore_epoch(self.partial[t.name]["correct"])
-                self.partial = None
-                started = time.perf_counter()
-                bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, leave=False, unit="step",
-                           desc=f"epoch {e + 1}/{cfg.epochs}", disable=self.quiet or not sys.stderr.isatty())
-                s = flushed = self.step_in_epoch
-                while s < self.steps_per_epoch:
-                    lo, hi = s * cfg.batch_size, min(self.n, (s + 1) * cfg.batch_size)
-                    if s == self.steps_per_epoch - 1:      # for the update-to-weight ratio
-                        self.before_last_step = {t.name: {k: v.copy() for k, v in t.params().items()}
-                                                 for t in twins}
-                    for t in twins:
-                        t.step(s, lo, hi)
-                    s += 1
-                    self.global_step += 1
-                    if s - flushed >= self.log_every or s == self.steps_per_epoch or stop.requested:
-                        self._flush(flushed, s, bar)
-                        flushed = s
-                    if stop.requested:
-                        break
-                bar.close()
-                self.step_in_epoch = s
+        while self.epoch < cfg.epochs:
+            e = self.epoch
+            perm = epoch_permutation(cfg.seed, e, self.n)
+            for t in twins:
+                t.begin_epoch(perm, self.steps_per_epoch)
+                if self.partial:
+                    t.restore_epoch(self.partial[t.name]["correct"])
+            self.partial = None
+            started = time.perf_counter()
+            bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, leave=False, unit="step",
+                       desc=f"epoch {e + 1}/{cfg.epochs}", disable=self.quiet or not sys.stderr.isatty())
+            s = flushed = self.step_in_epoch
+            while s < self.steps_per_epoch:
+                lo, hi = s * cfg.batch_size, min(self.n, (s + 1) * cfg.batch_size)
+                if s == self.steps_per_epoch - 1:      # for the update-to-weight ratio
+                    self.before_last_step = {t.name: {k: v.copy() for k, v in t.params().items()}
+                                             for t in twins}
+                stepper.step(s, lo, hi)
+                s += 1
+                self.global_step += 1
+                if s - flushed >= self.log_every or s == self.steps_per_epoch or stop.requested:
+                    self._flush(flushed, s, bar)
+                    flushed = s
                 if stop.requested:
-                    ckpt = self._checkpoint()
-                    return Outcome(self.histories, self.global_step, stop.CODES[stop.signum], ckpt,
-                                   self.max_abs_loss_diff)
-                self._end_epoch(time.perf_counter() - started)
-                self.epoch, self.step_in_epoch = e + 1, 0
+                    break
+            bar.close()
+            self.step_in_epoch = s
+            if stop.requested:
                 ckpt = self._checkpoint()
-                if stop.requested:     # a signal during evaluation: the epoch is done and saved
-                    return Outcome(self.histories, self.global_step, stop.CODES[stop.signum], ckpt,
-                                   self.max_abs_loss_diff)
+                return Outcome(self.histories, self.global_step, stop.CODES[stop.signum], ckpt,
+                               self.max_abs_loss_diff)
+            self._end_epoch(time.perf_counter() - started)
+            self.epoch, self.step_in_epoch = e + 1, 0
+            ckpt = self._checkpoint()
+            if stop.requested:     # a signal during evaluation: the epoch is done and saved
+                return Outcome(self.histories, self.global_step, stop.CODES[stop.signum], ckpt,
+                               self.max_abs_loss_diff)
         self._final_hparams()
         return Outcome(self.histories, self.global_step, None, None, self.max_abs_loss_diff)
 

@@ -137,18 +137,19 @@ class TorchTwin:
 
     def begin_epoch(self, perm: np.ndarray, steps: int) -> None:
         self.perm = torch.from_numpy(perm).to(self.device)
-        self.losses = torch.zeros(steps, dtype=torch.float64, device=self.device)
+        self.losses = torch.zeros(steps, dtype=self.dtype, device=self.device)
         self.correct = torch.zeros((), dtype=torch.int64, device=self.device)
 
     def step(self, s: int, lo: int, hi: int) -> None:
         idx = self.perm[lo:hi]
         loss, correct = torch_impl.train.train_step(self.model, self.loss_fn, self.optimizer,
-                                                    self.x_train[idx], self.y_train[idx])
+                                                    self.x_train.index_select(0, idx),
+                                                    self.y_train.index_select(0, idx))
         self.losses[s] = loss
         self.correct += correct
 
     def host_losses(self, a: int, b: int) -> np.ndarray:
-        return self.losses[a:b].cpu().numpy()
+        return self.losses[a:b].cpu().numpy().astype(np.float64)
 
     def host_correct(self) -> int:
         return int(self.correct.item())

@@ -99,6 +99,10 @@ def load_split(root: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def normalize(images: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """uint8 (N, 28, 28) → (N, 784) in ``dtype``: (x/255 − mean) / std."""
+    """uint8 (N, 28, 28) → (N, 784) in ``dtype``: (x/255 − mean) / std, in place after one copy
+    (the same roundings as the out-of-place formula, without three more 188 MB temporaries)."""
     x = images.reshape(len(images), -1).astype(dtype)
-    return (x / 255 - MEAN) / STD
+    x /= 255
+    x -= MEAN
+    x /= STD
+    return x

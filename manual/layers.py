@@ -57,7 +57,9 @@ class Linear(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x                                       # (N, I), kept for dL/dW
-        return x @ self.weight.data.T + self.bias.data   # (N, O)
+        y = x @ self.weight.data.T                       # (N, O)
+        y += self.bias.data                              # in place: no second (N, O) temporary
+        return y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         g = grad_out                                     # g = dL/dy   (N, O)
@@ -70,14 +72,18 @@ class Linear(Module):
 
 
 class ReLU(Module):
-    """y = max(x, 0); the gradient at exactly 0 is 0, as in torch."""
+    """y = max(x, 0); the gradient at exactly 0 is 0, as in torch.
 
-    def __init__(self):
+    ``inplace=True`` (as ``torch.nn.ReLU(inplace=True)``) overwrites the input, which saves an
+    (N, F) array when the input is a fresh layer output that nothing else reads."""
+
+    def __init__(self, inplace: bool = False):
+        self.inplace = inplace
         self.mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.mask = x > 0                                # (N, F) bool
-        return x * self.mask
+        return np.maximum(x, 0, out=x if self.inplace else None)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         # dL/dx = g ⊙ 1[x > 0]                             (N, F)

@@ -29,7 +29,8 @@ class SimpleNet(Module):
             setattr(self, f"layer{i}", layer)
             self.layers.append(layer)
             if i < len(sizes) - 1:
-                act = ACTIVATIONS[activation]()
+                # ReLU rectifies the fresh output of the layer below in place, as torch's inplace=True
+                act = ACTIVATIONS[activation](inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
                 setattr(self, f"act{i}", act)
                 self.acts.append(act)
 

@@ -30,7 +30,8 @@ class SimpleNet(nn.Module):
             self.add_module(f"layer{i}", layer)
             self.layers.append(layer)
             if i < len(sizes) - 1:
-                act = ACTIVATIONS[activation]()
+                # ReLU rectifies the fresh output of the layer below in place, as torch's inplace=True
+                act = ACTIVATIONS[activation](inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
                 self.add_module(f"act{i}", act)
                 self.acts.append(act)
 

@@ -21,7 +21,7 @@ def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer
     loss = loss_fn(logits, y)
     loss.backward()
     optimizer.step()
-    return loss.detach(), torch.count_nonzero(logits.detach().argmax(dim=1) == y)
+    return loss.detach(), (logits.detach().argmax(dim=1) == y).sum()
 
 
 @torch.no_grad()
