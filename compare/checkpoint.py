@@ -76,6 +76,9 @@ def find(path: str | Path) -> Path:
         raise CheckpointError(f"--resume {path}: no such file or directory; give a checkpoint directory "
                               "(ckpt-…) or the --checkpoint-dir it was written to")
     if path.is_file():
+        if path.name not in FILES.values():
+            raise CheckpointError(f"--resume {path}: not a checkpoint; give a ckpt-… directory, the "
+                                  "--checkpoint-dir holding them, or the manual.npz / torch.pt inside one")
         return path.parent
     if any((path / name).exists() for name in FILES.values()):
         return path
@@ -86,8 +89,17 @@ def find(path: str | Path) -> Path:
     return found[-1]
 
 
+def _reason(e: Exception) -> str:
+    """The gist of a loader's error in a few words (torch's run to paragraphs)."""
+    text = " ".join(str(e).split())
+    if text.startswith("Weights only load failed"):
+        return "not a torch.save file of tensors"
+    first = text.split(". ")[0]
+    return (first[:117] + "...") if len(first) > 120 else first or type(e).__name__
+
+
 def _refuse(path: Path, e: Exception) -> CheckpointError:
-    reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+    reason = _reason(e)
     return CheckpointError(f"{path}: not a readable checkpoint ({reason}); it may be truncated or not a "
                            "checkpoint at all - resume from an earlier ckpt-… directory or start a new run")
 
@@ -138,5 +150,5 @@ def restore_twin(ckpt: Path, twin) -> None:
             twin.optimizer.load_state_dict(payload["optimizer"])
             twin.scheduler.load_state_dict(payload["scheduler"])
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
-        raise CheckpointError(f"{path}: does not fit this model ({str(e).splitlines()[0][:160]}); "
+        raise CheckpointError(f"{path}: does not fit this model ({_reason(e)}); "
                               "was it written for another architecture?") from None

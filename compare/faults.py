@@ -19,17 +19,17 @@ class ReLUWithoutMask(ReLU):
 
 
 class LinearTransposedWeightGrad(Linear):
-    def backward(self, grad_out):
+    def backward(self, grad_out, need_input_grad=True):
         self.weight.accumulate(self.x.T @ grad_out)      # bug: xᵀ·g is (I, O), not gᵀ·x (O, I)
         self.bias.accumulate(grad_out.sum(axis=0))
-        return grad_out @ self.weight.data
+        return grad_out @ self.weight.data if need_input_grad else None
 
 
 class LinearBiasNotSummed(Linear):
-    def backward(self, grad_out):
+    def backward(self, grad_out, need_input_grad=True):
         self.weight.accumulate(grad_out.T @ self.x)
         self.bias.accumulate(grad_out.mean(axis=0))      # bug: mean, not Σ_n, over the batch
-        return grad_out @ self.weight.data
+        return grad_out @ self.weight.data if need_input_grad else None
 
 
 class CrossEntropyNotDividedByN(CrossEntropyLoss):

@@ -61,12 +61,16 @@ class Linear(Module):
         y += self.bias.data                              # in place: no second (N, O) temporary
         return y
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        """``need_input_grad=False`` skips dL/dx, as autograd does for an input that needs no
+        gradient (the images): for layer1 that is a third of the backward's FLOPs."""
         g = grad_out                                     # g = dL/dy   (N, O)
         # dL/dW = gᵀ·x                                     (O, I)
         self.weight.accumulate(g.T @ self.x)
         # dL/db = Σ_n g[n]                                 (O,)
         self.bias.accumulate(g.sum(axis=0))
+        if not need_input_grad:
+            return None
         # dL/dx = g·W                                      (N, I)
         return g @ self.weight.data
 

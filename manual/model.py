@@ -40,11 +40,16 @@ class SimpleNet(Module):
             x = act(layer(x))
         return self.layers[-1](x)                                           # logits (N, 10)
 
-    def backward(self, grad_logits: np.ndarray) -> np.ndarray:
-        """Back-propagate dL/dlogits through every layer; returns dL/dx."""
-        g = self.layers[-1].backward(grad_logits)
-        for layer, act in zip(reversed(self.layers[:-1]), reversed(self.acts)):
-            g = layer.backward(act.backward(g))
+    def backward(self, grad_logits: np.ndarray, need_input_grad: bool = False) -> np.ndarray | None:
+        """Back-propagate dL/dlogits through every layer, storing each parameter's gradient.
+
+        Like autograd for inputs that do not require grad, dL/dx is computed (and returned) only
+        when ``need_input_grad`` is set."""
+        g = grad_logits
+        for i in range(len(self.layers) - 1, -1, -1):
+            g = self.layers[i].backward(g, need_input_grad=need_input_grad or i > 0)
+            if i > 0:
+                g = self.acts[i - 1].backward(g)
         return g
 
     # --- the torch.nn.Module-like surface -------------------------------------------

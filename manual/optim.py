@@ -66,9 +66,9 @@ class SGD(Optimizer):
                     # b₁ ← g
                     buf = state["momentum_buffer"] = g.copy()
                 else:
-                    # b_t ← μ·b_{t−1} + (1 − τ)·g
+                    # b_t ← μ·b_{t−1} + (1 − τ)·g          (τ = 0: 1·g is g exactly, no temporary)
                     buf *= mu
-                    buf += (1 - tau) * g
+                    buf += (1 - tau) * g if tau else g
                 # g ← g + μ·b (Nesterov) or g ← b
                 g = g + mu * buf if nesterov else buf
             # θ ← θ − lr·g

@@ -18,11 +18,17 @@ def download(root: str | Path) -> None:
     """Fetch MNIST into ``root/MNIST/raw`` with torchvision; one clear line when it can't."""
     from torchvision.datasets import MNIST      # torchvision is slow to import: only when needed
 
+    root = Path(root)
+    created = [p for p in (root / "MNIST" / "raw", root / "MNIST", root) if not p.exists()]
     try:
         for train in (True, False):
             MNIST(str(root), train=train, download=True)
     except Exception as e:  # torchvision raises URLError, RuntimeError, … when offline
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        reason = lines[-1] if lines else type(e).__name__      # e.g. <urlopen error … not known>
+        for folder in created:                                 # leave no empty folders behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         raise DataError(f"MNIST is not in {Path(root).resolve()} and downloading it failed ({reason}); "
                         f"{HINT}") from None
 
@@ -36,7 +42,8 @@ def _read(path: Path, reader) -> torch.Tensor:
                 return reader(extract_archive(str(path), tmp))
         return reader(str(path))
     except Exception as e:  # torchvision's reader asserts without messages
-        raise DataError(f"{path}: not a valid IDX file ({type(e).__name__}: {e}); replace the file") from None
+        detail = " ".join(str(e).split())[:100] or type(e).__name__
+        raise DataError(f"{path}: not a valid IDX file, truncated or damaged ({detail}); replace the file") from None
 
 
 def load_split(root: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
