@@ -47,6 +47,46 @@ def make_mnist(root: Path, n_train: int = 96, n_test: int = 40, layout: str = "t
     return root
 
 
+DAMAGE = ["file missing", "wrong magic", "truncated", "counts differ", "label out of range", "not 28x28",
+          "bad gzip"]
+
+
+def damage_mnist(root: Path, kind: str, split: str = "train") -> str:
+    """Damage one file of a tiny MNIST made by ``make_mnist``; returns the name of the file at fault."""
+    raw = root / "MNIST" / "raw"
+    prefix = "train" if split == "train" else "t10k"
+    images, labels = raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
+    count = len(labels.read_bytes()) - 8
+    if kind == "file missing":
+        labels.unlink()
+        return labels.name
+    if kind == "wrong magic":
+        images.write_bytes(b"\x00\x00\x08\x01" + images.read_bytes()[4:])   # a label file's magic
+    elif kind == "truncated":
+        images.write_bytes(images.read_bytes()[:-100])
+    elif kind == "counts differ":
+        write_idx(labels, np.zeros(count - 1, np.uint8))
+        return labels.name
+    elif kind == "label out of range":
+        write_idx(labels, np.full(count, 10, np.uint8))
+        return labels.name
+    elif kind == "not 28x28":
+        write_idx(images, np.zeros((count, 20, 20), np.uint8))
+    elif kind == "bad gzip":
+        images.unlink()
+        (raw / f"{images.name}.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+        return f"{images.name}.gz"
+    else:
+        raise ValueError(kind)
+    return images.name
+
+
+@pytest.fixture
+def mnist_damage():
+    """``damage(root, kind, split='train') -> name of the file at fault``; kinds in ``DAMAGE``."""
+    return damage_mnist
+
+
 @pytest.fixture
 def tiny_mnist(tmp_path) -> Path:
     return make_mnist(tmp_path / "tiny")

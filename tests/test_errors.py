@@ -3,7 +3,6 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 
@@ -72,31 +71,11 @@ def test_missing_data_directory(tmp_path):
     assert_one_line_error(r, "nowhere", "--data-dir", "SIMPLENET_DATA")
 
 
-def damage(root, kind, write_idx):
-    raw = root / "MNIST" / "raw"
-    images, labels = raw / "t10k-images-idx3-ubyte", raw / "t10k-labels-idx1-ubyte"
-    if kind == "file missing":
-        images.unlink()
-    elif kind == "wrong magic":
-        images.write_bytes(b"\x00\x00\x08\x07" + images.read_bytes()[4:])
-    elif kind == "truncated":
-        images.write_bytes(images.read_bytes()[:1000])
-    elif kind == "counts differ":
-        write_idx(labels, np.zeros(39, np.uint8))
-        return labels.name
-    elif kind == "label out of range":
-        write_idx(labels, np.full(40, 12, np.uint8))
-        return labels.name
-    elif kind == "not 28x28":
-        write_idx(images, np.zeros((40, 32, 32), np.uint8))
-    return images.name
-
-
 @pytest.mark.parametrize("impl", ["manual", "torch"])
 @pytest.mark.parametrize("kind", ["file missing", "wrong magic", "truncated", "counts differ",
                                   "label out of range", "not 28x28"])
-def test_damaged_data(tiny_mnist, idx_writer, tmp_path, impl, kind):
-    culprit = damage(tiny_mnist, kind, idx_writer)
+def test_damaged_data(tiny_mnist, mnist_damage, tmp_path, impl, kind):
+    culprit = mnist_damage(tiny_mnist, kind, split="test")
     r = cli("train", "--impl", impl, "--data-dir", tiny_mnist, "--no-download", "--logdir", tmp_path / "runs")
     assert_one_line_error(r, culprit)
 
