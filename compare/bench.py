@@ -136,6 +136,8 @@ def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"
     configs = {f"{impl}/{dt}/{bs}": (lambda t=twins[dt][impl], bs=bs: train_epoch([t], bs))
                for dt in dtypes for bs in batch_sizes for impl in ("manual", "torch")}
     configs.update({f"lockstep/float32/{bs}": lockstep(bs) for bs in batch_sizes})
+    if baseline:
+        configs.update({f"dataloader/float32/{bs}": dataloader_epoch(root, bs, spec) for bs in batch_sizes})
     for run in configs.values():
         run()                                              # warm-up: allocations, caches, CUDA kernels
     samples = {key: [] for key in configs}
@@ -176,14 +178,12 @@ def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"
     result["lockstep"] = lock
 
     base = {}
-    if baseline:
-        for bs in batch_sizes:
-            run = dataloader_epoch(root, bs, spec)
-            s = timed(run, max(1, min(repeats, 2)))
-            s["torch_speedup"] = s["median"] / epochs[f"torch/float32/{bs}"]["median"]
-            base[str(bs)] = s
-            log(f"  DataLoader+ToTensor batch {bs:>4}: {s['median']:.2f}s per epoch "
-                f"(torch twin {s['torch_speedup']:.1f}× faster)")
+    for bs in batch_sizes if baseline else ():
+        s = summary(samples[f"dataloader/float32/{bs}"])
+        s["torch_speedup"] = statistics.median(a / b for a, b in zip(s["samples"], samples[f"torch/float32/{bs}"]))
+        base[str(bs)] = s
+        log(f"  DataLoader+ToTensor batch {bs:>4}: {s['median']:.2f}s per epoch "
+            f"(torch twin {s['torch_speedup']:.1f}× faster)")
     result["dataloader_seconds"] = base
     result["targets"] = targets(result, batch_sizes)
     return result

@@ -207,3 +207,25 @@ def test_full_mnist_default_training_reaches_98_percent(mnist_root, tmp_path, im
     payload = json.loads(out.read_text())
     assert len(payload["epochs"]) <= 20
     assert payload["final_test_accuracy"] >= 0.98
+
+
+def loss_grad_not_divided(self):
+    grad = self.probs.copy()
+    grad[np.arange(len(grad)), self.target] -= 1.0
+    return grad                                          # bug: no 1/N
+
+
+@pytest.mark.parametrize("fault", ["relu-mask", "loss-not-divided"])
+def test_float32_band_still_catches_a_broken_backward(tiny_mnist, tmp_path, monkeypatch, fault):
+    """The float32 curve band is wide enough for rounding, not for a wrong gradient."""
+    import manual.layers
+    from compare.faults import ReLUWithoutMask
+
+    if fault == "relu-mask":
+        monkeypatch.setattr(manual.layers.ReLU, "backward", ReLUWithoutMask.backward)
+    else:
+        monkeypatch.setattr(manual.layers.CrossEntropyLoss, "backward", loss_grad_not_divided)
+    out = tmp_path / "c.json"
+    code = main(["compare", "--quiet", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"),
+                 "--epochs", "5", "--batch-size", "16", "--json", str(out)])
+    assert code == 1, json.loads(out.read_text())["checks"]
