@@ -148,6 +148,7 @@ class Runner:
         self.partial: dict | None = None
         self.max_abs_loss_diff = 0.0
         self.loggers: dict[str, RunLogger] = {}
+        self.before_last_step: dict[str, dict[str, np.ndarray]] = {}   # for the update-to-weight ratio
 
     # --- resume ---------------------------------------------------------------------------
     def restore(self, ckpt: Path, meta: dict) -> None:
@@ -290,7 +291,7 @@ class Runner:
         update-to-weight ratio ‖Δθ‖/‖θ‖ (≈1e-3 is healthy; far below learns slowly, far above is unstable)."""
         diag = {}
         params, grads = twin.params(), twin.grads()
-        before = getattr(self, "before_last_step", {}).get(twin.name)
+        before = self.before_last_step.get(twin.name)
         for i in range(1, len(self.cfg.spec.hidden) + 2):
             w, b = f"layer{i}.weight", f"layer{i}.bias"
             if w in grads:
