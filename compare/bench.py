@@ -103,7 +103,7 @@ def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"
               "repeats": repeats, "batch_sizes": list(batch_sizes), "device": str(device)}
     result["flops_per_sample"] = flops_per_sample(spec)
     result["gemm_peak"] = {dt: gemm_peak(dt) for dt in dtypes}
-    log(f"GEMM peak: " + ", ".join(f"{dt} {p['flops'] / 1e9:.0f} GFLOP/s" for dt, p in result["gemm_peak"].items()))
+    log("GEMM peak: " + ", ".join(f"{dt} {p['flops'] / 1e9:.0f} GFLOP/s" for dt, p in result["gemm_peak"].items()))
 
     twins, load = {}, {}
     for dt in dtypes:
@@ -116,7 +116,7 @@ def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"
     n = len(twins[dtypes[0]]["manual"].y_train)
     result["train_examples"] = n
     result["flops_per_epoch"] = result["flops_per_sample"] * n
-    log(f"MNIST into memory (train + test, normalised): " + ", ".join(
+    log("MNIST into memory (train + test, normalised): " + ", ".join(
         f"{k} {v['median']:.2f}s" for k, v in load.items()))
 
     # Every configuration is timed once per round, round after round, so that a slow spell of a

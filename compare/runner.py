@@ -167,7 +167,7 @@ class Runner:
             self.loggers["divergence"] = RunLogger(self.run_dir / "divergence", purge_step=purge_step)
 
     def log_config(self) -> None:
-        for name, logger in self.loggers.items():
+        for logger in self.loggers.values():
             logger.text("config", {"command": self.command, "config": self.cfg.to_dict(), **self.extra_meta})
             logger.text("environment", self.env)
 

@@ -106,9 +106,6 @@ class ManualTwin:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def dead_relu(self) -> list[float]:
-        return torch_impl.train.dead_relu_fraction(self.model, self.x_test[:self.cfg.eval_batch_size])
-
-    def dead_relu(self) -> list[float]:
         return manual.train.dead_relu_fraction(self.model, self.x_test[:self.cfg.eval_batch_size])
 
 
