@@ -131,18 +131,21 @@ RUN_FLAGS = {"--logdir": "logdir", "--experiment": "experiment", "--checkpoint-d
              "--resume": "resume", "--log-every": "log_every", "--quiet": "quiet"}
 
 
-def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str, ...] = ()) -> None:
-    """Every config flag, plus the run flags; ``exclude`` leaves some out (their values stay unset)."""
+def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str, ...] = (),
+                    defaults: dict | None = None) -> None:
+    """Every config flag, plus the run flags; ``exclude`` leaves some out (their values stay unset),
+    ``defaults`` sets this command's own defaults for some config fields."""
     from compare.config import TrainConfig
 
-    d = TrainConfig()
+    defaults = defaults or {}
+    d = TrainConfig(**defaults)
     p.set_defaults(**{RUN_FLAGS[f]: None for f in exclude if f in RUN_FLAGS},
-                   **{CONFIG_FLAGS[f][0]: None for f in exclude if f in CONFIG_FLAGS})
+                   **{CONFIG_FLAGS[f][0]: defaults.get(CONFIG_FLAGS[f][0]) for f in exclude if f in CONFIG_FLAGS})
     for flag, (name, typ, help_) in CONFIG_FLAGS.items():
         if flag in exclude:
             continue
         default = "0.05 for sgd, 0.001 for adam and adamw" if name == "lr" else getattr(d, name)
-        p.add_argument(flag, dest=name, type=typ, default=None, help=f"{help_} (default: {default})")
+        p.add_argument(flag, dest=name, type=typ, default=defaults.get(name), help=f"{help_} (default: {default})")
     p.add_argument("--betas", type=parse_betas, default=None, help="Adam betas (default: 0.9,0.999)")
     p.add_argument("--nesterov", action="store_const", const=True, default=None, help="Nesterov momentum (SGD)")
     p.add_argument("--amsgrad", action="store_const", const=True, default=None, help="AMSGrad (adam, adamw)")
@@ -480,8 +483,9 @@ def format_bench(r: dict) -> str:
 def build_parser() -> Parser:
     from compare.faults import FAULTS
 
-    parser = Parser(prog="simplenet", description=__doc__,
-                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="simplenet", formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+        "SimpleNet twice: the same MNIST network by hand in NumPy and with PyTorch autograd,\n"
+        "and the checks that prove they agree.\n\n" + __doc__.split("\n\n", 1)[1]))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     fmt = argparse.ArgumentDefaultsHelpFormatter
 
@@ -515,17 +519,17 @@ def build_parser() -> Parser:
     o.add_argument("--impl", choices=("manual", "torch", "both"), default="both")
     add_train_flags(o, "overfit", exclude=("--epochs", "--schedule", "--step-size", "--gamma", "--eval-batch-size",
                                            "--logdir", "--experiment", "--checkpoint-dir", "--resume", "--log-every",
-                                           "--quiet"))
-    o.set_defaults(batch_size=16, schedule="none")
+                                           "--quiet"),
+                    defaults={"batch_size": 16, "schedule": "none"})
     o.add_argument("--max-steps", type=int, default=1000, help="step budget")
     o.add_argument("--target", type=float, default=1e-3, help="loss to reach")
     o.set_defaults(func=cmd_overfit)
 
     w = sub.add_parser("sweep", help="one short training per learning rate, each its own TensorBoard run")
     w.add_argument("--impl", choices=("manual", "torch", "both"), default="torch")
-    add_train_flags(w, "sweep", exclude=("--lr", "--resume", "--checkpoint-dir"))
+    add_train_flags(w, "sweep", exclude=("--lr", "--resume", "--checkpoint-dir"), defaults={"epochs": 1})
     w.add_argument("--lr", dest="lrs", default="0.001,0.01,0.1,1", help="comma-separated learning rates")
-    w.set_defaults(epochs=1, func=cmd_sweep)
+    w.set_defaults(func=cmd_sweep)
 
     b = sub.add_parser("bench", formatter_class=fmt,
                        help="time both twins' training epochs side by side, against a FLOP floor")
