@@ -54,21 +54,26 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, mnist_factory, c
     common = ["--data-dir", data, "--logdir", tmp_path / "runs", "--epochs", "6", "--batch-size", "4",
               "--dtype", "float64", "--quiet", "--log-every", "20"]
 
-    proc = subprocess.Popen(cli(*command, *common, "--experiment", "cut"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    ckpts = tmp_path / "runs" / "cut" / "checkpoints"
-    deadline = time.time() + 120
-    while not any(ckpts.glob("ckpt-*")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    time.sleep(0.15)                                     # into the second epoch
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == code, err
-    assert "resume with:" in err and "Traceback" not in err
-    cut = final_checkpoint(ckpts)
-    cut_meta = read_checkpoint(cut, impls)[impls[0]][2]
-    assert 0 < cut_meta["step"] < 6 * 750
-    assert cut_meta["step_in_epoch"] > 0                # stopped mid-epoch, after the current step
+    for attempt in range(4):         # a signal that lands between epochs is retried: we want mid-epoch
+        name = f"cut{attempt}"
+        proc = subprocess.Popen(cli(*command, *common, "--experiment", name), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        ckpts = tmp_path / "runs" / name / "checkpoints"
+        deadline = time.time() + 120
+        while not any(ckpts.glob("ckpt-*")) and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        time.sleep(0.05 + 0.04 * attempt)                # into the second epoch
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == code, err
+        assert "resume with:" in err and "Traceback" not in err
+        cut = final_checkpoint(ckpts)
+        cut_meta = read_checkpoint(cut, impls)[impls[0]][2]
+        assert 0 < cut_meta["step"] < 6 * 750
+        if cut_meta["step_in_epoch"] > 0:                # stopped mid-epoch, after the current step
+            break
+    else:
+        pytest.fail("four signals in a row landed between epochs")
 
     r = subprocess.run(cli(*command, "--resume", cut, "--data-dir", data, "--quiet"), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -82,7 +87,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, mnist_factory, c
         assert resumed[impl][0] == whole[impl][0]                   # every per-step loss, bit for bit
         for k, v in whole[impl][1].items():
             np.testing.assert_array_equal(resumed[impl][1][k], v)   # final parameters, bit for bit
-        cut_points, whole_points = tb_losses(tmp_path / "runs" / "cut" / impl), tb_losses(
+        cut_points, whole_points = tb_losses(tmp_path / "runs" / name / impl), tb_losses(
             tmp_path / "runs" / "whole" / impl)
         assert [s for s, _ in cut_points] == list(range(1, 6 * 750 + 1))   # each step exactly once
         assert cut_points == whole_points
