@@ -367,8 +367,7 @@ def cmd_overfit(args) -> int:
                                     "optimizer step, the labels, or try another --lr)"))
     write_json(args.json, {"passed": ok, "target": args.target, "max_steps": args.max_steps,
                            "config": cfg.to_dict(),
-                           "results": {k: {kk: vv for kk, vv in vars(r).items() if kk != "losses"} | {
-                               "losses": r.losses} for k, r in results.items()}})
+                           "results": {k: vars(r) for k, r in results.items()}})
     return EXIT_OK if ok else EXIT_MISMATCH
 
 

@@ -27,7 +27,7 @@ def ensure_mnist(root: Path, download: bool = True) -> Path:
         if root.exists() and not root.is_dir():
             raise DataError(f"data directory {root} is a file, not a directory; {manual_data.HINT}")
         if not download:
-            raise DataError(f"{missing[0]} not found in {root / 'MNIST' / 'raw'} or {root}; {manual_data.HINT}")
+            raise manual_data.not_found(root, missing[0])
         from torch_impl.data import download
 
         download(root)

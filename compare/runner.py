@@ -214,14 +214,11 @@ class Runner:
                     break
             bar.close()
             self.step_in_epoch = s
-            if stop.requested:
-                ckpt = self._checkpoint()
-                return Outcome(self.histories, self.global_step, stop.CODES[stop.signum], ckpt,
-                               self.max_abs_loss_diff)
-            self._end_epoch(time.perf_counter() - started)
-            self.epoch, self.step_in_epoch = e + 1, 0
+            if not stop.requested:
+                self._end_epoch(time.perf_counter() - started)
+                self.epoch, self.step_in_epoch = e + 1, 0
             ckpt = self._checkpoint()
-            if stop.requested:     # a signal during evaluation: the epoch is done and saved
+            if stop.requested:     # mid-epoch, or during evaluation once the epoch was done: saved either way
                 return Outcome(self.histories, self.global_step, stop.CODES[stop.signum], ckpt,
                                self.max_abs_loss_diff)
         self._final_hparams()

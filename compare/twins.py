@@ -65,12 +65,11 @@ class ManualTwin:
         self.loss_fn = manual.CrossEntropyLoss()
         self.optimizer = manual.optim.make_optimizer(cfg.optimizer, self.model.parameters(), **optimizer_kwargs(cfg))
         self.scheduler = manual.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
-        self.images = {}
-        for split in ("train", "test"):
-            images, labels = manual.data.load_split(root, split)
-            self.images[split] = images
-            setattr(self, f"x_{split}", manual.data.normalize(images, self.dtype))
-            setattr(self, f"y_{split}", labels)
+        (train_images, self.y_train), (test_images, self.y_test) = (
+            manual.data.load_split(root, split) for split in ("train", "test"))
+        self.images = {"train": train_images, "test": test_images}
+        self.x_train = manual.data.normalize(train_images, self.dtype)
+        self.x_test = manual.data.normalize(test_images, self.dtype)
 
     def begin_epoch(self, perm: np.ndarray, steps: int) -> None:
         self.perm = perm
@@ -125,12 +124,12 @@ class TorchTwin:
         self.optimizer = torch_impl.optim.make_optimizer(cfg.optimizer, self.model.parameters(),
                                                          **optimizer_kwargs(cfg))
         self.scheduler = torch_impl.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
-        self.images = {}
-        for split in ("train", "test"):
-            images, labels = torch_impl.data.load_split(root, split)
-            self.images[split] = images
-            setattr(self, f"x_{split}", torch_impl.data.normalize(images, self.dtype, device))
-            setattr(self, f"y_{split}", labels.to(device))
+        (train_images, train_labels), (test_images, test_labels) = (
+            torch_impl.data.load_split(root, split) for split in ("train", "test"))
+        self.images = {"train": train_images, "test": test_images}
+        self.x_train = torch_impl.data.normalize(train_images, self.dtype, device)
+        self.x_test = torch_impl.data.normalize(test_images, self.dtype, device)
+        self.y_train, self.y_test = train_labels.to(device), test_labels.to(device)
 
     def begin_epoch(self, perm: np.ndarray, steps: int) -> None:
         self.perm = torch.from_numpy(perm).to(self.device)

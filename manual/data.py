@@ -35,6 +35,21 @@ def locate(root: str | Path, name: str) -> Path | None:
     return None
 
 
+def not_found(root: str | Path, name: str) -> DataError:
+    return DataError(f"{name} not found in {Path(root) / 'MNIST' / 'raw'} or {root}; {HINT}")
+
+
+def split_paths(root: str | Path, split: str) -> tuple[Path, Path]:
+    """(image file, label file) of ``split`` = 'train' or 'test' under ``root``, or a DataError."""
+    paths = []
+    for name in FILES[split]:
+        path = locate(root, name)
+        if path is None:
+            raise not_found(root, name)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
 def locate_all(root: str | Path) -> dict[str, Path | None]:
     """The four files by name; ``None`` for each that is missing."""
     return {name: locate(root, name) for pair in FILES.values() for name in pair}
@@ -83,13 +98,7 @@ def check_split(images: np.ndarray, labels: np.ndarray, image_path, label_path,
 
 def load_split(root: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(images (N, 28, 28) uint8, labels (N,) int64) of ``split`` = 'train' or 'test'."""
-    image_name, label_name = FILES[split]
-    paths = []
-    for name in (image_name, label_name):
-        path = locate(root, name)
-        if path is None:
-            raise DataError(f"{name} not found in {Path(root) / 'MNIST' / 'raw'} or {root}; {HINT}")
-        paths.append(path)
+    paths = split_paths(root, split)
     images = read_idx(paths[0], IMAGE_MAGIC)
     labels = read_idx(paths[1], LABEL_MAGIC)
     if images.ndim != 3:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from manual.data import FILES, HINT, MEAN, STD, DataError, check_split, locate
+from manual.data import HINT, MEAN, STD, DataError, check_split, split_paths
 
 
 def download(root: str | Path) -> None:
@@ -50,13 +50,7 @@ def load_split(root: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor
     """(images (N, 28, 28) uint8, labels (N,) int64) of ``split`` = 'train' or 'test'."""
     from torchvision.datasets.mnist import read_image_file, read_label_file
 
-    image_name, label_name = FILES[split]
-    paths = []
-    for name in (image_name, label_name):
-        path = locate(root, name)
-        if path is None:
-            raise DataError(f"{name} not found in {Path(root) / 'MNIST' / 'raw'} or {root}; {HINT}")
-        paths.append(path)
+    paths = split_paths(root, split)
     images, labels = _read(paths[0], read_image_file), _read(paths[1], read_label_file)
     check_split(images, labels, *paths)
     return images, labels.long()
