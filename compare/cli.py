@@ -38,6 +38,30 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activation", default="relu", help="relu, sigmoid or tanh")
 
 
+def add_plugin_flags(p: argparse.ArgumentParser, default_shown: str = "manual") -> None:
+    p.add_argument("--manual", default=None, metavar="TARGET",
+                   help="the hand-written implementation to judge: manual (ours), sklearn, MODULE:FACTORY or "
+                        f"path/to/file.py:FACTORY (docs/plugins.md; default: {default_shown})")
+    p.add_argument("--convention", default="auto", choices=("auto", "ours", "cs231n", "layers", "sklearn"),
+                   help="how the plug-in's names and layouts map to torch's (default: auto, detected)")
+    p.add_argument("--traceback", action="store_true",
+                   help="on a plug-in error, show the full Python traceback (for debugging a plug-in)")
+
+
+def load_plugin(args, spec: ModelSpec, dtype: str):
+    """The implementation ``--manual`` names, adapted to the protocol (not yet loaded with weights)."""
+    from compare import plugins
+
+    impl = plugins.load(args.manual or plugins.DEFAULT_TARGET, spec, dtype, convention=args.convention)
+    return impl
+
+
+def print_header(impl) -> None:
+    print(impl.header())
+    for line in impl.mapping_lines():
+        print(line)
+
+
 def spec_from(args) -> ModelSpec:
     return ModelSpec(hidden=ModelSpec.parse_hidden(args.hidden), activation=args.activation)
 
@@ -50,22 +74,32 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
 
 
 def format_gradcheck(r) -> str:
-    lines = [f"gradcheck: {r.spec}, {r.dtype}, batch of {r.batch_size} ({r.source})"
-             + (f", injected fault: {r.fault}" if r.fault else ""),
-             f"{'parameter':<15}{'shape':<13}{'max |Δ|':>11}{'max rel err':>13}{'tolerance':>11}  verdict"]
+    impl = r.implementation
+    label = impl.get("label", "manual")
+    column = label if len(label) <= 8 else "plug-in"
+    lines = [impl["header"], *impl["mapping_lines"]] if impl else []
+    lines += [f"gradcheck: {r.spec}, {r.dtype}, batch of {r.batch_size} ({r.source})"
+              + (f", injected fault: {r.fault}" if r.fault else ""),
+              f"{'parameter':<15}{'shape':<13}{'max |Δ|':>11}{'max rel err':>13}{'tolerance':>11}  verdict"]
     for p in r.params:
         lines.append(f"{p.name:<15}{str(tuple(p.shape)):<13}{p.max_abs_diff:>11.2e}{p.max_rel_err:>13.2e}"
                      f"{r.tolerance:>11.0e}  {'OK' if p.passed else 'MISMATCH'}")
+        if p.diagnosis:
+            lines.append(f"{'':<15}diagnosis [{p.diagnosis['code']}]: {p.diagnosis['message']}")
+        for w in p.worst:
+            native = f" = {p.native}{w['native_index']}" if p.native != p.name else ""
+            lines.append(f"{'':<15}{p.name}{w['index']}{native}: {label} {w['plugin']:.6g}, "
+                         f"autograd {w['autograd']:.6g}")
     lines.append(f"{'loss':<15}{'()':<13}{r.loss['abs_diff']:>11.2e}{r.loss['rel_err']:>13.2e}{r.tolerance:>11.0e}  "
-                 f"{'OK' if r.loss['passed'] else 'MISMATCH'}   (manual {r.loss['manual']:.10f}, torch {r.loss['torch']:.10f})")
+                 f"{'OK' if r.loss['passed'] else 'MISMATCH'}   ({label} {r.loss['manual']:.10f}, torch {r.loss['torch']:.10f})")
     lines.append(f"{'logits':<15}{str((r.batch_size, 10)):<13}{r.logits['max_abs_diff']:>11.2e}"
                  f"{r.logits['max_rel_err']:>13.2e}{r.tolerance:>11.0e}  {'OK' if r.logits['passed'] else 'MISMATCH'}")
     if r.fd is not None:
         lines.append("")
-        lines.append("finite differences (float64, central, h=1e-5) against each twin's gradient:")
-        lines.append(f"{'parameter':<15}{'checked':>8}{'kinks':>7}{'|fd−manual|':>13}{'|fd−torch|':>12}  verdict")
+        lines.append(f"finite differences of {label}'s loss (float64, central, h=1e-5) against each side's gradient:")
+        lines.append(f"{'parameter':<15}{'checked':>8}{'kinks':>7}{'|fd−' + column + '|':>13}{'|fd−torch|':>12}  verdict")
         for c in r.fd:
-            verdict = {(True, True): "OK", (False, True): "MANUAL WRONG", (True, False): "TORCH WRONG",
+            verdict = {(True, True): "OK", (False, True): f"{label.upper()} WRONG", (True, False): "TORCH WRONG",
                        (False, False): "BOTH DIFFER FROM FD"}[(c.passed_manual, c.passed_torch)]
             lines.append(f"{c.name:<15}{c.checked:>8}{c.kinks:>7}{c.max_abs_err_manual:>13.2e}"
                          f"{c.max_abs_err_torch:>12.2e}  {verdict}")
@@ -92,9 +126,12 @@ def cmd_gradcheck(args) -> int:
         root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download)
         x, y = real_batch(root, args.batch_size, args.seed, args.dtype)
         source = f"MNIST train from {root}, seed {args.seed}"
+    from compare import plugins
+
     report = gradient_proof(x, y, spec=spec, seed=args.seed, dtype=args.dtype, source=source,
                             fault=args.inject_fault, fd=args.fd or args.fd_all,
-                            fd_samples=None if args.fd_all else args.fd_samples)
+                            fd_samples=None if args.fd_all else args.fd_samples,
+                            manual_target=args.manual or plugins.DEFAULT_TARGET, convention=args.convention)
     print(format_gradcheck(report))
     write_json(args.json, report.to_dict())
     return EXIT_OK if report.passed else EXIT_MISMATCH
@@ -169,6 +206,7 @@ def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str
         if flag not in exclude:
             p.add_argument(flag, **kw)
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    add_plugin_flags(p, "manual; on --resume, the checkpoint's")
 
 
 def config_overrides(args) -> dict:
@@ -197,6 +235,12 @@ def resolve_config(args, command: str):
     if meta["command"] != command or meta["impls"] != impls:
         wrote = f"simplenet {meta['command']}" + (f" --impl {meta['impls'][0]}" if meta["command"] == "train" else "")
         raise checkpoint.CheckpointError(f"{ckpt} was written by `{wrote}`; resume it with that command")
+    written = meta.get("implementation", {}).get("target", "manual")
+    if args.manual is None:
+        args.manual = written
+    elif args.manual != written:
+        raise checkpoint.CheckpointError(f"{ckpt} was written with --manual {written}, not {args.manual}; "
+                                         "drop --manual to resume it, or start a new run")
     cfg = TrainConfig.from_dict(meta["config"])
     for key, value in given.items():
         if key != "epochs" and getattr(cfg, key) != value:
@@ -210,13 +254,16 @@ def resolve_config(args, command: str):
 
 
 def build_twins(args, cfg, impls: list[str]):
-    """Resolve the device and the data, and build the requested twins from ONE initial state."""
+    """Resolve the device, the hand-written implementation and the data, and build the requested twins
+    from ONE initial state."""
     import numpy as np
 
     from compare.data import ensure_mnist, resolve_root
     from compare.twins import ManualTwin, TorchTwin, initial_state
     from torch_impl.device import resolve_device, strict_numerics
 
+    if "manual" not in impls and getattr(args, "manual", None) not in (None, "manual"):
+        raise ConfigError(f"--manual {args.manual} names the hand-written side; --impl torch trains autograd only")
     if "torch" in impls:
         device = resolve_device(args.device)
     elif args.device not in ("auto", "cpu"):
@@ -228,15 +275,22 @@ def build_twins(args, cfg, impls: list[str]):
         from compare.runner import lockstep_threads
 
         lockstep_threads()
+    impl = load_plugin(args, cfg.spec, cfg.dtype) if "manual" in impls else None
     root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download)
     state = initial_state(cfg.spec, cfg.seed)
-    twins = [ManualTwin(cfg, state, root) if impl == "manual" else TorchTwin(cfg, state, root, device)
-             for impl in impls]
+    twins = [ManualTwin(cfg, state, root, impl) if name == "manual" else TorchTwin(cfg, state, root, device)
+             for name in impls]
     if len(twins) == 2:
         for split in ("train", "test"):
             if not np.array_equal(twins[0].images[split], twins[1].images[split].numpy()):
                 raise DataError(f"the two twins read different {split} images from {root}; check the files")
     return twins, device, root
+
+
+def implementation_meta(twins) -> dict:
+    """Which hand-written implementation ran, for checkpoints and JSON (empty for torch alone)."""
+    return {"implementation": {"label": t.label, "target": t.model.target, "convention": t.model.convention}
+            for t in twins if t.name == "manual"}
 
 
 def run_training(args, command: str, impls: list[str]):
@@ -250,6 +304,9 @@ def run_training(args, command: str, impls: list[str]):
     from compare.tblog import new_experiment_dir
 
     twins, device, root = build_twins(args, cfg, impls)
+    hand = [t for t in twins if t.name == "manual"]
+    if hand and not args.quiet:
+        print_header(hand[0].model)
     if ckpt is None:
         run_dir = new_experiment_dir(args.logdir, args.experiment, command if command == "compare"
                                      else f"train-{impls[0]}")
@@ -260,7 +317,7 @@ def run_training(args, command: str, impls: list[str]):
     env = environment_card(device, cfg.dtype, cfg.seed)
     runner = Runner(cfg, twins, run_dir=run_dir, checkpoint_dir=checkpoint_dir, command=command,
                     log_every=args.log_every, quiet=args.quiet, env=env,
-                    extra_meta={"data_dir": str(root)})
+                    extra_meta={"data_dir": str(root), **implementation_meta(twins)})
     if ckpt is not None:
         runner.restore(ckpt, meta)
         if not args.quiet:
@@ -290,7 +347,8 @@ def cmd_train(args) -> int:
         return outcome.interrupted_by
     history = outcome.histories[args.impl]
     final = history.epochs[-1]["test_accuracy"] if history.epochs else None
-    payload = {"impl": args.impl, "config": runner.cfg.to_dict(), "epochs": history.epochs,
+    payload = {"impl": args.impl, **implementation_meta(runner.twins), "config": runner.cfg.to_dict(),
+               "epochs": history.epochs,
                "final_test_accuracy": final, "steps": outcome.global_step,
                "logdir": str(runner.run_dir.parent), "run_dir": str(runner.run_dir)}
     (runner.run_dir / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
@@ -314,7 +372,8 @@ def cmd_compare(args) -> int:
                "abs_test_accuracy_diff": abs(a["test_accuracy"] - b["test_accuracy"]),
                "abs_test_loss_diff": abs(a["test_loss"] - b["test_loss"])} for a, b in zip(m.epochs, t.epochs)]
     measured = report["measured"]
-    payload = {"passed": report["passed"], "dtype": cfg.dtype, "steps": outcome.global_step,
+    payload = {"passed": report["passed"], **implementation_meta(runner.twins), "dtype": cfg.dtype,
+               "steps": outcome.global_step,
                "max_abs_loss_diff": measured["step_loss"], "max_abs_window_loss_diff": measured["window_loss"],
                "max_abs_test_accuracy_diff": measured["test_accuracy"],
                "max_abs_test_loss_diff": measured["test_loss"], "final_param_max_abs_diff": measured["params"],
@@ -331,7 +390,8 @@ def cmd_compare(args) -> int:
         print(f"{c['name']:<32}{c['measured']:>11.2e}{limit:>11}  {verdict}")
     print(f"per-step losses agreed within 1e-4 for the first {report['steps_within_1e-4']} of "
           f"{outcome.global_step} steps")
-    print(f"{'epoch':<7}{'manual test acc':>16}{'torch test acc':>16}{'manual loss':>13}{'torch loss':>12}")
+    label = runner.twins[0].label
+    print(f"{'epoch':<7}{label + ' test acc':>16}{'torch test acc':>16}{label + ' loss':>13}{'torch loss':>12}")
     for e in epochs:
         print(f"{e['epoch']:<7}{e['manual']['test_accuracy']:>16.4f}{e['torch']['test_accuracy']:>16.4f}"
               f"{e['manual']['test_loss']:>13.6f}{e['torch']['test_loss']:>12.6f}")
@@ -352,20 +412,23 @@ def cmd_overfit(args) -> int:
     cfg, _, _ = resolve_config(args, "overfit")
     impls = ["manual", "torch"] if args.impl == "both" else [args.impl]
     twins, _, _ = build_twins(args, cfg, impls)
+    if "manual" in impls:
+        print_header(twins[0].model)
     results = overfit(twins, seed=cfg.seed, batch_size=cfg.batch_size, max_steps=args.max_steps,
                       target=args.target)
     print(f"overfit one batch: {cfg.batch_size} MNIST training images, {cfg.spec.describe()}, {cfg.dtype}, "
           f"{cfg.optimizer} lr {cfg.lr}; target loss < {args.target:g} within {args.max_steps} steps")
+    labels = {t.name: t.label for t in twins}
     for r in results.values():
         if r.reached:
-            print(f"  {r.impl:<7} reached loss {r.final_loss:.2e} at step {r.step}  OK")
+            print(f"  {labels[r.impl]:<7} reached loss {r.final_loss:.2e} at step {r.step}  OK")
         else:
-            print(f"  {r.impl:<7} FAILED: {r.reason}")
+            print(f"  {labels[r.impl]:<7} FAILED: {r.reason}")
     ok = all(r.reached for r in results.values())
     print("verdict: " + ("the net can memorise one batch - data, loss, backward and update are wired up"
                          if ok else "could not overfit one batch: the pipes are broken (check the backward, the "
                                     "optimizer step, the labels, or try another --lr)"))
-    write_json(args.json, {"passed": ok, "target": args.target, "max_steps": args.max_steps,
+    write_json(args.json, {"passed": ok, **implementation_meta(twins), "target": args.target, "max_steps": args.max_steps,
                            "config": cfg.to_dict(),
                            "results": {k: vars(r) for k, r in results.items()}})
     return EXIT_OK if ok else EXIT_MISMATCH
@@ -503,6 +566,7 @@ def build_parser() -> Parser:
     g.add_argument("--inject-fault", choices=sorted(FAULTS), default=None,
                    help="break the manual backward on purpose, to watch the check fail")
     g.add_argument("--json", default=None, help="also write the results to this JSON file")
+    add_plugin_flags(g)
     g.set_defaults(func=cmd_gradcheck)
 
     t = sub.add_parser("train", help="train one twin on MNIST, logged to TensorBoard")
@@ -555,6 +619,11 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_DIVERGED
         if not isinstance(e, user_errors()):
             raise
+        cause = getattr(e, "cause", None)
+        if cause is not None and getattr(args, "traceback", False):
+            import traceback
+
+            traceback.print_exception(type(cause), cause, cause.__traceback__)
         print(f"simplenet {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -1,4 +1,5 @@
-"""The gradient proof: one batch, one set of weights, both twins, every parameter compared.
+"""The gradient proof: one batch, one set of weights, a hand-written implementation and autograd,
+every parameter compared, and every one that fails diagnosed (``compare.diagnose``).
 
 Relative error is measured against the tensor's scale,
 
@@ -15,8 +16,12 @@ import numpy as np
 import torch
 
 import manual
+from compare import plugins
 from compare.config import ModelSpec
+from compare.diagnose import diagnose, worst_elements
+from compare.errors import ConfigError
 from compare.faults import inject
+from compare.plugins import Implementation, check_finite
 from compare.twins import build_manual, build_torch, initial_state
 
 # Per-dtype tolerance on rel(manual, autograd); README "Tolerances" explains each figure.
@@ -38,11 +43,14 @@ class ParamCheck:
     max_abs_diff: float
     max_rel_err: float
     passed: bool
+    native: str = ""
+    diagnosis: dict | None = None
+    worst: list[dict] = field(default_factory=list)
 
 
 @dataclass
 class FDCheck:
-    """Finite differences against both twins' gradients at the same coordinates."""
+    """Finite differences of the implementation's loss against both sides' gradients at the same coordinates."""
 
     name: str
     checked: int
@@ -65,6 +73,7 @@ class GradReport:
     logits: dict
     fault: str | None = None
     fd: list[FDCheck] | None = None
+    implementation: dict = field(default_factory=dict)
     passed: bool = field(init=False)
 
     def __post_init__(self):
@@ -76,14 +85,6 @@ class GradReport:
         return asdict(self)
 
 
-def manual_forward_backward(net: manual.SimpleNet, loss_fn, x, y) -> tuple[float, np.ndarray]:
-    net.zero_grad()
-    logits = net(x)
-    loss = loss_fn(logits, y)
-    net.backward(loss_fn.backward())
-    return float(loss), logits
-
-
 def torch_forward_backward(net: torch.nn.Module, x, y) -> tuple[float, np.ndarray]:
     net.zero_grad()
     logits = net(torch.as_tensor(x))
@@ -92,29 +93,49 @@ def torch_forward_backward(net: torch.nn.Module, x, y) -> tuple[float, np.ndarra
     return float(loss.detach()), logits.detach().numpy()
 
 
+def build_implementation(target, spec: ModelSpec, state: dict, dtype: str, convention: str | None,
+                         fault: str | None) -> Implementation:
+    impl = plugins.load(target, spec, dtype, convention=convention, state=state)
+    if fault:
+        if impl.convention != "ours":
+            raise ConfigError(f"--inject-fault breaks layers of the ours convention; {impl.label} is "
+                              f"{impl.convention} - plant the bug in its code instead")
+        inject(impl.model, impl.criterion, fault)
+    return impl
+
+
 def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(), seed: int = 0,
                    dtype: str = "float64", source: str = "given batch", fault: str | None = None,
-                   fd: bool = False, fd_samples: int | None = 16) -> GradReport:
-    """Load ONE set of initial weights into both twins, run forward + backward on (x, y), compare."""
+                   fd: bool = False, fd_samples: int | None = 16, manual_target=plugins.DEFAULT_TARGET,
+                   convention: str | None = None) -> GradReport:
+    """Load ONE set of initial weights into the hand-written implementation ``manual_target`` (our twin
+    by default; any plug-in, or a factory callable) and into autograd, run forward + backward on
+    (x, y), compare every parameter and diagnose each that fails."""
     tol = TOLERANCE[dtype]
     state = initial_state(spec, seed)
-    m_net, loss_fn = build_manual(spec, state, dtype), manual.CrossEntropyLoss()
-    if fault:
-        inject(m_net, loss_fn, fault)
+    impl = build_implementation(manual_target, spec, state, dtype, convention, fault)
     t_net = build_torch(spec, state, dtype)
     x = np.asarray(x, dtype=np.dtype(dtype))
-    m_loss, m_logits = manual_forward_backward(m_net, loss_fn, x, y)
+    m_loss, m_logits, m_grads = impl.raw_gradients(x, y)
+    m_grads = {k: None if g is None else np.array(g, copy=True) for k, g in m_grads.items()}
+    if m_logits is None:
+        m_logits = impl.forward(x)
     t_loss, t_logits = torch_forward_backward(t_net, x, y)
 
     t_grads = {name: p.grad.numpy() for name, p in t_net.named_parameters()}
+    slots = {s.name: s for s in impl.slots}
     params = []
-    for name, p in m_net.named_parameters():
-        a, b = p.grad, t_grads[name]
+    for name, b in t_grads.items():
+        a, slot = m_grads[name], slots[name]
+        if a is not None:
+            check_finite(impl.label, slot, a)
         if a is None or a.shape != b.shape:   # a broken backward may give no or a mis-shaped gradient
-            params.append(ParamCheck(name, list(b.shape), float("inf"), float("inf"), False))
+            params.append(ParamCheck(name, list(b.shape), float("inf"), float("inf"), False, slot.native))
             continue
-        rel = max_rel_err(a, b)
-        params.append(ParamCheck(name, list(b.shape), float(np.abs(a - b).max()), rel, rel <= tol))
+        r = max_rel_err(a, b)
+        params.append(ParamCheck(name, list(b.shape), float(np.abs(a - b).max()), r, r <= tol, slot.native,
+                                 worst=[] if r <= tol else worst_elements(a, b, slot)))
+    diagnose(params, m_grads, t_grads, n=len(x), tol=tol, slots=slots, native_shapes=impl.native_grad_shapes)
     loss_rel = abs(m_loss - t_loss) / max(abs(m_loss), abs(t_loss), TINY)
     logits_rel = max_rel_err(m_logits, t_logits)
     report = GradReport(
@@ -123,54 +144,61 @@ def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(
         logits=dict(max_abs_diff=float(np.abs(m_logits - t_logits).max()), max_rel_err=logits_rel,
                     passed=logits_rel <= tol),
         fault=fault,
-        fd=finite_differences(spec, state, x, y, t_grads, samples=fd_samples, seed=seed, fault=fault) if fd else None,
+        fd=finite_differences(spec, state, x, y, t_grads, samples=fd_samples, seed=seed, fault=fault,
+                              manual_target=manual_target, convention=convention) if fd else None,
+        implementation=dict(label=impl.label, target=impl.target, convention=impl.convention,
+                            mapping=impl.mapping(), header=impl.header(), mapping_lines=impl.mapping_lines()),
     )
     return report
 
 
 def finite_differences(spec: ModelSpec, state: dict, x: np.ndarray, y: np.ndarray,
                        torch_grads: dict[str, np.ndarray], *, samples: int | None = 16, seed: int = 0,
-                       fault: str | None = None) -> list[FDCheck]:
-    """Central differences of the manual twin's loss in float64, at ``samples`` random coordinates
-    per parameter (every coordinate when ``samples`` is None).
+                       fault: str | None = None, manual_target=plugins.DEFAULT_TARGET,
+                       convention: str | None = None) -> list[FDCheck]:
+    """Central differences of the implementation's own loss in float64, at ``samples`` random
+    coordinates per parameter (every coordinate when ``samples`` is None), against its analytic
+    gradient and autograd's.
 
-    A coordinate whose ±H step flips any ReLU unit (a pre-activation within reach of the kink at 0)
-    has no derivative to compare; it is counted under ``kinks`` and not judged.
+    A coordinate whose ±H step flips any ReLU unit (a pre-activation within reach of the kink at 0,
+    watched on a reference forward of our twin with the same weights) has no derivative to compare;
+    it is counted under ``kinks`` and not judged.
     """
-    net, loss_fn = build_manual(spec, state, "float64"), manual.CrossEntropyLoss()
-    if fault:
-        inject(net, loss_fn, fault)
+    impl = build_implementation(manual_target, spec, state, "float64", convention, fault)
+    ref = build_manual(spec, state, "float64")
+    ref_params = dict(ref.named_parameters())
     x = np.asarray(x, dtype=np.float64)
-    manual_forward_backward(net, loss_fn, x, y)
-    analytic = {name: p.grad for name, p in net.named_parameters()}
-    relus = [a for a in net.acts if isinstance(a, manual.ReLU)]
-    base_masks = [a.mask.copy() for a in relus]
+    _, _, analytic = impl.raw_gradients(x, y)
+    analytic = {k: None if g is None else np.array(g, copy=True) for k, g in analytic.items()}
+    relus = [a for a in ref.acts if isinstance(a, manual.ReLU)]
+
+    def masks():
+        ref(x)
+        return [a.mask.copy() for a in relus]
+
+    base_masks = masks()
     rng = np.random.default_rng(seed)
-
-    def loss_and_masks():
-        loss = float(loss_fn(net(x), y))
-        return loss, [a.mask for a in relus]
-
     checks = []
-    for name, p in net.named_parameters():
-        flat = p.data.reshape(-1)
-        coords = np.arange(flat.size) if samples is None else rng.choice(flat.size, min(samples, flat.size), replace=False)
+    for name, p in impl.params.items():
+        data, mirror = p.data, ref_params[name].data       # views: writing them moves the implementation
+        coords = np.arange(data.size) if samples is None else rng.choice(data.size, min(samples, data.size), replace=False)
         errors = {"manual": [0.0], "torch": [0.0]}
         passed = {"manual": True, "torch": True}
         kinks = 0
         for c in coords:
-            v = flat[c]
-            flat[c] = v + H
-            up, masks_up = loss_and_masks()
-            flat[c] = v - H
-            down, masks_down = loss_and_masks()
-            flat[c] = v
+            idx = np.unravel_index(int(c), data.shape)
+            v = data[idx]
+            data[idx] = mirror[idx] = v + H
+            up, masks_up = impl.raw_gradients(x, y)[0], masks()
+            data[idx] = mirror[idx] = v - H
+            down, masks_down = impl.raw_gradients(x, y)[0], masks()
+            data[idx] = mirror[idx] = v
             if any((m0 != m1).any() or (m0 != m2).any() for m0, m1, m2 in zip(base_masks, masks_up, masks_down)):
                 kinks += 1
                 continue
             fd = (up - down) / (2 * H)
             for side, grads in (("manual", analytic), ("torch", torch_grads)):
-                an = value_at(grads[name], c, flat.size)
+                an = value_at(grads[name], int(c), data.shape)
                 err = abs(fd - an) if np.isfinite(an) else float("inf")
                 errors[side].append(err)
                 passed[side] &= err <= FD_ATOL + FD_RTOL * abs(an)
@@ -179,8 +207,8 @@ def finite_differences(spec: ModelSpec, state: dict, x: np.ndarray, y: np.ndarra
     return checks
 
 
-def value_at(grad: np.ndarray | None, c: int, size: int) -> float:
-    """Entry ``c`` of a flattened gradient; NaN when a broken backward gave none or a mis-shaped one."""
-    if grad is None or grad.size != size:
+def value_at(grad: np.ndarray | None, c: int, shape: tuple[int, ...]) -> float:
+    """Entry ``c`` (row-major) of a gradient; NaN when a broken backward gave none or a mis-shaped one."""
+    if grad is None or grad.shape != tuple(shape):
         return float("nan")
-    return float(grad.reshape(-1)[c])
+    return float(grad[np.unravel_index(c, shape)])

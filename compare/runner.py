@@ -162,7 +162,7 @@ class Runner:
     # --- logging ----------------------------------------------------------------------------
     def open_loggers(self, purge_step: int | None) -> None:
         for twin in self.twins:
-            self.loggers[twin.name] = RunLogger(self.run_dir / twin.name, purge_step=purge_step)
+            self.loggers[twin.name] = RunLogger(self.run_dir / twin.label, purge_step=purge_step)
         if len(self.twins) == 2:
             self.loggers["divergence"] = RunLogger(self.run_dir / "divergence", purge_step=purge_step)
 
@@ -277,8 +277,9 @@ class Runner:
                 "divergence/param_max_abs_diff": param_max_abs_diff(self.twins)}, step)
             self.loggers["divergence"].flush()
         if not self.quiet:
-            for name, row in rows.items():
-                print(f"epoch {row['epoch']:>3}/{self.cfg.epochs}  {name:<6}  train loss {row['train_loss']:.4f}  "
+            for t in self.twins:
+                row = rows[t.name]
+                print(f"epoch {row['epoch']:>3}/{self.cfg.epochs}  {t.label:<6}  train loss {row['train_loss']:.4f}  "
                       f"acc {row['train_accuracy']:.4f}  test loss {row['test_loss']:.4f}  "
                       f"acc {row['test_accuracy']:.4f}  lr {row['lr']:.4g}  {row['seconds']:.1f}s", flush=True)
 
@@ -308,7 +309,7 @@ class Runner:
               "activation": self.cfg.spec.activation, "dtype": self.cfg.dtype, "seed": self.cfg.seed}
         for t in self.twins:
             last = self.histories[t.name].epochs[-1] if self.histories[t.name].epochs else {}
-            self.loggers[t.name].hparams(dict(hp, impl=t.name), {
+            self.loggers[t.name].hparams(dict(hp, impl=t.label), {
                 "hparam/test_accuracy": last.get("test_accuracy", float("nan")),
                 "hparam/test_loss": last.get("test_loss", float("nan"))})
 

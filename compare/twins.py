@@ -1,7 +1,7 @@
 """The judge builds both twins from one spec and one set of initial weights.
 
-``ManualTwin`` and ``TorchTwin`` wrap each twin's model, loss, optimizer, schedule and data
-behind one small interface, so a single training loop (``compare.runner``) drives either
+``ManualTwin`` (any hand-written implementation, through ``compare.plugins``) and ``TorchTwin``
+wrap each twin's model, loss, optimizer, schedule and data behind one small interface, so a single training loop (``compare.runner``) drives either
 twin alone (``simplenet train``) or both in lockstep (``simplenet compare``).
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch_impl
 import torch_impl.data
 import torch_impl.optim
 import torch_impl.train
+from compare import plugins
 from compare.config import ModelSpec, TrainConfig
 
 NP_DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -55,16 +56,25 @@ def scheduler_kwargs(cfg: TrainConfig) -> dict:
 
 
 class ManualTwin:
-    """The NumPy twin: arrays in host memory, ``manual.train.train_step``."""
+    """The hand-written side: ANY implementation behind the plug-in protocol (``compare.plugins``),
+    ours by default.  Arrays in host memory; the optimizer from ``manual/optim.py`` updates the
+    implementation's own arrays in place through the protocol's views.
+
+    ``name`` is the role ("manual": keys of histories and checkpoints); ``label`` names the
+    implementation in reports and TensorBoard (``manual`` for our twin, e.g. ``sklearn`` otherwise)."""
 
     name = "manual"
 
-    def __init__(self, cfg: TrainConfig, state: dict[str, np.ndarray], root):
+    def __init__(self, cfg: TrainConfig, state: dict[str, np.ndarray], root, impl=None):
         self.cfg, self.dtype = cfg, NP_DTYPES[cfg.dtype]
-        self.model = build_manual(cfg.spec, state, cfg.dtype)
-        self.loss_fn = manual.CrossEntropyLoss()
-        self.optimizer = manual.optim.make_optimizer(cfg.optimizer, self.model.parameters(), **optimizer_kwargs(cfg))
+        self.model = impl if impl is not None else plugins.load(plugins.DEFAULT_TARGET, cfg.spec, cfg.dtype)
+        self.model.load_state(state)
+        # the run directory beside torch's and divergence's in TensorBoard
+        self.label = self.model.label if self.model.label not in ("torch", "divergence") else f"{self.model.label}-plugin"
+        self.optimizer = manual.optim.make_optimizer(cfg.optimizer, self.model.params.values(),
+                                                     **optimizer_kwargs(cfg))
         self.scheduler = manual.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
+        self.loss_fn = manual.CrossEntropyLoss()          # the test loss of the plug-in's logits
         (train_images, self.y_train), (test_images, self.y_test) = (
             manual.data.load_split(root, split) for split in ("train", "test"))
         self.images = {"train": train_images, "test": test_images}
@@ -77,11 +87,14 @@ class ManualTwin:
         self.correct = 0
 
     def step(self, s: int, lo: int, hi: int) -> None:
+        """Gradients through the protocol, then the optimizer's in-place update."""
         idx = self.perm[lo:hi]
-        loss, correct = manual.train.train_step(self.model, self.loss_fn, self.optimizer,
-                                                self.x_train[idx], self.y_train[idx])
+        y = self.y_train[idx]
+        self.optimizer.zero_grad()
+        loss, logits = self.model.compute_gradients(self.x_train[idx], y)
+        self.optimizer.step()
         self.losses[s] = loss
-        self.correct += correct
+        self.correct += np.count_nonzero(logits.argmax(axis=1) == y) if logits is not None else 0
 
     def host_losses(self, a: int, b: int) -> np.ndarray:
         return self.losses[a:b].copy()
@@ -93,19 +106,23 @@ class ManualTwin:
         self.correct = correct
 
     def evaluate(self) -> tuple[float, float]:
-        return manual.train.evaluate(self.model, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size)
+        return manual.train.evaluate(self.model.forward, self.loss_fn, self.x_test, self.y_test,
+                                     self.cfg.eval_batch_size)
 
     def params(self) -> dict[str, np.ndarray]:
-        return {name: p.data for name, p in self.model.named_parameters()}
+        return {name: p.data for name, p in self.model.params.items()}
 
     def grads(self) -> dict[str, np.ndarray]:
-        return {name: p.grad for name, p in self.model.named_parameters() if p.grad is not None}
+        return {name: p.grad for name, p in self.model.params.items() if p.grad is not None}
 
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def dead_relu(self) -> list[float]:
-        return manual.train.dead_relu_fraction(self.model, self.x_test[:self.cfg.eval_batch_size])
+        """Measured on our twin's forward with the implementation's current weights (a property of the
+        weights and the spec, so the same for every implementation)."""
+        ref = build_manual(self.cfg.spec, self.model.state_dict(), self.cfg.dtype)
+        return manual.train.dead_relu_fraction(ref, self.x_test[:self.cfg.eval_batch_size])
 
 
 class TorchTwin:
@@ -115,7 +132,7 @@ class TorchTwin:
     (every ``--log-every`` steps), never once per step.
     """
 
-    name = "torch"
+    name = label = "torch"
 
     def __init__(self, cfg: TrainConfig, state: dict[str, np.ndarray], root, device: torch.device):
         self.cfg, self.device, self.dtype = cfg, device, TORCH_DTYPES[cfg.dtype]
