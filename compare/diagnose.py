@@ -62,7 +62,7 @@ def signature(a: np.ndarray | None, b: np.ndarray, n: int, tol: float, native: s
     near = lambda target: abs(c / target - 1) <= FACTOR_RTOL
     if n > 1 and near(n):
         return dict(code="batch-sum", factor=c, message=f"{native} = {n} × autograd (N = {n}, the batch size): "
-                    "the loss is summed over the batch, not averaged - divide dL/dlogits by N")
+                    "summed over the batch where the mean loss divides by N (all parameters so: dL/dlogits lacks its 1/N)")
     if n > 1 and near(1 / n):
         return dict(code="batch-mean-twice", factor=c, message=f"{native} = autograd / {n} (N = {n}): divided by "
                     "the batch size twice - e.g. a mean over the batch where Σ_n belongs, after the loss "
