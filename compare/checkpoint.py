@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compare.errors import CheckpointError
+from compare.errors import CheckpointError, ResourceError
+from compare.resources import os_error_line
 
 FORMAT = 1
 FILES = {"manual": "manual.npz", "torch": "torch.pt"}
@@ -49,14 +50,21 @@ def _save_torch(twin, path: Path, meta: str) -> None:
 
 def save(directory: Path, step: int, twins, meta: dict, keep: int = 3) -> Path:
     """Write ``directory/ckpt-<step>`` for every twin, atomically; keep the newest ``keep``."""
-    directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"ckpt-{step:09d}"
     tmp = directory / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    text = json.dumps(meta)
-    for twin in twins:
-        (_save_manual if twin.name == "manual" else _save_torch)(twin, tmp / FILES[twin.name], text)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        text = json.dumps(meta)
+        for twin in twins:
+            (_save_manual if twin.name == "manual" else _save_torch)(twin, tmp / FILES[twin.name], text)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)          # never leave a half-written checkpoint behind
+        previous = sorted(p for p in directory.glob("ckpt-*") if p.is_dir()) if directory.is_dir() else []
+        kept = f"; the previous checkpoint {previous[-1]} is intact" if previous else ""
+        e.filename = None if e.filename is not None and str(e.filename).startswith(str(tmp)) else e.filename
+        raise ResourceError(f"writing checkpoint {final.name} to " + os_error_line(e, str(directory)) + kept) from None
     if final.exists():                       # same step saved again (interrupted right at an epoch end)
         old = directory / f".{final.name}.old-{os.getpid()}"
         os.replace(final, old)
@@ -66,7 +74,20 @@ def save(directory: Path, step: int, twins, meta: dict, keep: int = 3) -> Path:
         os.replace(tmp, final)
     for stale in sorted(directory.glob("ckpt-*"))[:-keep]:
         shutil.rmtree(stale, ignore_errors=True)
+    for leftover in directory.glob(".ckpt-*.tmp-*"):     # from a run killed while saving (kill -9)
+        if not pid_alive(leftover.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(leftover, ignore_errors=True)
     return final
+
+
+def pid_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError, OSError):
+        return True                      # unknown or not ours: leave it
+    return True
 
 
 def find(path: str | Path) -> Path:

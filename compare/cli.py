@@ -1,8 +1,9 @@
 """``simplenet``: a thin command line over the library functions that the tests also call.
 
 Exit codes: 0 the twins agree / the run finished, 1 the twins disagree, 2 a usage or data
-error (one line on stderr, no traceback), 3 training stopped on a non-finite loss,
-130/143 interrupted by SIGINT/SIGTERM (after writing a checkpoint).
+error (one line on stderr, no traceback), 3 training stopped on a non-finite loss, 4 the machine
+failed the run (disk full, a path that cannot be written, out of memory; one line), 130/143
+interrupted by SIGINT/SIGTERM (after writing a checkpoint).
 """
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import sys
 from pathlib import Path
 
 from compare.config import DTYPES, ModelSpec
-from compare.errors import CheckpointError, ConfigError, NonFiniteLoss
+from compare.errors import CheckpointError, ConfigError, NonFiniteLoss, ResourceError
 from manual.data import DataError
 
-EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DIVERGED, EXIT_RESOURCE = 0, 1, 2, 3, 4
 
 
 class Parser(argparse.ArgumentParser):
@@ -25,10 +26,21 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def write_file(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path``; a failure (disk full, unwritable) is one line naming the path (exit 4)."""
+    from compare.resources import os_error_line
+
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+    except OSError as e:
+        e.filename = e.filename or str(path)
+        raise ResourceError(os_error_line(e)) from None
+
+
 def write_json(path: str | None, payload: dict) -> None:
     if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload, indent=2, default=float) + "\n")
+        write_file(path, json.dumps(payload, indent=2, default=float) + "\n")
 
 
 # --- gradcheck ------------------------------------------------------------------------------
@@ -181,7 +193,8 @@ def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str
     for flag, (name, typ, help_) in CONFIG_FLAGS.items():
         if flag in exclude:
             continue
-        default = "0.05 for sgd, 0.001 for adam and adamw" if name == "lr" else getattr(d, name)
+        default = {"lr": "0.05 for sgd, 0.001 for adam and adamw",
+                   "weight_decay": "0 for sgd and adam, 0.01 for adamw (torch.optim's)"}.get(name, getattr(d, name))
         p.add_argument(flag, dest=name, type=typ, default=defaults.get(name), help=f"{help_} (default: {default})")
     p.add_argument("--betas", type=parse_betas, default=None, help="Adam betas (default: 0.9,0.999)")
     p.add_argument("--nesterov", action="store_const", const=True, default=None, help="Nesterov momentum (SGD)")
@@ -275,6 +288,7 @@ def build_twins(args, cfg, impls: list[str]):
         from compare.runner import lockstep_threads
 
         lockstep_threads()
+    check_run_memory(args, cfg, impls, device)
     impl = load_plugin(args, cfg.spec, cfg.dtype) if "manual" in impls else None
     root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download)
     state = initial_state(cfg.spec, cfg.seed)
@@ -285,6 +299,20 @@ def build_twins(args, cfg, impls: list[str]):
             if not np.array_equal(twins[0].images[split], twins[1].images[split].numpy()):
                 raise DataError(f"the two twins read different {split} images from {root}; check the files")
     return twins, device, root
+
+
+def check_run_memory(args, cfg, impls: list[str], device) -> None:
+    """Before anything big is allocated: does the run fit in the memory that is available?"""
+    from compare import resources
+    from compare.data import resolve_root
+    from manual.data import locate_all
+
+    n_train, n_test = resources.dataset_counts(locate_all(resolve_root(args.data_dir)))
+    parts = resources.memory_needed(cfg.spec, dtype=cfg.dtype, batch_size=cfg.batch_size,
+                                    eval_batch_size=cfg.eval_batch_size, optimizer=cfg.optimizer,
+                                    momentum=cfg.momentum, amsgrad=cfg.amsgrad, n_train=n_train, n_test=n_test,
+                                    twins=len(impls), device_twins=int("torch" in impls and device.type != "cpu"))
+    resources.check_memory(parts)
 
 
 def implementation_meta(twins) -> dict:
@@ -300,9 +328,14 @@ def run_training(args, command: str, impls: list[str]):
     cfg, ckpt, meta = resolve_config(args, command)     # flags are checked before the heavy imports
 
     from compare.envcard import environment_card
+    from compare.resources import probe_writable
     from compare.runner import Runner
     from compare.tblog import new_experiment_dir
 
+    if ckpt is None:
+        probe_writable(args.logdir, "--logdir")
+    if args.checkpoint_dir:
+        probe_writable(args.checkpoint_dir, "--checkpoint-dir")
     twins, device, root = build_twins(args, cfg, impls)
     hand = [t for t in twins if t.name == "manual"]
     if hand and not args.quiet:
@@ -324,15 +357,17 @@ def run_training(args, command: str, impls: list[str]):
             print(f"resuming from {ckpt} at step {runner.global_step} (epoch {runner.epoch + 1})")
     run_dir.mkdir(parents=True, exist_ok=True)
     card = run_dir / ("environment.json" if ckpt is None else f"environment-resume-{runner.global_step}.json")
-    card.write_text(json.dumps(env, indent=2) + "\n")
-    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    write_file(card, json.dumps(env, indent=2) + "\n")
+    write_file(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     runner.open_loggers(purge_step=runner.global_step + 1 if ckpt is not None else None)
     if ckpt is None:
         runner.log_config()
     try:
         outcome = runner.run()
-    finally:
-        runner.close()
+    except BaseException:
+        runner.close(failing=True)
+        raise
+    runner.close()
     if outcome.interrupted_by is not None:
         again = f"simplenet {command}" + (f" --impl {impls[0]}" if command == "train" else "")
         data = f" --data-dir {args.data_dir}" if args.data_dir else ""
@@ -351,7 +386,7 @@ def cmd_train(args) -> int:
                "epochs": history.epochs,
                "final_test_accuracy": final, "steps": outcome.global_step,
                "logdir": str(runner.run_dir.parent), "run_dir": str(runner.run_dir)}
-    (runner.run_dir / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
+    write_file(runner.run_dir / "results.json", json.dumps(payload, indent=2) + "\n")
     write_json(args.json, payload)
     if not args.quiet:
         print(f"final test accuracy: {final}" if final is not None else "no epoch run")
@@ -379,7 +414,7 @@ def cmd_compare(args) -> int:
                "max_abs_test_loss_diff": measured["test_loss"], "final_param_max_abs_diff": measured["params"],
                "steps_within_1e-4": report["steps_within_1e-4"], "checks": report["checks"], "epochs": epochs,
                "config": cfg.to_dict(), "logdir": str(runner.run_dir.parent), "run_dir": str(runner.run_dir)}
-    (runner.run_dir / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
+    write_file(runner.run_dir / "results.json", json.dumps(payload, indent=2) + "\n")
     write_json(args.json, payload)
     print(f"\nlockstep compare: {cfg.spec.describe()}, {cfg.dtype}, {cfg.optimizer} lr {cfg.lr}, "
           f"{len(epochs)} epoch(s), {outcome.global_step} steps of batch {cfg.batch_size}")
@@ -608,15 +643,51 @@ def build_parser() -> Parser:
     return parser
 
 
+def quiet_writer_threads() -> None:
+    """TensorBoard's writer thread re-raises a failed write (disk full) in itself, printing a second
+    traceback; the main thread reports the same error in one line, so that thread keeps quiet."""
+    import threading
+
+    default = threading.excepthook
+
+    def hook(info):
+        if issubclass(info.exc_type, OSError) and type(info.thread).__name__ == "_AsyncWriterThread":
+            return
+        default(info)
+    threading.excepthook = hook
+
+
+def resource_error_line(e: BaseException) -> str | None:
+    """One line for a failure of the machine (exit 4), or None if ``e`` is not one."""
+    from compare.resources import os_error_line
+
+    if isinstance(e, OSError):
+        return os_error_line(e)
+    if isinstance(e, MemoryError):
+        return f"out of memory ({' '.join(str(e).split()) or 'an allocation failed'}); use a smaller --hidden, " \
+               "--batch-size or --eval-batch-size, or float32"
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(e, getattr(torch, "OutOfMemoryError", ())) or (
+            isinstance(e, RuntimeError) and "can't allocate memory" in str(e)):
+        return f"out of memory ({' '.join(str(e).split())[:160]}); use a smaller --hidden, --batch-size or " \
+               "--eval-batch-size, or float32"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_writer_threads()
     try:
         return args.func(args)
     except Exception as e:
         if isinstance(e, NonFiniteLoss):
             print(f"simplenet {args.command}: error: {e}", file=sys.stderr)
             return EXIT_DIVERGED
+        machine = str(e) if isinstance(e, ResourceError) else resource_error_line(e)
+        if machine is not None:
+            print(f"simplenet {args.command}: error: {machine}", file=sys.stderr)
+            return EXIT_RESOURCE
         if not isinstance(e, user_errors()):
             raise
         cause = getattr(e, "cause", None)

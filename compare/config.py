@@ -12,6 +12,7 @@ ACTIVATIONS = ("relu", "sigmoid", "tanh")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine")
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
+DEFAULT_WEIGHT_DECAY = {"sgd": 0.0, "adam": 0.0, "adamw": 1e-2}    # torch.optim's own defaults
 
 
 
@@ -70,7 +71,7 @@ class TrainConfig:
     momentum: float = 0.9
     dampening: float = 0.0
     nesterov: bool = False
-    weight_decay: float = 0.0
+    weight_decay: float | None = None    # None: the optimizer's torch default, DEFAULT_WEIGHT_DECAY
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     amsgrad: bool = False
@@ -84,13 +85,15 @@ class TrainConfig:
     def __post_init__(self):
         if self.lr is None and self.optimizer in DEFAULT_LR:
             object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
+        if self.weight_decay is None and self.optimizer in DEFAULT_WEIGHT_DECAY:
+            object.__setattr__(self, "weight_decay", DEFAULT_WEIGHT_DECAY[self.optimizer])
         checks = [
             (self.epochs >= 0, f"--epochs {self.epochs} must be 0 or more"),
             (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
             (self.optimizer in OPTIMIZERS, f"--optimizer {self.optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}"),
             (self.lr is not None and math.isfinite(self.lr) and self.lr > 0, f"--lr {self.lr} must be a positive number"),
             (0 <= self.momentum, f"--momentum {self.momentum} must be 0 or more"),
-            (self.weight_decay >= 0, f"--weight-decay {self.weight_decay} must be 0 or more"),
+            (self.weight_decay is not None and self.weight_decay >= 0, f"--weight-decay {self.weight_decay} must be 0 or more"),
             (not self.nesterov or (self.momentum > 0 and self.dampening == 0),
              "--nesterov needs --momentum > 0 and --dampening 0 (as torch.optim.SGD)"),
             (all(0 <= b < 1 for b in self.betas), f"--betas {self.betas} must each lie in [0, 1)"),

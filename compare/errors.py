@@ -16,3 +16,8 @@ class NonFiniteLoss(RuntimeError):
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used, in one line naming the file and what to do."""
+
+
+class ResourceError(RuntimeError):
+    """The machine failed the run - disk full, a path that cannot be written, not enough memory - in
+    one line naming the path or the size and what to do (exit code 4)."""

@@ -633,7 +633,7 @@ def call_factory(factory: Factory, spec: ModelSpec, dtype):
     kwargs = {k: v for k, v in offered.items() if accepts(factory.fn, k)}
     try:
         return factory.fn(**kwargs)
-    except PluginError:
+    except (PluginError, MemoryError):
         raise
     except Exception as e:
         raise PluginError(f"--manual {factory.target}: {factory.fn.__name__}({', '.join(kwargs)}) raised "

@@ -171,9 +171,17 @@ class Runner:
             logger.text("config", {"command": self.command, "config": self.cfg.to_dict(), **self.extra_meta})
             logger.text("environment", self.env)
 
-    def close(self) -> None:
+    def close(self, failing: bool = False) -> None:
+        """Close every writer (all of them, even if one fails); when the run is already ``failing``
+        their errors are dropped - the first failure is the one the user sees."""
+        first = None
         for logger in self.loggers.values():
-            logger.close()
+            try:
+                logger.close()
+            except Exception as e:
+                first = first or e
+        if first is not None and not failing:
+            raise first
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> Outcome:

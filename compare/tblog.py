@@ -14,23 +14,48 @@ import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from compare.errors import ResourceError
+from compare.resources import os_error_line
+
 
 def new_experiment_dir(logdir: str | Path, name: str | None, prefix: str) -> Path:
-    """``logdir/name`` (default ``prefix-YYYYmmdd-HHMMSS``), numbered ``-2``, ``-3``… if taken."""
+    """Claim ``logdir/name`` (default ``prefix-YYYYmmdd-HHMMSS``), else ``-2``, ``-3``…: each is created
+    exclusively (``mkdir`` fails if another process got there first), so runs started at once with
+    the same name never share a directory."""
     base = Path(logdir) / (name or f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
+    base.parent.mkdir(parents=True, exist_ok=True)
     path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
 
 
 class RunLogger:
-    """One ``SummaryWriter``; ``purge_step`` drops points a crashed run wrote past its checkpoint."""
+    """One ``SummaryWriter``; ``purge_step`` drops points a crashed run wrote past its checkpoint.
+
+    A write that fails (disk full, a path gone) becomes one ``ResourceError`` naming the run
+    directory; the events written before it stay readable."""
 
     def __init__(self, run_dir: Path, purge_step: int | None = None):
         self.run_dir = Path(run_dir)
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
+        try:
+            self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
+        except OSError as e:
+            raise ResourceError("TensorBoard log " + os_error_line(e, str(self.run_dir))) from None
+        for name in ("step_losses", "scalars", "histograms", "text", "hparams", "flush"):
+            setattr(self, name, self._guarded(getattr(self, name)))
+
+    def _guarded(self, method):
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except OSError as e:
+                raise ResourceError("TensorBoard log " + os_error_line(e, str(self.run_dir))) from None
+        return call
 
     def step_losses(self, first_step: int, losses: np.ndarray, tag: str = "train/loss") -> None:
         for i, value in enumerate(losses):
@@ -58,4 +83,7 @@ class RunLogger:
         self.writer.flush()
 
     def close(self) -> None:
-        self.writer.close()
+        try:
+            self.writer.close()
+        except OSError as e:
+            raise ResourceError("TensorBoard log " + os_error_line(e, str(self.run_dir))) from None
