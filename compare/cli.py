@@ -78,11 +78,14 @@ def spec_from(args) -> ModelSpec:
     return ModelSpec(hidden=ModelSpec.parse_hidden(args.hidden), activation=args.activation)
 
 
-def add_data_flags(p: argparse.ArgumentParser) -> None:
+def add_data_flags(p: argparse.ArgumentParser, dataset_default: str | None = "mnist") -> None:
+    p.add_argument("--dataset", default=dataset_default, choices=("mnist", "fashion-mnist", "kmnist"),
+                   help="which of the MNIST family (default: mnist" + ("; on --resume, the checkpoint's)"
+                                                                         if dataset_default is None else ")"))
     p.add_argument("--data-dir", default=None,
-                   help="MNIST root (DIR/MNIST/raw/ or a flat DIR of the four files, raw or .gz); "
-                        "default: $SIMPLENET_DATA, else ./data (downloaded there if missing)")
-    p.add_argument("--no-download", action="store_true", help="never fetch MNIST; fail if it is missing")
+                   help="data root (DIR/MNIST/raw/, DIR/FashionMNIST/raw/, DIR/KMNIST/raw/ or a flat DIR of the "
+                        "four files, raw or .gz); default: $SIMPLENET_DATA, else ./data (downloaded there if missing)")
+    p.add_argument("--no-download", action="store_true", help="never fetch the data; fail if it is missing")
 
 
 def format_gradcheck(r) -> str:
@@ -135,9 +138,11 @@ def cmd_gradcheck(args) -> int:
         x, y = random_batch(args.batch_size, args.seed, args.dtype, spec.in_features, spec.out_features)
         source = f"random N(0,1) inputs, seed {args.seed}"
     else:
-        root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download)
-        x, y = real_batch(root, args.batch_size, args.seed, args.dtype)
-        source = f"MNIST train from {root}, seed {args.seed}"
+        from manual.data import DATASETS
+
+        root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download, dataset=args.dataset)
+        x, y = real_batch(root, args.batch_size, args.seed, args.dtype, args.dataset)
+        source = f"{DATASETS[args.dataset].title} train from {root}, seed {args.seed}"
     from compare import plugins
 
     report = gradient_proof(x, y, spec=spec, seed=args.seed, dtype=args.dtype, source=source,
@@ -204,7 +209,7 @@ def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str
     p.add_argument("--activation", default=None, help="relu, sigmoid or tanh (default: relu)")
     p.add_argument("--device", default="auto", help="torch twin's device: auto, cpu, cuda or mps "
                                                     "(auto: cuda, then mps, then cpu)")
-    add_data_flags(p)
+    add_data_flags(p, None)
     run_flags = [
         ("--logdir", dict(default="runs", help="TensorBoard root; each run gets its own experiment directory")),
         ("--experiment", dict(default=None, help=f"experiment name (default: {command}-<timestamp>; "
@@ -225,7 +230,7 @@ def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str
 def config_overrides(args) -> dict:
     """The config fields the user set explicitly on the command line."""
     given = {name: getattr(args, name) for name, _, _ in CONFIG_FLAGS.values()}
-    given.update(betas=args.betas, nesterov=args.nesterov, amsgrad=args.amsgrad)
+    given.update(betas=args.betas, nesterov=args.nesterov, amsgrad=args.amsgrad, dataset=args.dataset)
     given = {k: v for k, v in given.items() if v is not None}
     if args.hidden is not None or args.activation is not None:
         given["spec"] = ModelSpec(hidden=ModelSpec.parse_hidden(args.hidden if args.hidden is not None else "128,64"),
@@ -290,7 +295,7 @@ def build_twins(args, cfg, impls: list[str]):
         lockstep_threads()
     check_run_memory(args, cfg, impls, device)
     impl = load_plugin(args, cfg.spec, cfg.dtype) if "manual" in impls else None
-    root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download)
+    root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download, dataset=cfg.dataset)
     state = initial_state(cfg.spec, cfg.seed)
     twins = [ManualTwin(cfg, state, root, impl) if name == "manual" else TorchTwin(cfg, state, root, device)
              for name in impls]
@@ -307,7 +312,7 @@ def check_run_memory(args, cfg, impls: list[str], device) -> None:
     from compare.data import resolve_root
     from manual.data import locate_all
 
-    n_train, n_test = resources.dataset_counts(locate_all(resolve_root(args.data_dir)))
+    n_train, n_test = resources.dataset_counts(locate_all(resolve_root(args.data_dir), cfg.dataset))
     parts = resources.memory_needed(cfg.spec, dtype=cfg.dtype, batch_size=cfg.batch_size,
                                     eval_batch_size=cfg.eval_batch_size, optimizer=cfg.optimizer,
                                     momentum=cfg.momentum, amsgrad=cfg.amsgrad, n_train=n_train, n_test=n_test,
@@ -396,6 +401,7 @@ def cmd_train(args) -> int:
 
 def cmd_compare(args) -> int:
     from compare.runner import lockstep_report
+    from manual.data import DATASETS
 
     runner, outcome = run_training(args, "compare", ["manual", "torch"])
     if outcome.interrupted_by is not None:
@@ -416,7 +422,7 @@ def cmd_compare(args) -> int:
                "config": cfg.to_dict(), "logdir": str(runner.run_dir.parent), "run_dir": str(runner.run_dir)}
     write_file(runner.run_dir / "results.json", json.dumps(payload, indent=2) + "\n")
     write_json(args.json, payload)
-    print(f"\nlockstep compare: {cfg.spec.describe()}, {cfg.dtype}, {cfg.optimizer} lr {cfg.lr}, "
+    print(f"\nlockstep compare: {DATASETS[cfg.dataset].title}, {cfg.spec.describe()}, {cfg.dtype}, {cfg.optimizer} lr {cfg.lr}, "
           f"{len(epochs)} epoch(s), {outcome.global_step} steps of batch {cfg.batch_size}")
     print(f"{'check':<32}{'measured':>11}{'tolerance':>11}  verdict")
     for c in report["checks"]:
@@ -451,7 +457,9 @@ def cmd_overfit(args) -> int:
         print_header(twins[0].model)
     results = overfit(twins, seed=cfg.seed, batch_size=cfg.batch_size, max_steps=args.max_steps,
                       target=args.target)
-    print(f"overfit one batch: {cfg.batch_size} MNIST training images, {cfg.spec.describe()}, {cfg.dtype}, "
+    from manual.data import DATASETS
+
+    print(f"overfit one batch: {cfg.batch_size} {DATASETS[cfg.dataset].title} training images, {cfg.spec.describe()}, {cfg.dtype}, "
           f"{cfg.optimizer} lr {cfg.lr}; target loss < {args.target:g} within {args.max_steps} steps")
     labels = {t.name: t.label for t in twins}
     for r in results.values():
@@ -527,6 +535,8 @@ def cmd_bench(args) -> int:
     from compare.data import ensure_mnist, resolve_root
     from torch_impl.device import resolve_device, strict_numerics
 
+    if args.dataset != "mnist":
+        raise ConfigError(f"--dataset {args.dataset}: bench times MNIST only (its figures are MNIST's)")
     try:
         batch_sizes = [int(v) for v in args.batch_sizes.split(",")]
     except ValueError:
@@ -604,7 +614,7 @@ def build_parser() -> Parser:
     add_plugin_flags(g)
     g.set_defaults(func=cmd_gradcheck)
 
-    t = sub.add_parser("train", help="train one twin on MNIST, logged to TensorBoard")
+    t = sub.add_parser("train", help="train one twin on MNIST (or Fashion-MNIST, KMNIST), logged to TensorBoard")
     t.add_argument("--impl", choices=("manual", "torch"), required=True, help="which twin to train")
     add_train_flags(t, "train")
     t.set_defaults(func=cmd_train)

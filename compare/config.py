@@ -11,6 +11,7 @@ DTYPES = ("float32", "float64")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine")
+DATASET_NAMES = ("mnist", "fashion-mnist", "kmnist")
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 DEFAULT_WEIGHT_DECAY = {"sgd": 0.0, "adam": 0.0, "adamw": 1e-2}    # torch.optim's own defaults
 
@@ -81,6 +82,7 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "float32"
     eval_batch_size: int = 10000
+    dataset: str = "mnist"
 
     def __post_init__(self):
         if self.lr is None and self.optimizer in DEFAULT_LR:
@@ -102,6 +104,8 @@ class TrainConfig:
             (self.step_size >= 1, f"--step-size {self.step_size} must be at least 1"),
             (self.gamma > 0, f"--gamma {self.gamma} must be positive"),
             (self.dtype in DTYPES, f"--dtype {self.dtype!r} is unknown; choose float32 or float64"),
+            (self.dataset in DATASET_NAMES, f"--dataset {self.dataset!r} is unknown; choose one of "
+                                            f"{', '.join(DATASET_NAMES)}"),
             (self.eval_batch_size >= 1, f"--eval-batch-size {self.eval_batch_size} must be at least 1"),
         ]
         for ok, message in checks:

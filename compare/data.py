@@ -20,27 +20,29 @@ def resolve_root(data_dir: str | None) -> Path:
     return Path(data_dir or os.environ.get(ENV_VAR) or "data")
 
 
-def ensure_mnist(root: Path, download: bool = True) -> Path:
-    """Make sure the four files are under ``root`` (either layout); fetch them with torchvision if not."""
-    missing = [name for name, path in manual_data.locate_all(root).items() if path is None]
+def ensure_mnist(root: Path, download: bool = True, dataset: str = "mnist") -> Path:
+    """Make sure the four files of ``dataset`` are under ``root`` (either layout); fetch them with
+    torchvision if not."""
+    missing = [name for name, path in manual_data.locate_all(root, dataset).items() if path is None]
     if missing:
         if root.exists() and not root.is_dir():
-            raise DataError(f"data directory {root} is a file, not a directory; {manual_data.HINT}")
+            raise DataError(f"data directory {root} is a file, not a directory; {manual_data.hint(dataset)}")
         if not download:
-            raise manual_data.not_found(root, missing[0])
+            raise manual_data.not_found(root, missing[0], dataset)
         from torch_impl.data import download
 
-        download(root)
+        download(root, dataset)
     return root
 
 
-def real_batch(root: Path, batch_size: int, seed: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+def real_batch(root: Path, batch_size: int, seed: int, dtype: str,
+               dataset: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
     """``batch_size`` training examples drawn without replacement by Generator(seed)."""
-    images, labels = manual_data.load_split(root, "train")
+    images, labels = manual_data.load_split(root, "train", dataset)
     if not 1 <= batch_size <= len(images):
         raise DataError(f"--batch-size {batch_size} must lie in 1..{len(images)} for this data")
     idx = np.random.default_rng(seed).choice(len(images), batch_size, replace=False)
-    return manual_data.normalize(images[idx], np.dtype(dtype)), labels[idx]
+    return manual_data.normalize(images[idx], np.dtype(dtype), dataset), labels[idx]
 
 
 def random_batch(batch_size: int, seed: int, dtype: str, in_features: int = 784,

@@ -6,9 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from importlib import metadata
+
 import numpy as np
 import torch
-import torchvision
 
 
 def blas_info() -> list[dict]:
@@ -19,6 +20,14 @@ def blas_info() -> list[dict]:
         return [{"note": "threadpoolctl not installed"}]
     return [{k: info.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "filepath")}
             for info in threadpool_info() if info.get("user_api") == "blas"]
+
+
+def package_version(name: str) -> str | None:
+    """An installed package's version from its metadata: no import (torchvision's costs seconds)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def git_commit() -> str | None:
@@ -41,7 +50,7 @@ def environment_card(device: torch.device | str, dtype: str, seed: int) -> dict:
         "platform": platform.platform(),
         "numpy": np.__version__,
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": package_version("torchvision"),
         "blas": blas_info(),
         "torch_threads": torch.get_num_threads(),
         "torch_blas": "MKL" if torch.backends.mkl.is_available() else "not MKL (see torch.__config__.show())",

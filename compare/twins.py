@@ -76,10 +76,10 @@ class ManualTwin:
         self.scheduler = manual.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
         self.loss_fn = manual.CrossEntropyLoss()          # the test loss of the plug-in's logits
         (train_images, self.y_train), (test_images, self.y_test) = (
-            manual.data.load_split(root, split) for split in ("train", "test"))
+            manual.data.load_split(root, split, cfg.dataset) for split in ("train", "test"))
         self.images = {"train": train_images, "test": test_images}
-        self.x_train = manual.data.normalize(train_images, self.dtype)
-        self.x_test = manual.data.normalize(test_images, self.dtype)
+        self.x_train = manual.data.normalize(train_images, self.dtype, cfg.dataset)
+        self.x_test = manual.data.normalize(test_images, self.dtype, cfg.dataset)
 
     def begin_epoch(self, perm: np.ndarray, steps: int) -> None:
         self.perm = perm
@@ -142,10 +142,10 @@ class TorchTwin:
                                                          **optimizer_kwargs(cfg))
         self.scheduler = torch_impl.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
         (train_images, train_labels), (test_images, test_labels) = (
-            torch_impl.data.load_split(root, split) for split in ("train", "test"))
+            torch_impl.data.load_split(root, split, cfg.dataset) for split in ("train", "test"))
         self.images = {"train": train_images, "test": test_images}
-        self.x_train = torch_impl.data.normalize(train_images, self.dtype, device)
-        self.x_test = torch_impl.data.normalize(test_images, self.dtype, device)
+        self.x_train = torch_impl.data.normalize(train_images, self.dtype, device, cfg.dataset)
+        self.x_test = torch_impl.data.normalize(test_images, self.dtype, device, cfg.dataset)
         self.y_train, self.y_test = train_labels.to(device), test_labels.to(device)
 
     def begin_epoch(self, perm: np.ndarray, steps: int) -> None:

@@ -85,3 +85,36 @@ def test_gz_reader_round_trips(tmp_path, idx_writer):
     path = idx_writer(tmp_path / "x-idx3-ubyte", arr, gz=True)
     assert gzip.decompress(path.read_bytes())[:4] == b"\x00\x00\x08\x03"
     np.testing.assert_array_equal(manual_data.read_idx(path, manual_data.IMAGE_MAGIC), arr)
+
+
+@pytest.mark.parametrize("dataset,folder", [("fashion-mnist", "FashionMNIST"), ("kmnist", "KMNIST")])
+@pytest.mark.parametrize("layout", ["torchvision", "flat"])
+def test_the_mnist_family_in_lockstep(tmp_path, mnist_factory, dataset, folder, layout, capsys):
+    """Each dataset from its own torchvision folder (or a flat one), with its own normalisation,
+    named in the header and the JSON; the twins agree per step in float64."""
+    import json
+
+    from compare.cli import main
+    from manual.data import DATASETS
+
+    made = mnist_factory(tmp_path / "made", layout="flat")
+    root = tmp_path / "data"
+    target = root / folder / "raw" if layout == "torchvision" else root
+    target.mkdir(parents=True)
+    for f in made.iterdir():
+        f.rename(target / f.name)
+    out = tmp_path / "c.json"
+    code = main(["compare", "--dataset", dataset, "--epochs", "1", "--dtype", "float64", "--batch-size", "10",
+                 "--data-dir", str(root), "--no-download", "--logdir", str(tmp_path / "runs"), "--json", str(out)])
+    payload = json.loads(out.read_text())
+    assert code == 0 and payload["max_abs_loss_diff"] <= 1e-9
+    assert payload["config"]["dataset"] == dataset
+    assert f"lockstep compare: {DATASETS[dataset].title}," in capsys.readouterr().out
+    images, _ = manual_data.load_split(root, "train", dataset)
+    x = manual_data.normalize(images, np.float64, dataset)
+    np.testing.assert_allclose(x, (images.reshape(len(images), -1) / 255 - DATASETS[dataset].mean)
+                               / DATASETS[dataset].std, rtol=1e-12)
+    # the MNIST folder is not where Fashion-MNIST/KMNIST are looked for
+    assert main(["gradcheck", "--dataset", dataset, "--data-dir", str(tmp_path / "made-nothing"),
+                 "--no-download"]) == 2
+    assert f"{DATASETS[dataset].title} train-images-idx3-ubyte not found in" in capsys.readouterr().err

@@ -201,8 +201,10 @@ def test_full_mnist_float32_lockstep_three_epochs(mnist_root, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("impl", ["manual", "torch"])
 def test_full_mnist_default_training_reaches_98_percent(mnist_root, tmp_path, impl):
+    """The default recipe, in float64: its accuracy does not depend on the CPU's BLAS kernels the way a
+    float32 run's does (98.04-98.22 % measured on different machines), so 98 % is a stable bar."""
     out = tmp_path / "t.json"
-    assert main(["train", "--impl", impl, "--quiet", "--data-dir", str(mnist_root),
+    assert main(["train", "--impl", impl, "--quiet", "--dtype", "float64", "--data-dir", str(mnist_root),
                  "--logdir", str(tmp_path / "runs"), "--json", str(out)]) == 0
     payload = json.loads(out.read_text())
     assert len(payload["epochs"]) <= 20
