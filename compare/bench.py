@@ -91,8 +91,162 @@ def dataloader_epoch(root: Path, batch_size: int, spec: ModelSpec, lr: float = 0
     return run
 
 
+def plain_numpy_loop(x: np.ndarray, y: np.ndarray, state: dict, batch_size: int, lr: float = 0.05,
+                     momentum: float = 0.9):
+    """The baseline a user writes in ten minutes with NumPy alone: the same math as the manual twin
+    (ReLU MLP, mean softmax cross-entropy, SGD with torch's momentum), the same batch order, the same
+    per-step outputs (loss and correct count) - and none of our abstractions."""
+    depth = len(state) // 2
+    W = [state[f"layer{k}.weight"].astype(x.dtype) for k in range(1, depth + 1)]
+    b = [state[f"layer{k}.bias"].astype(x.dtype) for k in range(1, depth + 1)]
+    vW, vb = [np.zeros_like(w) for w in W], [np.zeros_like(v) for v in b]
+    n = len(x)
+    steps = -(-n // batch_size)
+
+    def run(epoch: int = 0):
+        perm = epoch_permutation(0, epoch, n)
+        losses, correct = np.zeros(steps), 0
+        for s in range(steps):
+            idx = perm[s * batch_size:(s + 1) * batch_size]
+            xb, yb = x[idx], y[idx]
+            m, rows = len(idx), np.arange(len(idx))
+            h = [xb]
+            for k in range(depth - 1):
+                h.append(np.maximum(h[-1] @ W[k].T + b[k], 0))
+            z = h[-1] @ W[-1].T + b[-1]
+            z -= z.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            total = e.sum(axis=1, keepdims=True)
+            losses[s] = np.mean(np.log(total[:, 0]) - z[rows, yb])
+            correct += np.count_nonzero(z.argmax(axis=1) == yb)
+            g = e / total
+            g[rows, yb] -= 1
+            g /= m
+            for k in range(depth - 1, -1, -1):
+                gW, gb = g.T @ h[k], g.sum(axis=0)
+                if k:
+                    g = (g @ W[k]) * (h[k] > 0)
+                vW[k] = momentum * vW[k] + gW
+                vb[k] = momentum * vb[k] + gb
+                W[k] -= lr * vW[k]
+                b[k] -= lr * vb[k]
+        return losses, correct
+    return run
+
+
+def plain_torch_loop(x: np.ndarray, y: np.ndarray, state: dict, batch_size: int, lr: float = 0.05,
+                     momentum: float = 0.9):
+    """The torch baseline a user writes: nn.Sequential, preloaded tensors, torch.optim.SGD with its
+    defaults, F.cross_entropy - same math, batch order and per-step outputs as the torch twin."""
+    from torch import nn
+
+    depth = len(state) // 2
+    layers = []
+    for k in range(1, depth + 1):
+        w = torch.from_numpy(state[f"layer{k}.weight"]).to(torch.from_numpy(x[:1]).dtype)
+        lin = nn.Linear(w.shape[1], w.shape[0], dtype=w.dtype)
+        with torch.no_grad():
+            lin.weight.copy_(w)
+            lin.bias.copy_(torch.from_numpy(state[f"layer{k}.bias"]))
+        layers += [lin, nn.ReLU()] if k < depth else [lin]
+    model = nn.Sequential(*layers)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    n = len(x)
+    steps = -(-n // batch_size)
+
+    def run(epoch: int = 0):
+        perm = torch.from_numpy(epoch_permutation(0, epoch, n))
+        losses, correct = torch.zeros(steps, dtype=xt.dtype), torch.zeros((), dtype=torch.int64)
+        for s in range(steps):
+            idx = perm[s * batch_size:(s + 1) * batch_size]
+            xb, yb = xt[idx], yt[idx]
+            out = model(xb)
+            loss = torch.nn.functional.cross_entropy(out, yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses[s] = loss.detach()
+            correct += (out.argmax(dim=1) == yb).sum()
+        return losses.numpy().astype(np.float64), int(correct)
+    return run
+
+
+def gemm_floor(spec: ModelSpec, batch_size: int, dtype: str, repeats: int = 5, inner: int = 50) -> dict:
+    """Seconds per training step spent in the step's own GEMMs alone, on these shapes: forward x·Wᵀ,
+    weight gradient gᵀ·x for every layer, input gradient g·W for every layer but the first; the
+    better of NumPy and torch (the matmul floor of this machine for this batch size)."""
+    rng = np.random.default_rng(0)
+    sizes = [spec.in_features, *spec.hidden, spec.out_features]
+    item = np.dtype(dtype)
+    Ws = [rng.standard_normal((o, i)).astype(item) for i, o in zip(sizes[:-1], sizes[1:])]
+    xs = [rng.standard_normal((batch_size, i)).astype(item) for i in sizes[:-1]]
+    gs = [rng.standard_normal((batch_size, o)).astype(item) for o in sizes[1:]]
+
+    def numpy_step():
+        for k, (W, x, g) in enumerate(zip(Ws, xs, gs)):
+            x @ W.T
+            g.T @ x
+            if k:
+                g @ W
+
+    tWs, txs, tgs = ([torch.from_numpy(a) for a in arrs] for arrs in (Ws, xs, gs))
+
+    def torch_step():
+        for k, (W, x, g) in enumerate(zip(tWs, txs, tgs)):
+            x @ W.T
+            g.T @ x
+            if k:
+                g @ W
+
+    best = {}
+    for name, fn in (("numpy", numpy_step), ("torch", torch_step)):
+        fn()
+        best[name] = timed(lambda: [fn() for _ in range(inner)], repeats)["min"] / inner
+    return {"seconds_per_step": min(best.values()), **best}
+
+
+def startup_figures(root: Path, log=print) -> dict:
+    """Per command a user runs, with its defaults: wall time, time to the first training step and the
+    wall time outside the steps, each as a ratio to a bare ``import torch`` timed in the same run."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    def wall(argv):
+        t0 = time.time()
+        r = subprocess.run(argv, capture_output=True, text=True)
+        return time.time() - t0, t0, r
+
+    bare = min(wall([sys.executable, "-c", "import torch"])[0] for _ in range(3))
+    out = {"bare_import_torch": bare, "commands": {}}
+    log(f"bare `import torch`: {bare:.2f}s")
+    with tempfile.TemporaryDirectory() as tmp:
+        commands = {"gradcheck": ["gradcheck"], "train --impl manual": ["train", "--impl", "manual"],
+                    "train --impl torch": ["train", "--impl", "torch"], "compare": ["compare"]}
+        for name, args in commands.items():
+            js = Path(tmp) / "r.json"
+            extra = ["--json", str(js)] + ([] if name == "gradcheck" else ["--quiet", "--logdir", str(Path(tmp) / "runs")])
+            seconds, t0, r = wall([sys.executable, "-m", "compare.cli", *args, "--data-dir", str(root), *extra])
+            row = {"wall": seconds, "wall_x_import": seconds / bare, "returncode": r.returncode}
+            if r.returncode == 0 and name != "gradcheck":
+                t = json.loads(js.read_text())["timing"]
+                row.update(to_first_step=t["first_step_at"] - t0, step_seconds=t["step_seconds"],
+                           outside_steps=seconds - t["step_seconds"])
+                row.update(to_first_step_x_import=row["to_first_step"] / bare,
+                           outside_x_import=row["outside_steps"] / bare,
+                           outside_fraction=row["outside_steps"] / seconds)
+            out["commands"][name] = row
+            log(f"  {name}: {seconds:.1f}s wall" + (f", first step after {row['to_first_step']:.1f}s, "
+                                                   f"{row['outside_fraction']:.0%} outside steps"
+                                                   if "to_first_step" in row else ""))
+    return out
+
+
 def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"), repeats: int = 3,
-              device: torch.device = torch.device("cpu"), baseline: bool = True, log=print) -> dict:
+              device: torch.device = torch.device("cpu"), baseline: bool = True, startup: bool = True,
+              log=print) -> dict:
     from compare.envcard import environment_card
     from compare.twins import ManualTwin, TorchTwin, initial_state
 
@@ -138,6 +292,10 @@ def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"
     configs.update({f"lockstep/float32/{bs}": lockstep(bs) for bs in batch_sizes})
     if baseline:
         configs.update({f"dataloader/float32/{bs}": dataloader_epoch(root, bs, spec) for bs in batch_sizes})
+    for bs in batch_sizes:                 # the plain loops a user would write, float32 on the CPU
+        m = twins["float32"]["manual"]
+        configs[f"plain-numpy/float32/{bs}"] = plain_numpy_loop(m.x_train, m.y_train, state, bs)
+        configs[f"plain-torch/float32/{bs}"] = plain_torch_loop(m.x_train, m.y_train, state, bs)
     for run in configs.values():
         run()                                              # warm-up: allocations, caches, CUDA kernels
     samples = {key: [] for key in configs}
@@ -185,6 +343,23 @@ def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"
         log(f"  DataLoader+ToTensor batch {bs:>4}: {s['median']:.2f}s per epoch "
             f"(torch twin {s['torch_speedup']:.1f}× faster)")
     result["dataloader_seconds"] = base
+
+    plain, floors = {}, {}
+    for bs in batch_sizes:
+        floors[str(bs)] = floor = gemm_floor(spec, bs, "float32")
+        steps = -(-n // bs)
+        for impl, base_name in (("manual", "plain-numpy"), ("torch", "plain-torch")):
+            s = summary(samples[f"{base_name}/float32/{bs}"])
+            s["twin_ratio"] = statistics.median(a / b for a, b in zip(samples[f"{impl}/float32/{bs}"], s["samples"]))
+            plain[f"{impl}/{bs}"] = s
+            twin = epochs[f"{impl}/float32/{bs}"]
+            twin["x_gemm_floor"] = twin["median"] / (floor["seconds_per_step"] * steps)
+            log(f"  plain {base_name[6:]} loop batch {bs:>4}: {s['median']:.3f}s per epoch; {impl} twin "
+                f"{s['twin_ratio']:.2f}× it; GEMM floor {floor['seconds_per_step'] * 1e6:.0f} µs/step, "
+                f"{impl} twin {twin['x_gemm_floor']:.1f}× it")
+    result["plain_loops"], result["gemm_floor"] = plain, floors
+    if startup:
+        result["startup"] = startup_figures(root, log)
     result["targets"] = targets(result, batch_sizes)
     return result
 
@@ -211,6 +386,23 @@ def targets(r: dict, batch_sizes) -> list[dict]:
             add(f"{impl} ≤ 3× FLOP floor, float32, batch {big}", e[key]["x_floor"], 3.0, "{:.1f}×")
     for bs, s in r["lockstep"].items():
         add(f"lockstep compare ≤ 1.15× the twins apart, batch {bs}", s["ratio"], 1.15)
+    for key, s in r.get("plain_loops", {}).items():
+        impl, bs = key.split("/")
+        add(f"{impl} twin ≤ 1.0× its plain-loop baseline, float32, batch {bs}", s["twin_ratio"], 1.0, "{:.2f}×")
+    for bs in r.get("gemm_floor", {}):
+        limit = 2.0 if int(bs) >= 256 else 3.0
+        for impl in ("manual", "torch"):
+            if f"{impl}/float32/{bs}" in e:
+                add(f"{impl} twin ≤ {limit:g}× the GEMM floor, float32, batch {bs}",
+                    e[f"{impl}/float32/{bs}"]["x_gemm_floor"], limit, "{:.1f}×")
+    cmds = r.get("startup", {}).get("commands", {})
+    for name in ("train --impl manual", "train --impl torch"):
+        if "outside_fraction" in cmds.get(name, {}):
+            add(f"default `simplenet {name}`: ≤ 20 % of the wall time outside training steps",
+                cmds[name]["outside_fraction"], 0.20, "{:.0%}")
+    if "gradcheck" in cmds:
+        add("`simplenet gradcheck` wall ≤ 1.3× a bare `import torch`", cmds["gradcheck"]["wall_x_import"], 1.3,
+            "{:.2f}×")
     worst_load = max(v["median"] for v in r["load_seconds"].values())
     add("MNIST load into memory ≤ 1 s (slowest twin/dtype)", worst_load, 1.0, "{:.2f}s")
     if r["device"].startswith("cuda"):

@@ -320,6 +320,11 @@ def check_run_memory(args, cfg, impls: list[str], device) -> None:
     resources.check_memory(parts)
 
 
+def timing(runner) -> dict:
+    """Where the wall time went: inside training steps, and when the first step began (epoch seconds)."""
+    return {"step_seconds": runner.step_seconds, "first_step_at": runner.first_step_at}
+
+
 def implementation_meta(twins) -> dict:
     """Which hand-written implementation ran, for checkpoints and JSON (empty for torch alone)."""
     return {"implementation": {"label": t.label, "target": t.model.target, "convention": t.model.convention}
@@ -388,7 +393,7 @@ def cmd_train(args) -> int:
     history = outcome.histories[args.impl]
     final = history.epochs[-1]["test_accuracy"] if history.epochs else None
     payload = {"impl": args.impl, **implementation_meta(runner.twins), "config": runner.cfg.to_dict(),
-               "epochs": history.epochs,
+               "timing": timing(runner), "epochs": history.epochs,
                "final_test_accuracy": final, "steps": outcome.global_step,
                "logdir": str(runner.run_dir.parent), "run_dir": str(runner.run_dir)}
     write_file(runner.run_dir / "results.json", json.dumps(payload, indent=2) + "\n")
@@ -414,7 +419,7 @@ def cmd_compare(args) -> int:
                "abs_test_loss_diff": abs(a["test_loss"] - b["test_loss"])} for a, b in zip(m.epochs, t.epochs)]
     measured = report["measured"]
     payload = {"passed": report["passed"], **implementation_meta(runner.twins), "dtype": cfg.dtype,
-               "steps": outcome.global_step,
+               "steps": outcome.global_step, "timing": timing(runner),
                "max_abs_loss_diff": measured["step_loss"], "max_abs_window_loss_diff": measured["window_loss"],
                "max_abs_test_accuracy_diff": measured["test_accuracy"],
                "max_abs_test_loss_diff": measured["test_loss"], "final_param_max_abs_diff": measured["params"],
@@ -551,7 +556,7 @@ def cmd_bench(args) -> int:
     root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download)
     log = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
     r = run_bench(root, batch_sizes=batch_sizes, dtypes=dtypes, repeats=args.repeats, device=device,
-                  baseline=not args.no_baseline, log=log)
+                  baseline=not args.no_baseline, startup=not args.no_startup, log=log)
     print(format_bench(r))
     write_json(args.json, r)
     return EXIT_OK
@@ -578,9 +583,25 @@ def format_bench(r: dict) -> str:
     for bs, s in r["lockstep"].items():
         lines.append(f"{'lockstep compare, float32':<30}{bs:>6}{s['median']:>10.3f} [{s['min']:.3f}]"
                      f"   vs {s['separate_sum']:.3f}s apart = {s['ratio']:.2f}×")
+    for key, s in r.get("plain_loops", {}).items():
+        impl, bs = key.split("/")
+        base = "plain NumPy loop" if impl == "manual" else "plain torch loop"
+        floor = r["gemm_floor"][bs]["seconds_per_step"]
+        lines.append(f"{base + ', float32':<30}{bs:>6}{s['median']:>10.3f} [{s['min']:.3f}]"
+                     f"   {impl} twin {s['twin_ratio']:.2f}× it (round by round); GEMM floor "
+                     f"{floor * 1e6:.0f} µs/step, {impl} twin "
+                     f"{r['epoch_seconds'][f'{impl}/float32/{bs}']['x_gemm_floor']:.1f}× it")
     for bs, s in r["dataloader_seconds"].items():
         lines.append(f"{'DataLoader + ToTensor, float32':<30}{bs:>6}{s['median']:>10.3f} [{s['min']:.3f}]"
                      f"   torch twin is {s['torch_speedup']:.1f}× faster")
+    if "startup" in r:
+        st = r["startup"]
+        lines += ["", f"start-up and overhead of default commands (bare `import torch` {st['bare_import_torch']:.2f}s):",
+                  f"{'command':<22}{'wall':>8}{'× import':>10}{'first step':>12}{'× import':>10}{'outside steps':>15}"]
+        for name, c in st["commands"].items():
+            first = (f"{c['to_first_step']:>11.2f}s{c['to_first_step_x_import']:>10.2f}"
+                     f"{c['outside_steps']:>8.1f}s ({c['outside_fraction']:.0%})") if "to_first_step" in c else ""
+            lines.append(f"{name:<22}{c['wall']:>7.1f}s{c['wall_x_import']:>10.2f}{first}")
     lines += ["", "targets:"]
     for t in r["targets"]:
         lines.append(f"  {'met   ' if t['met'] else 'MISSED'}  {t['target']}: {t['text']}")
@@ -646,6 +667,8 @@ def build_parser() -> Parser:
     b.add_argument("--repeats", type=int, default=3, help="timed epochs per figure (min and median shown)")
     b.add_argument("--device", default="cpu", help="torch twin's device: auto, cpu, cuda or mps")
     b.add_argument("--no-baseline", action="store_true", help="skip the slow DataLoader + ToTensor baseline")
+    b.add_argument("--no-startup", action="store_true",
+                   help="skip timing whole default commands (gradcheck, train, compare; about two minutes)")
     add_data_flags(b)
     b.add_argument("--json", default=None, help="also write the figures to this JSON file")
     b.add_argument("--quiet", action="store_true", help="print only the final table")

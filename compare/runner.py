@@ -147,6 +147,8 @@ class Runner:
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.partial: dict | None = None
         self.max_abs_loss_diff = 0.0
+        self.step_seconds = 0.0                       # wall time inside training steps (for bench)
+        self.first_step_at: float | None = None       # time.time() when the first step began
         self.loggers: dict[str, RunLogger] = {}
         self.before_last_step: dict[str, dict[str, np.ndarray]] = {}   # for the update-to-weight ratio
 
@@ -212,7 +214,11 @@ class Runner:
                 if s == self.steps_per_epoch - 1:      # for the update-to-weight ratio
                     self.before_last_step = {t.name: {k: v.copy() for k, v in t.params().items()}
                                              for t in twins}
+                if self.first_step_at is None:
+                    self.first_step_at = time.time()
+                t0 = time.perf_counter()
                 stepper.step(s, lo, hi)
+                self.step_seconds += time.perf_counter() - t0
                 s += 1
                 self.global_step += 1
                 if s - flushed >= self.log_every or s == self.steps_per_epoch or stop.requested:

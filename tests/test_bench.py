@@ -14,7 +14,7 @@ def test_flops_per_sample_of_simplenet():
 def test_bench_runs_and_reports_every_figure(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "b.json"
     assert main(["bench", "--data-dir", str(tiny_mnist), "--repeats", "1", "--batch-sizes", "16,32",
-                 "--json", str(out), "--quiet"]) == 0
+                 "--json", str(out), "--quiet", "--no-startup"]) == 0
     r = json.loads(out.read_text())
     assert set(r["epoch_seconds"]) == {f"{impl}/{dt}/{bs}" for impl in ("manual", "torch")
                                        for dt in ("float32", "float64") for bs in (16, 32)}
@@ -24,3 +24,30 @@ def test_bench_runs_and_reports_every_figure(tiny_mnist, tmp_path, capsys):
     assert r["environment"]["blas"] and len(r["targets"]) >= 6
     text = capsys.readouterr().out
     assert "targets:" in text and "FLOP floor" in text
+    assert set(r["plain_loops"]) == {"manual/16", "torch/16", "manual/32", "torch/32"}
+    assert all(s["twin_ratio"] > 0 for s in r["plain_loops"].values())
+    assert all(r["gemm_floor"][bs]["seconds_per_step"] > 0 for bs in ("16", "32"))
+    assert all(e["x_gemm_floor"] > 0 for k, e in r["epoch_seconds"].items() if "float32" in k)
+
+
+def test_plain_loops_do_the_twins_math(tiny_mnist):
+    """The baselines are fair only if they compute what the twins compute: same per-step losses and
+    correct counts from the same start and batch order (float64)."""
+    import numpy as np
+
+    from compare.bench import plain_numpy_loop, plain_torch_loop, train_epoch
+    from compare.config import TrainConfig
+    from compare.twins import ManualTwin, TorchTwin, initial_state
+
+    cfg = TrainConfig(dtype="float64", batch_size=16, schedule="none")
+    state = initial_state(cfg.spec, 0)
+    for twin, loop in ((ManualTwin(cfg, state, tiny_mnist), plain_numpy_loop),
+                       (TorchTwin(cfg, state, tiny_mnist, "cpu"), plain_torch_loop)):
+        x = twin.x_train if isinstance(twin.x_train, np.ndarray) else twin.x_train.numpy()
+        y = twin.y_train if isinstance(twin.y_train, np.ndarray) else twin.y_train.numpy()
+        run = loop(x, y, state, 16)
+        for epoch in range(2):
+            losses, correct = run(epoch)
+            train_epoch([twin], 16, epoch)
+            np.testing.assert_allclose(losses, twin.host_losses(0, len(losses)), rtol=1e-12)
+            assert correct == twin.host_correct()
