@@ -90,8 +90,7 @@ class ManualTwin:
         """Gradients through the protocol, then the optimizer's in-place update."""
         idx = self.perm[lo:hi]
         y = self.y_train[idx]
-        self.optimizer.zero_grad()
-        loss, logits = self.model.compute_gradients(self.x_train[idx], y)
+        loss, logits = self.model.compute_gradients(self.x_train[idx], y)   # sets (or clears) every .grad
         self.optimizer.step()
         self.losses[s] = loss
         self.correct += np.count_nonzero(logits.argmax(axis=1) == y) if logits is not None else 0

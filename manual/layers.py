@@ -144,14 +144,14 @@ class CrossEntropyLoss(Module):
         self.target: np.ndarray | None = None
 
     def forward(self, logits: np.ndarray, target: np.ndarray) -> np.ndarray:
-        n = logits.shape[0]
+        rows = np.arange(logits.shape[0])
         shifted = logits - logits.max(axis=1, keepdims=True)          # (N, C), max row entry 0
         exp = np.exp(shifted)
         sum_exp = exp.sum(axis=1, keepdims=True)                      # (N, 1)
-        log_probs = shifted - np.log(sum_exp)                         # log softmax
-        self.probs = exp / sum_exp
+        self.probs = np.divide(exp, sum_exp, out=exp)                 # softmax, in place of exp
         self.target = target
-        return -log_probs[np.arange(n), target].mean()
+        # −log softmax(z)[t] = log Σ_k e^(z_k − max) − (z_t − max), only at the targets
+        return np.mean(np.log(sum_exp[:, 0]) - shifted[rows, target])
 
     def backward(self) -> np.ndarray:
         n = self.probs.shape[0]
