@@ -182,7 +182,7 @@ def parse_betas(text: str) -> tuple[float, float]:
 
 
 RUN_FLAGS = {"--logdir": "logdir", "--experiment": "experiment", "--checkpoint-dir": "checkpoint_dir",
-             "--resume": "resume", "--log-every": "log_every", "--quiet": "quiet"}
+             "--resume": "resume", "--log-every": "log_every", "--quiet": "quiet", "--no-images": "no_images"}
 
 
 def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str, ...] = (),
@@ -219,6 +219,8 @@ def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str
                           help="continue from a checkpoint (a ckpt-… directory, or the directory holding them)")),
         ("--log-every", dict(type=int, default=50, help="steps between reads of the loss back to the host")),
         ("--quiet", dict(action="store_true", help="no progress bars or per-epoch lines")),
+        ("--no-images", dict(action="store_true", help="no pictures in TensorBoard (weights, confusion "
+                                                        "matrices, mistakes)")),
     ]
     for flag, kw in run_flags:
         if flag not in exclude:
@@ -359,7 +361,7 @@ def run_training(args, command: str, impls: list[str]):
         checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else ckpt.parent
     env = environment_card(device, cfg.dtype, cfg.seed)
     runner = Runner(cfg, twins, run_dir=run_dir, checkpoint_dir=checkpoint_dir, command=command,
-                    log_every=args.log_every, quiet=args.quiet, env=env,
+                    log_every=args.log_every, quiet=args.quiet, env=env, images=not args.no_images,
                     extra_meta={"data_dir": str(root), **implementation_meta(twins)})
     if ckpt is not None:
         runner.restore(ckpt, meta)
@@ -534,6 +536,19 @@ def cmd_sweep(args) -> int:
     return EXIT_OK
 
 
+# --- plot ------------------------------------------------------------------------------------
+def cmd_plot(args) -> int:
+    from compare.plot import plot
+    from compare.resources import os_error_line
+
+    try:
+        out = plot(args.run_dir, args.output)
+    except OSError as e:
+        raise ResourceError(os_error_line(e, str(args.output or args.run_dir))) from None
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
 # --- bench -----------------------------------------------------------------------------------
 def cmd_bench(args) -> int:
     from compare.bench import run_bench
@@ -648,7 +663,7 @@ def build_parser() -> Parser:
     o.add_argument("--impl", choices=("manual", "torch", "both"), default="both")
     add_train_flags(o, "overfit", exclude=("--epochs", "--schedule", "--step-size", "--gamma", "--eval-batch-size",
                                            "--logdir", "--experiment", "--checkpoint-dir", "--resume", "--log-every",
-                                           "--quiet"),
+                                           "--quiet", "--no-images"),
                     defaults={"batch_size": 16, "schedule": "none"})
     o.add_argument("--max-steps", type=int, default=1000, help="step budget")
     o.add_argument("--target", type=float, default=1e-3, help="loss to reach")
@@ -659,6 +674,11 @@ def build_parser() -> Parser:
     add_train_flags(w, "sweep", exclude=("--lr", "--resume", "--checkpoint-dir"), defaults={"epochs": 1})
     w.add_argument("--lr", dest="lrs", default="0.001,0.01,0.1,1", help="comma-separated learning rates")
     w.set_defaults(func=cmd_sweep)
+
+    pl = sub.add_parser("plot", help="draw a run's curves, divergence and confusion matrices into a PNG (no server)")
+    pl.add_argument("run_dir", metavar="RUN_DIR", help="the run directory a train or compare run printed (logs: …)")
+    pl.add_argument("-o", "--output", default=None, metavar="FILE.png", help="where to write (default: RUN_DIR/plot.png)")
+    pl.set_defaults(func=cmd_plot)
 
     b = sub.add_parser("bench", formatter_class=fmt,
                        help="time both twins' training epochs side by side, against a FLOP floor")

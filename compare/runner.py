@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from compare import checkpoint
+from compare import checkpoint, pictures
 from compare.config import TrainConfig
 from compare.errors import NonFiniteLoss
 from compare.tblog import RunLogger
@@ -136,11 +136,12 @@ class Runner:
 
     def __init__(self, cfg: TrainConfig, twins: list, *, run_dir: Path, checkpoint_dir: Path,
                  command: str, extra_meta: dict | None = None, log_every: int = 50, quiet: bool = False,
-                 env: dict | None = None, hist_every: int = 1):
+                 env: dict | None = None, hist_every: int = 1, images: bool = True):
         self.cfg, self.twins = cfg, twins
         self.run_dir, self.checkpoint_dir, self.command = Path(run_dir), Path(checkpoint_dir), command
         self.extra_meta = extra_meta or {}
         self.log_every, self.quiet, self.env, self.hist_every = max(1, log_every), quiet, env or {}, hist_every
+        self.images = images
         self.n = len(twins[0].y_train)
         self.steps_per_epoch = math.ceil(self.n / cfg.batch_size)
         self.histories = {t.name: History() for t in twins}
@@ -169,6 +170,7 @@ class Runner:
             self.loggers["divergence"] = RunLogger(self.run_dir / "divergence", purge_step=purge_step)
 
     def log_config(self) -> None:
+        self.loggers[self.twins[0].name].custom_scalars(dashboard(self.twins))
         for logger in self.loggers.values():
             logger.text("config", {"command": self.command, "config": self.cfg.to_dict(), **self.extra_meta})
             logger.text("environment", self.env)
@@ -281,6 +283,8 @@ class Runner:
             if (e + 1) % self.hist_every == 0 or e + 1 == self.cfg.epochs:
                 log.histograms("weights", t.params(), step)
                 log.histograms("grads", t.grads(), step)
+            if self.images:
+                pictures.twin_pictures(log, t, self.cfg, step, last=e + 1 == self.cfg.epochs)
             t.scheduler.step()
             log.flush()
         if len(self.twins) == 2:
@@ -289,6 +293,9 @@ class Runner:
                 "divergence/abs_test_accuracy_diff": abs(m["test_accuracy"] - t_["test_accuracy"]),
                 "divergence/abs_test_loss_diff": abs(m["test_loss"] - t_["test_loss"]),
                 "divergence/param_max_abs_diff": param_max_abs_diff(self.twins)}, step)
+            if self.images:
+                pictures.divergence_pictures(self.loggers["divergence"], self.twins, self.cfg, step,
+                                             last=e + 1 == self.cfg.epochs)
             self.loggers["divergence"].flush()
         if not self.quiet:
             for t in self.twins:
@@ -340,6 +347,20 @@ class Runner:
         if self.step_in_epoch:       # mid-epoch: keep what the epoch's running figures need
             meta["partial"] = {t.name: {"correct": t.host_correct()} for t in self.twins}
         return checkpoint.save(self.checkpoint_dir, self.global_step, self.twins, meta)
+
+
+def dashboard(twins) -> dict:
+    """The Custom Scalars layout: the twins first (loss, accuracy, divergence), then blame by layer."""
+    names = " vs ".join(t.label for t in twins)
+    twins_first = {f"train loss: {names}": ["Multiline", [r"^train/loss$"]],
+                   f"test accuracy: {names}": ["Multiline", [r"^test/accuracy$"]]}
+    if len(twins) == 2:
+        twins_first["divergence per step: |Δ loss|"] = ["Multiline", [r"^divergence/abs_loss_diff$"]]
+        twins_first["test predictions that differ"] = ["Multiline", [r"^divergence/test_predictions_differ$"]]
+    return {"1. the twins": twins_first,
+            "2. blame by layer": {"gradient norm per layer": ["Multiline", [r"^diagnostics/grad_norm/"]],
+                                  "update-to-weight ratio per layer": ["Multiline", [r"^diagnostics/update_ratio/"]],
+                                  "dead ReLU units": ["Multiline", [r"^diagnostics/dead_relu/"]]}}
 
 
 def param_max_abs_diff(twins) -> float:

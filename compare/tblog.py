@@ -3,6 +3,11 @@
     <logdir>/<experiment>/manual      train/loss, train/accuracy, test/loss, test/accuracy, …
     <logdir>/<experiment>/torch       the same tags, so TensorBoard overlays the twins
     <logdir>/<experiment>/divergence  divergence/abs_loss_diff per step (compare only)
+
+Pictures (``compare.figures``) go to the same runs at epoch ends: ``weights/layer1`` (what each
+first-layer unit looks at), ``confusion/test`` with ``test/accuracy_per_class/<class>``, and at
+the last epoch ``mistakes/most_confident``; in compare, ``divergence/layer1_weights_abs_diff``,
+``divergence/test_predictions_differ`` and ``divergence/disagreements``.
 """
 from __future__ import annotations
 
@@ -46,7 +51,7 @@ class RunLogger:
             self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
         except OSError as e:
             raise ResourceError("TensorBoard log " + os_error_line(e, str(self.run_dir))) from None
-        for name in ("step_losses", "scalars", "histograms", "text", "hparams", "flush"):
+        for name in ("step_losses", "scalars", "histograms", "text", "hparams", "flush", "image", "custom_scalars"):
             setattr(self, name, self._guarded(getattr(self, name)))
 
     def _guarded(self, method):
@@ -69,8 +74,16 @@ class RunLogger:
         for name, value in arrays.items():
             self.writer.add_histogram(f"{prefix}/{name}", np.asarray(value, dtype=np.float64), step)
 
-    def text(self, tag: str, payload: dict) -> None:
-        self.writer.add_text(tag, "```json\n" + json.dumps(payload, indent=2, default=str) + "\n```", 0)
+    def text(self, tag: str, payload, step: int = 0) -> None:
+        self.writer.add_text(tag, "```json\n" + json.dumps(payload, indent=2, default=str) + "\n```", step)
+
+    def image(self, tag: str, image: np.ndarray, step: int) -> None:
+        """An (H, W, 3) uint8 image (compare.figures makes them)."""
+        self.writer.add_image(tag, image, step, dataformats="HWC")
+
+    def custom_scalars(self, layout: dict) -> None:
+        """TensorBoard's Custom Scalars tab: {category: {chart title: ["Multiline", [tag regexes]]}}."""
+        self.writer.add_custom_scalars(layout)
 
     def hparams(self, params: dict, metrics: dict[str, float]) -> None:
         """hparams plugin entry in this run directory (not a sub-run), with its final metrics."""

@@ -105,8 +105,13 @@ class ManualTwin:
         self.correct = correct
 
     def evaluate(self) -> tuple[float, float]:
-        return manual.train.evaluate(self.model.forward, self.loss_fn, self.x_test, self.y_test,
-                                     self.cfg.eval_batch_size)
+        """(test loss, test accuracy); the predictions and their probabilities are kept for pictures."""
+        loss, accuracy, self.test_pred, self.test_confidence = manual.train.evaluate(
+            self.model.forward, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size)
+        return loss, accuracy
+
+    def test_labels(self) -> np.ndarray:
+        return self.y_test
 
     def params(self) -> dict[str, np.ndarray]:
         return {name: p.data for name, p in self.model.params.items()}
@@ -170,7 +175,14 @@ class TorchTwin:
         self.correct.fill_(correct)
 
     def evaluate(self) -> tuple[float, float]:
-        return torch_impl.train.evaluate(self.model, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size)
+        """(test loss, test accuracy); the predictions and their probabilities are kept for pictures."""
+        loss, accuracy, pred, confidence = torch_impl.train.evaluate(self.model, self.loss_fn, self.x_test,
+                                                                     self.y_test, self.cfg.eval_batch_size)
+        self.test_pred, self.test_confidence = pred.cpu().numpy(), confidence.cpu().numpy()
+        return loss, accuracy
+
+    def test_labels(self) -> np.ndarray:
+        return self.y_test.cpu().numpy()
 
     def params(self) -> dict[str, np.ndarray]:
         return self.model.numpy_state()

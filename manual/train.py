@@ -24,15 +24,18 @@ def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer
 
 
 def evaluate(model: SimpleNet, loss_fn: CrossEntropyLoss, x: np.ndarray, y: np.ndarray,
-             batch_size: int = 10000) -> tuple[float, float]:
-    """(mean loss, accuracy) over (x, y), in large batches."""
+             batch_size: int = 10000) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """(mean loss, accuracy, predicted class, its softmax probability) over (x, y), in large batches."""
     total_loss, correct = 0.0, 0
+    pred, confidence = np.empty(len(x), dtype=np.int64), np.empty(len(x), dtype=np.float64)
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
         logits = model(xb)
         total_loss += float(loss_fn(logits, yb)) * len(xb)
-        correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
-    return total_loss / len(x), correct / len(x)
+        pred[start:start + len(xb)] = logits.argmax(axis=1)
+        confidence[start:start + len(xb)] = loss_fn.probs.max(axis=1)
+        correct += int(np.count_nonzero(pred[start:start + len(xb)] == yb))
+    return total_loss / len(x), correct / len(x), pred, confidence
 
 
 def dead_relu_fraction(model: SimpleNet, x: np.ndarray) -> list[float]:

@@ -26,16 +26,20 @@ def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer
 
 @torch.no_grad()
 def evaluate(model: SimpleNet, loss_fn: CrossEntropyLoss, x: torch.Tensor, y: torch.Tensor,
-             batch_size: int = 10000) -> tuple[float, float]:
-    """(mean loss, accuracy) over (x, y), in large batches; one read-back at the end."""
+             batch_size: int = 10000) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+    """(mean loss, accuracy, predicted class, its softmax probability) over (x, y), in large batches;
+    one read-back at the end."""
     total_loss = torch.zeros((), dtype=torch.float64, device=x.device)
-    correct = torch.zeros((), dtype=torch.int64, device=x.device)
+    pred = torch.empty(len(x), dtype=torch.int64, device=x.device)
+    confidence = torch.empty(len(x), dtype=torch.float64, device=x.device)
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
         logits = model(xb)
         total_loss += loss_fn(logits, yb).double() * len(xb)
-        correct += torch.count_nonzero(logits.argmax(dim=1) == yb)
-    return total_loss.item() / len(x), correct.item() / len(x)
+        top = torch.softmax(logits, dim=1).max(dim=1)
+        pred[start:start + len(xb)], confidence[start:start + len(xb)] = top.indices, top.values
+    correct = torch.count_nonzero(pred == y)
+    return total_loss.item() / len(x), correct.item() / len(x), pred, confidence
 
 
 @torch.no_grad()

@@ -1,0 +1,243 @@
+"""Every picture the project makes, in one place: TensorBoard's images and ``simplenet plot`` both
+call these.  Images are returned as uint8 arrays (H, W, 3); figures are drawn with matplotlib's
+object API (``Figure`` + the Agg canvas: no pyplot state, no window, closed after use).
+
+* ``weight_tiles``: each row of a first-layer weight matrix as a 28×28 tile, one symmetric colour
+  scale for all tiles (0 is the same grey everywhere); ``weight_diff_image``: |a − b| per tile;
+* ``confusion`` / ``confusion_image``: the test set's confusion matrix with counts and class names;
+* ``examples_image``: test images with a caption each (most confident mistakes, disagreements);
+* ``overlay_figure``: the twins' curves, the divergence on a log axis, the final confusion matrices.
+"""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+
+GRID_PAD = 1
+
+
+def _figure(width: float, height: float, dpi: int = 80):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def render(fig) -> np.ndarray:
+    """A matplotlib figure as an (H, W, 3) uint8 image."""
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    fig.clear()
+    return image
+
+
+def tile_grid(rows: np.ndarray, shape: tuple[int, int] = (28, 28), columns: int | None = None) -> np.ndarray:
+    """(units, H·W) → one 2-D grid of H×W tiles, separated by NaN (drawn as background)."""
+    units = rows.shape[0]
+    h, w = shape
+    columns = columns or math.ceil(math.sqrt(units))
+    lines = math.ceil(units / columns)
+    grid = np.full((lines * (h + GRID_PAD) + GRID_PAD, columns * (w + GRID_PAD) + GRID_PAD), np.nan)
+    for i, row in enumerate(np.asarray(rows, dtype=np.float64)):
+        r, c = divmod(i, columns)
+        top, left = GRID_PAD + r * (h + GRID_PAD), GRID_PAD + c * (w + GRID_PAD)
+        grid[top:top + h, left:left + w] = row.reshape(h, w)
+    return grid
+
+
+def colorize(grid: np.ndarray, vmin: float, vmax: float, cmap: str, scale: int = 2) -> np.ndarray:
+    """A 2-D array through a colour map (NaN → white), enlarged ``scale``× for the eye."""
+    from matplotlib import colormaps
+
+    span = vmax - vmin if vmax > vmin else 1.0
+    rgba = colormaps[cmap](np.clip((np.nan_to_num(grid, nan=vmin) - vmin) / span, 0, 1))
+    rgba[np.isnan(grid)] = 1.0
+    image = (rgba[..., :3] * 255).astype(np.uint8)
+    return image.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def weight_tiles(weight: np.ndarray, shape: tuple[int, int] = (28, 28)) -> np.ndarray:
+    """What each unit of the first layer looks at: its weights as a tile, red > 0 > blue, one
+    symmetric scale for all tiles (± the 99.5th percentile of |w|, the rare larger ones saturate) so
+    that 0 is the same grey in every tile."""
+    limit = float(np.percentile(np.abs(weight), 99.5)) or 1.0
+    return colorize(tile_grid(weight, shape), -limit, limit, "RdBu_r")
+
+
+def weight_diff_image(a: np.ndarray, b: np.ndarray, labels: tuple[str, str] = ("manual", "torch"),
+                      shape: tuple[int, int] = (28, 28)) -> np.ndarray:
+    """|a − b| per tile on one scale from 0 to its maximum, which the title states."""
+    diff = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
+    top = float(diff.max())
+    grid = tile_grid(diff, shape)
+    fig = _figure(6.4, 6.4 * grid.shape[0] / grid.shape[1] + 0.6)
+    ax = fig.add_axes([0.02, 0.02, 0.84, 0.86])
+    shown = ax.imshow(np.ma.masked_invalid(grid), cmap="magma", vmin=0, vmax=top if top > 0 else 1)
+    ax.set_axis_off()
+    ax.set_title(f"|{labels[0]} − {labels[1]}| of layer1's weights, max {top:.3g}", fontsize=10)
+    fig.colorbar(shown, cax=fig.add_axes([0.88, 0.1, 0.03, 0.7]))
+    return render(fig)
+
+
+def confusion(true: np.ndarray, pred: np.ndarray, classes: int) -> np.ndarray:
+    """counts[t, p]: test images of class t predicted as p."""
+    return np.bincount(np.asarray(true) * classes + np.asarray(pred), minlength=classes * classes).reshape(
+        classes, classes)
+
+
+def draw_confusion(ax, counts: np.ndarray, names, title: str) -> None:
+    k = len(names)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for t in range(k):
+        for p in range(k):
+            if counts[t, p]:
+                ax.text(p, t, str(counts[t, p]), ha="center", va="center", fontsize=7,
+                        color="white" if share[t, p] > 0.5 else "black")
+    ax.set_xticks(range(k), labels=names, rotation=60 if max(map(len, names)) > 2 else 0, fontsize=7)
+    ax.set_yticks(range(k), labels=names, fontsize=7)
+    ax.set_xlabel("predicted", fontsize=8)
+    ax.set_ylabel("true", fontsize=8)
+    ax.set_title(title, fontsize=9)
+
+
+# A 3×5 pixel font for the counts: per-epoch confusion images are painted with NumPy on a frame that
+# matplotlib draws once (axes, class names, title), instead of laying out 100 text objects each epoch.
+DIGITS = {
+    "0": ("111", "101", "101", "101", "111"), "1": ("010", "110", "010", "010", "111"),
+    "2": ("111", "001", "111", "100", "111"), "3": ("111", "001", "111", "001", "111"),
+    "4": ("101", "101", "111", "001", "001"), "5": ("111", "100", "111", "001", "111"),
+    "6": ("111", "100", "111", "101", "111"), "7": ("111", "001", "010", "010", "010"),
+    "8": ("111", "101", "111", "101", "111"), "9": ("111", "101", "111", "001", "111"),
+}
+GLYPHS = {d: np.array([[c == "1" for c in row] for row in rows]) for d, rows in DIGITS.items()}
+
+
+def paint_number(image: np.ndarray, text: str, cx: int, cy: int, color, scale: int = 2) -> None:
+    """Draw ``text`` (digits) centred at (cx, cy) into ``image`` with the pixel font."""
+    mask = np.concatenate([np.pad(GLYPHS[ch], ((0, 0), (0, 1))) for ch in text], axis=1)[:, :-1]
+    mask = mask.repeat(scale, axis=0).repeat(scale, axis=1)
+    h, w = mask.shape
+    top, left = cy - h // 2, cx - w // 2
+    region = image[top:top + h, left:left + w]
+    region[mask[:region.shape[0], :region.shape[1]]] = color
+
+
+class ConfusionCanvas:
+    """The confusion-matrix image of one run: frame (axes, ticks with class names, labels, title) drawn
+    by matplotlib once, cells and counts painted per epoch in a few milliseconds."""
+
+    def __init__(self, names, title: str):
+        self.k = len(names)
+        fig = _figure(4.6, 4.6)
+        ax = fig.add_axes([0.2, 0.18, 0.75, 0.72])
+        ax.imshow(np.zeros((self.k, self.k)), cmap="Greys", vmin=0, vmax=1)
+        ax.set_xticks(range(self.k), labels=names, rotation=60 if max(map(len, names)) > 2 else 0, fontsize=7)
+        ax.set_yticks(range(self.k), labels=names, fontsize=7)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+        ax.set_title(title, fontsize=9)
+        fig.canvas.draw()
+        box = ax.get_window_extent()
+        height = fig.canvas.get_width_height()[1]
+        self.x0, self.x1 = int(round(box.x0)), int(round(box.x1))
+        self.y0, self.y1 = int(round(height - box.y1)), int(round(height - box.y0))
+        self.frame = render(fig)
+
+    def image(self, counts: np.ndarray) -> np.ndarray:
+        from matplotlib import colormaps
+
+        image = self.frame.copy()
+        share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        colors = (colormaps["Blues"](share)[..., :3] * 255).astype(np.uint8)
+        xs = np.linspace(self.x0, self.x1, self.k + 1).round().astype(int)
+        ys = np.linspace(self.y0, self.y1, self.k + 1).round().astype(int)
+        for t in range(self.k):
+            for p in range(self.k):
+                image[ys[t]:ys[t + 1], xs[p]:xs[p + 1]] = colors[t, p]
+                if counts[t, p]:
+                    paint_number(image, str(int(counts[t, p])), (xs[p] + xs[p + 1]) // 2, (ys[t] + ys[t + 1]) // 2,
+                                 (255, 255, 255) if share[t, p] > 0.5 else (0, 0, 0),
+                                 scale=2 if counts[t, p] < 1000 else 1)
+        return image
+
+
+def confusion_image(counts: np.ndarray, names, title: str) -> np.ndarray:
+    return ConfusionCanvas(names, title).image(counts)
+
+
+def examples_image(images: np.ndarray, captions: list[str], title: str, columns: int = 6) -> np.ndarray:
+    """Up to a few dozen 28×28 images, each with its caption, in a grid."""
+    count = max(len(images), 1)
+    columns = min(columns, count)
+    lines = math.ceil(count / columns)
+    fig = _figure(1.5 * columns, 1.6 * lines + 0.4)
+    fig.suptitle(title, fontsize=9)
+    for i, (image, caption) in enumerate(zip(images, captions)):
+        ax = fig.add_subplot(lines, columns, i + 1)
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
+        ax.set_axis_off()
+        ax.set_title(caption, fontsize=7)
+    if not len(images):
+        ax = fig.add_subplot(1, 1, 1)
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "none", ha="center", va="center")
+    return render(fig)
+
+
+def overlay_figure(curves: dict, divergence: dict, matrices: dict, names, title: str):
+    """The overlay ``simplenet plot`` writes: per twin (run) the train loss and test accuracy, the
+    divergence on a log axis, the final confusion matrices.  ``curves[run][tag] = (steps, values)``."""
+    panels = 2 + (1 if divergence else 0)
+    fig = _figure(5.0 * panels, 4.2 + (4.2 if matrices else 0), dpi=100)
+    rows = 2 if matrices else 1
+    for i, (tag, label) in enumerate((("train/loss", "train loss (per step)"), ("test/accuracy", "test accuracy"))):
+        ax = fig.add_subplot(rows, panels, i + 1)
+        for j, (run, tags) in enumerate(curves.items()):
+            if tag in tags:
+                steps, values = np.asarray(tags[tag][0]), np.asarray(tags[tag][1])
+                color = f"C{j}"
+                if len(steps) > 200:            # per-step losses: faint, with their 100-step moving mean
+                    ax.plot(steps, values, color=color, linewidth=0.5, alpha=0.25)
+                    mean = np.convolve(values, np.ones(100) / 100, mode="valid")
+                    ax.plot(steps[99:], mean, color=color, linewidth=1.2, label=f"{run} (100-step mean)")
+                else:
+                    ax.plot(steps, values, color=color, label=run, linewidth=1, marker="o", markersize=3, alpha=0.8)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("step")
+        if tag == "train/loss":
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    if divergence:
+        ax = fig.add_subplot(rows, panels, 3)
+        for tag, (steps, values) in divergence.items():
+            positive = np.asarray(values) > 0
+            ax.plot(np.asarray(steps)[positive], np.asarray(values)[positive], label=tag.split("/", 1)[-1],
+                    linewidth=1)
+        ax.set_yscale("log")
+        ax.set_title("divergence of the twins (log)", fontsize=10)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    for i, (run, counts) in enumerate(matrices.items()):
+        ax = fig.add_subplot(rows, panels, panels + i + 1)
+        draw_confusion(ax, counts, names, f"{run}: final confusion matrix")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def save_png(fig, path) -> None:
+    fig.savefig(path, format="png")
+    fig.clear()
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    from matplotlib.image import imread
+
+    return imread(io.BytesIO(data), format="png")

@@ -1,0 +1,65 @@
+"""What the runner logs as pictures at epoch ends (the images themselves: ``compare.figures``)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from compare import figures
+from manual.data import DATASETS
+
+EXAMPLES = 18          # images in a grid of mistakes or disagreements
+
+
+def tile_shape(in_features: int) -> tuple[int, int] | None:
+    side = math.isqrt(in_features)
+    return (side, side) if side * side == in_features else None
+
+
+def twin_pictures(log, twin, cfg, step: int, last: bool) -> None:
+    """One twin's epoch-end pictures: layer1's weights, the confusion matrix (+ per-class accuracy
+    scalars and the counts as text), and at the last epoch its most confident mistakes."""
+    names = DATASETS[cfg.dataset].classes
+    true, pred = twin.test_labels(), twin.test_pred
+    counts = figures.confusion(true, pred, len(names))
+    per_class = counts.diagonal() / np.maximum(counts.sum(axis=1), 1)
+    log.scalars({f"test/accuracy_per_class/{name}": float(a) for name, a in zip(names, per_class)}, step)
+    canvas = getattr(twin, "confusion_canvas", None)
+    if canvas is None:
+        canvas = twin.confusion_canvas = figures.ConfusionCanvas(
+            names, f"{twin.label}: confusion on the {DATASETS[cfg.dataset].title} test set")
+    log.image("confusion/test", canvas.image(counts), step)
+    log.text("confusion/counts", counts.tolist(), step)
+    shape = tile_shape(cfg.spec.in_features)
+    if shape is not None:
+        log.image("weights/layer1", figures.weight_tiles(twin.params()["layer1.weight"], shape), step)
+    if last:
+        wrong = np.flatnonzero(pred != true)
+        worst = wrong[np.argsort(-twin.test_confidence[wrong], kind="stable")][:EXAMPLES]
+        images = np.asarray(twin.images["test"])[worst]
+        captions = [f"{names[true[i]]} → {names[pred[i]]} ({twin.test_confidence[i]:.2f})" for i in worst]
+        log.image("mistakes/most_confident", figures.examples_image(
+            images, captions, f"{twin.label}: the test images it gets most confidently wrong "
+                              "(true → predicted, probability)"), step)
+
+
+def divergence_pictures(log, twins, cfg, step: int, last: bool) -> None:
+    """In compare: how many test predictions differ, where layer1's weights have moved apart, and at
+    the end the images the twins disagree on."""
+    names = DATASETS[cfg.dataset].classes
+    a, b = twins
+    differ = np.flatnonzero(a.test_pred != b.test_pred)
+    log.scalars({"divergence/test_predictions_differ": float(differ.size)}, step)
+    shape = tile_shape(cfg.spec.in_features)
+    if shape is not None:
+        log.image("divergence/layer1_weights_abs_diff", figures.weight_diff_image(
+            a.params()["layer1.weight"], b.params()["layer1.weight"], (a.label, b.label), shape), step)
+    if last:
+        shown = differ[:EXAMPLES]
+        true = a.test_labels()
+        images = np.asarray(a.images["test"])[shown]
+        captions = [f"{names[true[i]]}: {a.label} {names[a.test_pred[i]]}, {b.label} {names[b.test_pred[i]]}"
+                    for i in shown]
+        log.image("divergence/disagreements", figures.examples_image(
+            images, captions, f"the {differ.size} test images the twins classify differently"
+                              + (f" (first {len(shown)})" if differ.size > len(shown) else "")), step)

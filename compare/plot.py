@@ -1,0 +1,87 @@
+"""``simplenet plot RUN_DIR``: a run's TensorBoard event files drawn into one PNG, no server.
+
+Reads every run under RUN_DIR (``manual``/``torch``/``divergence`` of a compare, a plug-in's run, or
+one train run) with TensorBoard's own ``EventAccumulator`` and draws ``figures.overlay_figure``:
+train loss and test accuracy of each twin, the divergence on a log axis, the final confusion matrices.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from compare import figures
+from manual.data import DATASETS, DataError
+
+DIVERGENCE_TAGS = ("divergence/abs_loss_diff", "divergence/abs_test_accuracy_diff", "divergence/param_max_abs_diff")
+
+
+def find_runs(root: Path) -> dict[str, Path]:
+    """Directories under ``root`` (itself included) that hold event files, by name relative to it."""
+    if not root.is_dir():
+        raise DataError(f"{root}: not a directory; give the run directory a train or compare run printed "
+                        "(logs: …)")
+    runs = {}
+    for events in sorted(root.rglob("events.out.tfevents.*")):
+        folder = events.parent
+        runs[str(folder.relative_to(root)) if folder != root else root.name] = folder
+    if not runs:
+        raise DataError(f"{root}: holds no TensorBoard event files; give the run directory a train or compare "
+                        "run printed (logs: …)")
+    return runs
+
+
+def text_payload(acc, tag: str):
+    """The JSON inside the last text summary ``tag`` written by ``RunLogger.text``, or None."""
+    try:
+        events = acc.Tensors(f"{tag}/text_summary")
+    except KeyError:
+        return None
+    raw = events[-1].tensor_proto.string_val[0].decode()
+    match = re.search(r"```json\n(.*)\n```", raw, re.S)
+    return json.loads(match.group(1)) if match else None
+
+
+def load(root: Path) -> dict:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    curves, divergence, matrices, config = {}, {}, {}, None
+    for name, folder in find_runs(root).items():
+        acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "tensors": 0, "images": 1})
+        acc.Reload()
+        tags = set(acc.Tags().get("scalars", []))
+        if name == "divergence":
+            for tag in DIVERGENCE_TAGS:
+                if tag in tags:
+                    events = acc.Scalars(tag)
+                    divergence[tag] = ([e.step for e in events], [e.value for e in events])
+            continue
+        curves[name] = {tag: ([e.step for e in acc.Scalars(tag)], [e.value for e in acc.Scalars(tag)])
+                        for tag in ("train/loss", "test/accuracy") if tag in tags}
+        counts = text_payload(acc, "confusion/counts")
+        if counts is not None:
+            matrices[name] = np.asarray(counts, dtype=np.int64)
+        config = config or text_payload(acc, "config")
+    if not any(curves.values()):
+        raise DataError(f"{root}: its event files hold no train/loss or test/accuracy; is it a simplenet run?")
+    return dict(curves=curves, divergence=divergence, matrices=matrices, config=config or {})
+
+
+def plot(root: str | Path, out: str | Path | None = None) -> Path:
+    root = Path(root)
+    data = load(root)
+    cfg = data["config"].get("config", {})
+    dataset = DATASETS.get(cfg.get("dataset", "mnist"), DATASETS["mnist"])
+    k = next(iter(data["matrices"].values())).shape[0] if data["matrices"] else len(dataset.classes)
+    names = dataset.classes if len(dataset.classes) == k else tuple(map(str, range(k)))
+    spec = cfg.get("spec", {})
+    shape = " → ".join(map(str, [spec.get("in_features", "?"), *spec.get("hidden", []), spec.get("out_features", "?")]))
+    title = (f"{root.name}: simplenet {data['config'].get('command', '?')}, {dataset.title}, {shape}, "
+             f"{cfg.get('dtype', '?')}, {cfg.get('optimizer', '?')} lr {cfg.get('lr', '?')}")
+    fig = figures.overlay_figure(data["curves"], data["divergence"], data["matrices"], names, title)
+    out = Path(out) if out else root / "plot.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figures.save_png(fig, out)
+    return out

@@ -1,0 +1,198 @@
+"""Pictures: what layer1 looks at, confusion matrices, mistakes, the twins' dashboard, and `plot`."""
+from __future__ import annotations
+
+import json
+import math
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from compare import figures
+from compare.cli import main
+
+
+def events(run_dir):
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def image_shape(acc, tag):
+    img = acc.Images(tag)[-1]
+    return img.height, img.width, len(acc.Images(tag))
+
+
+def tiles_size(units, side=28, scale=2):
+    cols = math.ceil(math.sqrt(units))
+    lines = math.ceil(units / cols)
+    return (lines * (side + 1) + 1) * scale, (cols * (side + 1) + 1) * scale
+
+
+def run(command, data, tmp_path, *extra, name="x"):
+    argv = [command, "--data-dir", str(data), "--logdir", str(tmp_path / "runs"), "--experiment", name,
+            "--epochs", "2", "--batch-size", "16", "--quiet", *map(str, extra)]
+    if command == "train":
+        argv[1:1] = ["--impl", "manual"]
+    assert main(argv) == 0
+    return tmp_path / "runs" / name
+
+
+@pytest.mark.parametrize("hidden,units", [("128,64", 128), ("50", 50), ("none", 10)])
+def test_each_twin_logs_its_pictures(tiny_mnist, tmp_path, hidden, units):
+    exp = run("train", tiny_mnist, tmp_path, "--hidden", hidden)
+    acc = events(exp / "manual")
+    h, w, n = image_shape(acc, "weights/layer1")
+    assert (h, w) == tiles_size(units) and n == 2                       # one grid per epoch, sized to the layer
+    h, w, n = image_shape(acc, "confusion/test")
+    assert n == 2 and h > 300 and w > 300
+    assert image_shape(acc, "mistakes/most_confident")[2] == 1          # at the last epoch only
+    tags = set(acc.Tags()["scalars"])
+    assert {f"test/accuracy_per_class/{c}" for c in "0123456789"} <= tags
+    # the per-class accuracies and the counts agree with the overall test accuracy
+    counts = np.array(json.loads(acc.Tensors("confusion/counts/text_summary")[-1].tensor_proto.string_val[0]
+                                 .decode().split("```json\n")[1].split("\n```")[0]))
+    total = acc.Scalars("test/accuracy")[-1].value
+    assert counts.sum() == 40 and counts.trace() / 40 == pytest.approx(total)
+    per_class = [acc.Scalars(f"test/accuracy_per_class/{c}")[-1].value for c in "0123456789"]
+    np.testing.assert_allclose(per_class, counts.diagonal() / counts.sum(axis=1), rtol=1e-6)
+
+
+def test_compare_logs_the_divergence_pictures_and_a_dashboard(tiny_mnist, tmp_path):
+    exp = run("compare", tiny_mnist, tmp_path)
+    div = events(exp / "divergence")
+    assert image_shape(div, "divergence/layer1_weights_abs_diff")[2] == 2
+    assert image_shape(div, "divergence/disagreements")[2] == 1
+    assert len(div.Scalars("divergence/test_predictions_differ")) == 2
+    for twin in ("manual", "torch"):
+        assert {"weights/layer1", "confusion/test", "mistakes/most_confident"} <= set(events(exp / twin).Tags()["images"])
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    layouts = []
+    for path in (exp / "manual").glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(path)).Load():
+            for v in event.summary.value:
+                if v.tag == "custom_scalars__config__":
+                    layouts.append(layout_pb2.Layout.FromString(v.tensor.string_val[0]))
+    assert len(layouts) == 1
+    first = layouts[0].category[0].chart[0]
+    assert "manual vs torch" in first.title and list(first.multiline.tag) == ["^train/loss$"]
+    assert [c.title for c in layouts[0].category] == ["1. the twins", "2. blame by layer"]
+
+
+def test_divergence_count_counts_disagreements(tiny_mnist, tmp_path):
+    """The count is the number of differing predictions: planted disagreements show up exactly."""
+    from compare import pictures
+
+    class Log:
+        def __init__(self):
+            self.values, self.images = {}, {}
+
+        def scalars(self, values, step):
+            self.values.update(values)
+
+        def image(self, tag, image, step):
+            self.images[tag] = image
+
+    class Twin:
+        def __init__(self, label, pred):
+            self.label, self.test_pred = label, pred
+            self.images = {"test": np.zeros((40, 28, 28), np.uint8)}
+
+        def params(self):
+            return {"layer1.weight": np.ones((4, 784))}
+
+        def test_labels(self):
+            return np.zeros(40, np.int64)
+
+    from compare.config import TrainConfig
+    pred = np.zeros(40, np.int64)
+    other = pred.copy()
+    other[[3, 7, 11]] = 5
+    log = Log()
+    pictures.divergence_pictures(log, [Twin("manual", pred), Twin("torch", other)], TrainConfig(), 1, last=True)
+    assert log.values["divergence/test_predictions_differ"] == 3
+    assert set(log.images) == {"divergence/layer1_weights_abs_diff", "divergence/disagreements"}
+
+
+def test_no_images(tiny_mnist, tmp_path):
+    exp = run("train", tiny_mnist, tmp_path, "--no-images")
+    assert not events(exp / "manual").Tags()["images"]
+
+
+def test_weight_tiles_share_one_symmetric_scale():
+    w = np.zeros((4, 784))
+    w[0, :] = 1.0
+    w[1, :] = -1.0
+    img = figures.weight_tiles(w)
+    grey = img[2 * (1 + 29) + 10, 2 * 3 + 10]      # tile 3 (all zeros): the colour map's middle
+    assert abs(int(grey[0]) - int(grey[2])) < 10       # neither red nor blue
+    red, blue = img[10, 10], img[10, 2 * 30 + 10]
+    assert red[0] > red[2] and blue[2] > blue[0]
+
+
+def test_confusion_counts():
+    true = np.array([0, 0, 1, 2, 2, 2])
+    pred = np.array([0, 1, 1, 2, 0, 2])
+    expected = np.zeros((3, 3), int)
+    for t, p in zip(true, pred):
+        expected[t, p] += 1
+    np.testing.assert_array_equal(figures.confusion(true, pred, 3), expected)
+
+
+def test_plot_a_compare_and_a_train_run(tiny_mnist, tmp_path, capsys):
+    from matplotlib.image import imread
+
+    for command in ("compare", "train"):
+        exp = run(command, tiny_mnist, tmp_path, name=command)
+        out = tmp_path / f"{command}.png"
+        assert main(["plot", str(exp), "-o", str(out)]) == 0
+        assert f"wrote {out}" in capsys.readouterr().out
+        img = imread(out)
+        assert img.shape[0] >= 700 and img.shape[1] >= (1400 if command == "compare" else 900)
+        assert img[..., :3].std() > 0.05                    # not blank
+
+
+def test_plot_a_directory_without_events(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["plot", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "holds no TensorBoard event files" in err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_real_tensorboard_lists_both_twins_images(tiny_mnist, tmp_path):
+    exp = run("compare", tiny_mnist, tmp_path)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(exp), "--port", str(port),
+                               "--host", "127.0.0.1", "--load_fast", "false"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline, tags = time.time() + 90, None
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugin/images/tags", timeout=5) as r:
+                    tags = json.loads(r.read())
+                if {"manual", "torch"} <= set(tags):
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        assert tags is not None, "TensorBoard did not answer"
+        for twin in ("manual", "torch"):
+            assert {"weights/layer1", "confusion/test"} <= set(tags[twin])
+        assert "divergence/layer1_weights_abs_diff" in tags["divergence"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
