@@ -143,12 +143,18 @@ def cmd_gradcheck(args) -> int:
         root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download, dataset=args.dataset)
         x, y = real_batch(root, args.batch_size, args.seed, args.dtype, args.dataset)
         source = f"{DATASETS[args.dataset].title} train from {root}, seed {args.seed}"
-    from compare import plugins
+    from compare import distributed, plugins
 
+    world = distributed.init(args.world, "cpu") if args.world else distributed.SINGLE
     report = gradient_proof(x, y, spec=spec, seed=args.seed, dtype=args.dtype, source=source,
-                            fault=args.inject_fault, fd=args.fd or args.fd_all,
+                            fault=args.inject_fault, fd=(args.fd or args.fd_all) and world.leader,
                             fd_samples=None if args.fd_all else args.fd_samples,
-                            manual_target=args.manual or plugins.DEFAULT_TARGET, convention=args.convention)
+                            manual_target=args.manual or plugins.DEFAULT_TARGET, convention=args.convention,
+                            world=world)
+    if world.size > 1:
+        report.source += f"; torch: DDP over {world.size} {world.backend} processes, shards averaged"
+        if not world.leader:
+            return EXIT_OK
     print(format_gradcheck(report))
     write_json(args.json, report.to_dict())
     return EXIT_OK if report.passed else EXIT_MISMATCH
@@ -279,19 +285,29 @@ def build_twins(args, cfg, impls: list[str]):
     import numpy as np
 
     from compare.data import ensure_mnist, resolve_root
+    from torch import device as torch_device
+
+    from compare import distributed
+    from compare.distributed import SINGLE
     from compare.twins import ManualTwin, TorchTwin, initial_state
     from torch_impl.device import resolve_device, strict_numerics
 
     if "manual" not in impls and getattr(args, "manual", None) not in (None, "manual"):
         raise ConfigError(f"--manual {args.manual} names the hand-written side; --impl torch trains autograd only")
+    world = getattr(args, "world", None) or SINGLE
     if "torch" in impls:
         device = resolve_device(args.device)
+        if world.size > 1 and device.type == "cuda":
+            device = torch_device(f"cuda:{world.local_rank}")           # one device per rank
     elif args.device not in ("auto", "cpu"):
         raise ConfigError(f"--device {args.device}: the manual twin runs on the CPU only; drop --device")
     else:
         device = resolve_device("cpu")
     strict_numerics()
-    if len(impls) == 2:
+    if world.size > 1:
+        args.world = world = distributed.init(world, device.type)
+        impls = [i for i in impls if i == "torch" or world.leader]       # the manual twin runs in rank 0
+    if len(impls) == 2 or world.size > 1:
         from compare.runner import lockstep_threads
 
         lockstep_threads()
@@ -299,7 +315,7 @@ def build_twins(args, cfg, impls: list[str]):
     impl = load_plugin(args, cfg.spec, cfg.dtype) if "manual" in impls else None
     root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download, dataset=cfg.dataset)
     state = initial_state(cfg.spec, cfg.seed)
-    twins = [ManualTwin(cfg, state, root, impl) if name == "manual" else TorchTwin(cfg, state, root, device)
+    twins = [ManualTwin(cfg, state, root, impl) if name == "manual" else TorchTwin(cfg, state, root, device, world)
              for name in impls]
     if len(twins) == 2:
         for split in ("train", "test"):
@@ -339,38 +355,45 @@ def run_training(args, command: str, impls: list[str]):
         raise ConfigError(f"--log-every {args.log_every} must be at least 1")
     cfg, ckpt, meta = resolve_config(args, command)     # flags are checked before the heavy imports
 
+    from compare.distributed import SINGLE
     from compare.envcard import environment_card
     from compare.resources import probe_writable
     from compare.runner import Runner
     from compare.tblog import new_experiment_dir
 
-    if ckpt is None:
+    leader = (getattr(args, "world", None) or SINGLE).leader
+    if ckpt is None and leader:
         probe_writable(args.logdir, "--logdir")
-    if args.checkpoint_dir:
+    if args.checkpoint_dir and leader:
         probe_writable(args.checkpoint_dir, "--checkpoint-dir")
     twins, device, root = build_twins(args, cfg, impls)
+    world = getattr(args, "world", None) or SINGLE
     hand = [t for t in twins if t.name == "manual"]
     if hand and not args.quiet:
         print_header(hand[0].model)
-    if ckpt is None:
+    if ckpt is None and not leader:
+        run_dir = Path(args.logdir) / f"rank-{world.rank}-writes-nothing"      # never created
+        checkpoint_dir = run_dir / "checkpoints"
+    elif ckpt is None:
         run_dir = new_experiment_dir(args.logdir, args.experiment, command if command == "compare"
                                      else f"train-{impls[0]}")
         checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else run_dir / "checkpoints"
     else:
         run_dir = Path(meta["run_dir"])
         checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else ckpt.parent
-    env = environment_card(device, cfg.dtype, cfg.seed)
-    runner = Runner(cfg, twins, run_dir=run_dir, checkpoint_dir=checkpoint_dir, command=command,
-                    log_every=args.log_every, quiet=args.quiet, env=env, images=not args.no_images,
+    env = environment_card(device, cfg.dtype, cfg.seed, world)
+    runner = Runner(cfg, twins, run_dir=run_dir, checkpoint_dir=checkpoint_dir, command=command, world=world,
+                    log_every=args.log_every, quiet=args.quiet or not leader, env=env, images=not args.no_images,
                     extra_meta={"data_dir": str(root), **implementation_meta(twins)})
     if ckpt is not None:
         runner.restore(ckpt, meta)
         if not args.quiet:
             print(f"resuming from {ckpt} at step {runner.global_step} (epoch {runner.epoch + 1})")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    card = run_dir / ("environment.json" if ckpt is None else f"environment-resume-{runner.global_step}.json")
-    write_file(card, json.dumps(env, indent=2) + "\n")
-    write_file(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+    if leader:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        card = run_dir / ("environment.json" if ckpt is None else f"environment-resume-{runner.global_step}.json")
+        write_file(card, json.dumps(env, indent=2) + "\n")
+        write_file(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     runner.open_loggers(purge_step=runner.global_step + 1 if ckpt is not None else None)
     if ckpt is None:
         runner.log_config()
@@ -392,6 +415,8 @@ def cmd_train(args) -> int:
     runner, outcome = run_training(args, "train", [args.impl])
     if outcome.interrupted_by is not None:
         return outcome.interrupted_by
+    if not runner.world.leader:
+        return EXIT_OK
     history = outcome.histories[args.impl]
     final = history.epochs[-1]["test_accuracy"] if history.epochs else None
     payload = {"impl": args.impl, **implementation_meta(runner.twins), "config": runner.cfg.to_dict(),
@@ -413,6 +438,8 @@ def cmd_compare(args) -> int:
     runner, outcome = run_training(args, "compare", ["manual", "torch"])
     if outcome.interrupted_by is not None:
         return outcome.interrupted_by
+    if not runner.world.leader:
+        return EXIT_OK
     cfg = runner.cfg
     m, t = outcome.histories["manual"], outcome.histories["torch"]
     report = lockstep_report(outcome.histories, runner.twins, cfg.dtype)
@@ -648,15 +675,18 @@ def build_parser() -> Parser:
                    help="break the manual backward on purpose, to watch the check fail")
     g.add_argument("--json", default=None, help="also write the results to this JSON file")
     add_plugin_flags(g)
+    add_nproc_flag(g)
     g.set_defaults(func=cmd_gradcheck)
 
     t = sub.add_parser("train", help="train one twin on MNIST (or Fashion-MNIST, KMNIST), logged to TensorBoard")
     t.add_argument("--impl", choices=("manual", "torch"), required=True, help="which twin to train")
     add_train_flags(t, "train")
+    add_nproc_flag(t)
     t.set_defaults(func=cmd_train)
 
     c = sub.add_parser("compare", help="train both twins in lockstep from one start and one batch order")
     add_train_flags(c, "compare")
+    add_nproc_flag(c)
     c.set_defaults(func=cmd_compare)
 
     o = sub.add_parser("overfit", help="check the pipes: can the net memorise one batch (loss < 1e-3)?")
@@ -727,17 +757,71 @@ def resource_error_line(e: BaseException) -> str | None:
     return None
 
 
+def add_nproc_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="run the torch twin in N processes under torch's DistributedDataParallel, launched by "
+                        "torch.distributed.run (gloo on CPU, NCCL on CUDA; default: 1, one process)")
+
+
+def distributed_start(args, argv: list[str]):
+    """(exit code, None) when this process launched workers and is done; (None, world) otherwise.
+
+    Launched by ``--nproc N`` or by a user's own ``torchrun`` (the launcher's environment), a worker
+    joins its process group later, once its device is known."""
+    from compare import distributed
+
+    world = distributed.from_environment()
+    nproc = getattr(args, "nproc", 1)
+    if nproc < 1:
+        raise ConfigError(f"--nproc {nproc} must be at least 1")
+    wants = nproc > 1 or (world is not None and world.size > 1)
+    if wants and (args.command == "train" and args.impl != "torch"):
+        raise ConfigError("--nproc runs the torch twin under DDP; use it with train --impl torch, compare or "
+                          "gradcheck (the manual twin is one process, in rank 0)")
+    if wants and args.command not in ("train", "compare", "gradcheck"):
+        raise ConfigError(f"--nproc applies to train --impl torch, compare and gradcheck, not {args.command}")
+    if world is None and nproc > 1:
+        return distributed.launch(argv, nproc), None
+    if world is not None and world.size > 1:
+        distributed.silence_followers(world)
+        return None, world
+    return None, None
+
+
+def peer_lost_line(e: BaseException, args) -> str | None:
+    """Under DDP, a collective that fails because another rank is gone: one line, exit 4."""
+    world = getattr(args, "world", None)
+    dist = sys.modules.get("torch.distributed")
+    if world is None or dist is None or not isinstance(e, RuntimeError):
+        return None
+    if isinstance(e, getattr(dist, "DistError", ())) or "gloo" in str(e).lower() or "nccl" in str(e).lower() \
+            or "Connection closed" in str(e) or "timed out" in str(e).lower():
+        return f"rank {world.rank}: lost contact with the other ranks ({' '.join(str(e).split())[:120]}); " \
+               "one of them stopped - see its line"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     quiet_writer_threads()
     try:
-        return args.func(args)
+        code, args.world = distributed_start(args, argv)
+        if code is not None:
+            return code
+        try:
+            return args.func(args)
+        finally:
+            if args.world is not None:
+                from compare.distributed import finish
+
+                finish()
     except Exception as e:
         if isinstance(e, NonFiniteLoss):
             print(f"simplenet {args.command}: error: {e}", file=sys.stderr)
             return EXIT_DIVERGED
-        machine = str(e) if isinstance(e, ResourceError) else resource_error_line(e)
+        machine = str(e) if isinstance(e, ResourceError) else resource_error_line(e) or peer_lost_line(e, args)
         if machine is not None:
             print(f"simplenet {args.command}: error: {machine}", file=sys.stderr)
             return EXIT_RESOURCE

@@ -39,7 +39,7 @@ def git_commit() -> str | None:
         return None
 
 
-def environment_card(device: torch.device | str, dtype: str, seed: int) -> dict:
+def environment_card(device: torch.device | str, dtype: str, seed: int, world=None) -> dict:
     device = torch.device(device)
     if device.type == "cuda":
         device_name = torch.cuda.get_device_name(device)
@@ -63,4 +63,7 @@ def environment_card(device: torch.device | str, dtype: str, seed: int) -> dict:
         "dtype": dtype,
         "seed": seed,
         "git_commit": git_commit(),
+        "world_size": getattr(world, "size", 1),
+        "backend": getattr(world, "backend", None),
+        "devices": [f"{device.type}:{r}" if device.type == "cuda" else "cpu" for r in range(getattr(world, "size", 1))],
     }

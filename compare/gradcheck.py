@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 import manual
-from compare import plugins
+from compare import distributed, plugins
 from compare.config import ModelSpec
 from compare.diagnose import diagnose, worst_elements
+from compare.distributed import SINGLE, World
 from compare.errors import ConfigError
 from compare.faults import inject
 from compare.plugins import Implementation, check_finite
@@ -74,6 +75,7 @@ class GradReport:
     fault: str | None = None
     fd: list[FDCheck] | None = None
     implementation: dict = field(default_factory=dict)
+    world: dict = field(default_factory=dict)
     passed: bool = field(init=False)
 
     def __post_init__(self):
@@ -85,12 +87,26 @@ class GradReport:
         return asdict(self)
 
 
-def torch_forward_backward(net: torch.nn.Module, x, y) -> tuple[float, np.ndarray]:
+def torch_forward_backward(net: torch.nn.Module, x, y, world: World = SINGLE) -> tuple[float, np.ndarray]:
+    """Autograd's loss, logits and (in ``net``'s parameters) gradients of the batch.  Under DDP each
+    rank differentiates its shard's weighted loss and DistributedDataParallel averages the gradients,
+    which must then be the whole batch's (``compare.distributed``)."""
     net.zero_grad()
-    logits = net(torch.as_tensor(x))
-    loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y))
-    loss.backward()
-    return float(loss.detach()), logits.detach().numpy()
+    if world.size == 1:
+        logits = net(torch.as_tensor(x))
+        loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y))
+        loss.backward()
+        return float(loss.detach()), logits.detach().numpy()
+    a, b = distributed.shard(0, len(x), world)
+    ddp = torch.nn.parallel.DistributedDataParallel(net)
+    logits = ddp(torch.as_tensor(x[a:b]))
+    loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y[a:b])) if b > a else logits.sum()
+    (loss * distributed.shard_weight(b - a, len(x), world) if b > a else loss * 0.0).backward()
+    total = loss.detach() * ((b - a) / len(x)) if b > a else torch.zeros((), dtype=logits.dtype)
+    torch.distributed.all_reduce(total)
+    with torch.no_grad():
+        full = net(torch.as_tensor(x)).numpy()
+    return float(total), full
 
 
 def build_implementation(target, spec: ModelSpec, state: dict, dtype: str, convention: str | None,
@@ -107,7 +123,7 @@ def build_implementation(target, spec: ModelSpec, state: dict, dtype: str, conve
 def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(), seed: int = 0,
                    dtype: str = "float64", source: str = "given batch", fault: str | None = None,
                    fd: bool = False, fd_samples: int | None = 16, manual_target=plugins.DEFAULT_TARGET,
-                   convention: str | None = None) -> GradReport:
+                   convention: str | None = None, world: World = SINGLE) -> GradReport:
     """Load ONE set of initial weights into the hand-written implementation ``manual_target`` (our twin
     by default; any plug-in, or a factory callable) and into autograd, run forward + backward on
     (x, y), compare every parameter and diagnose each that fails."""
@@ -120,7 +136,7 @@ def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(
     m_grads = {k: None if g is None else np.array(g, copy=True) for k, g in m_grads.items()}
     if m_logits is None:
         m_logits = impl.forward(x)
-    t_loss, t_logits = torch_forward_backward(t_net, x, y)
+    t_loss, t_logits = torch_forward_backward(t_net, x, y, world)
 
     t_grads = {name: p.grad.numpy() for name, p in t_net.named_parameters()}
     slots = {s.name: s for s in impl.slots}
@@ -146,6 +162,7 @@ def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(
         fault=fault,
         fd=finite_differences(spec, state, x, y, t_grads, samples=fd_samples, seed=seed, fault=fault,
                               manual_target=manual_target, convention=convention) if fd else None,
+        world=world.describe(),
         implementation=dict(label=impl.label, target=impl.target, convention=impl.convention,
                             mapping=impl.mapping(), header=impl.header(), mapping_lines=impl.mapping_lines()),
     )

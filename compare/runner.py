@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from compare import checkpoint, pictures
 from compare.config import TrainConfig
+from compare.distributed import SINGLE, World
 from compare.errors import NonFiniteLoss
 from compare.tblog import RunLogger
 
@@ -89,14 +90,15 @@ class StopRequest:
 
     CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
-    def __init__(self):
+    def __init__(self, hard_second_sigint: bool = True):
         self.signum: int | None = None
         self._old = {}
+        self.hard = hard_second_sigint      # not under DDP: a rank leaving mid-collective strands the others
 
     def _handle(self, signum, frame):
-        if self.signum is not None and signum == signal.SIGINT:
+        if self.signum is not None and signum == signal.SIGINT and self.hard:
             raise KeyboardInterrupt
-        self.signum = signum
+        self.signum = self.signum or signum
 
     def __enter__(self):
         for s in self.CODES:
@@ -113,6 +115,25 @@ class StopRequest:
     @property
     def requested(self) -> bool:
         return self.signum is not None
+
+    def agree(self, device=None) -> bool:
+        """Under DDP: a signal seen by any rank stops every rank after the same step (MAX all-reduce
+        of the signal number, once per step)."""
+        import torch
+        import torch.distributed as dist
+
+        flag = torch.tensor([self.signum or 0], dtype=torch.int64, device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        if flag.item() and self.signum is None:
+            self.signum = int(flag.item())
+        return self.requested
+
+
+class NullLogger:
+    """What ranks other than 0 log: nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
 
 
 @dataclass
@@ -136,12 +157,13 @@ class Runner:
 
     def __init__(self, cfg: TrainConfig, twins: list, *, run_dir: Path, checkpoint_dir: Path,
                  command: str, extra_meta: dict | None = None, log_every: int = 50, quiet: bool = False,
-                 env: dict | None = None, hist_every: int = 1, images: bool = True):
+                 env: dict | None = None, hist_every: int = 1, images: bool = True, world: World = SINGLE):
         self.cfg, self.twins = cfg, twins
         self.run_dir, self.checkpoint_dir, self.command = Path(run_dir), Path(checkpoint_dir), command
         self.extra_meta = extra_meta or {}
         self.log_every, self.quiet, self.env, self.hist_every = max(1, log_every), quiet, env or {}, hist_every
-        self.images = images
+        self.images, self.world = images, world
+        self.sync_device = next((t.device for t in twins if t.name == "torch"), None)
         self.n = len(twins[0].y_train)
         self.steps_per_epoch = math.ceil(self.n / cfg.batch_size)
         self.histories = {t.name: History() for t in twins}
@@ -164,6 +186,9 @@ class Runner:
 
     # --- logging ----------------------------------------------------------------------------
     def open_loggers(self, purge_step: int | None) -> None:
+        if not self.world.leader:            # one voice: rank 0 writes TensorBoard
+            self.loggers = {name: NullLogger() for name in [t.name for t in self.twins] + ["divergence"]}
+            return
         for twin in self.twins:
             self.loggers[twin.name] = RunLogger(self.run_dir / twin.label, purge_step=purge_step)
         if len(self.twins) == 2:
@@ -189,7 +214,7 @@ class Runner:
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> Outcome:
-        stop, stepper = StopRequest(), Stepper(self.twins)
+        stop, stepper = StopRequest(hard_second_sigint=self.world.size == 1), Stepper(self.twins)
         try:
             # NumPy's overflow warnings would only repeat what the non-finite check says in one line
             with stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -223,6 +248,8 @@ class Runner:
                 self.step_seconds += time.perf_counter() - t0
                 s += 1
                 self.global_step += 1
+                if self.world.size > 1:
+                    stop.agree(self.sync_device)                # every rank stops after the same step
                 if s - flushed >= self.log_every or s == self.steps_per_epoch or stop.requested:
                     self._flush(flushed, s, bar)
                     flushed = s
@@ -346,6 +373,8 @@ class Runner:
         }
         if self.step_in_epoch:       # mid-epoch: keep what the epoch's running figures need
             meta["partial"] = {t.name: {"correct": t.host_correct()} for t in self.twins}
+        if not self.world.leader:    # rank 0 writes; the others took part in the collectives above
+            return self.checkpoint_dir / f"ckpt-{self.global_step:09d}"
         return checkpoint.save(self.checkpoint_dir, self.global_step, self.twins, meta)
 
 

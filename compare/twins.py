@@ -17,8 +17,9 @@ import torch_impl
 import torch_impl.data
 import torch_impl.optim
 import torch_impl.train
-from compare import plugins
+from compare import distributed, plugins
 from compare.config import ModelSpec, TrainConfig
+from compare.distributed import SINGLE, World
 
 NP_DTYPES = {"float32": np.float32, "float64": np.float64}
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -138,9 +139,14 @@ class TorchTwin:
 
     name = label = "torch"
 
-    def __init__(self, cfg: TrainConfig, state: dict[str, np.ndarray], root, device: torch.device):
-        self.cfg, self.device, self.dtype = cfg, device, TORCH_DTYPES[cfg.dtype]
+    def __init__(self, cfg: TrainConfig, state: dict[str, np.ndarray], root, device: torch.device,
+                 world: World = SINGLE):
+        self.cfg, self.device, self.dtype, self.world = cfg, device, TORCH_DTYPES[cfg.dtype], world
         self.model = build_torch(cfg.spec, state, cfg.dtype, device)
+        # under DDP the step runs through the wrapper (its backward all-reduces the gradients);
+        # evaluation, checkpoints and diagnostics read the plain module, the same on every rank
+        self.stepped = self.model if world.size == 1 else torch.nn.parallel.DistributedDataParallel(
+            self.model, device_ids=[device.index] if device.type == "cuda" else None)
         self.loss_fn = torch_impl.CrossEntropyLoss()
         self.optimizer = torch_impl.optim.make_optimizer(cfg.optimizer, self.model.parameters(),
                                                          **optimizer_kwargs(cfg))
@@ -158,21 +164,30 @@ class TorchTwin:
         self.correct = torch.zeros((), dtype=torch.int64, device=self.device)
 
     def step(self, s: int, lo: int, hi: int) -> None:
-        idx = self.perm[lo:hi]
-        loss, correct = torch_impl.train.train_step(self.model, self.loss_fn, self.optimizer,
+        a, b = distributed.shard(lo, hi, self.world)           # the whole batch when alone
+        idx = self.perm[a:b]
+        loss, correct = torch_impl.train.train_step(self.stepped, self.loss_fn, self.optimizer,
                                                     self.x_train.index_select(0, idx),
-                                                    self.y_train.index_select(0, idx))
-        self.losses[s] = loss
+                                                    self.y_train.index_select(0, idx),
+                                                    distributed.shard_weight(b - a, hi - lo, self.world))
+        self.losses[s] = loss if self.world.size == 1 else loss * ((b - a) / (hi - lo))   # share of the mean
         self.correct += correct
 
+    def _summed(self, t: torch.Tensor) -> torch.Tensor:
+        """Across ranks: the shards' shares add up to the global batch's figure."""
+        if self.world.size > 1:
+            t = t.clone()
+            torch.distributed.all_reduce(t)
+        return t
+
     def host_losses(self, a: int, b: int) -> np.ndarray:
-        return self.losses[a:b].cpu().numpy().astype(np.float64)
+        return self._summed(self.losses[a:b]).cpu().numpy().astype(np.float64)
 
     def host_correct(self) -> int:
-        return int(self.correct.item())
+        return int(self._summed(self.correct).item())
 
     def restore_epoch(self, correct: int) -> None:
-        self.correct.fill_(correct)
+        self.correct.fill_(correct if self.world.leader else 0)
 
     def evaluate(self) -> tuple[float, float]:
         """(test loss, test accuracy); the predictions and their probabilities are kept for pictures."""

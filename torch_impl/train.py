@@ -14,12 +14,15 @@ from torch_impl.optim import Optimizer
 
 
 def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer,
-               x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward, backward, update; returns (loss, number correct) of the batch before the update."""
+               x: torch.Tensor, y: torch.Tensor, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward, backward, update; returns (loss, number correct) of the batch before the update.
+
+    ``weight`` scales the loss that is differentiated (a DistributedDataParallel shard's share, see
+    ``compare.distributed``); an empty shard still joins DDP's gradient all-reduce, with zeros."""
     optimizer.zero_grad()
     logits = model(x)
-    loss = loss_fn(logits, y)
-    loss.backward()
+    loss = loss_fn(logits, y) if len(y) else logits.sum()
+    (loss * weight if len(y) else loss * 0.0).backward()
     optimizer.step()
     return loss.detach(), (logits.detach().argmax(dim=1) == y).sum()
 

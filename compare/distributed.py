@@ -1,0 +1,128 @@
+"""Past one process: the torch twin under PyTorch's own distributed engine.
+
+``--nproc N`` relaunches the same command in N worker processes through torch's elastic launcher
+(``torch.distributed.run``, the machinery behind ``torchrun``); a user may equally start
+``torchrun --nproc-per-node N -m compare.cli …`` themselves - the CLI reads the launcher's
+environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``…).  Each worker joins one
+process group (gloo on CPU, NCCL on CUDA with one device per rank) and wraps the torch twin in
+``DistributedDataParallel``.
+
+The single-process math, exactly: every global batch from the harness's permutation is split into
+N contiguous shards, and shard r's mean loss is weighted by ``N·|shard_r| / B`` so that DDP's
+average of the N gradients is the gradient of the mean over the whole batch, also when the last
+batch does not divide evenly:
+
+    (1/N) Σ_r N·|s_r|/B · (1/|s_r|) Σ_{i∈s_r} ∇ℓ_i  =  (1/B) Σ_i ∇ℓ_i.
+
+Rank 0 alone writes TensorBoard, checkpoints, JSON and the console.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import sys
+from dataclasses import dataclass
+
+TIMEOUT = datetime.timedelta(seconds=45)    # a collective that waits longer means a rank is gone
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    backend: str | None = None
+
+    @property
+    def leader(self) -> bool:
+        return self.rank == 0
+
+    def describe(self) -> dict:
+        return {"world_size": self.size, "backend": self.backend, "rank": self.rank}
+
+
+SINGLE = World()
+
+
+def from_environment() -> World | None:
+    """The launcher's environment (torchrun or ``--nproc``), or None when not launched by one."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return None
+    return World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def shard(lo: int, hi: int, world: World) -> tuple[int, int]:
+    """This rank's contiguous part [a, b) of the global batch [lo, hi) (the first ranks get one more)."""
+    size = hi - lo
+    base, extra = divmod(size, world.size)
+    a = lo + world.rank * base + min(world.rank, extra)
+    return a, a + base + (1 if world.rank < extra else 0)
+
+
+def shard_weight(shard_size: int, batch_size: int, world: World) -> float:
+    """The factor on a shard's mean loss that makes DDP's gradient average the global batch mean."""
+    return world.size * shard_size / batch_size
+
+
+def init(world: World, device_type: str) -> World:
+    """Join the process group: NCCL for CUDA (one device per rank), gloo otherwise."""
+    import torch
+    import torch.distributed as dist
+
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    if device_type == "cuda":
+        torch.cuda.set_device(world.local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend, timeout=TIMEOUT)
+    return World(world.rank, world.size, world.local_rank, backend)
+
+
+def finish() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def silence_followers(world: World) -> None:
+    """One voice: ranks other than 0 print nothing (their errors are rank 0's too, or the launcher's)."""
+    if not world.leader:
+        devnull = open(os.devnull, "w")
+        sys.stdout = devnull
+        sys.stderr = devnull
+
+
+def launch(argv: list[str], nproc: int) -> int:
+    """Run ``simplenet <argv>`` in ``nproc`` workers through torch's elastic launcher and return rank 0's
+    exit code; a rank that dies ends the run with one line naming it."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"simplenet-{os.getpid()}",
+                          rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
+                          monitor_interval=0.2)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)   # the run speaks for itself
+
+    try:
+        elastic_launch(config, entrypoint=sys.executable)("-m", "compare.cli", *argv)
+    except SignalException as e:        # SIGINT/SIGTERM: the workers got it too, agreed on a step, saved
+        return 128 + int(e.sigval)
+    except ChildFailedError as e:
+        failures = e.failures
+        if 0 in failures and failures[0].exitcode > 0 and all(f.exitcode > 0 for f in failures.values()):
+            return failures[0].exitcode                          # rank 0's own verdict (1, 2, 3, 4, 130, 143)
+        # the first to fail, not the survivors the agent then stopped (SIGTERM) or that lost contact (4)
+        rank, failure = min(failures.items(), key=lambda kv: (kv[1].exitcode in (-signal.SIGTERM, 4),
+                                                               kv[1].timestamp, kv[0]))
+        how = (f"was killed by signal {-failure.exitcode}" if failure.exitcode < 0
+               else f"exited with code {failure.exitcode}")
+        print(f"simplenet: error: rank {rank} of {nproc} {how}; the other ranks were stopped "
+              "(see the lines above for its own message, if any)", file=sys.stderr)
+        return 4
+    return 0
