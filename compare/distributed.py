@@ -115,7 +115,9 @@ def launch(argv: list[str], nproc: int) -> int:
         return 128 + int(e.sigval)
     except ChildFailedError as e:
         failures = e.failures
-        if 0 in failures and failures[0].exitcode > 0 and all(f.exitcode > 0 for f in failures.values()):
+        stopped = (-signal.SIGTERM,)                             # what the agent does to the others
+        if 0 in failures and failures[0].exitcode > 0 and all(
+                f.exitcode > 0 or f.exitcode in stopped for r, f in failures.items() if r != 0):
             return failures[0].exitcode                          # rank 0's own verdict (1, 2, 3, 4, 130, 143)
         # the first to fail, not the survivors the agent then stopped (SIGTERM) or that lost contact (4)
         rank, failure = min(failures.items(), key=lambda kv: (kv[1].exitcode in (-signal.SIGTERM, 4),
