@@ -244,9 +244,39 @@ def startup_figures(root: Path, log=print) -> dict:
     return out
 
 
+def nproc_figures(root: Path, nprocs: list[int], batch_size: int, device: str, log=print) -> dict:
+    """``train --impl torch --nproc N`` for each N: seconds per epoch (steps only, the second epoch) and
+    one step's gradient all-reduce, measured in the workers."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in nprocs:
+            js = Path(tmp) / f"n{n}.json"
+            r = subprocess.run([sys.executable, "-m", "compare.cli", "train", "--impl", "torch", "--nproc", str(n),
+                                "--epochs", "2", "--batch-size", str(batch_size), "--data-dir", str(root),
+                                "--device", device, "--logdir", str(Path(tmp) / "runs"), "--quiet", "--no-images",
+                                "--json", str(js)], capture_output=True, text=True)
+            if r.returncode:
+                out[str(n)] = {"error": (r.stderr.strip().splitlines() or ["?"])[-1]}
+                log(f"  --nproc {n}: failed ({out[str(n)]['error']})")
+                continue
+            payload = json.loads(js.read_text())
+            epochs = payload["epochs"]
+            row = {"epoch_seconds": epochs[-1]["seconds"], "steps": payload["steps"] // len(epochs),
+                   "allreduce_seconds": payload["timing"]["allreduce_seconds"]}
+            out[str(n)] = row
+            log(f"  --nproc {n}: {row['epoch_seconds']:.2f}s per epoch"
+                + (f", all-reduce {row['allreduce_seconds'] * 1e6:.0f} µs per step" if row["allreduce_seconds"] else ""))
+    return out
+
+
 def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"), repeats: int = 3,
               device: torch.device = torch.device("cpu"), baseline: bool = True, startup: bool = True,
-              log=print) -> dict:
+              nprocs: list[int] | None = None, log=print) -> dict:
     from compare.envcard import environment_card
     from compare.twins import ManualTwin, TorchTwin, initial_state
 
@@ -360,6 +390,8 @@ def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"
     result["plain_loops"], result["gemm_floor"] = plain, floors
     if startup:
         result["startup"] = startup_figures(root, log)
+    if nprocs:
+        result["nproc"] = nproc_figures(root, nprocs, batch_sizes[0], device.type, log)
     result["targets"] = targets(result, batch_sizes)
     return result
 

@@ -340,7 +340,8 @@ def check_run_memory(args, cfg, impls: list[str], device) -> None:
 
 def timing(runner) -> dict:
     """Where the wall time went: inside training steps, and when the first step began (epoch seconds)."""
-    return {"step_seconds": runner.step_seconds, "first_step_at": runner.first_step_at}
+    return {"step_seconds": runner.step_seconds, "first_step_at": runner.first_step_at,
+            "world_size": runner.world.size, "allreduce_seconds": getattr(runner, "allreduce_seconds", None)}
 
 
 def implementation_meta(twins) -> dict:
@@ -355,6 +356,7 @@ def run_training(args, command: str, impls: list[str]):
         raise ConfigError(f"--log-every {args.log_every} must be at least 1")
     cfg, ckpt, meta = resolve_config(args, command)     # flags are checked before the heavy imports
 
+    from compare import distributed
     from compare.distributed import SINGLE
     from compare.envcard import environment_card
     from compare.resources import probe_writable
@@ -397,6 +399,10 @@ def run_training(args, command: str, impls: list[str]):
     runner.open_loggers(purge_step=runner.global_step + 1 if ckpt is not None else None)
     if ckpt is None:
         runner.log_config()
+    if world.size > 1:       # for bench: what one step's gradient all-reduce costs here
+        torch_twin = next(t for t in twins if t.name == "torch")
+        runner.allreduce_seconds = distributed.allreduce_seconds(
+            sum(p.numel() for p in torch_twin.model.parameters()), torch_twin.dtype, device)
     try:
         outcome = runner.run()
     except BaseException:
@@ -588,6 +594,12 @@ def cmd_bench(args) -> int:
         batch_sizes = [int(v) for v in args.batch_sizes.split(",")]
     except ValueError:
         raise ConfigError(f"--batch-sizes {args.batch_sizes!r} is malformed; give e.g. 64,256") from None
+    try:
+        nprocs = [int(v) for v in args.nprocs.split(",")] if args.nprocs else []
+    except ValueError:
+        raise ConfigError(f"--nproc {args.nprocs!r} is malformed; give e.g. 1,2") from None
+    if any(n < 1 for n in nprocs):
+        raise ConfigError("--nproc: every process count must be at least 1")
     dtypes = [d.strip() for d in args.dtypes.split(",")]
     if "float32" not in dtypes or any(d not in DTYPES for d in dtypes):
         raise ConfigError(f"--dtypes {args.dtypes!r}: give float32 and optionally float64")
@@ -598,7 +610,7 @@ def cmd_bench(args) -> int:
     root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download)
     log = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
     r = run_bench(root, batch_sizes=batch_sizes, dtypes=dtypes, repeats=args.repeats, device=device,
-                  baseline=not args.no_baseline, startup=not args.no_startup, log=log)
+                  baseline=not args.no_baseline, startup=not args.no_startup, nprocs=nprocs, log=log)
     print(format_bench(r))
     write_json(args.json, r)
     return EXIT_OK
@@ -644,6 +656,15 @@ def format_bench(r: dict) -> str:
             first = (f"{c['to_first_step']:>11.2f}s{c['to_first_step_x_import']:>10.2f}"
                      f"{c['outside_steps']:>8.1f}s ({c['outside_fraction']:.0%})") if "to_first_step" in c else ""
             lines.append(f"{name:<22}{c['wall']:>7.1f}s{c['wall_x_import']:>10.2f}{first}")
+    if r.get("nproc"):
+        lines += ["", f"torch twin under DDP (train --impl torch --nproc N, batch {r['batch_sizes'][0]}, steps only):"]
+        for n, row in r["nproc"].items():
+            if "error" in row:
+                lines.append(f"  --nproc {n}: failed: {row['error']}")
+                continue
+            ar = row["allreduce_seconds"]
+            lines.append(f"  --nproc {n}: {row['epoch_seconds']:.2f}s per epoch"
+                         + (f", gradient all-reduce {ar * 1e6:.0f} µs per step" if ar else " (one process: no all-reduce)"))
     lines += ["", "targets:"]
     for t in r["targets"]:
         lines.append(f"  {'met   ' if t['met'] else 'MISSED'}  {t['target']}: {t['text']}")
@@ -717,6 +738,9 @@ def build_parser() -> Parser:
     b.add_argument("--repeats", type=int, default=3, help="timed epochs per figure (min and median shown)")
     b.add_argument("--device", default="cpu", help="torch twin's device: auto, cpu, cuda or mps")
     b.add_argument("--no-baseline", action="store_true", help="skip the slow DataLoader + ToTensor baseline")
+    b.add_argument("--nproc", dest="nprocs", default=None, metavar="N,M",
+                   help="also time train --impl torch under DDP with these process counts, e.g. 1,2 "
+                        "(epoch time and one step's all-reduce)")
     b.add_argument("--no-startup", action="store_true",
                    help="skip timing whole default commands (gradcheck, train, compare; about two minutes)")
     add_data_flags(b)

@@ -128,3 +128,25 @@ def launch(argv: list[str], nproc: int) -> int:
               "(see the lines above for its own message, if any)", file=sys.stderr)
         return 4
     return 0
+
+
+def allreduce_seconds(numel: int, dtype, device, repeats: int = 30) -> float:
+    """Median time of one all-reduce of ``numel`` values (a step's gradients) across the ranks."""
+    import statistics
+    import time
+
+    import torch
+    import torch.distributed as dist
+
+    t = torch.zeros(numel, dtype=dtype, device=device)
+    dist.all_reduce(t)
+    samples = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        dist.all_reduce(t)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)

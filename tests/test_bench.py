@@ -51,3 +51,12 @@ def test_plain_loops_do_the_twins_math(tiny_mnist):
             train_epoch([twin], 16, epoch)
             np.testing.assert_allclose(losses, twin.host_losses(0, len(losses)), rtol=1e-12)
             assert correct == twin.host_correct()
+
+
+def test_bench_times_ddp(tiny_mnist, tmp_path):
+    out = tmp_path / "b.json"
+    assert main(["bench", "--data-dir", str(tiny_mnist), "--repeats", "1", "--batch-sizes", "16", "--dtypes",
+                 "float32", "--json", str(out), "--quiet", "--no-startup", "--no-baseline", "--nproc", "1,2"]) == 0
+    r = json.loads(out.read_text())
+    assert r["nproc"]["1"]["epoch_seconds"] > 0 and r["nproc"]["1"]["allreduce_seconds"] is None
+    assert r["nproc"]["2"]["allreduce_seconds"] > 0
