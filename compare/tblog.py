@@ -11,6 +11,7 @@ the last epoch ``mistakes/most_confident``; in compare, ``divergence/layer1_weig
 """
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -78,8 +79,16 @@ class RunLogger:
         self.writer.add_text(tag, "```json\n" + json.dumps(payload, indent=2, default=str) + "\n```", step)
 
     def image(self, tag: str, image: np.ndarray, step: int) -> None:
-        """An (H, W, 3) uint8 image (compare.figures makes them)."""
-        self.writer.add_image(tag, image, step, dataformats="HWC")
+        """An (H, W, 3) uint8 image (compare.figures makes them), as the image summary ``add_image``
+        writes but PNG-compressed at level 1: a third of the time, a slightly larger file."""
+        from PIL import Image
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        buffer = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG", compress_level=1)
+        value = Summary.Value(tag=tag, image=Summary.Image(height=image.shape[0], width=image.shape[1], colorspace=3,
+                                                           encoded_image_string=buffer.getvalue()))
+        self.writer._get_file_writer().add_summary(Summary(value=[value]), step)
 
     def custom_scalars(self, layout: dict) -> None:
         """TensorBoard's Custom Scalars tab: {category: {chart title: ["Multiline", [tag regexes]]}}."""

@@ -28,7 +28,7 @@ def image_shape(acc, tag):
     return img.height, img.width, len(acc.Images(tag))
 
 
-def tiles_size(units, side=28, scale=2):
+def tiles_size(units, side=28, scale=1):
     cols = math.ceil(math.sqrt(units))
     lines = math.ceil(units / cols)
     return (lines * (side + 1) + 1) * scale, (cols * (side + 1) + 1) * scale
@@ -131,9 +131,9 @@ def test_weight_tiles_share_one_symmetric_scale():
     w[0, :] = 1.0
     w[1, :] = -1.0
     img = figures.weight_tiles(w)
-    grey = img[2 * (1 + 29) + 10, 2 * 3 + 10]      # tile 3 (all zeros): the colour map's middle
+    grey = img[1 + 29 + 10, 30 + 10]                   # tile 3 (all zeros): the colour map's middle
     assert abs(int(grey[0]) - int(grey[2])) < 10       # neither red nor blue
-    red, blue = img[10, 10], img[10, 2 * 30 + 10]
+    red, blue = img[10, 10], img[10, 30 + 10]
     assert red[0] > red[2] and blue[2] > blue[0]
 
 
