@@ -183,21 +183,15 @@ def gemm_floor(spec: ModelSpec, batch_size: int, dtype: str, repeats: int = 5, i
     xs = [rng.standard_normal((batch_size, i)).astype(item) for i in sizes[:-1]]
     gs = [rng.standard_normal((batch_size, o)).astype(item) for o in sizes[1:]]
 
-    def numpy_step():
-        for k, (W, x, g) in enumerate(zip(Ws, xs, gs)):
+    def gemms(W_, x_, g_):
+        for k, (W, x, g) in enumerate(zip(W_, x_, g_)):
             x @ W.T
             g.T @ x
             if k:
                 g @ W
 
-    tWs, txs, tgs = ([torch.from_numpy(a) for a in arrs] for arrs in (Ws, xs, gs))
-
-    def torch_step():
-        for k, (W, x, g) in enumerate(zip(tWs, txs, tgs)):
-            x @ W.T
-            g.T @ x
-            if k:
-                g @ W
+    tensors = [[torch.from_numpy(a) for a in arrs] for arrs in (Ws, xs, gs)]
+    numpy_step, torch_step = (lambda: gemms(Ws, xs, gs)), (lambda: gemms(*tensors))
 
     best = {}
     for name, fn in (("numpy", numpy_step), ("torch", torch_step)):
