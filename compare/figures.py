@@ -4,13 +4,12 @@ object API (``Figure`` + the Agg canvas: no pyplot state, no window, closed afte
 
 * ``weight_tiles``: each row of a first-layer weight matrix as a 28×28 tile, one symmetric colour
   scale for all tiles (0 is the same grey everywhere); ``weight_diff_image``: |a − b| per tile;
-* ``confusion`` / ``confusion_image``: the test set's confusion matrix with counts and class names;
+* ``confusion`` / ``ConfusionCanvas``: the test set's confusion matrix with counts and class names;
 * ``examples_image``: test images with a caption each (most confident mistakes, disagreements);
 * ``overlay_figure``: the twins' curves, the divergence on a log axis, the final confusion matrices.
 """
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
@@ -166,10 +165,6 @@ class ConfusionCanvas:
         return image
 
 
-def confusion_image(counts: np.ndarray, names, title: str) -> np.ndarray:
-    return ConfusionCanvas(names, title).image(counts)
-
-
 def examples_image(images: np.ndarray, captions: list[str], title: str, columns: int = 6) -> np.ndarray:
     """Up to a few dozen 28×28 images, each with its caption, in a grid: one mosaic in one axes (a
     subplot per image costs seconds)."""
@@ -241,9 +236,3 @@ def overlay_figure(curves: dict, divergence: dict, matrices: dict, names, title:
 def save_png(fig, path) -> None:
     fig.savefig(path, format="png")
     fig.clear()
-
-
-def decode_png(data: bytes) -> np.ndarray:
-    from matplotlib.image import imread
-
-    return imread(io.BytesIO(data), format="png")
