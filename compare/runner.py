@@ -162,7 +162,7 @@ class Runner:
         self.run_dir, self.checkpoint_dir, self.command = Path(run_dir), Path(checkpoint_dir), command
         self.extra_meta = extra_meta or {}
         self.log_every, self.quiet, self.env, self.hist_every = max(1, log_every), quiet, env or {}, hist_every
-        self.images, self.world = images, world
+        self.images, self.world = images and world.leader, world     # pictures are rank 0's to make
         self.sync_device = next((t.device for t in twins if t.name == "torch"), None)
         self.n = len(twins[0].y_train)
         self.steps_per_epoch = math.ceil(self.n / cfg.batch_size)
