@@ -49,13 +49,14 @@ def tile_grid(rows: np.ndarray, shape: tuple[int, int] = (28, 28), columns: int 
 
 
 def colorize(grid: np.ndarray, vmin: float, vmax: float, cmap: str, scale: int = 1) -> np.ndarray:
-    """A 2-D array through a colour map (NaN → white), enlarged ``scale``× for the eye."""
+    """A 2-D array through a colour map's 256 entries (NaN → white), enlarged ``scale``× for the eye."""
     from matplotlib import colormaps
 
+    lut = (colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
     span = vmax - vmin if vmax > vmin else 1.0
-    rgba = colormaps[cmap](np.clip((np.nan_to_num(grid, nan=vmin) - vmin) / span, 0, 1))
-    rgba[np.isnan(grid)] = 1.0
-    image = (rgba[..., :3] * 255).astype(np.uint8)
+    index = np.clip((np.nan_to_num(grid, nan=vmin) - vmin) * (255 / span) + 0.5, 0, 255).astype(np.uint8)
+    image = lut[index]
+    image[np.isnan(grid)] = 255
     return image.repeat(scale, axis=0).repeat(scale, axis=1)
 
 

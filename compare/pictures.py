@@ -11,6 +11,13 @@ from manual.data import DATASETS
 EXAMPLES = 18          # images in a grid of mistakes or disagreements
 
 
+def warm_up() -> None:
+    """Import what the pictures draw with (run in a thread while the first epoch trains)."""
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    from matplotlib import colormaps  # noqa: F401
+
+
 def tile_shape(in_features: int) -> tuple[int, int] | None:
     side = math.isqrt(in_features)
     return (side, side) if side * side == in_features else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import signal
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -214,6 +215,8 @@ class Runner:
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> Outcome:
+        if self.images:         # matplotlib's import (~0.5 s) overlaps the first epoch's BLAS-bound steps
+            threading.Thread(target=pictures.warm_up, name="import-matplotlib", daemon=True).start()
         stop, stepper = StopRequest(hard_second_sigint=self.world.size == 1), Stepper(self.twins)
         try:
             # NumPy's overflow warnings would only repeat what the non-finite check says in one line

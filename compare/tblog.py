@@ -88,7 +88,7 @@ class RunLogger:
 
         buffer = io.BytesIO()
         Image.fromarray(np.ascontiguousarray(image)).quantize(256, method=Image.Quantize.FASTOCTREE).save(
-            buffer, format="PNG")
+            buffer, format="PNG", compress_level=1)
         value = Summary.Value(tag=tag, image=Summary.Image(height=image.shape[0], width=image.shape[1], colorspace=3,
                                                            encoded_image_string=buffer.getvalue()))
         self.writer._get_file_writer().add_summary(Summary(value=[value]), step)
