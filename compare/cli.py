@@ -64,8 +64,7 @@ def load_plugin(args, spec: ModelSpec, dtype: str):
     """The implementation ``--manual`` names, adapted to the protocol (not yet loaded with weights)."""
     from compare import plugins
 
-    impl = plugins.load(args.manual or plugins.DEFAULT_TARGET, spec, dtype, convention=args.convention)
-    return impl
+    return plugins.load(args.manual or plugins.DEFAULT_TARGET, spec, dtype, convention=args.convention)
 
 
 def print_header(impl) -> None:
@@ -294,7 +293,7 @@ def build_twins(args, cfg, impls: list[str]):
 
     if "manual" not in impls and getattr(args, "manual", None) not in (None, "manual"):
         raise ConfigError(f"--manual {args.manual} names the hand-written side; --impl torch trains autograd only")
-    world = getattr(args, "world", None) or SINGLE
+    world = args.world or SINGLE
     if "torch" in impls:
         device = resolve_device(args.device)
         if world.size > 1 and device.type == "cuda":
@@ -341,7 +340,7 @@ def check_run_memory(args, cfg, impls: list[str], device) -> None:
 def timing(runner) -> dict:
     """Where the wall time went: inside training steps, and when the first step began (epoch seconds)."""
     return {"step_seconds": runner.step_seconds, "first_step_at": runner.first_step_at,
-            "world_size": runner.world.size, "allreduce_seconds": getattr(runner, "allreduce_seconds", None)}
+            "world_size": runner.world.size, "allreduce_seconds": runner.allreduce_seconds}
 
 
 def implementation_meta(twins) -> dict:
@@ -363,13 +362,13 @@ def run_training(args, command: str, impls: list[str]):
     from compare.runner import Runner
     from compare.tblog import new_experiment_dir
 
-    leader = (getattr(args, "world", None) or SINGLE).leader
+    leader = (args.world or SINGLE).leader            # rank 0 alone creates and writes directories
     if ckpt is None and leader:
         probe_writable(args.logdir, "--logdir")
     if args.checkpoint_dir and leader:
         probe_writable(args.checkpoint_dir, "--checkpoint-dir")
     twins, device, root = build_twins(args, cfg, impls)
-    world = getattr(args, "world", None) or SINGLE
+    world = args.world or SINGLE                     # now with its backend, for the environment card
     hand = [t for t in twins if t.name == "manual"]
     if hand and not args.quiet:
         print_header(hand[0].model)
@@ -677,6 +676,7 @@ def build_parser() -> Parser:
     parser = Parser(prog="simplenet", formatter_class=argparse.RawDescriptionHelpFormatter, description=(
         "SimpleNet twice: the same MNIST network by hand in NumPy and with PyTorch autograd,\n"
         "and the checks that prove they agree.\n\n" + __doc__.split("\n\n", 1)[1]))
+    parser.set_defaults(world=None)          # the DDP world this process belongs to, set by main()
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     fmt = argparse.ArgumentDefaultsHelpFormatter
 
@@ -814,7 +814,7 @@ def distributed_start(args, argv: list[str]):
 
 def peer_lost_line(e: BaseException, args) -> str | None:
     """Under DDP, a collective that fails because another rank is gone: one line, exit 4."""
-    world = getattr(args, "world", None)
+    world = args.world
     dist = sys.modules.get("torch.distributed")
     if world is None or dist is None or not isinstance(e, RuntimeError):
         return None

@@ -286,18 +286,21 @@ class Implementation:
     def mapping(self) -> list[str]:
         return [s.describe() for s in self.slots]
 
+    @property
+    def plain(self) -> bool:
+        """Torch's names and layout already: nothing to map."""
+        return all(s.layout == "same" and s.native == s.name for s in self.slots)
+
     def header(self) -> str:
         """One line naming the implementation (the only line a default run gains)."""
-        plain = all(s.layout == "same" and s.native == s.name for s in self.slots)
         shown = self.target
         if self.target in ALIASES:
             shown = f"{type(self.obj).__module__.split('.')[0]}.{type(self.obj).__name__}"
         what = f"implementation: {self.label} = {shown} ({self.convention} convention"
-        return what + (", torch names and layout)" if plain else ")")
+        return what + (", torch names and layout)" if self.plain else ")")
 
     def mapping_lines(self) -> list[str]:
-        plain = all(s.layout == "same" and s.native == s.name for s in self.slots)
-        return [] if plain else ["  " + m for m in self.mapping()]
+        return [] if self.plain else ["  " + m for m in self.mapping()]
 
 
 def check_finite(label: str, slot: Slot, g: np.ndarray) -> None:

@@ -173,6 +173,7 @@ class Runner:
         self.max_abs_loss_diff = 0.0
         self.step_seconds = 0.0                       # wall time inside training steps (for bench)
         self.first_step_at: float | None = None       # time.time() when the first step began
+        self.allreduce_seconds: float | None = None   # one gradient all-reduce, measured under DDP
         self.loggers: dict[str, RunLogger] = {}
         self.before_last_step: dict[str, dict[str, np.ndarray]] = {}   # for the update-to-weight ratio
 
