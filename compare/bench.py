@@ -268,6 +268,24 @@ def nproc_figures(root: Path, nprocs: list[int], batch_size: int, device: str, l
     return out
 
 
+BASELINE_OF = {"manual": "plain-numpy", "torch": "plain-torch"}
+
+
+def timing_order(keys: list[str], round_: int) -> list[str]:
+    """The order of one round: each float32 twin right beside the plain loop it is compared with,
+    the twin first in even rounds and the loop first in odd ones.  Whatever runs after a torch
+    epoch starts some 5-10 % slower on a small CPU (measured: torch's and OpenBLAS's thread pools
+    hand the cores over), so a fixed order would bias the twin-to-loop ratio one way."""
+    pairs, order = {}, []
+    for key in keys:
+        impl, dt, bs = key.split("/")
+        if impl in BASELINE_OF and dt == "float32" and f"{BASELINE_OF[impl]}/{dt}/{bs}" in keys:
+            pair = [key, f"{BASELINE_OF[impl]}/{dt}/{bs}"]
+            order += pair if round_ % 2 == 0 else pair[::-1]
+            pairs.update(dict.fromkeys(pair))
+    return order + [key for key in keys if key not in pairs]
+
+
 def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"), repeats: int = 3,
               device: torch.device = torch.device("cpu"), baseline: bool = True, startup: bool = True,
               nprocs: list[int] | None = None, log=print) -> dict:
@@ -323,10 +341,10 @@ def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"
     for run in configs.values():
         run()                                              # warm-up: allocations, caches, CUDA kernels
     samples = {key: [] for key in configs}
-    for _ in range(repeats):
-        for key, run in configs.items():
+    for r in range(repeats):
+        for key in timing_order(list(configs), r):
             start = time.perf_counter()
-            run()
+            configs[key]()
             samples[key].append(time.perf_counter() - start)
     result["gemm_peak"] = {dt: max((first, gemm_peak(dt)), key=lambda p: p["flops"])
                            for dt, first in result["gemm_peak"].items()}      # the better of two reads

@@ -735,7 +735,9 @@ def build_parser() -> Parser:
                        help="time both twins' training epochs side by side, against a FLOP floor")
     b.add_argument("--batch-sizes", default="64,256")
     b.add_argument("--dtypes", default="float32,float64")
-    b.add_argument("--repeats", type=int, default=3, help="timed epochs per figure (min and median shown)")
+    b.add_argument("--repeats", type=int, default=4,
+                   help="timed rounds, one epoch per figure each (min and median shown); an even number puts "
+                        "each twin before and after its plain loop equally often")
     b.add_argument("--device", default="cpu", help="torch twin's device: auto, cpu, cuda or mps")
     b.add_argument("--no-baseline", action="store_true", help="skip the slow DataLoader + ToTensor baseline")
     b.add_argument("--nproc", dest="nprocs", default=None, metavar="N,M",

@@ -317,7 +317,6 @@ class Runner:
             if self.images:
                 pictures.twin_pictures(log, t, self.cfg, step, last=e + 1 == self.cfg.epochs)
             t.scheduler.step()
-            log.flush()
         if len(self.twins) == 2:
             m, t_ = rows["manual"], rows["torch"]
             self.loggers["divergence"].scalars({
@@ -327,7 +326,6 @@ class Runner:
             if self.images:
                 pictures.divergence_pictures(self.loggers["divergence"], self.twins, self.cfg, step,
                                              last=e + 1 == self.cfg.epochs)
-            self.loggers["divergence"].flush()
         if not self.quiet:
             for t in self.twins:
                 row = rows[t.name]
@@ -375,6 +373,8 @@ class Runner:
             "history": {name: vars(h) for name, h in self.histories.items()},
             "max_abs_loss_diff": self.max_abs_loss_diff, **self.extra_meta,
         }
+        for logger in self.loggers.values():     # what the checkpoint covers is on disk before it
+            logger.flush()
         if self.step_in_epoch:       # mid-epoch: keep what the epoch's running figures need
             meta["partial"] = {t.name: {"correct": t.host_correct()} for t in self.twins}
         if not self.world.leader:    # rank 0 writes; the others took part in the collectives above

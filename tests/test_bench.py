@@ -60,3 +60,21 @@ def test_bench_times_ddp(tiny_mnist, tmp_path):
     r = json.loads(out.read_text())
     assert r["nproc"]["1"]["epoch_seconds"] > 0 and r["nproc"]["1"]["allreduce_seconds"] is None
     assert r["nproc"]["2"]["allreduce_seconds"] > 0
+
+
+def test_each_twin_is_timed_beside_its_plain_loop_in_both_orders():
+    from compare.bench import timing_order
+
+    keys = ["manual/float32/64", "torch/float32/64", "manual/float64/64", "lockstep/float32/64",
+            "plain-numpy/float32/64", "plain-torch/float32/64", "manual/float32/256", "plain-numpy/float32/256"]
+    rounds = [timing_order(keys, r) for r in range(4)]
+    for order in rounds:
+        assert sorted(order) == sorted(keys)                     # every configuration, once a round
+    for twin, loop in (("manual/float32/64", "plain-numpy/float32/64"), ("torch/float32/64", "plain-torch/float32/64"),
+                       ("manual/float32/256", "plain-numpy/float32/256")):
+        firsts = []
+        for order in rounds:
+            i, j = order.index(twin), order.index(loop)
+            assert abs(i - j) == 1
+            firsts.append(i < j)
+        assert firsts == [True, False, True, False]

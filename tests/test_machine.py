@@ -256,3 +256,34 @@ def test_defaults_catch_optimizer_bugs(tiny_mnist, tmp_path, monkeypatch, bug):
                  "--json", str(out)])
     assert code == 1
     assert json.loads(out.read_text())["max_abs_loss_diff"] > 1e-6
+
+
+def test_what_a_checkpoint_covers_is_on_disk_before_it(tiny_mnist, tmp_path, monkeypatch):
+    """Events wait in the writer thread's queue; a checkpoint is written only after every event up
+    to its step is in the event file - else a kill -9 right after it would leave steps that a resumed
+    run (which purges past the checkpoint) never writes again.  The writer thread is slowed down so
+    that the last events reach the file only if the runner waits for them."""
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    real_write, real_save = RecordWriter.write, checkpoint.save
+    monkeypatch.setattr(RecordWriter, "write", lambda self, data: (time.sleep(0.02), real_write(self, data))[1])
+    run = tmp_path / "runs" / "x" / "manual"
+
+    def on_disk(up_to=None):
+        acc = EventAccumulator(str(run), size_guidance={"scalars": 0, "histograms": 0})
+        acc.Reload()
+        tags = acc.Tags()
+        events = {(tag, e.step) for tag in tags["scalars"] if not tag.startswith("hparam/") for e in acc.Scalars(tag)}
+        events |= {(tag, e.step) for tag in tags["histograms"] for e in acc.Histograms(tag)}
+        return {(tag, step) for tag, step in events if up_to is None or step <= up_to}
+    seen = {}
+
+    def save(directory, step, twins, meta):
+        seen[step] = on_disk()
+        return real_save(directory, step, twins, meta)
+    monkeypatch.setattr(checkpoint, "save", save)
+    assert main(train_args(tiny_mnist, tmp_path, "--epochs", "2", "--no-images", "--log-every", "1")) == 0
+    assert sorted(seen) == [6, 12]
+    for step, events in seen.items():
+        assert ("grads/layer3.bias", step) in events          # the last event of the epoch's end
+        assert events == on_disk(up_to=step)
