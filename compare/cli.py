@@ -55,7 +55,7 @@ def add_plugin_flags(p: argparse.ArgumentParser, default_shown: str = "manual") 
                    help="the hand-written implementation to judge: manual (ours), sklearn, MODULE:FACTORY or "
                         f"path/to/file.py:FACTORY (docs/plugins.md; default: {default_shown})")
     p.add_argument("--convention", default="auto", choices=("auto", "ours", "cs231n", "layers", "sklearn"),
-                   help="how the plug-in's names and layouts map to torch's (default: auto, detected)")
+                   help="how the plug-in's names and layouts map to torch's (default: %(default)s, detected)")
     p.add_argument("--traceback", action="store_true",
                    help="on a plug-in error, show the full Python traceback (for debugging a plug-in)")
 
@@ -79,8 +79,8 @@ def spec_from(args) -> ModelSpec:
 
 def add_data_flags(p: argparse.ArgumentParser, dataset_default: str | None = "mnist") -> None:
     p.add_argument("--dataset", default=dataset_default, choices=("mnist", "fashion-mnist", "kmnist"),
-                   help="which of the MNIST family (default: mnist" + ("; on --resume, the checkpoint's)"
-                                                                         if dataset_default is None else ")"))
+                   help="which of the MNIST family (default: " + ("mnist; on --resume, the checkpoint's)"
+                                                                   if dataset_default is None else "%(default)s)"))
     p.add_argument("--data-dir", default=None,
                    help="data root (DIR/MNIST/raw/, DIR/FashionMNIST/raw/, DIR/KMNIST/raw/ or a flat DIR of the "
                         "four files, raw or .gz); default: $SIMPLENET_DATA, else ./data (downloaded there if missing)")

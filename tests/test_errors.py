@@ -137,3 +137,16 @@ def test_resume_with_the_wrong_command(good_run, tmp_path):
     data, ckpts = fresh_copy(good_run, tmp_path)
     r = cli("train", "--impl", "manual", "--resume", ckpts, "--data-dir", data)
     assert_one_line_error(r, "simplenet compare")
+
+
+@pytest.mark.parametrize("command", ["gradcheck", "train", "compare", "overfit", "sweep", "plot", "bench"])
+def test_help_states_each_default_once(command, capsys):
+    import re
+
+    from compare.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert not re.search(r"\(default: [^)]*\) \(default:", text), text
