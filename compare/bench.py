@@ -231,11 +231,24 @@ def startup_figures(root: Path, log=print) -> dict:
                 row.update(to_first_step_x_import=row["to_first_step"] / bare,
                            outside_x_import=row["outside_steps"] / bare,
                            outside_fraction=row["outside_steps"] / seconds)
+                parts = {"start_up": row["to_first_step"], **t["outside_steps_seconds"]}
+                parts["finish"] = row["outside_steps"] - sum(parts.values())   # results, closing the logs, exit
+                row["outside_parts"] = parts
             out["commands"][name] = row
             log(f"  {name}: {seconds:.1f}s wall" + (f", first step after {row['to_first_step']:.1f}s, "
-                                                   f"{row['outside_fraction']:.0%} outside steps"
+                                                   f"{row['outside_fraction']:.0%} outside steps ("
+                                                   + outside_parts_text(row["outside_parts"]) + ")"
                                                    if "to_first_step" in row else ""))
     return out
+
+
+PART_NAMES = {"start_up": "start-up", "step_logging": "per-step logging", "epoch_ends": "epoch ends",
+              "checkpoints": "checkpoints", "finish": "finish"}
+
+
+def outside_parts_text(parts: dict) -> str:
+    """Where a run's time outside the training steps went, in words."""
+    return ", ".join(f"{PART_NAMES[k]} {v:.1f}s" for k, v in parts.items())
 
 
 def nproc_figures(root: Path, nprocs: list[int], batch_size: int, device: str, log=print) -> dict:

@@ -340,6 +340,7 @@ def check_run_memory(args, cfg, impls: list[str], device) -> None:
 def timing(runner) -> dict:
     """Where the wall time went: inside training steps, and when the first step began (epoch seconds)."""
     return {"step_seconds": runner.step_seconds, "first_step_at": runner.first_step_at,
+            "outside_steps_seconds": dict(runner.outside_seconds),
             "world_size": runner.world.size, "allreduce_seconds": runner.allreduce_seconds}
 
 
@@ -616,6 +617,8 @@ def cmd_bench(args) -> int:
 
 
 def format_bench(r: dict) -> str:
+    from compare.bench import outside_parts_text
+
     env = r["environment"]
     blas = ", ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('num_threads')} threads)"
                      for b in env["blas"]) or "unknown"
@@ -655,6 +658,8 @@ def format_bench(r: dict) -> str:
             first = (f"{c['to_first_step']:>11.2f}s{c['to_first_step_x_import']:>10.2f}"
                      f"{c['outside_steps']:>8.1f}s ({c['outside_fraction']:.0%})") if "to_first_step" in c else ""
             lines.append(f"{name:<22}{c['wall']:>7.1f}s{c['wall_x_import']:>10.2f}{first}")
+            if "outside_parts" in c:
+                lines.append(f"{'':<22}outside steps: {outside_parts_text(c['outside_parts'])}")
     if r.get("nproc"):
         lines += ["", f"torch twin under DDP (train --impl torch --nproc N, batch {r['batch_sizes'][0]}, steps only):"]
         for n, row in r["nproc"].items():

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,6 +174,9 @@ class Runner:
         self.max_abs_loss_diff = 0.0
         self.step_seconds = 0.0                       # wall time inside training steps (for bench)
         self.first_step_at: float | None = None       # time.time() when the first step began
+        # and outside them: per-step losses read back, checked and logged; epoch ends (evaluation,
+        # diagnostics, histograms, pictures); checkpoints (seconds, for bench)
+        self.outside_seconds = {"step_logging": 0.0, "epoch_ends": 0.0, "checkpoints": 0.0}
         self.allreduce_seconds: float | None = None   # one gradient all-reduce, measured under DDP
         self.loggers: dict[str, RunLogger] = {}
         self.before_last_step: dict[str, dict[str, np.ndarray]] = {}   # for the update-to-weight ratio
@@ -255,21 +259,32 @@ class Runner:
                 if self.world.size > 1:
                     stop.agree(self.sync_device)                # every rank stops after the same step
                 if s - flushed >= self.log_every or s == self.steps_per_epoch or stop.requested:
-                    self._flush(flushed, s, bar)
+                    with self._timed("step_logging"):
+                        self._flush(flushed, s, bar)
                     flushed = s
                 if stop.requested:
                     break
             bar.close()
             self.step_in_epoch = s
             if not stop.requested:
-                self._end_epoch(time.perf_counter() - started)
+                with self._timed("epoch_ends"):
+                    self._end_epoch(time.perf_counter() - started)
                 self.epoch, self.step_in_epoch = e + 1, 0
-            ckpt = self._checkpoint()
+            with self._timed("checkpoints"):
+                ckpt = self._checkpoint()
             if stop.requested:     # mid-epoch, or during evaluation once the epoch was done: saved either way
                 return Outcome(self.histories, self.global_step, stop.CODES[stop.signum], ckpt,
                                self.max_abs_loss_diff)
         self._final_hparams()
         return Outcome(self.histories, self.global_step, None, None, self.max_abs_loss_diff)
+
+    @contextmanager
+    def _timed(self, part: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.outside_seconds[part] += time.perf_counter() - start
 
     def _flush(self, a: int, b: int, bar) -> None:
         """Read losses of steps a..b-1 back once, check them, log them."""

@@ -78,3 +78,25 @@ def test_each_twin_is_timed_beside_its_plain_loop_in_both_orders():
             assert abs(i - j) == 1
             firsts.append(i < j)
         assert firsts == [True, False, True, False]
+
+
+def test_startup_figures_account_for_the_time_outside_the_steps(tiny_mnist):
+    """Default commands as a user runs them (on tiny data): the time to the first step and each part
+    of the time outside the steps, measured in the run itself; together they are the wall time."""
+    from compare.bench import startup_figures
+
+    r = startup_figures(tiny_mnist, log=lambda *a: None)
+    assert r["bare_import_torch"] > 0
+    assert set(r["commands"]) == {"gradcheck", "train --impl manual", "train --impl torch", "compare"}
+    for name, c in r["commands"].items():
+        assert c["returncode"] == 0, name
+        assert c["wall_x_import"] == c["wall"] / r["bare_import_torch"]
+        if name == "gradcheck":
+            continue
+        parts = c["outside_parts"]
+        assert set(parts) == {"start_up", "step_logging", "epoch_ends", "checkpoints", "finish"}
+        assert 0 < parts["start_up"] < c["wall"] and parts["start_up"] == c["to_first_step"]
+        assert all(v > 0 for k, v in parts.items() if k != "finish")   # 15 epochs: each part took time
+        assert abs(sum(parts.values()) + c["step_seconds"] - c["wall"]) < 1e-6
+        assert 0 < parts["finish"] < c["wall"]     # the rest: results, closing logs, exit (disjoint from the parts)
+        assert c["outside_fraction"] == c["outside_steps"] / c["wall"]
