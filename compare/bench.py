@@ -405,7 +405,9 @@ def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"
         steps = -(-n // bs)
         for impl, base_name in (("manual", "plain-numpy"), ("torch", "plain-torch")):
             s = summary(samples[f"{base_name}/float32/{bs}"])
-            s["twin_ratio"] = statistics.median(a / b for a, b in zip(samples[f"{impl}/float32/{bs}"], s["samples"]))
+            twin_samples = samples[f"{impl}/float32/{bs}"]
+            s["twin_ratio"] = statistics.median(a / b for a, b in zip(twin_samples, s["samples"]))
+            s["twin_ratio_of_fastest"] = min(twin_samples) / min(s["samples"])     # the least disturbed rounds
             plain[f"{impl}/{bs}"] = s
             twin = epochs[f"{impl}/float32/{bs}"]
             twin["x_gemm_floor"] = twin["median"] / (floor["seconds_per_step"] * steps)

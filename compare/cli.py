@@ -644,7 +644,8 @@ def format_bench(r: dict) -> str:
         base = "plain NumPy loop" if impl == "manual" else "plain torch loop"
         floor = r["gemm_floor"][bs]["seconds_per_step"]
         lines.append(f"{base + ', float32':<30}{bs:>6}{s['median']:>10.3f} [{s['min']:.3f}]"
-                     f"   {impl} twin {s['twin_ratio']:.2f}× it (round by round); GEMM floor "
+                     f"   {impl} twin {s['twin_ratio']:.2f}× it (round by round; fastest to fastest "
+                     f"{s['twin_ratio_of_fastest']:.2f}×); GEMM floor "
                      f"{floor * 1e6:.0f} µs/step, {impl} twin "
                      f"{r['epoch_seconds'][f'{impl}/float32/{bs}']['x_gemm_floor']:.1f}× it")
     for bs, s in r["dataloader_seconds"].items():

@@ -25,7 +25,7 @@ def test_bench_runs_and_reports_every_figure(tiny_mnist, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "targets:" in text and "FLOP floor" in text
     assert set(r["plain_loops"]) == {"manual/16", "torch/16", "manual/32", "torch/32"}
-    assert all(s["twin_ratio"] > 0 for s in r["plain_loops"].values())
+    assert all(s["twin_ratio"] > 0 and s["twin_ratio_of_fastest"] > 0 for s in r["plain_loops"].values())
     assert all(r["gemm_floor"][bs]["seconds_per_step"] > 0 for bs in ("16", "32"))
     assert all(e["x_gemm_floor"] > 0 for k, e in r["epoch_seconds"].items() if "float32" in k)
 
