@@ -232,7 +232,8 @@ def startup_figures(root: Path, log=print) -> dict:
                            outside_x_import=row["outside_steps"] / bare,
                            outside_fraction=row["outside_steps"] / seconds)
                 parts = {"start_up": row["to_first_step"], **t["outside_steps_seconds"]}
-                parts["finish"] = row["outside_steps"] - sum(parts.values())   # results, closing the logs, exit
+                # the rest: between epochs, the results, closing the logs, the interpreter's exit
+                parts["rest"] = row["outside_steps"] - sum(parts.values())
                 row["outside_parts"] = parts
             out["commands"][name] = row
             log(f"  {name}: {seconds:.1f}s wall" + (f", first step after {row['to_first_step']:.1f}s, "
@@ -243,7 +244,7 @@ def startup_figures(root: Path, log=print) -> dict:
 
 
 PART_NAMES = {"start_up": "start-up", "step_logging": "per-step logging", "epoch_ends": "epoch ends",
-              "checkpoints": "checkpoints", "finish": "finish"}
+              "checkpoints": "checkpoints", "rest": "the rest (closing, exit)"}
 
 
 def outside_parts_text(parts: dict) -> str:
@@ -299,7 +300,7 @@ def timing_order(keys: list[str], round_: int) -> list[str]:
     return order + [key for key in keys if key not in pairs]
 
 
-def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"), repeats: int = 3,
+def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"), repeats: int = 4,
               device: torch.device = torch.device("cpu"), baseline: bool = True, startup: bool = True,
               nprocs: list[int] | None = None, log=print) -> dict:
     from compare.envcard import environment_card

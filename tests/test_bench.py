@@ -94,9 +94,9 @@ def test_startup_figures_account_for_the_time_outside_the_steps(tiny_mnist):
         if name == "gradcheck":
             continue
         parts = c["outside_parts"]
-        assert set(parts) == {"start_up", "step_logging", "epoch_ends", "checkpoints", "finish"}
+        assert set(parts) == {"start_up", "step_logging", "epoch_ends", "checkpoints", "rest"}
         assert 0 < parts["start_up"] < c["wall"] and parts["start_up"] == c["to_first_step"]
-        assert all(v > 0 for k, v in parts.items() if k != "finish")   # 15 epochs: each part took time
+        assert all(v > 0 for k, v in parts.items() if k != "rest")   # 15 epochs: each part took time
         assert abs(sum(parts.values()) + c["step_seconds"] - c["wall"]) < 1e-6
-        assert 0 < parts["finish"] < c["wall"]     # the rest: results, closing logs, exit (disjoint from the parts)
+        assert 0 < parts["rest"] < c["wall"]     # between epochs, results, closing logs, exit (disjoint from the parts)
         assert c["outside_fraction"] == c["outside_steps"] / c["wall"]

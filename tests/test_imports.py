@@ -43,3 +43,45 @@ def test_the_torch_twin_reading_data_does_load_it(tiny_mnist, tmp_path):
                        "--logdir", tmp_path / "runs"])
     assert state["code"] == 0, r.stderr
     assert state["torchvision"]
+
+
+GC_PROBE = """
+import gc, json, sys
+from compare import cli, runner
+
+seen = {{}}
+real_run = runner.Runner.run
+
+
+def run(self):                      # what the training loop starts with
+    seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count())
+    return real_run(self)
+
+
+runner.Runner.run = run
+sys.argv = ["simplenet", *{argv!r}]
+code = cli.main()                   # as the console script calls it: the process's own command line
+print(json.dumps(dict(seen, code=code, enabled_after=gc.isenabled(), frozen_after=gc.get_freeze_count())))
+"""
+
+
+@pytest.mark.parametrize("impl", ["manual", "torch"])
+def test_start_up_without_collections_training_with_them(impl, tiny_mnist, tmp_path):
+    """From the command line, start-up runs with the cycle collector held back (importing torch set off
+    ~770 collections of nothing); the training loop runs with it on, the start-up's objects frozen;
+    at the end everything is frozen for a quick exit.  In-process callers (tests) are untouched."""
+    argv = ["train", "--impl", impl, "--epochs", "1", "--quiet", "--data-dir", str(tiny_mnist),
+            "--logdir", str(tmp_path / "runs")]
+    r = subprocess.run([sys.executable, "-c", GC_PROBE.format(argv=argv)], capture_output=True, text=True)
+    seen = json.loads(r.stdout.strip().splitlines()[-1])
+    assert seen["code"] == 0, r.stderr
+    assert seen["enabled"] and seen["frozen"] > 100_000            # torch's objects, out of the collector's way
+    assert seen["frozen_after"] >= seen["frozen"]
+
+    import gc
+
+    from compare.cli import main
+
+    before = gc.get_freeze_count()
+    assert main(argv[:-1] + [str(tmp_path / "again")]) == 0
+    assert gc.isenabled() and gc.get_freeze_count() == before
