@@ -816,6 +816,7 @@ def distributed_start(args, argv: list[str]):
     if wants and args.command not in ("train", "compare", "gradcheck"):
         raise ConfigError(f"--nproc applies to train --impl torch, compare and gradcheck, not {args.command}")
     if world is None and nproc > 1:
+        start_up_done()               # this process only waits on its workers now, for as long as they run
         return distributed.launch(argv, nproc), None
     if world is not None and world.size > 1:
         distributed.silence_followers(world)
@@ -841,7 +842,8 @@ def main(argv: list[str] | None = None) -> int:
     if owner:
         # Start-up: importing torch makes about a million objects and no garbage, yet set off ~770
         # collections (0.5 s, a sixth of the import).  Collection resumes, with those objects frozen,
-        # once the twins are built (start_up_done); gradcheck and plot are over by then.
+        # once the twins are built or workers launched (start_up_done); gradcheck and plot are over
+        # by then.
         gc.disable()
     code = run_command(argv)
     if owner:

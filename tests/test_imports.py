@@ -85,3 +85,31 @@ def test_start_up_without_collections_training_with_them(impl, tiny_mnist, tmp_p
     before = gc.get_freeze_count()
     assert main(argv[:-1] + [str(tmp_path / "again")]) == 0
     assert gc.isenabled() and gc.get_freeze_count() == before
+
+
+LAUNCHER_PROBE = """
+import gc, json, sys
+from compare import cli, distributed
+
+seen = {{}}
+real_launch = distributed.launch
+
+
+def launch(argv, nproc):            # the launcher waits on its workers for the whole run
+    seen.update(enabled=gc.isenabled())
+    return real_launch(argv, nproc)
+
+
+distributed.launch = launch
+sys.argv = ["simplenet", *{argv!r}]
+print(json.dumps(dict(seen, code=cli.main())))
+"""
+
+
+def test_the_launcher_waits_on_its_workers_with_collections_on(tiny_mnist, tmp_path):
+    argv = ["train", "--impl", "torch", "--nproc", "2", "--epochs", "1", "--quiet", "--no-images",
+            "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs")]
+    r = subprocess.run([sys.executable, "-c", LAUNCHER_PROBE.format(argv=argv)], capture_output=True, text=True,
+                       timeout=300)
+    seen = json.loads(r.stdout.strip().splitlines()[-1])
+    assert seen == {"enabled": True, "code": 0}, r.stderr
