@@ -45,24 +45,38 @@ def test_the_torch_twin_reading_data_does_load_it(tiny_mnist, tmp_path):
     assert state["torchvision"]
 
 
+
 GC_PROBE = """
-import gc, json, sys
-from compare import cli, runner
+import gc, importlib, json, sys
+from compare import cli
 
+target = importlib.import_module({module!r})
+*outer, name = {path!r}
+for part in outer:
+    target = getattr(target, part)
+real = getattr(target, name)
 seen = {{}}
-real_run = runner.Runner.run
 
 
-def run(self):                      # what the training loop starts with
-    seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count())
-    return real_run(self)
+def watched(*args, **kwargs):      # the collector's state when the watched function starts
+    seen.setdefault("enabled", gc.isenabled())
+    seen.setdefault("frozen", gc.get_freeze_count())
+    return real(*args, **kwargs)
 
 
-runner.Runner.run = run
+setattr(target, name, watched)
 sys.argv = ["simplenet", *{argv!r}]
 code = cli.main()                   # as the console script calls it: the process's own command line
-print(json.dumps(dict(seen, code=code, enabled_after=gc.isenabled(), frozen_after=gc.get_freeze_count())))
+print(json.dumps(dict(seen, code=code, frozen_after=gc.get_freeze_count())))
 """
+
+
+def collector_seen(argv, module: str, path: list[str]) -> dict:
+    r = subprocess.run([sys.executable, "-c", GC_PROBE.format(argv=[str(a) for a in argv], module=module, path=path)],
+                       capture_output=True, text=True, timeout=300)
+    seen = json.loads(r.stdout.strip().splitlines()[-1])
+    assert seen["code"] == 0, r.stderr
+    return seen
 
 
 @pytest.mark.parametrize("impl", ["manual", "torch"])
@@ -70,11 +84,8 @@ def test_start_up_without_collections_training_with_them(impl, tiny_mnist, tmp_p
     """From the command line, start-up runs with the cycle collector held back (importing torch set off
     ~770 collections of nothing); the training loop runs with it on, the start-up's objects frozen;
     at the end everything is frozen for a quick exit.  In-process callers (tests) are untouched."""
-    argv = ["train", "--impl", impl, "--epochs", "1", "--quiet", "--data-dir", str(tiny_mnist),
-            "--logdir", str(tmp_path / "runs")]
-    r = subprocess.run([sys.executable, "-c", GC_PROBE.format(argv=argv)], capture_output=True, text=True)
-    seen = json.loads(r.stdout.strip().splitlines()[-1])
-    assert seen["code"] == 0, r.stderr
+    argv = ["train", "--impl", impl, "--epochs", "1", "--quiet", "--data-dir", tiny_mnist, "--logdir"]
+    seen = collector_seen(argv + [tmp_path / "runs"], "compare.runner", ["Runner", "run"])
     assert seen["enabled"] and seen["frozen"] > 100_000            # torch's objects, out of the collector's way
     assert seen["frozen_after"] >= seen["frozen"]
 
@@ -83,33 +94,11 @@ def test_start_up_without_collections_training_with_them(impl, tiny_mnist, tmp_p
     from compare.cli import main
 
     before = gc.get_freeze_count()
-    assert main(argv[:-1] + [str(tmp_path / "again")]) == 0
+    assert main([str(a) for a in argv] + [str(tmp_path / "again")]) == 0
     assert gc.isenabled() and gc.get_freeze_count() == before
 
 
-LAUNCHER_PROBE = """
-import gc, json, sys
-from compare import cli, distributed
-
-seen = {{}}
-real_launch = distributed.launch
-
-
-def launch(argv, nproc):            # the launcher waits on its workers for the whole run
-    seen.update(enabled=gc.isenabled())
-    return real_launch(argv, nproc)
-
-
-distributed.launch = launch
-sys.argv = ["simplenet", *{argv!r}]
-print(json.dumps(dict(seen, code=cli.main())))
-"""
-
-
 def test_the_launcher_waits_on_its_workers_with_collections_on(tiny_mnist, tmp_path):
-    argv = ["train", "--impl", "torch", "--nproc", "2", "--epochs", "1", "--quiet", "--no-images",
-            "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs")]
-    r = subprocess.run([sys.executable, "-c", LAUNCHER_PROBE.format(argv=argv)], capture_output=True, text=True,
-                       timeout=300)
-    seen = json.loads(r.stdout.strip().splitlines()[-1])
-    assert seen == {"enabled": True, "code": 0}, r.stderr
+    seen = collector_seen(["train", "--impl", "torch", "--nproc", "2", "--epochs", "1", "--quiet", "--no-images",
+                           "--data-dir", tiny_mnist, "--logdir", tmp_path / "runs"], "compare.distributed", ["launch"])
+    assert seen["enabled"]          # the launcher lives, waiting, as long as the run
