@@ -30,6 +30,42 @@ def test_shards_cover_the_batch_and_weights_make_the_mean():
             assert sum(w / world for w in weights) == pytest.approx(1.0)        # DDP's mean of weighted means
 
 
+@pytest.mark.parametrize("frozen", [False, True], ids=["garbage", "frozen-garbage"])
+def test_the_ddp_wrapper_is_gone_before_the_group(tmp_path, monkeypatch, frozen):
+    """A worker's wrapper is cyclic garbage at the end of a run, frozen when start-up froze it (train,
+    compare); destroying the group under it aborted workers now and then."""
+    import gc
+    import weakref
+
+    import torch
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        ddp = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(3, 2))
+        ddp(torch.ones(4, 3)).sum().backward()
+        wrapper = weakref.ref(ddp)
+        cycle = {"wrapper": ddp}          # a process's first wrapper is held by such a cycle (a kept frame)
+        cycle["itself"] = cycle
+        del ddp, cycle
+        if frozen:
+            gc.freeze()
+        assert wrapper() is not None                     # only the cycle collector frees it
+        seen = []
+        destroy = dist.destroy_process_group
+        monkeypatch.setattr(dist, "destroy_process_group", lambda *a, **k: (seen.append(wrapper()), destroy(*a, **k)))
+        distributed.finish()
+        assert seen == [None] and not dist.is_initialized()
+    finally:
+        gc.unfreeze()
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        if was_enabled:
+            gc.enable()
+
+
 def test_gradcheck_with_two_processes(tiny_mnist, tmp_path):
     out = tmp_path / "g.json"
     r = cli("gradcheck", "--nproc", 2, "--dtype", "float64", "--batch-size", 7, "--data-dir", tiny_mnist,
