@@ -100,3 +100,12 @@ def test_optimizer_state_round_trips():
     assert clone.param_groups[0]["lr"] == 0.01 and clone.param_groups[0]["amsgrad"] is True
     assert clone.state[0]["step"] == 1
     np.testing.assert_array_equal(clone.state[2]["max_exp_avg_sq"], opt.state[2]["max_exp_avg_sq"])
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+def test_the_torch_twin_steps_with_one_kernel_on_every_device(name):
+    """torch.optim's fused kernel whatever the device (``meta`` stands in for one we cannot run here),
+    never a kernel picked per device."""
+    for device in ("cpu", "meta"):
+        opt = torch_optim.make_optimizer(name, [torch.zeros(3, device=device, requires_grad=True)], lr=0.1)
+        assert opt.defaults["fused"] is True and not opt.defaults["foreach"], device

@@ -11,21 +11,15 @@ __all__ = ["SGD", "Adam", "AdamW", "ConstantLR", "CosineAnnealingLR", "LRSchedul
            "make_optimizer", "make_scheduler"]
 
 
-FUSED_DEVICES = ("cpu", "cuda")     # where torch.optim has fused kernels for SGD, Adam and AdamW
-
-
 def make_optimizer(name: str, params, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
                    weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8, amsgrad=False) -> Optimizer:
-    """torch.optim's optimizer, with its fused kernel (one call per step instead of a Python loop
-    over parameters) on CPU and CUDA, its foreach kernels elsewhere; the update rule is the same."""
-    params = list(params)
-    fused = params[0].device.type in FUSED_DEVICES
-    speed = {"fused": True} if fused else {"foreach": True}
+    """torch.optim's optimizer with its fused kernel - one call per step instead of a loop over the
+    parameters - on every device (torch has one for CPU, CUDA and MPS); the update rule is the same."""
     if name == "sgd":
         return SGD(params, lr=lr, momentum=momentum, dampening=dampening,
-                   weight_decay=weight_decay, nesterov=nesterov, **speed)
+                   weight_decay=weight_decay, nesterov=nesterov, fused=True)
     cls = {"adam": Adam, "adamw": AdamW}[name]
-    return cls(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, **speed)
+    return cls(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, fused=True)
 
 
 def make_scheduler(name: str, optimizer: Optimizer, *, epochs: int, step_size: int = 5,
