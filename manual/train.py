@@ -13,12 +13,17 @@ from manual.optim import Optimizer
 
 
 def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer,
-               x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forward, backward, update; returns (loss, number correct) of the batch before the update."""
+               x: np.ndarray, y: np.ndarray, weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Forward, backward, update; returns (loss, number correct) of the batch before the update.
+
+    ``weight`` scales the loss that is differentiated, as in ``torch_impl.train.train_step``."""
     optimizer.zero_grad()
     logits = model(x)
     loss = loss_fn(logits, y)
-    model.backward(loss_fn.backward())
+    grad_logits = loss_fn.backward()
+    # d(w·L)/dz = w · dL/dz                              (N, C)
+    grad_logits *= weight
+    model.backward(grad_logits)
     optimizer.step()
     return loss, np.count_nonzero(logits.argmax(axis=1) == y)
 

@@ -38,6 +38,37 @@ def test_batch_order_is_a_pure_function_of_seed_and_epoch():
     assert sorted(a) == list(range(1000))
 
 
+@pytest.mark.parametrize("weight", [1.0, 0.25])
+def test_the_two_train_steps_mirror_each_other(weight):
+    """manual.train.train_step and torch_impl.train.train_step, one step each from one state in
+    float64: same loss, same count, same parameters after the update (the weight scales the update)."""
+    import torch
+
+    import manual.optim
+    import manual.train
+    import torch_impl.optim
+    import torch_impl.train
+    from compare.config import ModelSpec
+    from compare.twins import build_manual, build_torch, initial_state
+
+    spec = ModelSpec()
+    state = initial_state(spec, seed=3)
+    rng = np.random.default_rng(3)
+    x, y = rng.random((16, 784)), rng.integers(0, 10, 16)
+    ours, theirs = build_manual(spec, state, "float64"), build_torch(spec, state, "float64")
+    steps = []
+    for impl, net, xb, yb in ((manual, ours, x, y), (torch_impl, theirs, torch.from_numpy(x), torch.from_numpy(y))):
+        opt = impl.optim.make_optimizer("sgd", net.parameters(), lr=0.5, momentum=0.9)
+        steps.append(impl.train.train_step(net, impl.layers.CrossEntropyLoss(), opt, xb, yb, weight=weight))
+    (loss_m, correct_m), (loss_t, correct_t) = steps
+    assert abs(float(loss_m) - float(loss_t)) <= 1e-14 and int(correct_m) == int(correct_t)
+    after_m, after_t = ours.state_dict(), {k: v.detach().numpy() for k, v in theirs.state_dict().items()}
+    for name in state:
+        np.testing.assert_allclose(after_m[name], after_t[name], rtol=0, atol=1e-14)
+        moved = np.abs(after_m[name] - state[name]).max()
+        assert moved > 1e-3 * weight, name                  # the step did move every parameter
+
+
 def test_lockstep_float64_agrees_every_step(tiny_mnist, tmp_path):
     out = tmp_path / "c.json"
     code = main(["compare", "--quiet", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"),
