@@ -14,6 +14,13 @@ import pytest
 from compare import checkpoint, distributed
 
 
+@pytest.fixture(autouse=True)
+def stacks_of_a_crashed_worker(monkeypatch):
+    """A worker that dies of a fatal signal (SIGABRT, SIGSEGV) prints every thread's Python stack into
+    the failure this file's tests show."""
+    monkeypatch.setenv("PYTHONFAULTHANDLER", "1")
+
+
 def cli(*args, env=None, **kw):
     return subprocess.run([sys.executable, "-m", "compare.cli", *map(str, args)], capture_output=True, text=True,
                           env=env, **kw)
