@@ -293,8 +293,9 @@ def timing_order(keys: list[str], round_: int) -> list[str]:
     pairs, order = {}, []
     for key in keys:
         impl, dt, bs = key.split("/")
-        if impl in BASELINE_OF and dt == "float32" and f"{BASELINE_OF[impl]}/{dt}/{bs}" in keys:
-            pair = [key, f"{BASELINE_OF[impl]}/{dt}/{bs}"]
+        base = f"{BASELINE_OF.get(impl)}/{dt}/{bs}"
+        if impl in BASELINE_OF and dt == "float32" and base in keys:
+            pair = [key, base]
             order += pair if round_ % 2 == 0 else pair[::-1]
             pairs.update(dict.fromkeys(pair))
     return order + [key for key in keys if key not in pairs]
@@ -404,7 +405,7 @@ def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"
     for bs in batch_sizes:
         floors[str(bs)] = floor = gemm_floor(spec, bs, "float32")
         steps = -(-n // bs)
-        for impl, base_name in (("manual", "plain-numpy"), ("torch", "plain-torch")):
+        for impl, base_name in BASELINE_OF.items():
             s = summary(samples[f"{base_name}/float32/{bs}"])
             twin_samples = samples[f"{impl}/float32/{bs}"]
             s["twin_ratio"] = statistics.median(a / b for a, b in zip(twin_samples, s["samples"]))
