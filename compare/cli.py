@@ -96,34 +96,46 @@ def format_gradcheck(r) -> str:
     lines += [f"gradcheck: {r.spec}, {r.dtype}, batch of {r.batch_size} ({r.source})"
               + (f", injected fault: {r.fault}" if r.fault else ""),
               f"{'parameter':<15}{'shape':<13}{'max |Δ|':>11}{'max rel err':>13}{'tolerance':>11}  verdict"]
+    # the forward first: a wrong forward explains every gradient after it
+    lines.append(f"{'forward':<15}{str((r.batch_size, 10)):<13}{r.logits['max_abs_diff']:>11.2e}"
+                 f"{r.logits['max_rel_err']:>13.2e}{r.tolerance:>11.0e}  {r.forward['verdict']}   (logits)")
+    if r.forward.get("diagnosis"):
+        d = r.forward["diagnosis"]
+        lines.append(f"{'':<15}diagnosis [{d['code']}]: {d['message']}")
+    loss_verdict = "OK" if r.loss["passed"] else ("DIFFERS (reported, not judged)" if r.passed else "MISMATCH")
+    lines.append(f"{'loss':<15}{'()':<13}{r.loss['abs_diff']:>11.2e}{r.loss['rel_err']:>13.2e}{r.tolerance:>11.0e}  "
+                 f"{loss_verdict}   ({label} {r.loss['manual']:.10f}, torch {r.loss['torch']:.10f})")
+    if r.loss.get("diagnosis"):
+        lines.append(f"{'':<15}diagnosis [{r.loss['diagnosis']['code']}]: {r.loss['diagnosis']['message']}")
     for p in r.params:
         lines.append(f"{p.name:<15}{str(tuple(p.shape)):<13}{p.max_abs_diff:>11.2e}{p.max_rel_err:>13.2e}"
                      f"{r.tolerance:>11.0e}  {'OK' if p.passed else 'MISMATCH'}")
         if p.diagnosis:
-            lines.append(f"{'':<15}diagnosis [{p.diagnosis['code']}]: {p.diagnosis['message']}")
+            where = f" at {p.diagnosis['layer']}" if p.diagnosis.get("layer") else ""
+            lines.append(f"{'':<15}diagnosis [{p.diagnosis['code']}{where}]: {p.diagnosis['message']}")
         for w in p.worst:
             native = f" = {p.native}{w['native_index']}" if p.native != p.name else ""
             lines.append(f"{'':<15}{p.name}{w['index']}{native}: {label} {w['plugin']:.6g}, "
                          f"autograd {w['autograd']:.6g}")
-    lines.append(f"{'loss':<15}{'()':<13}{r.loss['abs_diff']:>11.2e}{r.loss['rel_err']:>13.2e}{r.tolerance:>11.0e}  "
-                 f"{'OK' if r.loss['passed'] else 'MISMATCH'}   ({label} {r.loss['manual']:.10f}, torch {r.loss['torch']:.10f})")
-    lines.append(f"{'logits':<15}{str((r.batch_size, 10)):<13}{r.logits['max_abs_diff']:>11.2e}"
-                 f"{r.logits['max_rel_err']:>13.2e}{r.tolerance:>11.0e}  {'OK' if r.logits['passed'] else 'MISMATCH'}")
     if r.fd is not None:
         lines.append("")
-        lines.append(f"finite differences of {label}'s loss (float64, central, h=1e-5) against each side's gradient:")
-        lines.append(f"{'parameter':<15}{'checked':>8}{'kinks':>7}{'|fd−' + column + '|':>13}{'|fd−torch|':>12}  verdict")
+        lines.append("finite differences (float64, central, h=1e-5) of the reference loss - the harness's own "
+                     f"forward - against each side, and of {label}'s own loss against its gradient:")
+        lines.append(f"{'parameter':<15}{'checked':>8}{'kinks':>7}{'|fd−' + column + '|':>13}{'|fd−torch|':>12}"
+                     f"{'own |fd−' + column + '|':>17}  verdict")
         for c in r.fd:
-            verdict = {(True, True): "OK", (False, True): f"{label.upper()} WRONG", (True, False): "TORCH WRONG",
-                       (False, False): "BOTH DIFFER FROM FD"}[(c.passed_manual, c.passed_torch)]
             lines.append(f"{c.name:<15}{c.checked:>8}{c.kinks:>7}{c.max_abs_err_manual:>13.2e}"
-                         f"{c.max_abs_err_torch:>12.2e}  {verdict}")
+                         f"{c.max_abs_err_torch:>12.2e}{c.max_abs_err_own:>17.2e}  {c.verdict}")
     bad = [p.name for p in r.params if not p.passed]
+    if not r.logits["passed"]:
+        bad.insert(0, "forward")
     lines.append("")
+    for note in r.notes:
+        lines.append(f"note: {note}")
     if r.passed:
-        lines.append(f"verdict: AGREE - all {len(r.params)} parameters within {r.tolerance:.0e}")
+        lines.append(f"verdict: AGREE - the forward and all {len(r.params)} parameters within {r.tolerance:.0e}")
     else:
-        lines.append(f"verdict: MISMATCH - {', '.join(bad) or 'loss/logits/finite differences'} outside tolerance")
+        lines.append(f"verdict: MISMATCH - {', '.join(bad) or 'finite differences'} outside tolerance")
     return "\n".join(lines)
 
 
@@ -440,7 +452,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from compare.runner import lockstep_report
+    from compare.runner import lockstep_report, param_max_abs_diff
     from manual.data import DATASETS
 
     runner, outcome = run_training(args, "compare", ["manual", "torch"])
@@ -450,7 +462,8 @@ def cmd_compare(args) -> int:
         return EXIT_OK
     cfg = runner.cfg
     m, t = outcome.histories["manual"], outcome.histories["torch"]
-    report = lockstep_report(outcome.histories, runner.twins, cfg.dtype)
+    report = lockstep_report(outcome.histories, runner.twins, cfg.dtype, max_param_diff=runner.max_param_diff,
+                             params_left_at=runner.params_left_at)
     epochs = [{"epoch": a["epoch"], "manual": a, "torch": b,
                "abs_test_accuracy_diff": abs(a["test_accuracy"] - b["test_accuracy"]),
                "abs_test_loss_diff": abs(a["test_loss"] - b["test_loss"])} for a, b in zip(m.epochs, t.epochs)]
@@ -459,8 +472,11 @@ def cmd_compare(args) -> int:
                "steps": outcome.global_step, "timing": timing(runner),
                "max_abs_loss_diff": measured["step_loss"], "max_abs_window_loss_diff": measured["window_loss"],
                "max_abs_test_accuracy_diff": measured["test_accuracy"],
-               "max_abs_test_loss_diff": measured["test_loss"], "final_param_max_abs_diff": measured["params"],
+               "max_abs_test_loss_diff": measured["test_loss"], "final_param_max_abs_diff": param_max_abs_diff(runner.twins),
+               "max_param_abs_diff_along_run": measured["params"],
                "steps_within_1e-4": report["steps_within_1e-4"], "checks": report["checks"], "epochs": epochs,
+               "notes": report["notes"], "loss_diagnosis": report["loss_diagnosis"],
+               "params_left_at": report["params_left_at"],
                "config": cfg.to_dict(), "logdir": str(runner.run_dir.parent), "run_dir": str(runner.run_dir)}
     write_file(runner.run_dir / "results.json", json.dumps(payload, indent=2) + "\n")
     write_json(args.json, payload)
@@ -478,6 +494,8 @@ def cmd_compare(args) -> int:
     for e in epochs:
         print(f"{e['epoch']:<7}{e['manual']['test_accuracy']:>16.4f}{e['torch']['test_accuracy']:>16.4f}"
               f"{e['manual']['test_loss']:>13.6f}{e['torch']['test_loss']:>12.6f}")
+    for note in report["notes"]:
+        print(f"note: {note}")
     print(f"verdict: {'AGREE' if report['passed'] else 'MISMATCH'} - the twins' curves "
           f"{'match' if report['passed'] else 'do not match'} within the {cfg.dtype} tolerances")
     print(f"logs: {runner.run_dir}\nview: tensorboard --logdir {runner.run_dir.parent}")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 import manual
-from compare import distributed, plugins
+from compare import catalogue, distributed, plugins
 from compare.config import ModelSpec
 from compare.diagnose import diagnose, worst_elements
 from compare.distributed import SINGLE, World
@@ -49,17 +49,37 @@ class ParamCheck:
     worst: list[dict] = field(default_factory=list)
 
 
+# The per-parameter verdicts of --fd (JSON ``fd[i].verdict``): the reference is the harness's own
+# forward (mean softmax cross-entropy of SimpleNet at these weights), the truth both sides must match.
+FD_OK, FD_TORCH_WRONG, FD_PLUGIN_LOSS = "OK", "TORCH WRONG", "PLUG-IN FORWARD/LOSS DIFFERS"
+FD_BOTH, FD_UNEXPLAINED = "BOTH DIFFER FROM FD", "UNEXPLAINED"
+
+
 @dataclass
 class FDCheck:
-    """Finite differences of the implementation's loss against both sides' gradients at the same coordinates."""
+    """Central differences of the *reference* loss against both sides' gradients, and of the plug-in's
+    own loss against its gradient (self-consistency), at the same coordinates."""
 
     name: str
     checked: int
     kinks: int
-    max_abs_err_manual: float
-    max_abs_err_torch: float
+    max_abs_err_manual: float     # |fd(reference) − plug-in|
+    max_abs_err_torch: float      # |fd(reference) − autograd|
     passed_manual: bool
     passed_torch: bool
+    max_abs_err_own: float = 0.0  # |fd(plug-in's own loss) − plug-in|
+    passed_own: bool = True
+    verdict: str = FD_OK
+
+
+def fd_verdict(plugin_ok: bool, torch_ok: bool, own_ok: bool, forward_ok: bool, wrong: str) -> str:
+    """One parameter's verdict.  ``TORCH WRONG`` only when the plug-in agrees with the reference in
+    its forward, its loss and this gradient, and autograd does not."""
+    if plugin_ok:
+        return FD_OK if torch_ok else (FD_TORCH_WRONG if forward_ok else FD_UNEXPLAINED)
+    if not torch_ok:
+        return FD_BOTH
+    return FD_PLUGIN_LOSS if own_ok else wrong
 
 
 @dataclass
@@ -72,16 +92,19 @@ class GradReport:
     params: list[ParamCheck]
     loss: dict
     logits: dict
+    forward: dict = field(default_factory=dict)
     fault: str | None = None
     fd: list[FDCheck] | None = None
     implementation: dict = field(default_factory=dict)
     world: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     passed: bool = field(init=False)
 
     def __post_init__(self):
-        fd_ok = self.fd is None or all(c.passed_manual and c.passed_torch for c in self.fd)
-        self.passed = (all(p.passed for p in self.params) and self.loss["passed"]
-                       and self.logits["passed"] and fd_ok)
+        fd_ok = self.fd is None or all(c.verdict == FD_OK for c in self.fd)
+        # the verdict rests on what the judge measures itself: the logits and every gradient; the
+        # reported loss is shown and diagnosed, never failed on its own
+        self.passed = all(p.passed for p in self.params) and self.logits["passed"] and fd_ok
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -126,17 +149,20 @@ def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(
                    convention: str | None = None, world: World = SINGLE) -> GradReport:
     """Load ONE set of initial weights into the hand-written implementation ``manual_target`` (our twin
     by default; any plug-in, or a factory callable) and into autograd, run forward + backward on
-    (x, y), compare every parameter and diagnose each that fails."""
+    (x, y); compare the forward first (logits, reported loss), then every parameter, and diagnose
+    each that fails."""
     tol = TOLERANCE[dtype]
     state = initial_state(spec, seed)
     impl = build_implementation(manual_target, spec, state, dtype, convention, fault)
     t_net = build_torch(spec, state, dtype)
     x = np.asarray(x, dtype=np.dtype(dtype))
-    m_loss, m_logits, m_grads = impl.raw_gradients(x, y)
+    y = np.asarray(y)
+    m_loss, m_logits, m_grads = impl.raw_gradients(x.copy(), y.copy())
     m_grads = {k: None if g is None else np.array(g, copy=True) for k, g in m_grads.items()}
     if m_logits is None:
-        m_logits = impl.forward(x)
-    t_loss, t_logits = torch_forward_backward(t_net, x, y, world)
+        m_logits = impl.forward(x.copy())
+    m_logits = np.array(m_logits, copy=True)
+    t_loss, t_logits = torch_forward_backward(t_net, x.copy(), y.copy(), world)
 
     t_grads = {name: p.grad.numpy() for name, p in t_net.named_parameters()}
     slots = {s.name: s for s in impl.slots}
@@ -151,76 +177,156 @@ def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(
         r = max_rel_err(a, b)
         params.append(ParamCheck(name, list(b.shape), float(np.abs(a - b).max()), r, r <= tol, slot.native,
                                  worst=[] if r <= tol else worst_elements(a, b, slot)))
-    diagnose(params, m_grads, t_grads, n=len(x), tol=tol, slots=slots, native_shapes=impl.native_grad_shapes)
+    logits_rel = max_rel_err(m_logits, t_logits) if m_logits.shape == t_logits.shape else float("inf")
     loss_rel = abs(m_loss - t_loss) / max(abs(m_loss), abs(t_loss), TINY)
-    logits_rel = max_rel_err(m_logits, t_logits)
+    forward = dict(verdict="OK" if logits_rel <= tol else "MISMATCH", max_rel_err=logits_rel,
+                   max_abs_diff=float(np.abs(m_logits - t_logits).max()), diagnosis=None)
+    loss = dict(manual=m_loss, torch=t_loss, abs_diff=abs(m_loss - t_loss), rel_err=loss_rel,
+                passed=loss_rel <= tol, own_cross_entropy=catalogue.cross_entropy(m_logits, y), diagnosis=None)
+    ref_params = {k: v.astype(np.dtype(dtype)) for k, v in state.items()}
+    notes = explain(params, forward, loss, m_logits, t_logits, m_grads, t_grads, x, y, tol=tol, dtype=dtype, spec=spec,
+                    ref_params=ref_params, slots=slots, native_shapes=impl.native_grad_shapes)
     report = GradReport(
         dtype=dtype, tolerance=tol, batch_size=len(x), source=source, spec=spec.describe(), params=params,
-        loss=dict(manual=m_loss, torch=t_loss, abs_diff=abs(m_loss - t_loss), rel_err=loss_rel, passed=loss_rel <= tol),
-        logits=dict(max_abs_diff=float(np.abs(m_logits - t_logits).max()), max_rel_err=logits_rel,
-                    passed=logits_rel <= tol),
-        fault=fault,
+        loss=loss, logits=dict(max_abs_diff=forward["max_abs_diff"], max_rel_err=logits_rel, passed=logits_rel <= tol),
+        forward=forward, fault=fault,
         fd=finite_differences(spec, state, x, y, t_grads, samples=fd_samples, seed=seed, fault=fault,
-                              manual_target=manual_target, convention=convention) if fd else None,
-        world=world.describe(),
+                              manual_target=manual_target, convention=convention,
+                              forward_ok=logits_rel <= tol and loss_rel <= tol, wrong=impl.wrong_verdict)
+        if fd else None,
+        world=world.describe(), notes=notes,
         implementation=dict(label=impl.label, target=impl.target, convention=impl.convention,
                             mapping=impl.mapping(), header=impl.header(), mapping_lines=impl.mapping_lines()),
     )
     return report
 
 
+def explain(params: list[ParamCheck], forward: dict, loss: dict, logits, t_logits, grads, t_grads, x, y, *, tol: float,
+            dtype: str, spec: ModelSpec, ref_params: dict, slots: dict, native_shapes: dict) -> list[str]:
+    """Every diagnosis of one gradient proof, in the order a learner should fix things: arithmetic in a
+    lower precision; then the forward (a wrong forward explains every wrong gradient after it); then the
+    reported loss; then each gradient by its signature, and by re-enacting the catalogue's bugs where no
+    signature fits.  Returns notes for what is shown but not failed (a reported loss that differs)."""
+    notes = []
+    failing = [p for p in params if not p.passed]
+    forward_bad = forward["verdict"] != "OK"
+    precision = precision_diagnosis(dtype, logits, grads, [forward["max_rel_err"]] * forward_bad
+                                    + [p.max_rel_err for p in failing])
+    if precision is not None:
+        if forward_bad:
+            forward["diagnosis"] = dict(precision)
+        for p in failing:
+            p.diagnosis = dict(precision)
+    elif forward_bad:
+        found = (catalogue.reenact("forward", ref_params, spec.activation, x, y, logits, grads, tol)
+                 or catalogue.forward_signature(logits, t_logits, tol)
+                 or dict(code="unexplained", message="the logits differ from the reference forward's and no known "
+                         "forward bug reproduces them: check each layer's x·W + b and the activations in order"))
+        forward["diagnosis"] = found
+        consistent = " (your backward is consistent with that forward: fix the forward)" if found.get(
+            "backward_consistent") else ""
+        for p in failing:
+            p.diagnosis = dict(code="forward", cause=found["code"], message=(
+                f"follows from the forward [{found['code']}]: the gradient of a wrong forward{consistent}"))
+    if not loss["passed"]:
+        d = catalogue.loss_diagnosis(loss["manual"], logits, y, tol)
+        if d is None and forward_bad:
+            d = dict(code="forward", message="the reported loss is the cross-entropy of your logits: it differs "
+                     "because the forward does")
+        loss["diagnosis"] = d
+        if d is not None and not forward_bad and not failing:
+            notes.append(f"{d['code']}: {d['message']}; your logits and gradients agree")
+    if precision is None and not forward_bad and failing:
+        diagnose(params, grads, t_grads, n=len(x), tol=tol, slots=slots, native_shapes=native_shapes)
+        if any(p.diagnosis["code"] in ("unexplained", "upstream") for p in failing):
+            found = catalogue.reenact("backward", ref_params, spec.activation, x, y, logits, grads, tol)
+            if found is not None:
+                for p in failing:
+                    p.diagnosis = dict(found)
+    return notes
+
+
+def precision_diagnosis(dtype: str, logits, grads: dict, errors: list[float]) -> dict | None:
+    """``precision`` when a float64 run gets arrays of a lower precision back, or every error sits in
+    float32's rounding band (above float64's tolerance, within float32's)."""
+    if dtype != "float64" or not errors:
+        return None
+    arrays = [np.asarray(logits)] + [np.asarray(g) for g in grads.values() if g is not None]
+    low = sorted({a.dtype.name for a in arrays if a.dtype.kind == "f" and a.dtype.itemsize < 8})
+    in_band = all(TOLERANCE["float64"] < e <= TOLERANCE["float32"] for e in errors)
+    if not low and not in_band:
+        return None
+    why = (f"your code returns {', '.join(low)} arrays in a float64 run" if low else
+           f"every error ({max(errors):.1e} at worst) sits at float32 rounding in a float64 run")
+    return dict(code="precision", low_dtypes=low, message=(
+        f"{why}: your arithmetic runs in float32 (e.g. nnfs.init() patches np.dot to return float32, or an "
+        "astype/dtype default) - run with --dtype float32, or drop it"))
+
+
 def finite_differences(spec: ModelSpec, state: dict, x: np.ndarray, y: np.ndarray,
                        torch_grads: dict[str, np.ndarray], *, samples: int | None = 16, seed: int = 0,
                        fault: str | None = None, manual_target=plugins.DEFAULT_TARGET,
-                       convention: str | None = None) -> list[FDCheck]:
-    """Central differences of the implementation's own loss in float64, at ``samples`` random
-    coordinates per parameter (every coordinate when ``samples`` is None), against its analytic
-    gradient and autograd's.
+                       convention: str | None = None, forward_ok: bool = True,
+                       wrong: str = "PLUG-IN WRONG") -> list[FDCheck]:
+    """Central differences in float64, at ``samples`` random coordinates per parameter (every
+    coordinate when ``samples`` is None), of two losses:
+
+    * the *reference* loss - the harness's own forward (our twin's SimpleNet, mean softmax
+      cross-entropy) at the same weights - against the implementation's analytic gradient and
+      autograd's: the truth both must match;
+    * the implementation's own loss against its own gradient: whether its backward is consistent
+      with its forward (a backward that differentiates a wrong forward correctly is "FORWARD/LOSS
+      DIFFERS", not a wrong backward, and never makes autograd look wrong).
 
     A coordinate whose ±H step flips any ReLU unit (a pre-activation within reach of the kink at 0,
-    watched on a reference forward of our twin with the same weights) has no derivative to compare;
-    it is counted under ``kinks`` and not judged.
+    watched on the reference forward) has no derivative to compare; it is counted under ``kinks``.
     """
     impl = build_implementation(manual_target, spec, state, "float64", convention, fault)
     ref = build_manual(spec, state, "float64")
+    ref_loss = manual.CrossEntropyLoss()
     ref_params = dict(ref.named_parameters())
     x = np.asarray(x, dtype=np.float64)
-    _, _, analytic = impl.raw_gradients(x, y)
+    _, _, analytic = impl.raw_gradients(x.copy(), y.copy())
     analytic = {k: None if g is None else np.array(g, copy=True) for k, g in analytic.items()}
     relus = [a for a in ref.acts if isinstance(a, manual.ReLU)]
 
-    def masks():
-        ref(x)
-        return [a.mask.copy() for a in relus]
+    def evaluate():
+        """(plug-in's own loss, reference loss, ReLU masks of the reference)."""
+        own = impl.raw_gradients(x.copy(), y.copy())[0]
+        truth = float(ref_loss(ref(x.copy()), y))
+        return own, truth, [a.mask.copy() for a in relus]
 
-    base_masks = masks()
+    base_masks = evaluate()[2]
     rng = np.random.default_rng(seed)
     checks = []
     for name, p in impl.params.items():
         data, mirror = p.data, ref_params[name].data       # views: writing them moves the implementation
         coords = np.arange(data.size) if samples is None else rng.choice(data.size, min(samples, data.size), replace=False)
-        errors = {"manual": [0.0], "torch": [0.0]}
-        passed = {"manual": True, "torch": True}
+        errors = {"manual": [0.0], "torch": [0.0], "own": [0.0]}
+        passed = {"manual": True, "torch": True, "own": True}
         kinks = 0
         for c in coords:
             idx = np.unravel_index(int(c), data.shape)
-            v = data[idx]
-            data[idx] = mirror[idx] = v + H
-            up, masks_up = impl.raw_gradients(x, y)[0], masks()
-            data[idx] = mirror[idx] = v - H
-            down, masks_down = impl.raw_gradients(x, y)[0], masks()
-            data[idx] = mirror[idx] = v
+            v, w = data[idx], mirror[idx]
+            data[idx], mirror[idx] = v + H, w + H
+            own_up, ref_up, masks_up = evaluate()
+            data[idx], mirror[idx] = v - H, w - H
+            own_down, ref_down, masks_down = evaluate()
+            data[idx], mirror[idx] = v, w
             if any((m0 != m1).any() or (m0 != m2).any() for m0, m1, m2 in zip(base_masks, masks_up, masks_down)):
                 kinks += 1
                 continue
-            fd = (up - down) / (2 * H)
-            for side, grads in (("manual", analytic), ("torch", torch_grads)):
+            fd_ref, fd_own = (ref_up - ref_down) / (2 * H), (own_up - own_down) / (2 * H)
+            for side, grads, fd in (("manual", analytic, fd_ref), ("torch", torch_grads, fd_ref),
+                                    ("own", analytic, fd_own)):
                 an = value_at(grads[name], int(c), data.shape)
-                err = abs(fd - an) if np.isfinite(an) else float("inf")
+                err = abs(fd - an) if np.isfinite(an) and np.isfinite(fd) else float("inf")
                 errors[side].append(err)
                 passed[side] &= err <= FD_ATOL + FD_RTOL * abs(an)
+        verdict = fd_verdict(passed["manual"], passed["torch"], passed["own"], forward_ok, wrong)
         checks.append(FDCheck(name, len(coords), kinks, max(errors["manual"]), max(errors["torch"]),
-                              bool(passed["manual"]), bool(passed["torch"])))
+                              bool(passed["manual"]), bool(passed["torch"]), max(errors["own"]),
+                              bool(passed["own"]), verdict))
     return checks
 
 

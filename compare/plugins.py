@@ -37,6 +37,7 @@ import importlib.util
 import inspect
 import re
 import sys
+import sysconfig
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ from compare.errors import ConfigError
 CONVENTIONS = ("ours", "cs231n", "layers", "sklearn")
 ALIASES = {"manual": "compare.plugins:our_twin", "sklearn": "compare.plugins:sklearn_mlp"}
 DEFAULT_TARGET = "manual"
+# how --fd names a wrong hand-written side: our twin by its role, anyone else's code as the plug-in
+WRONG_VERDICT = {"manual": "MANUAL WRONG"}
 
 
 class PluginError(ConfigError):
@@ -91,19 +94,29 @@ def sklearn_mlp(sizes, activation="relu", dtype=np.float64):
 
 # --- calling someone else's code ------------------------------------------------------------
 def where(exc: BaseException, files: tuple[str, ...] = ()) -> str:
-    """``file:line`` of the deepest frame in one of ``files`` (the plug-in's), else the deepest frame
-    outside this package and the libraries."""
+    """``file:line`` of the deepest frame in the user's own code: outside this project's packages, the
+    standard library and site-packages (the code a factory imports counts, not only the factory's
+    file); else the deepest frame in ``files``; else the deepest frame outside this project."""
     frames = traceback.extract_tb(exc.__traceback__)
-    ours = str(Path(__file__).resolve().parent)
-    mine = [f for f in frames if files and str(Path(f.filename).resolve()) in files]
-    if not mine:
-        mine = [f for f in frames if not str(Path(f.filename).resolve()).startswith(ours)
-                and "site-packages" not in f.filename and "importlib" not in f.filename]
-    if not mine:
-        mine = frames
-    if not mine:
+    resolved = [(f, str(Path(f.filename).resolve())) for f in frames]
+    theirs = [f for f, path in resolved if user_code(path)]
+    if not theirs:
+        theirs = [f for f, path in resolved if files and path in files]
+    if not theirs:
+        theirs = [f for f, path in resolved if not path.startswith(PROJECT_DIRS)]
+    if not theirs:
         return "?"
-    return f"{mine[-1].filename}:{mine[-1].lineno}"
+    return f"{theirs[-1].filename}:{theirs[-1].lineno}"
+
+
+PROJECT_DIRS = tuple(str(Path(__file__).resolve().parents[1] / d) + "/" for d in ("compare", "manual", "torch_impl"))
+LIBRARY_DIRS = tuple({str(Path(sysconfig.get_paths()[k]).resolve()) + "/" for k in ("stdlib", "platstdlib")})
+
+
+def user_code(path: str) -> bool:
+    """A file of the user's: not ours, not the standard library's, not an installed package's."""
+    return not (path.startswith(PROJECT_DIRS) or path.startswith(LIBRARY_DIRS) or "site-packages" in path
+                or "dist-packages" in path or path.startswith("<") or "/<frozen " in path or "importlib" in path)
 
 
 def short(exc: BaseException) -> str:
@@ -160,6 +173,7 @@ class Implementation:
     def __init__(self, obj, spec: ModelSpec, dtype, *, label: str, target: str, files: tuple[str, ...] = ()):
         self.obj, self.spec, self.dtype = obj, spec, np.dtype(dtype)
         self.label, self.target, self.files = label, target, files
+        self.wrong_verdict = WRONG_VERDICT.get(target, "PLUG-IN WRONG")
         self.sizes = [spec.in_features, *spec.hidden, spec.out_features]
         self.slots: list[Slot] = self._slots()
         self.params: dict[str, manual.Parameter] = {}
@@ -368,7 +382,7 @@ class Ours(Implementation):
     def _backward(self, x, y):
         self.model.zero_grad()
         logits = self.model(x)
-        loss = self.criterion(logits, y)
+        loss = self.criterion.forward(logits, y)         # docs/plugins.md: forward(logits, y) → loss
         self.model.backward(self.criterion.backward())
         return loss, logits, {name: p.grad for name, p in self.own.items()}
 
@@ -390,6 +404,23 @@ def check_names(label: str, expected: list[str], found: list[str]) -> None:
                           f"(expected {', '.join(expected)})")
 
 
+def weight_layout(shape: tuple[int, ...], fan_in: int, fan_out: int) -> tuple[tuple[int, int], str]:
+    """How a weight is stored: (in, out) as these conventions do (transposed to torch's), or torch's own
+    (out, in) when the shape says so without ambiguity (not square).  Any other shape keeps the
+    convention's (in, out), and loading then names both shapes."""
+    if tuple(shape) == (fan_out, fan_in) and fan_in != fan_out:
+        return (fan_out, fan_in), "same"
+    return (fan_in, fan_out), "transposed"
+
+
+def bias_layout(shape: tuple[int, ...], fan_out: int, default: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
+    """A bias stored as (out,), a (1, out) row or an (out, 1) column: each is mapped, none refused."""
+    shape = tuple(shape)
+    if shape not in ((fan_out,), (1, fan_out), (fan_out, 1)):
+        shape = default
+    return shape, "same" if shape == (fan_out,) else "reshaped"
+
+
 # --- cs231n ---------------------------------------------------------------------------------
 class CS231n(Implementation):
     """``params`` = {W1, b1, …} with W (in, out); ``loss(X, y)`` → (loss, grads); ``loss(X)`` → scores."""
@@ -405,9 +436,11 @@ class CS231n(Implementation):
         check_names(self.label, expected, list(params))
         slots = []
         for k, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
+            w_shape, w_layout = weight_layout(np.shape(params[f"W{k}"]), fan_in, fan_out)
+            b_shape, b_layout = bias_layout(np.shape(params[f"b{k}"]), fan_out, default=(fan_out,))
             for key, name, shape, native_shape, layout in (
-                    (f"W{k}", f"layer{k}.weight", (fan_out, fan_in), (fan_in, fan_out), "transposed"),
-                    (f"b{k}", f"layer{k}.bias", (fan_out,), (fan_out,), "same")):
+                    (f"W{k}", f"layer{k}.weight", (fan_out, fan_in), w_shape, w_layout),
+                    (f"b{k}", f"layer{k}.bias", (fan_out,), b_shape, b_layout)):
                 slots.append(Slot(name, shape, key, native_shape, layout,
                                   get=lambda key=key: self.obj.params[key],
                                   set=lambda v, key=key: self.obj.params.__setitem__(key, v)))
@@ -453,12 +486,11 @@ class Layers(Implementation):
         slots = []
         for k, (layer, fan_in, fan_out) in enumerate(zip(self.dense, self.sizes[:-1], self.sizes[1:]), start=1):
             i = self.layers.index(layer)
-            bias_shape = tuple(np.shape(layer.biases))
-            bias_shape = bias_shape if bias_shape in ((1, fan_out), (fan_out,)) else (1, fan_out)
-            slots.append(Slot(f"layer{k}.weight", (fan_out, fan_in), f"layers[{i}].weights", (fan_in, fan_out),
-                              "transposed", get=lambda l=layer: l.weights, set=lambda v, l=layer: setattr(l, "weights", v)))
-            slots.append(Slot(f"layer{k}.bias", (fan_out,), f"layers[{i}].biases", bias_shape,
-                              "reshaped" if bias_shape != (fan_out,) else "same",
+            w_shape, w_layout = weight_layout(np.shape(layer.weights), fan_in, fan_out)
+            b_shape, b_layout = bias_layout(np.shape(layer.biases), fan_out, default=(1, fan_out))
+            slots.append(Slot(f"layer{k}.weight", (fan_out, fan_in), f"layers[{i}].weights", w_shape, w_layout,
+                              get=lambda l=layer: l.weights, set=lambda v, l=layer: setattr(l, "weights", v)))
+            slots.append(Slot(f"layer{k}.bias", (fan_out,), f"layers[{i}].biases", b_shape, b_layout,
                               get=lambda l=layer: l.biases, set=lambda v, l=layer: setattr(l, "biases", v)))
         return slots
 

@@ -43,7 +43,7 @@ CHECK_NAMES = {
     "test_accuracy": "max epoch |Δ test accuracy|",
     "final_test_accuracy": "final |Δ test accuracy|",
     "test_loss": "max epoch |Δ test loss|",
-    "params": "final max |Δθ|",
+    "params": "max |Δθ| along the run",
 }
 
 
@@ -172,6 +172,7 @@ class Runner:
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.partial: dict | None = None
         self.max_abs_loss_diff = 0.0
+        self.max_param_diff, self.params_left_at = 0.0, None   # the trajectory's |Δθ|, and where it left
         self.step_seconds = 0.0                       # wall time inside training steps (for bench)
         self.first_step_at: float | None = None       # time.time() when the first step began
         # and outside them: per-step losses read back, checked and logged; epoch ends (evaluation,
@@ -189,6 +190,8 @@ class Runner:
         self.histories = {name: History(**h) for name, h in meta["history"].items()}
         self.partial = meta.get("partial")
         self.max_abs_loss_diff = meta.get("max_abs_loss_diff", 0.0)
+        self.max_param_diff = meta.get("max_param_diff", 0.0)
+        self.params_left_at = meta.get("params_left_at")
 
     # --- logging ----------------------------------------------------------------------------
     def open_loggers(self, purge_step: int | None) -> None:
@@ -303,6 +306,12 @@ class Runner:
         if len(self.twins) == 2:
             diff = np.abs(losses["manual"] - losses["torch"])
             self.max_abs_loss_diff = max(self.max_abs_loss_diff, float(diff.max()))
+            # the trajectory itself: both twins' parameters at every read-back (every --log-every steps)
+            gap = param_max_abs_diff(self.twins)
+            self.max_param_diff = max(self.max_param_diff, gap)
+            limit = LOCKSTEP_TOLERANCE[self.cfg.dtype]["params"]
+            if self.params_left_at is None and limit is not None and gap > limit:
+                self.params_left_at = self.global_step
             self.loggers["divergence"].step_losses(first, diff, tag="divergence/abs_loss_diff")
         bar.update(b - a)
         bar.set_postfix(loss=f"{next(iter(losses.values()))[-1]:.4f}")
@@ -386,7 +395,8 @@ class Runner:
                             "seed": self.cfg.seed, "epoch": self.epoch, "next_batch": self.step_in_epoch},
             "config": self.cfg.to_dict(), "env": self.env, "run_dir": str(self.run_dir),
             "history": {name: vars(h) for name, h in self.histories.items()},
-            "max_abs_loss_diff": self.max_abs_loss_diff, **self.extra_meta,
+            "max_abs_loss_diff": self.max_abs_loss_diff, "max_param_diff": self.max_param_diff,
+            "params_left_at": self.params_left_at, **self.extra_meta,
         }
         for logger in self.loggers.values():     # what the checkpoint covers is on disk before it
             logger.flush()
@@ -421,8 +431,14 @@ def moving_average(x: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(x, np.ones(window) / window, mode="valid")
 
 
-def lockstep_report(histories: dict[str, History], twins, dtype: str) -> dict:
-    """Measured divergence of the two twins' curves, each against its tolerance for ``dtype``."""
+def lockstep_report(histories: dict[str, History], twins, dtype: str, *, max_param_diff: float = 0.0,
+                    params_left_at: int | None = None) -> dict:
+    """Measured divergence of the two twins' trajectories, each against its tolerance for ``dtype``.
+
+    Every figure is the judge's own: the per-step loss is the cross-entropy of each side's logits,
+    the parameters are compared along the run (``max_param_diff``, at every read-back) and at its
+    end.  The hand-written side's *reported* loss is shown beside them and never judged; when it
+    alone differs, ``notes`` says how (``compare.catalogue.loss_diagnosis``)."""
     m, t = histories["manual"], histories["torch"]
     a, b = np.asarray(m.step_loss), np.asarray(t.step_loss)
     diff = np.abs(a - b)
@@ -435,10 +451,23 @@ def lockstep_report(histories: dict[str, History], twins, dtype: str) -> dict:
         "final_test_accuracy": abs(m.epochs[-1]["test_accuracy"] - t.epochs[-1]["test_accuracy"])
         if m.epochs else 0.0,
         "test_loss": max((abs(x["test_loss"] - y["test_loss"]) for x, y in zip(m.epochs, t.epochs)), default=0.0),
-        "params": param_max_abs_diff(twins),
+        "params": max(param_max_abs_diff(twins), max_param_diff),
     }
     tol = LOCKSTEP_TOLERANCE[dtype]
     checks = [{"check": key, "name": CHECK_NAMES[key], "measured": value, "tolerance": tol[key],
                "passed": None if tol[key] is None else value <= tol[key]} for key, value in measured.items()]
-    return {"passed": all(c["passed"] is not False for c in checks), "checks": checks, "measured": measured,
+    manual_twin = next(t for t in twins if t.name == "manual")
+    checks.append({"check": "reported_loss", "name": "max |reported − judged loss|",
+                   "measured": manual_twin.reported_max_diff, "tolerance": None, "passed": None})
+    passed = all(c["passed"] is not False for c in checks)
+    notes = []
+    if manual_twin.loss_note is not None:
+        d = manual_twin.loss_note
+        notes.append(f"{d['code']}" + (f" at {d['clip']:g}" if "clip" in d else "") + f": {d['message']}"
+                     + ("; the judged loss and your parameters agree" if passed else ""))
+    if params_left_at is not None:
+        notes.append(f"the parameters left the {tol['params']:.0e} tolerance first at step {params_left_at} "
+                     "(read back every --log-every steps)")
+    return {"passed": passed, "checks": checks, "measured": measured, "notes": notes,
+            "loss_diagnosis": manual_twin.loss_note, "params_left_at": params_left_at,
             "steps_within_1e-4": int(separated[0]) if separated.size else len(diff)}

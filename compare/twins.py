@@ -17,7 +17,7 @@ import torch_impl
 import torch_impl.data
 import torch_impl.optim
 import torch_impl.train
-from compare import distributed, plugins
+from compare import catalogue, distributed, plugins
 from compare.config import ModelSpec, TrainConfig
 from compare.distributed import SINGLE, World
 
@@ -76,6 +76,7 @@ class ManualTwin:
                                                      **optimizer_kwargs(cfg))
         self.scheduler = manual.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
         self.loss_fn = manual.CrossEntropyLoss()          # the test loss of the plug-in's logits
+        self.reported_max_diff, self.loss_note = 0.0, None  # the plug-in's reported loss against the judged
         (train_images, self.y_train), (test_images, self.y_test) = (
             manual.data.load_split(root, split, cfg.dataset) for split in ("train", "test"))
         self.images = {"train": train_images, "test": test_images}
@@ -87,14 +88,29 @@ class ManualTwin:
         self.losses = np.zeros(steps, dtype=np.float64)
         self.correct = 0
 
+    # the reported loss may differ from the judged one by rounding (relative) before it is diagnosed
+    REPORTED_RTOL = {"float64": 1e-9, "float32": 1e-5}
+
     def step(self, s: int, lo: int, hi: int) -> None:
-        """Gradients through the protocol, then the optimizer's in-place update."""
+        """Gradients through the protocol, then the optimizer's in-place update.
+
+        The loss the judge records is its own: the mean cross-entropy of the plug-in's logits.  The
+        loss the plug-in reports is kept beside it, and the first step where the two differ is
+        diagnosed (``loss_note``): a reported loss that is clipped or summed is shown, never failed."""
         idx = self.perm[lo:hi]
         y = self.y_train[idx]
-        loss, logits = self.model.compute_gradients(self.x_train[idx], y)   # sets (or clears) every .grad
+        reported, logits = self.model.compute_gradients(self.x_train[idx], y)   # sets (or clears) every .grad
+        reported, judged = float(reported), catalogue.cross_entropy(logits, y)
         self.optimizer.step()
-        self.losses[s] = loss
-        self.correct += np.count_nonzero(logits.argmax(axis=1) == y) if logits is not None else 0
+        self.losses[s] = judged
+        gap = abs(reported - judged)
+        if gap > self.reported_max_diff:
+            self.reported_max_diff = gap
+        if self.loss_note is None and gap > self.REPORTED_RTOL[self.cfg.dtype] * max(abs(judged), 1e-300):
+            self.loss_note = catalogue.loss_diagnosis(reported, logits, y, self.REPORTED_RTOL[self.cfg.dtype])
+            if self.loss_note is not None:
+                self.loss_note["first_step_in_epoch"] = s + 1
+        self.correct += np.count_nonzero(logits.argmax(axis=1) == y)
 
     def host_losses(self, a: int, b: int) -> np.ndarray:
         return self.losses[a:b].copy()

@@ -1,0 +1,258 @@
+"""Diagnosis by re-enactment: the classic backprop bugs, each planted in a reference pass.
+
+The judge holds a trustworthy reference: SimpleNet's forward and backward, written here once more
+in NumPy with one hook where each classic bug goes (``reference``).  A catalogue ``ENTRIES`` lists
+the known bugs; each entry names the hook it sets, the layers it can sit at and its message.  When a
+plug-in mismatches, every entry is re-enacted on the same weights and batch, and the one that
+reproduces the plug-in's logits (forward bugs) or its logits *and every gradient* (backward bugs)
+to the dtype's rounding is reported, naming the layer.  A new kind of bug is one entry here plus
+one planted-bug test (docs/plugins.md, "Adding a diagnosis").
+
+The reference uses ``@`` (NumPy's matmul), never ``np.dot``, so a plug-in that patches ``np.dot``
+process-wide (the nnfs book's ``nnfs.init()``) cannot reach it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+TINY = 1e-300
+
+
+def rel(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    scale = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)), TINY)
+    return float(np.abs(a - b).max(initial=0.0)) / scale
+
+
+# --- activations: forward, derivative from (pre-activation z, output h) ----------------------
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+FORWARD = {"relu": lambda z: np.maximum(z, 0.0), "sigmoid": _sigmoid, "tanh": np.tanh}
+DERIVATIVE = {"relu": lambda z, h: (z > 0).astype(z.dtype), "sigmoid": lambda z, h: h * (1.0 - h),
+              "tanh": lambda z, h: 1.0 - h * h}
+# the derivative written with the output, evaluated at the pre-activation (the bug): σ'(z) as z(1 − z)
+AT_PREACTIVATION = {"sigmoid": lambda z: z * (1.0 - z), "tanh": lambda z: 1.0 - z * z}
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def log_softmax(z):
+    s = z - z.max(axis=1, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+
+
+def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
+    """Mean softmax cross-entropy, computed stably in float64 (the judge's own measure of a loss)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    return float(-log_softmax(logits)[np.arange(len(y)), y].mean())
+
+
+@dataclass(frozen=True)
+class Bug:
+    """What to plant: an entry's code, the layer (1-based; for an activation, the layer it follows) and
+    a variant (which activation, which bias reduction)."""
+
+    code: str = ""
+    layer: int = 0
+    variant: str = ""
+
+
+@dataclass
+class Pass:
+    logits: np.ndarray
+    loss: float
+    grads: dict[str, np.ndarray]
+
+
+def reference(params: dict[str, np.ndarray], activation: str, x: np.ndarray, y: np.ndarray,
+              bug: Bug = Bug()) -> Pass:
+    """SimpleNet's forward, mean cross-entropy and backward in float64 at ``params`` (torch layout),
+    with ``bug`` planted (none by default).  A forward bug gets the backward consistent with it."""
+    layers = sum(1 for k in params if k.endswith(".weight"))
+    p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    hidden = bug.variant if bug.code == "hidden-activation" else activation
+    a, cache = np.asarray(x, dtype=np.float64).reshape(len(x), -1), []
+    for k in range(1, layers + 1):
+        z = a @ p[f"layer{k}.weight"].T
+        if not (bug.code == "missing-bias" and bug.layer == k):
+            z = z + p[f"layer{k}.bias"]
+        h = FORWARD[hidden](z) if k < layers else None
+        cache.append((a, z, h))
+        a = h
+    z = cache[-1][1]
+    if bug.code == "output-activation":
+        logits = FORWARD[bug.variant](z)
+    elif bug.code == "probabilities":
+        logits = softmax(z)
+    elif bug.code == "log-probabilities":
+        logits = log_softmax(z)
+    else:
+        logits = z
+    n = len(y)
+    probs = softmax(logits)
+    loss = float(-np.log(np.maximum(probs[np.arange(n), y], TINY)).mean())
+    # dL/dlogits = (p − onehot)/N
+    g = probs.copy()
+    g[np.arange(n), y] -= 1.0
+    g /= n
+    if bug.code == "softmax-gradient-sign":
+        g = -g
+    # back through the output transform the forward applied
+    if bug.code == "output-activation":
+        g = g * DERIVATIVE[bug.variant](z, logits)
+    elif bug.code == "probabilities":
+        g = logits * (g - (g * logits).sum(axis=1, keepdims=True))
+    elif bug.code == "log-probabilities":
+        g = g - softmax(z) * g.sum(axis=1, keepdims=True)
+    grads = {}
+    for k in range(layers, 0, -1):
+        a_in, z, _ = cache[k - 1]
+        grads[f"layer{k}.weight"] = g.T @ a_in                        # dL/dW = gᵀ·x
+        if bug.code == "bias-gradient-not-summed" and bug.layer == k:
+            grads[f"layer{k}.bias"] = g[0].copy() if bug.variant == "one row" else g.mean(axis=0)
+        else:
+            grads[f"layer{k}.bias"] = g.sum(axis=0)                   # dL/db = Σ_n g
+        if k == 1:
+            break
+        g = g @ p[f"layer{k}.weight"]                                 # dL/dx = g·W
+        _, z_prev, h_prev = cache[k - 2]
+        if bug.code == "relu-mask-missing" and bug.layer == k - 1:
+            pass                                                      # passed through, unmasked
+        elif bug.code == "activation-derivative-at-preactivation" and bug.layer == k - 1:
+            g = g * AT_PREACTIVATION[hidden](z_prev)
+        else:
+            g = g * DERIVATIVE[hidden](z_prev, h_prev)
+    return Pass(logits, loss, grads)
+
+
+# --- the catalogue -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Entry:
+    code: str
+    kind: str                                  # "forward": judged on the logits; "backward": on the gradients
+    places: Callable[[int, str], list[Bug]]    # (layers, activation) → the plantings to try
+    message: Callable[[Bug], str]
+
+
+def _each_layer(code, variants=("",)):
+    return lambda layers, act: [Bug(code, k, v) for k in range(1, layers + 1) for v in variants]
+
+
+def _each_hidden(code, variants=("",), only=None):
+    def places(layers, act):
+        if only is not None and act not in only:
+            return []
+        return [Bug(code, k, v) for k in range(1, layers) for v in variants]
+    return places
+
+
+ENTRIES: list[Entry] = [
+    Entry("output-activation", "forward",
+          lambda layers, act: [Bug("output-activation", layers, v) for v in FORWARD],
+          lambda b: f"your logits are {b.variant}(scores): the output layer applies {b.variant} to the scores; "
+                    f"the last layer must return its affine output (logits) unchanged"),
+    Entry("probabilities", "forward", lambda layers, act: [Bug("probabilities", layers)],
+          lambda b: "your forward returns softmax probabilities, not logits: return the scores before softmax "
+                    "(the loss applies softmax itself)"),
+    Entry("log-probabilities", "forward", lambda layers, act: [Bug("log-probabilities", layers)],
+          lambda b: "your forward returns log-softmax (log-probabilities), not logits; the loss and gradients "
+                    "do not change by it, but the forward must return the scores before log-softmax"),
+    Entry("hidden-activation", "forward",
+          lambda layers, act: [Bug("hidden-activation", 0, v) for v in FORWARD if v != act] if layers > 1 else [],
+          lambda b: f"your hidden layers use {b.variant} where this run's --activation asks for another: "
+                    f"the factory must build the activation it is given (its activation argument)"),
+    Entry("missing-bias", "forward", _each_layer("missing-bias"),
+          lambda b: f"layer{b.layer}'s bias is never added in the forward (z = x·W where x·W + b belongs)"),
+    Entry("relu-mask-missing", "backward", _each_hidden("relu-mask-missing", only=("relu",)),
+          lambda b: f"the ReLU after layer{b.layer} passes its gradient through without its mask: "
+                    f"dL/dz = g ⊙ 1[z > 0] lost the ⊙ 1[z > 0] (layers below it are wrong only because of it)"),
+    Entry("activation-derivative-at-preactivation", "backward",
+          _each_hidden("activation-derivative-at-preactivation", only=("sigmoid", "tanh")),
+          lambda b: f"the derivative of the activation after layer{b.layer} is taken at its input z, not its "
+                    f"output: written with the output (σ(1 − σ) or 1 − tanh²) but fed the pre-activation"),
+    Entry("bias-gradient-not-summed", "backward", _each_layer("bias-gradient-not-summed", ("one row", "mean")),
+          lambda b: f"layer{b.layer}'s bias gradient is taken from {'one row' if b.variant == 'one row' else 'the mean'}"
+                    f" of the upstream gradient, not its sum over the batch: dL/db = Σ_n g[n]"),
+    Entry("softmax-gradient-sign", "backward", lambda layers, act: [Bug("softmax-gradient-sign", layers)],
+          lambda b: "the loss gradient has its sign flipped: dL/dlogits = (p − onehot)/N, you have (onehot − p)/N"),
+]
+
+
+def reenact(kind: str, params: dict[str, np.ndarray], activation: str, x: np.ndarray, y: np.ndarray,
+            logits: np.ndarray, grads: dict[str, np.ndarray | None] | None, tol: float) -> dict | None:
+    """The first catalogue entry of ``kind`` whose re-enactment reproduces the plug-in: its logits to
+    ``tol`` (forward), or its logits and every gradient it gave (backward).  A forward entry also says
+    whether the plug-in's gradients are those of that wrong forward (``backward_consistent``)."""
+    layers = sum(1 for k in params if k.endswith(".weight"))
+    for entry in ENTRIES:
+        if entry.kind != kind:
+            continue
+        for bug in entry.places(layers, activation):
+            got = reference(params, activation, x, y, bug)
+            if rel(logits, got.logits) > tol:
+                continue
+            given = {k: g for k, g in (grads or {}).items() if g is not None}
+            fits = bool(given) and all(rel(g, got.grads[k]) <= tol for k, g in given.items())
+            if kind == "backward" and not fits:
+                continue
+            out = dict(code=entry.code, message=entry.message(bug), reenacted=True)
+            if bug.layer and entry.code not in ("output-activation", "probabilities", "log-probabilities"):
+                out["layer"] = f"layer{bug.layer}"
+            if bug.variant:
+                out["variant"] = bug.variant
+            if kind == "forward":
+                out["backward_consistent"] = fits
+            return out
+    return None
+
+
+def forward_signature(logits: np.ndarray, ref_logits: np.ndarray, tol: float) -> dict | None:
+    """Logits a constant multiple of the reference's (least squares), or None."""
+    a, b = np.asarray(logits, dtype=np.float64), np.asarray(ref_logits, dtype=np.float64)
+    bb = float(np.vdot(b, b))
+    if bb == 0 or a.shape != b.shape:
+        return None
+    c = float(np.vdot(a, b)) / bb
+    if c == 0 or abs(c - 1) <= 1e-12 or rel(a, c * b) > tol:
+        return None
+    return dict(code="scale", factor=c, message=f"your logits are {c:.6g} × the reference's: a constant factor "
+                "in the forward (e.g. a temperature, or an input scaled twice)")
+
+
+# --- the reported loss -------------------------------------------------------------------------
+CLIPS = (1e-7, 1e-8, 1e-10, 1e-12, 1e-15)
+
+
+def clipped_cross_entropy(logits: np.ndarray, y: np.ndarray, clip: float) -> float:
+    p = np.clip(softmax(np.asarray(logits, dtype=np.float64)), clip, 1 - clip)
+    return float(-np.log(p[np.arange(len(y)), y]).mean())
+
+
+def loss_diagnosis(reported: float, logits: np.ndarray, y: np.ndarray, tol: float) -> dict | None:
+    """How a reported loss differs from the mean cross-entropy of the plug-in's own logits; None when
+    it is that cross-entropy (to ``tol``, relative)."""
+    own = cross_entropy(logits, y)
+    close = lambda v: abs(reported - v) <= tol * max(abs(reported), abs(v), TINY)
+    if close(own):
+        return None
+    n = len(y)
+    if n > 1 and close(n * own):
+        return dict(code="loss-sum", own=own, message=f"your reported loss is {n} × (N) the mean cross-entropy "
+                    "of your logits: summed over the batch where the mean belongs")
+    for clip in CLIPS:
+        if close(clipped_cross_entropy(logits, y, clip)):
+            return dict(code="loss-clipped", clip=clip, own=own, message=(
+                f"your reported loss clips the probabilities to [{clip:g}, 1 − {clip:g}] before the log; "
+                "the cross-entropy of your logits is not clipped"))
+    return dict(code="loss-other", own=own, message=f"your reported loss {reported:.10g} is not the mean "
+                f"cross-entropy of your own logits ({own:.10g}) nor a known variant of it")
