@@ -57,6 +57,9 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
     return float(-log_softmax(logits)[np.arange(len(y)), y].mean())
 
 
+EVERY = -1      # Bug.layer for an activation bug after every hidden layer
+
+
 @dataclass(frozen=True)
 class Bug:
     """What to plant: an entry's code, the layer (1-based; for an activation, the layer it follows) and
@@ -126,9 +129,10 @@ def reference(params: dict[str, np.ndarray], activation: str, x: np.ndarray, y: 
             break
         g = g @ p[f"layer{k}.weight"]                                 # dL/dx = g·W
         _, z_prev, h_prev = cache[k - 2]
-        if bug.code == "relu-mask-missing" and bug.layer == k - 1:
+        here = bug.layer in (k - 1, EVERY)
+        if bug.code == "relu-mask-missing" and here:
             pass                                                      # passed through, unmasked
-        elif bug.code == "activation-derivative-at-preactivation" and bug.layer == k - 1:
+        elif bug.code == "activation-derivative-at-preactivation" and here:
             g = g * AT_PREACTIVATION[hidden](z_prev)
         else:
             g = g * DERIVATIVE[hidden](z_prev, h_prev)
@@ -149,11 +153,17 @@ def _each_layer(code, variants=("",)):
 
 
 def _each_hidden(code, variants=("",), only=None):
+    """After each hidden layer, and after all of them at once (one activation backward shared by all)."""
     def places(layers, act):
         if only is not None and act not in only:
             return []
-        return [Bug(code, k, v) for k in range(1, layers) for v in variants]
+        every = [Bug(code, EVERY, v) for v in variants] if layers > 2 else []
+        return [Bug(code, k, v) for k in range(1, layers) for v in variants] + every
     return places
+
+
+def _after(b: Bug) -> str:
+    return "every hidden layer" if b.layer == EVERY else f"layer{b.layer}"
 
 
 ENTRIES: list[Entry] = [
@@ -174,11 +184,11 @@ ENTRIES: list[Entry] = [
     Entry("missing-bias", "forward", _each_layer("missing-bias"),
           lambda b: f"layer{b.layer}'s bias is never added in the forward (z = x·W where x·W + b belongs)"),
     Entry("relu-mask-missing", "backward", _each_hidden("relu-mask-missing", only=("relu",)),
-          lambda b: f"the ReLU after layer{b.layer} passes its gradient through without its mask: "
+          lambda b: f"the ReLU after {_after(b)} passes its gradient through without its mask: "
                     f"dL/dz = g ⊙ 1[z > 0] lost the ⊙ 1[z > 0] (layers below it are wrong only because of it)"),
     Entry("activation-derivative-at-preactivation", "backward",
           _each_hidden("activation-derivative-at-preactivation", only=("sigmoid", "tanh")),
-          lambda b: f"the derivative of the activation after layer{b.layer} is taken at its input z, not its "
+          lambda b: f"the derivative of the activation after {_after(b)} is taken at its input z, not its "
                     f"output: written with the output (σ(1 − σ) or 1 − tanh²) but fed the pre-activation"),
     Entry("bias-gradient-not-summed", "backward", _each_layer("bias-gradient-not-summed", ("one row", "mean")),
           lambda b: f"layer{b.layer}'s bias gradient is taken from {'one row' if b.variant == 'one row' else 'the mean'}"
@@ -205,8 +215,10 @@ def reenact(kind: str, params: dict[str, np.ndarray], activation: str, x: np.nda
             fits = bool(given) and all(rel(g, got.grads[k]) <= tol for k, g in given.items())
             if kind == "backward" and not fits:
                 continue
-            out = dict(code=entry.code, message=entry.message(bug), reenacted=True)
-            if bug.layer and entry.code not in ("output-activation", "probabilities", "log-probabilities"):
+            out = dict(code=entry.code, message=entry.message(bug), by="re-enactment")
+            if bug.layer == EVERY:
+                out["layer"] = "every hidden layer"
+            elif bug.layer and entry.code not in ("output-activation", "probabilities", "log-probabilities"):
                 out["layer"] = f"layer{bug.layer}"
             if bug.variant:
                 out["variant"] = bug.variant

@@ -113,6 +113,10 @@ def format_gradcheck(r) -> str:
         if p.diagnosis:
             where = f" at {p.diagnosis['layer']}" if p.diagnosis.get("layer") else ""
             lines.append(f"{'':<15}diagnosis [{p.diagnosis['code']}{where}]: {p.diagnosis['message']}")
+            if p.diagnosis.get("reenacted"):
+                again = p.diagnosis["reenacted"]
+                at = f" at {again['layer']}" if again.get("layer") else ""
+                lines.append(f"{'':<15}re-enacted [{again['code']}{at}]: {again['message']}")
         for w in p.worst:
             native = f" = {p.native}{w['native_index']}" if p.native != p.name else ""
             lines.append(f"{'':<15}{p.name}{w['index']}{native}: {label} {w['plugin']:.6g}, "

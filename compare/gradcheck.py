@@ -238,11 +238,15 @@ def explain(params: list[ParamCheck], forward: dict, loss: dict, logits, t_logit
             notes.append(f"{d['code']}: {d['message']}; your logits and gradients agree")
     if precision is None and not forward_bad and failing:
         diagnose(params, grads, t_grads, n=len(x), tol=tol, slots=slots, native_shapes=native_shapes)
-        if any(p.diagnosis["code"] in ("unexplained", "upstream") for p in failing):
-            found = catalogue.reenact("backward", ref_params, spec.activation, x, y, logits, grads, tol)
-            if found is not None:
-                for p in failing:
+        # a re-enactment that reproduces every gradient is the strongest evidence: it names the one bug
+        # behind a set of signatures, and replaces "unexplained"/"upstream" outright
+        found = catalogue.reenact("backward", ref_params, spec.activation, x, y, logits, grads, tol)
+        if found is not None:
+            for p in failing:
+                if p.diagnosis["code"] in ("unexplained", "upstream"):
                     p.diagnosis = dict(found)
+                else:
+                    p.diagnosis["reenacted"] = {k: v for k, v in found.items() if k != "by"}
     return notes
 
 
