@@ -494,10 +494,11 @@ def cmd_compare(args) -> int:
     print(f"per-step losses agreed within 1e-4 for the first {report['steps_within_1e-4']} of "
           f"{outcome.global_step} steps")
     label = runner.twins[0].label
-    print(f"{'epoch':<7}{label + ' test acc':>16}{'torch test acc':>16}{label + ' loss':>13}{'torch loss':>12}")
+    acc_w, loss_w = max(16, len(label) + 11), max(13, len(label) + 7)     # columns as wide as their heads
+    print(f"{'epoch':<7}{label + ' test acc':>{acc_w}}{'torch test acc':>16}{label + ' loss':>{loss_w}}{'torch loss':>12}")
     for e in epochs:
-        print(f"{e['epoch']:<7}{e['manual']['test_accuracy']:>16.4f}{e['torch']['test_accuracy']:>16.4f}"
-              f"{e['manual']['test_loss']:>13.6f}{e['torch']['test_loss']:>12.6f}")
+        print(f"{e['epoch']:<7}{e['manual']['test_accuracy']:>{acc_w}.4f}{e['torch']['test_accuracy']:>16.4f}"
+              f"{e['manual']['test_loss']:>{loss_w}.6f}{e['torch']['test_loss']:>12.6f}")
     for note in report["notes"]:
         print(f"note: {note}")
     print(f"verdict: {'AGREE' if report['passed'] else 'MISMATCH'} - the twins' curves "

@@ -405,3 +405,22 @@ def test_one_activation_backward_shared_by_every_layer_is_named_once(dtype, tmp_
     r = proof(plugin_file(tmp_path, "nomask", source, "MLP"), dtype=dtype)
     got = {p.name: (p.diagnosis["code"], p.diagnosis["layer"]) for p in r.params if p.diagnosis}
     assert got == dict.fromkeys(NAMES[:4], ("relu-mask-missing", "every hidden layer"))
+
+
+@pytest.mark.slow
+def test_the_books_clipped_loss_on_real_mnist(mnist_root, tmp_path):
+    """The acceptance run: the nnfs book's combined loss (clipped at 1e-7) over one float64 epoch of full
+    MNIST - exit 0, the loss-clipped note, the reported loss ~7e-2 off while the parameters agree."""
+    import subprocess
+
+    target = plugin_file(tmp_path, "nnfs_clipped", CLIPPED_LOSS, "build")
+    out = tmp_path / "c.json"
+    r = subprocess.run([sys.executable, "-m", "compare.cli", "compare", "--manual", target, "--epochs", "1",
+                        "--dtype", "float64", "--data-dir", str(mnist_root), "--logdir", str(tmp_path / "runs"),
+                        "--no-images", "--json", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    payload = json.loads(out.read_text())
+    assert payload["loss_diagnosis"]["code"] == "loss-clipped" and payload["loss_diagnosis"]["clip"] == 1e-7
+    assert next(c for c in payload["checks"] if c["check"] == "reported_loss")["measured"] > 1e-3
+    assert payload["final_param_max_abs_diff"] <= 1e-12
+    assert "note: loss-clipped at 1e-07" in r.stdout
