@@ -14,10 +14,21 @@ import sys
 from pathlib import Path
 
 from compare.config import DTYPES, ModelSpec
-from compare.errors import CheckpointError, ConfigError, NonFiniteLoss, ResourceError
+from compare.errors import SIGNALS, CheckpointError, ConfigError, NonFiniteLoss, ResourceError, StepAbandoned
 from manual.data import DataError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DIVERGED, EXIT_RESOURCE = 0, 1, 2, 3, 4
+
+
+class DefaultsShown(argparse.HelpFormatter):
+    """Every default in --help, once: appended where the help text does not already say it, and left
+    out where there is none to show (a flag that is off, a path that is unset)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 class Parser(argparse.ArgumentParser):
@@ -25,6 +36,31 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def number(typ, low=None, *, above: bool = False, high=None):
+    """An argparse type: an int or a finite float, at least ``low`` (greater than it when ``above``) and at
+    most ``high``, so a value the run cannot use is refused at the parser in one line (exit 2)."""
+    import math
+
+    def parse(text: str):
+        try:
+            value = typ(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if typ is int else 'a number'}") from None
+        if typ is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if low is not None and (value < low or (above and value == low)):
+            raise argparse.ArgumentTypeError(f"{text} must be {'greater than' if above else 'at least'} {low}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{text} must be at most {high}")
+        return value
+    parse.__name__ = typ.__name__      # argparse names the type in its messages
+    return parse
+
+
+POSITIVE, NATURAL, NONNEG = number(int, 1), number(int, 0), number(float, 0)
+SEED = number(int, 0, high=2**63 - 1)      # numpy's Generator takes non-negative seeds
 
 
 def write_file(path: str | Path, text: str) -> None:
@@ -177,21 +213,21 @@ def cmd_gradcheck(args) -> int:
 
 
 # --- train / compare --------------------------------------------------------------------------
-CONFIG_FLAGS = {   # flag → (TrainConfig field, type, help)
-    "--epochs": ("epochs", int, "passes over the training set"),
-    "--batch-size": ("batch_size", int, "examples per step"),
-    "--lr": ("lr", float, "learning rate"),   # default shown per optimizer
+CONFIG_FLAGS = {   # flag → (TrainConfig field, type, help); every numeric type is range-checked by the parser
+    "--epochs": ("epochs", POSITIVE, "passes over the training set"),
+    "--batch-size": ("batch_size", POSITIVE, "examples per step"),
+    "--lr": ("lr", number(float, 0, above=True), "learning rate"),   # default shown per optimizer
     "--optimizer": ("optimizer", str, "sgd, adam or adamw"),
-    "--momentum": ("momentum", float, "SGD momentum"),
-    "--dampening": ("dampening", float, "SGD dampening"),
-    "--weight-decay": ("weight_decay", float, "L2 (sgd, adam) or decoupled (adamw) weight decay"),
-    "--eps": ("eps", float, "Adam epsilon"),
+    "--momentum": ("momentum", NONNEG, "SGD momentum"),
+    "--dampening": ("dampening", NONNEG, "SGD dampening"),
+    "--weight-decay": ("weight_decay", NONNEG, "L2 (sgd, adam) or decoupled (adamw) weight decay"),
+    "--eps": ("eps", NONNEG, "Adam epsilon"),
     "--schedule": ("schedule", str, "learning-rate schedule per epoch: none, step or cosine"),
-    "--step-size": ("step_size", int, "epochs between decays for --schedule step"),
-    "--gamma": ("gamma", float, "decay factor for --schedule step"),
-    "--seed": ("seed", int, "seeds the initial weights and the batch order"),
+    "--step-size": ("step_size", POSITIVE, "epochs between decays for --schedule step"),
+    "--gamma": ("gamma", number(float, 0, above=True), "decay factor for --schedule step"),
+    "--seed": ("seed", SEED, "seeds the initial weights and the batch order"),
     "--dtype": ("dtype", str, "float32 or float64"),
-    "--eval-batch-size": ("eval_batch_size", int, "batch size for evaluation"),
+    "--eval-batch-size": ("eval_batch_size", POSITIVE, "batch size for evaluation"),
 }
 
 
@@ -204,7 +240,8 @@ def parse_betas(text: str) -> tuple[float, float]:
 
 
 RUN_FLAGS = {"--logdir": "logdir", "--experiment": "experiment", "--checkpoint-dir": "checkpoint_dir",
-             "--resume": "resume", "--log-every": "log_every", "--quiet": "quiet", "--no-images": "no_images"}
+             "--resume": "resume", "--log-every": "log_every", "--quiet": "quiet", "--no-images": "no_images",
+             "--stop-grace": "stop_grace", "--step-timeout": "step_timeout"}
 
 
 def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str, ...] = (),
@@ -239,7 +276,12 @@ def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str
         ("--checkpoint-dir", dict(default=None, help="where checkpoints go (default: <experiment>/checkpoints)")),
         ("--resume", dict(default=None, metavar="PATH_OR_DIR",
                           help="continue from a checkpoint (a ckpt-… directory, or the directory holding them)")),
-        ("--log-every", dict(type=int, default=50, help="steps between reads of the loss back to the host")),
+        ("--log-every", dict(type=POSITIVE, default=50, help="steps between reads of the loss back to the host")),
+        ("--stop-grace", dict(type=NONNEG, default=5.0, metavar="S",
+                              help="after SIGINT/SIGTERM, seconds a step may still take before it is abandoned "
+                                   "(a hung plug-in); the run then ends with exit 130/143")),
+        ("--step-timeout", dict(type=number(float, 0, above=True), default=None, metavar="S",
+                                help="abandon any step that runs longer than S seconds, exit 4 (default: off)")),
         ("--quiet", dict(action="store_true", help="no progress bars or per-epoch lines")),
         ("--no-images", dict(action="store_true", help="no pictures in TensorBoard (weights, confusion "
                                                         "matrices, mistakes)")),
@@ -404,6 +446,7 @@ def run_training(args, command: str, impls: list[str]):
     env = environment_card(device, cfg.dtype, cfg.seed, world)
     runner = Runner(cfg, twins, run_dir=run_dir, checkpoint_dir=checkpoint_dir, command=command, world=world,
                     log_every=args.log_every, quiet=args.quiet or not leader, env=env, images=not args.no_images,
+                    stop_grace=args.stop_grace, step_timeout=args.step_timeout,
                     extra_meta={"data_dir": str(root), **implementation_meta(twins)})
     if ckpt is not None:
         runner.restore(ckpt, meta)
@@ -430,8 +473,14 @@ def run_training(args, command: str, impls: list[str]):
     if outcome.interrupted_by is not None:
         again = f"simplenet {command}" + (f" --impl {impls[0]}" if command == "train" else "")
         data = f" --data-dir {args.data_dir}" if args.data_dir else ""
-        print(f"interrupted at step {outcome.global_step}; checkpoint written to {outcome.checkpoint}\n"
-              f"resume with: {again} --resume {outcome.checkpoint}{data}", file=sys.stderr)
+        if outcome.message:
+            print(f"simplenet {command}: {'error' if outcome.interrupted_by == EXIT_RESOURCE else 'stopped'}: "
+                  f"{outcome.message}", file=sys.stderr)
+        else:
+            print(f"interrupted at step {outcome.global_step}; checkpoint written to {outcome.checkpoint}",
+                  file=sys.stderr)
+        if outcome.checkpoint is not None:
+            print(f"resume with: {again} --resume {outcome.checkpoint}{data}", file=sys.stderr)
     return runner, outcome
 
 
@@ -710,19 +759,19 @@ def build_parser() -> Parser:
         "and the checks that prove they agree.\n\n" + __doc__.split("\n\n", 1)[1]))
     parser.set_defaults(world=None)          # the DDP world this process belongs to, set by main()
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = DefaultsShown
 
     g = sub.add_parser("gradcheck", formatter_class=fmt,
                        help="compare both twins' gradients, parameter by parameter, on one batch")
     g.add_argument("--dtype", default="float64", choices=DTYPES)
-    g.add_argument("--batch-size", type=int, default=64)
-    g.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the batch draw")
+    g.add_argument("--batch-size", type=POSITIVE, default=64, help="examples in the batch")
+    g.add_argument("--seed", type=SEED, default=0, help="seeds the initial weights and the batch draw")
     add_model_flags(g)
     add_data_flags(g)
     g.add_argument("--random-data", action="store_true", help="use random inputs instead of MNIST")
     g.add_argument("--fd", action="store_true",
                    help="also check both twins against finite differences (three-way)")
-    g.add_argument("--fd-samples", type=int, default=16, help="coordinates per parameter for --fd")
+    g.add_argument("--fd-samples", type=POSITIVE, default=16, help="coordinates per parameter for --fd")
     g.add_argument("--fd-all", action="store_true", help="finite differences on every coordinate (slow)")
     g.add_argument("--inject-fault", choices=sorted(FAULTS), default=None,
                    help="break the manual backward on purpose, to watch the check fail")
@@ -743,19 +792,20 @@ def build_parser() -> Parser:
     c.set_defaults(func=cmd_compare)
 
     o = sub.add_parser("overfit", help="check the pipes: can the net memorise one batch (loss < 1e-3)?")
-    o.add_argument("--impl", choices=("manual", "torch", "both"), default="both")
+    o.add_argument("--impl", choices=("manual", "torch", "both"), default="both", help="which twin (default: both)")
     add_train_flags(o, "overfit", exclude=("--epochs", "--schedule", "--step-size", "--gamma", "--eval-batch-size",
                                            "--logdir", "--experiment", "--checkpoint-dir", "--resume", "--log-every",
                                            "--quiet", "--no-images"),
                     defaults={"batch_size": 16, "schedule": "none"})
-    o.add_argument("--max-steps", type=int, default=1000, help="step budget")
-    o.add_argument("--target", type=float, default=1e-3, help="loss to reach")
+    o.add_argument("--max-steps", type=POSITIVE, default=1000, help="step budget (default: 1000)")
+    o.add_argument("--target", type=number(float, 0, above=True), default=1e-3, help="loss to reach (default: 0.001)")
     o.set_defaults(func=cmd_overfit)
 
     w = sub.add_parser("sweep", help="one short training per learning rate, each its own TensorBoard run")
-    w.add_argument("--impl", choices=("manual", "torch", "both"), default="torch")
+    w.add_argument("--impl", choices=("manual", "torch", "both"), default="torch", help="which twin (default: torch)")
     add_train_flags(w, "sweep", exclude=("--lr", "--resume", "--checkpoint-dir"), defaults={"epochs": 1})
-    w.add_argument("--lr", dest="lrs", default="0.001,0.01,0.1,1", help="comma-separated learning rates")
+    w.add_argument("--lr", dest="lrs", default="0.001,0.01,0.1,1",
+                   help="comma-separated learning rates (default: 0.001,0.01,0.1,1)")
     w.set_defaults(func=cmd_sweep)
 
     pl = sub.add_parser("plot", help="draw a run's curves, divergence and confusion matrices into a PNG (no server)")
@@ -765,9 +815,9 @@ def build_parser() -> Parser:
 
     b = sub.add_parser("bench", formatter_class=fmt,
                        help="time both twins' training epochs side by side, against a FLOP floor")
-    b.add_argument("--batch-sizes", default="64,256")
-    b.add_argument("--dtypes", default="float32,float64")
-    b.add_argument("--repeats", type=int, default=4,
+    b.add_argument("--batch-sizes", default="64,256", help="batch sizes to time, comma-separated")
+    b.add_argument("--dtypes", default="float32,float64", help="dtypes to time, comma-separated")
+    b.add_argument("--repeats", type=POSITIVE, default=4,
                    help="timed rounds, one epoch per figure each (min and median shown); an even number puts "
                         "each twin before and after its plain loop equally often")
     b.add_argument("--device", default="cpu", help="torch twin's device: auto, cpu, cuda or mps")
@@ -885,7 +935,30 @@ def start_up_done() -> None:
         gc.enable()
 
 
+def count_sigint(signum, frame):
+    """SIGINT as Python's default handler treats it (KeyboardInterrupt), counted, so that a plug-in
+    raising KeyboardInterrupt itself is told from a real Ctrl-C (compare.plugins)."""
+    SIGNALS.count += 1
+    raise KeyboardInterrupt
+
+
 def run_command(argv: list[str] | None) -> int:
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        try:
+            signal.signal(signal.SIGINT, count_sigint)
+        except ValueError:            # not the main thread
+            pass
+    command = (argv if argv is not None else sys.argv[1:])[:1] or ["?"]
+    try:
+        return run_parsed(argv)
+    except KeyboardInterrupt:
+        print(f"simplenet {command[0]}: interrupted (Ctrl-C); what was already written is kept", file=sys.stderr)
+        return 130
+
+
+def run_parsed(argv: list[str] | None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)

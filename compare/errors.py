@@ -21,3 +21,22 @@ class CheckpointError(ValueError):
 class ResourceError(RuntimeError):
     """The machine failed the run - disk full, a path that cannot be written, not enough memory - in
     one line naming the path or the size and what to do (exit code 4)."""
+
+
+class StepAbandoned(BaseException):
+    """A training step that did not finish: the grace period after SIGINT/SIGTERM ran out, or
+    ``--step-timeout`` did.  A BaseException, so that no plug-in's ``except Exception`` swallows it."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+class _Signals:
+    """How many real SIGINT/SIGTERM this process has received (the CLI's and the runner's handlers
+    count them), so that a KeyboardInterrupt a plug-in raises itself is told from a Ctrl-C."""
+
+    count = 0
+
+
+SIGNALS = _Signals()

@@ -47,7 +47,7 @@ import numpy as np
 
 import manual
 from compare.config import ModelSpec
-from compare.errors import ConfigError
+from compare.errors import SIGNALS, ConfigError
 
 CONVENTIONS = ("ours", "cs231n", "layers", "sklearn")
 ALIASES = {"manual": "compare.plugins:our_twin", "sklearn": "compare.plugins:sklearn_mlp"}
@@ -177,7 +177,7 @@ class Implementation:
         self.sizes = [spec.in_features, *spec.hidden, spec.out_features]
         self.slots: list[Slot] = self._slots()
         self.params: dict[str, manual.Parameter] = {}
-        self.checked = False
+        self.bound: dict[str, object] = {}
 
     # -- what each adapter supplies
     def _slots(self) -> list[Slot]:
@@ -199,14 +199,29 @@ class Implementation:
         return out
 
     def call(self, what: str, fn, *args, **kwargs):
-        """Run plug-in code; anything it raises becomes one line with its own file:line."""
+        """Run plug-in code; anything it raises becomes one line with its own file:line, and so do a
+        ``sys.exit``, a ``KeyboardInterrupt`` it raised itself (not a real Ctrl-C) and a stray
+        ``GeneratorExit``: the judge's exit code is never the plug-in's."""
+        seen = SIGNALS.count
         try:
             return fn(*args, **kwargs)
-        except MemoryError:
+        except (MemoryError, PluginError):
             raise
-        except PluginError:
-            raise
+        except KeyboardInterrupt as e:
+            if SIGNALS.count != seen:          # a real interrupt arrived while the plug-in ran
+                raise
+            raise PluginError(f"{self.label}: {what} raised KeyboardInterrupt itself at {where(e, self.files)} "
+                              "(no Ctrl-C was pressed); a plug-in must return or raise an Exception", e) from None
+        except (SystemExit, GeneratorExit) as e:
+            code = f"({e.code!r})" if isinstance(e, SystemExit) else ""
+            raise PluginError(f"{self.label}: {what} called {'sys.exit' if code else 'GeneratorExit'}{code} at "
+                              f"{where(e, self.files)}; a plug-in must return or raise an Exception, never end "
+                              "the judge's process", e) from None
         except Exception as e:
+            if isinstance(e, ValueError) and "read-only" in str(e):
+                raise PluginError(f"{self.label}: {what} writes into the judge's batch at {where(e, self.files)} "
+                                  "(inputs and labels are read-only): copy it first (x = x.copy()) or write "
+                                  "into a new array", e) from None
             raise PluginError(f"{self.label}: {what} raised {short(e)} at {where(e, self.files)}", e) from None
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
@@ -230,9 +245,10 @@ class Implementation:
                 self.params[slot.name].data = view
             else:
                 self.params[slot.name] = manual.Parameter(view)
+        self.bound = {slot.name: slot.get() for slot in self.slots}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        logits = self.call("forward", self._forward, x)
+        logits = self.call("forward", self._forward, read_only(x))
         return self._check_logits(logits, len(x))
 
     def _check_logits(self, logits, n: int) -> np.ndarray:
@@ -246,32 +262,67 @@ class Implementation:
     def raw_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray | None, dict]:
         """(loss, logits, {name: gradient in torch layout or None, possibly mis-shaped}) - for the judge's
         gradient proof, which diagnoses missing and mis-shaped gradients instead of refusing them."""
-        loss, logits, grads = self.call("backward", self._backward, x, y)
+        loss, logits, grads = self.call("backward", self._backward, read_only(x), read_only(y))
+        self.check_bound()
         if logits is not None:
             logits = self._check_logits(logits, len(x))
-        loss = float(np.asarray(loss).reshape(-1)[0]) if np.size(loss) else float("nan")
+        loss = self._check_loss(loss)
         out, self.native_grad_shapes = {}, {}
         for slot in self.slots:
             g = grads.get(slot.name)
             if g is not None:
                 self.native_grad_shapes[slot.name] = tuple(np.shape(g))
-            out[slot.name] = None if g is None else slot.to_torch(np.asarray(g))
+                try:
+                    g = np.asarray(g)
+                except Exception:
+                    g = np.asarray(g, dtype=object)
+                if g.dtype.kind not in "fiu":
+                    raise PluginError(f"{self.label}: gradient of {slot.native} ({slot.name}) is a "
+                                      f"{type(grads.get(slot.name)).__name__} of {g.dtype}, not an array of numbers")
+            out[slot.name] = None if g is None else slot.to_torch(g)
         return loss, logits, out
+
+    def _check_loss(self, loss) -> float:
+        """The reported loss must be one number: the batch's mean (a per-sample vector is refused, never
+        read as its first entry)."""
+        try:
+            value = np.asarray(loss, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise PluginError(f"{self.label}: the loss is a {type(loss).__name__}, not a number") from None
+        if value.size != 1:
+            raise PluginError(f"{self.label}: the loss has shape {value.shape}, not a scalar: return the mean "
+                              "over the batch (e.g. losses.mean()), not one loss per sample")
+        return float(value.reshape(()))
+
+    def check_bound(self) -> None:
+        """The plug-in still computes with the arrays the judge updates: the same objects the views were
+        made from.  A plug-in that replaces a parameter (``params['W1'] = params['W1'].astype(…)``, new
+        parameter objects per call) would train nothing while the judge's optimizer moved copies."""
+        for slot in self.slots:
+            if slot.get() is not self.bound.get(slot.name, slot.get()):
+                at = self.rebinding_site(slot)
+                raise PluginError(f"{self.label}: your code replaced {slot.native} with a new array"
+                                  f"{' at ' + at if at else ' during the step'}: the judge updates the array it "
+                                  "was given in place, so update it in place (W -= …, W[...] = …) or keep the "
+                                  "same array object")
+
+    def rebinding_site(self, slot) -> str | None:
+        return None
 
     def compute_gradients(self, x: np.ndarray, y: np.ndarray):
         """Training's path: loss and logits of the batch; every ``params[name].grad`` set (torch layout).
-        The first call checks every gradient given is of the right shape and finite."""
+        Every call checks every gradient given: an array of numbers, of the right shape, finite."""
         loss, logits, grads = self.raw_gradients(x, y)
         if logits is None:              # cs231n's loss(X, y) and sklearn's _backprop give no logits
             logits = self.forward(x)
-        if not self.checked:
-            self.validate(grads)
-            self.checked = True
+        # a run that diverged (non-finite loss or logits) is the loss check's to report (exit 3); only
+        # a NaN/inf gradient of finite logits and loss is the plug-in's fault
+        self.validate(grads, finite=bool(np.isfinite(loss) and np.isfinite(np.add.reduce(logits, axis=None))))
         for name, g in grads.items():
             self.params[name].grad = g
         return loss, logits
 
-    def validate(self, grads: dict) -> None:
+    def validate(self, grads: dict, finite: bool = True) -> None:
         """A parameter without a gradient is left alone by the optimizer (as torch's are); one of the
         wrong shape or with NaN/inf cannot be trained."""
         for slot in self.slots:
@@ -282,7 +333,8 @@ class Implementation:
                 raise PluginError(f"{self.label}: gradient of {slot.native} has shape "
                                   f"{self.native_grad_shapes.get(slot.name, g.shape)}, "
                                   f"expected {slot.native_shape} ({slot.name} {slot.shape})")
-            check_finite(self.label, slot, g)
+            if finite:
+                check_finite(self.label, slot, g)
 
     def zero_grad(self) -> None:
         for p in self.params.values():
@@ -317,8 +369,21 @@ class Implementation:
         return [] if self.plain else ["  " + m for m in self.mapping()]
 
 
+def read_only(a):
+    """A read-only view of the judge's array (no copy): a plug-in that writes into its input gets an
+    error instead of silently changing the batch, the judge's test set or what autograd sees."""
+    if isinstance(a, np.ndarray) and a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
 def check_finite(label: str, slot: Slot, g: np.ndarray) -> None:
+    if np.isfinite(np.add.reduce(g, axis=None)):     # a finite sum has no NaN/inf in it: one pass, no mask
+        return
     bad = np.flatnonzero(~np.isfinite(g))
+    if not bad.size:                                 # the sum overflowed, every entry is finite
+        return
     if bad.size:
         idx = tuple(int(i) for i in np.unravel_index(int(bad[0]), g.shape))
         raise PluginError(f"{label}: gradient of {slot.native} ({slot.name}) holds {g.reshape(-1)[bad[0]]} at "
@@ -375,6 +440,7 @@ class Ours(Implementation):
 
     def _bind(self):
         self.params = self.own          # the model's own parameter objects: updates land in place
+        self.bound = {slot.name: slot.get() for slot in self.slots}
 
     def _forward(self, x):
         return self.model(x)
@@ -386,11 +452,15 @@ class Ours(Implementation):
         self.model.backward(self.criterion.backward())
         return loss, logits, {name: p.grad for name, p in self.own.items()}
 
-    def compute_gradients(self, x, y):
-        if self.checked:                # after the first step: the gradients are already in place
-            loss, logits, _ = self.call("backward", self._backward, x, y)
-            return loss, logits
-        return super().compute_gradients(x, y)
+    def check_bound(self) -> None:
+        """Also new parameter objects: ``named_parameters()`` must still yield the ones the judge holds."""
+        super().check_bound()
+        now = dict(self.call("named_parameters()", lambda: list(self.model.named_parameters())))
+        for name, p in self.own.items():
+            if now.get(name) is not p:
+                raise PluginError(f"{self.label}: named_parameters() now yields a new object for {name}: the "
+                                  "judge updates the parameter objects it was given in place, so keep them "
+                                  "(assign to p.data[...], never a new parameter)")
 
 
 def check_names(label: str, expected: list[str], found: list[str]) -> None:
@@ -421,6 +491,20 @@ def bias_layout(shape: tuple[int, ...], fan_out: int, default: tuple[int, ...]) 
     return shape, "same" if shape == (fan_out,) else "reshaped"
 
 
+class WatchedDict(dict):
+    """A cs231n ``params`` dict that remembers where each key was last assigned (``file:line``), so a
+    plug-in that replaces a parameter during a step is told the line that did it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sites: dict[str, str] = {}
+
+    def __setitem__(self, key, value):
+        caller = sys._getframe(1)
+        self.sites[key] = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+        super().__setitem__(key, value)
+
+
 # --- cs231n ---------------------------------------------------------------------------------
 class CS231n(Implementation):
     """``params`` = {W1, b1, …} with W (in, out); ``loss(X, y)`` → (loss, grads); ``loss(X)`` → scores."""
@@ -434,6 +518,8 @@ class CS231n(Implementation):
         layers = len(self.sizes) - 1
         expected = [f"{p}{k}" for k in range(1, layers + 1) for p in ("W", "b")]
         check_names(self.label, expected, list(params))
+        if not isinstance(params, WatchedDict):     # to name the line that replaces a parameter, if one does
+            params = self.obj.params = WatchedDict(params)
         slots = []
         for k, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
             w_shape, w_layout = weight_layout(np.shape(params[f"W{k}"]), fan_in, fan_out)
@@ -445,6 +531,10 @@ class CS231n(Implementation):
                                   get=lambda key=key: self.obj.params[key],
                                   set=lambda v, key=key: self.obj.params.__setitem__(key, v)))
         return slots
+
+    def rebinding_site(self, slot) -> str | None:
+        params = self.obj.params
+        return params.sites.get(slot.native) if isinstance(params, WatchedDict) else None
 
     def _forward(self, x):
         return self.obj.loss(x)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from compare import checkpoint, pictures
 from compare.config import TrainConfig
 from compare.distributed import SINGLE, World
-from compare.errors import NonFiniteLoss
+from compare.errors import SIGNALS, NonFiniteLoss, StepAbandoned
 from compare.tblog import RunLogger
 
 # Lockstep tolerances by dtype (README, "Tolerances").  float64 follows the twins step by
@@ -92,15 +92,61 @@ class StopRequest:
 
     CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
-    def __init__(self, hard_second_sigint: bool = True):
+    def __init__(self, hard_second_sigint: bool = True, grace: float | None = None,
+                 step_timeout: float | None = None):
         self.signum: int | None = None
         self._old = {}
         self.hard = hard_second_sigint      # not under DDP: a rank leaving mid-collective strands the others
+        # a step that has not ended ``grace`` seconds after the first signal is abandoned (None: wait),
+        # and so is any step running longer than ``step_timeout`` seconds
+        self.grace, self.step_timeout = grace, step_timeout
+        self.steps_begun, self.in_step, self.step_started = 0, False, 0.0
+        self.abandon: StepAbandoned | None = None
+        self._watchdog: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def _handle(self, signum, frame):
+        if self.abandon is not None:         # our own signal: the step is given up (if it still runs)
+            abandon, self.abandon = self.abandon, None
+            if self.in_step:
+                raise abandon
+            return
+        SIGNALS.count += 1
         if self.signum is not None and signum == signal.SIGINT and self.hard:
             raise KeyboardInterrupt
+        first = self.signum is None
         self.signum = self.signum or signum
+        if first and self.in_step and self.grace is not None:
+            threading.Thread(target=self._give_up_after, args=(self.steps_begun, signum), daemon=True,
+                             name="stop-grace").start()
+
+    def begin_step(self) -> None:
+        self.steps_begun += 1
+        self.step_started, self.in_step = time.monotonic(), True
+
+    def end_step(self) -> None:
+        self.in_step = False
+
+    def _interrupt(self, abandon: StepAbandoned) -> None:
+        self.abandon = abandon
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    def _give_up_after(self, step: int, signum: int) -> None:
+        if self._closed.wait(self.grace):
+            return
+        if self.in_step and self.steps_begun == step:
+            name = signal.Signals(signum).name
+            self._interrupt(StepAbandoned(f"the step did not finish within {self.grace:g} s of {name}",
+                                          self.CODES[signum]))
+
+    def _watch(self) -> None:
+        period = min(1.0, self.step_timeout / 4)
+        fired = 0
+        while not self._closed.wait(period):
+            if (self.in_step and fired != self.steps_begun
+                    and time.monotonic() - self.step_started > self.step_timeout):
+                fired = self.steps_begun
+                self._interrupt(StepAbandoned(f"the step ran past --step-timeout {self.step_timeout:g} s", 4))
 
     def __enter__(self):
         for s in self.CODES:
@@ -108,9 +154,13 @@ class StopRequest:
                 self._old[s] = signal.signal(s, self._handle)
             except ValueError:           # not the main thread: leave signals alone
                 pass
+        if self._old and self.step_timeout:
+            self._watchdog = threading.Thread(target=self._watch, daemon=True, name="step-timeout")
+            self._watchdog.start()
         return self
 
     def __exit__(self, *exc):
+        self._closed.set()
         for s, h in self._old.items():
             signal.signal(s, h)
 
@@ -152,6 +202,15 @@ class Outcome:
     interrupted_by: int | None = None
     checkpoint: Path | None = None
     max_abs_loss_diff: float = 0.0
+    message: str | None = None            # why the run stopped early, when a step was abandoned
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def set_postfix(self, **kw):
+        pass
 
 
 class Runner:
@@ -159,7 +218,8 @@ class Runner:
 
     def __init__(self, cfg: TrainConfig, twins: list, *, run_dir: Path, checkpoint_dir: Path,
                  command: str, extra_meta: dict | None = None, log_every: int = 50, quiet: bool = False,
-                 env: dict | None = None, hist_every: int = 1, images: bool = True, world: World = SINGLE):
+                 env: dict | None = None, hist_every: int = 1, images: bool = True, world: World = SINGLE,
+                 stop_grace: float | None = 5.0, step_timeout: float | None = None):
         self.cfg, self.twins = cfg, twins
         self.run_dir, self.checkpoint_dir, self.command = Path(run_dir), Path(checkpoint_dir), command
         self.extra_meta = extra_meta or {}
@@ -173,6 +233,8 @@ class Runner:
         self.partial: dict | None = None
         self.max_abs_loss_diff = 0.0
         self.max_param_diff, self.params_left_at = 0.0, None   # the trajectory's |Δθ|, and where it left
+        self.stop_grace, self.step_timeout = stop_grace, step_timeout
+        self.last_checkpoint: Path | None = None
         self.step_seconds = 0.0                       # wall time inside training steps (for bench)
         self.first_step_at: float | None = None       # time.time() when the first step began
         # and outside them: per-step losses read back, checked and logged; epoch ends (evaluation,
@@ -184,6 +246,7 @@ class Runner:
 
     # --- resume ---------------------------------------------------------------------------
     def restore(self, ckpt: Path, meta: dict) -> None:
+        self.last_checkpoint = ckpt
         for twin in self.twins:
             checkpoint.restore_twin(ckpt, twin)
         self.epoch, self.step_in_epoch, self.global_step = meta["epoch"], meta["step_in_epoch"], meta["step"]
@@ -225,7 +288,10 @@ class Runner:
     def run(self) -> Outcome:
         if self.images:         # matplotlib's import (~0.5 s) overlaps the first epoch's BLAS-bound steps
             threading.Thread(target=pictures.warm_up, name="import-matplotlib", daemon=True).start()
-        stop, stepper = StopRequest(hard_second_sigint=self.world.size == 1), Stepper(self.twins)
+        alone = self.world.size == 1         # under DDP a rank must not leave a collective on its own
+        stop = StopRequest(hard_second_sigint=alone, grace=self.stop_grace if alone else None,
+                           step_timeout=self.step_timeout if alone else None)
+        stepper = Stepper(self.twins)
         try:
             # NumPy's overflow warnings would only repeat what the non-finite check says in one line
             with stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -255,7 +321,14 @@ class Runner:
                 if self.first_step_at is None:
                     self.first_step_at = time.time()
                 t0 = time.perf_counter()
-                stepper.step(s, lo, hi)
+                stop.begin_step()
+                try:
+                    stepper.step(s, lo, hi)
+                except StepAbandoned as abandoned:
+                    stop.end_step()
+                    bar.close()
+                    return self._abandoned(abandoned, s, flushed)
+                stop.end_step()
                 self.step_seconds += time.perf_counter() - t0
                 s += 1
                 self.global_step += 1
@@ -280,6 +353,27 @@ class Runner:
                                self.max_abs_loss_diff)
         self._final_hparams()
         return Outcome(self.histories, self.global_step, None, None, self.max_abs_loss_diff)
+
+    def _abandoned(self, abandoned: StepAbandoned, s: int, flushed: int) -> Outcome:
+        """A step given up (grace period after a signal, or --step-timeout).  When the one twin hung
+        before its update (``clean``: its parameters and optimizer are as after step s-1), the run is
+        checkpointed at the steps it completed; otherwise nothing new is written, and the last
+        checkpoint on disk is the one to resume from."""
+        step = self.global_step + 1
+        who = ", ".join(t.label for t in self.twins if t.name == "manual") or "torch"
+        ckpt = self.last_checkpoint
+        saved = len(self.twins) == 1 and getattr(abandoned, "clean", False)
+        if saved:
+            if s > flushed:
+                self._flush(flushed, s, _NoBar())
+            self.step_in_epoch = s
+            ckpt = self._checkpoint()
+        message = (f"step {step} (in {who}) was abandoned: {abandoned}; "
+                   + (f"the {step - 1} steps before it are checkpointed" if saved else
+                      "its twins are no longer at one step, so nothing new was saved"
+                      + (f"; the last checkpoint is {ckpt}" if ckpt else "")))
+        return Outcome(self.histories, self.global_step, abandoned.code, ckpt, self.max_abs_loss_diff,
+                       message=message)
 
     @contextmanager
     def _timed(self, part: str):
@@ -404,7 +498,8 @@ class Runner:
             meta["partial"] = {t.name: {"correct": t.host_correct()} for t in self.twins}
         if not self.world.leader:    # rank 0 writes; the others took part in the collectives above
             return self.checkpoint_dir / f"ckpt-{self.global_step:09d}"
-        return checkpoint.save(self.checkpoint_dir, self.global_step, self.twins, meta)
+        self.last_checkpoint = checkpoint.save(self.checkpoint_dir, self.global_step, self.twins, meta)
+        return self.last_checkpoint
 
 
 def dashboard(twins) -> dict:

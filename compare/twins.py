@@ -20,6 +20,7 @@ import torch_impl.train
 from compare import catalogue, distributed, plugins
 from compare.config import ModelSpec, TrainConfig
 from compare.distributed import SINGLE, World
+from compare.errors import StepAbandoned
 
 NP_DTYPES = {"float32": np.float32, "float64": np.float64}
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -82,6 +83,8 @@ class ManualTwin:
         self.images = {"train": train_images, "test": test_images}
         self.x_train = manual.data.normalize(train_images, self.dtype, cfg.dataset)
         self.x_test = manual.data.normalize(test_images, self.dtype, cfg.dataset)
+        for a in (self.x_train, self.y_train, self.x_test, self.y_test):   # no plug-in can change them
+            a.flags.writeable = False
 
     def begin_epoch(self, perm: np.ndarray, steps: int) -> None:
         self.perm = perm
@@ -99,7 +102,11 @@ class ManualTwin:
         diagnosed (``loss_note``): a reported loss that is clipped or summed is shown, never failed."""
         idx = self.perm[lo:hi]
         y = self.y_train[idx]
-        reported, logits = self.model.compute_gradients(self.x_train[idx], y)   # sets (or clears) every .grad
+        try:
+            reported, logits = self.model.compute_gradients(self.x_train[idx], y)   # sets (or clears) every .grad
+        except StepAbandoned as e:
+            e.clean = True               # before the update: parameters and optimizer as after the last step
+            raise
         reported, judged = float(reported), catalogue.cross_entropy(logits, y)
         self.optimizer.step()
         self.losses[s] = judged

@@ -33,11 +33,17 @@ def good_run(tmp_path_factory, mnist_factory_module):
 
 
 FLAG_CASES = [
-    (["--lr", "0"], "--lr 0.0"),
-    (["--lr", "-1"], "--lr -1.0"),
-    (["--lr", "nan"], "--lr nan"),
-    (["--batch-size", "0"], "--batch-size 0"),
-    (["--epochs", "-1"], "--epochs -1"),
+    (["--lr", "0"], "--lr: 0 must be greater than 0"),
+    (["--lr", "-1"], "--lr: -1 must be greater than 0"),
+    (["--lr", "nan"], "--lr: 'nan' is not a finite number"),
+    (["--batch-size", "0"], "--batch-size: 0 must be at least 1"),
+    (["--epochs", "-1"], "--epochs: -1 must be at least 1"),
+    (["--epochs", "0"], "--epochs: 0 must be at least 1"),
+    (["--seed", "-3"], "--seed: -3 must be at least 0"),
+    (["--momentum", "-0.5"], "--momentum: -0.5 must be at least 0"),
+    (["--log-every", "0"], "--log-every: 0 must be at least 1"),
+    (["--eval-batch-size", "0"], "--eval-batch-size: 0 must be at least 1"),
+    (["--step-timeout", "0"], "--step-timeout: 0 must be greater than 0"),
     (["--dtype", "float16"], "--dtype 'float16'"),
     (["--optimizer", "rmsprop"], "--optimizer 'rmsprop'"),
     (["--activation", "gelu"], "--activation 'gelu'"),
