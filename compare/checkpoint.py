@@ -48,8 +48,48 @@ def _save_torch(twin, path: Path, meta: str) -> None:
         os.fsync(f.fileno())
 
 
-def save(directory: Path, step: int, twins, meta: dict, keep: int = 3) -> Path:
-    """Write ``directory/ckpt-<step>`` for every twin, atomically; keep the newest ``keep``."""
+OWNER = "RUN.json"          # in a checkpoint directory: which run it belongs to
+RUN_ID = "run-id"           # in each ckpt-…: the run that wrote it
+
+
+def claim(directory: Path, run_id: str, run_dir: Path) -> bool:
+    """Make ``directory`` this run's, or refuse: a checkpoint directory belongs to one run.
+
+    Returns True when the directory is this run's (claimed now, or earlier by the same run) and False
+    for a directory that already held checkpoints without an owner (copied ones, or an older
+    version's): the run may write there, but prunes only what it writes itself."""
+    owner = directory / OWNER
+    try:
+        recorded = json.loads(owner.read_text())
+    except FileNotFoundError:
+        recorded = None
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{owner}: unreadable ({_reason(e)}); remove it if no run owns {directory}") from None
+    if recorded is not None:
+        if recorded.get("run_id") != run_id:
+            raise CheckpointError(f"--checkpoint-dir {directory} holds the checkpoints of another run "
+                                  f"({recorded.get('run_dir', '?')}); give this run its own directory, or "
+                                  f"continue that one with --resume {directory}")
+        return True
+    if directory.is_dir() and any(directory.glob("ckpt-*")):
+        return False
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(owner, "x") as f:           # two runs claiming at once: one wins, the other is refused
+            json.dump({"run_id": run_id, "run_dir": str(Path(run_dir).resolve())}, f)
+    except FileExistsError:
+        return claim(directory, run_id, run_dir)
+    except OSError as e:
+        raise ResourceError("claiming the checkpoint directory: " + os_error_line(e, str(directory))) from None
+    return True
+
+
+def save(directory: Path, step: int, twins, meta: dict, keep: int = 3, *, run_id: str | None = None,
+         prunable=None) -> Path:
+    """Write ``directory/ckpt-<step>`` for every twin, atomically; keep the newest ``keep`` of this run's.
+
+    ``prunable(path) -> bool`` says which older checkpoints may be deleted (by default those whose
+    ``run-id`` is ``run_id``): never another run's, never a copy this run did not write."""
     final = directory / f"ckpt-{step:09d}"
     tmp = directory / f".{final.name}.tmp-{os.getpid()}"
     try:
@@ -59,6 +99,8 @@ def save(directory: Path, step: int, twins, meta: dict, keep: int = 3) -> Path:
         text = json.dumps(meta)
         for twin in twins:
             (_save_manual if twin.name == "manual" else _save_torch)(twin, tmp / FILES[twin.name], text)
+        if run_id is not None:
+            (tmp / RUN_ID).write_text(run_id)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)          # never leave a half-written checkpoint behind
         previous = sorted(p for p in directory.glob("ckpt-*") if p.is_dir()) if directory.is_dir() else []
@@ -66,18 +108,48 @@ def save(directory: Path, step: int, twins, meta: dict, keep: int = 3) -> Path:
         e.filename = None if e.filename is not None and str(e.filename).startswith(str(tmp)) else e.filename
         raise ResourceError(f"writing checkpoint {final.name} to " + os_error_line(e, str(directory)) + kept) from None
     if final.exists():                       # same step saved again (interrupted right at an epoch end)
+        # between these two renames no ckpt-N is visible: a kill -9 there leaves the complete old copy
+        # under .ckpt-N.old-PID, which find() and the next save put back (recover)
         old = directory / f".{final.name}.old-{os.getpid()}"
         os.replace(final, old)
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
-    for stale in sorted(directory.glob("ckpt-*"))[:-keep]:
+    if prunable is None:
+        prunable = lambda path: run_id is not None and written_by(path) == run_id
+    ours = [p for p in sorted(directory.glob("ckpt-*")) if p.is_dir() and p != final and prunable(p)]
+    for stale in ours[:max(0, len(ours) - (keep - 1))]:
         shutil.rmtree(stale, ignore_errors=True)
     for leftover in directory.glob(".ckpt-*.tmp-*"):     # from a run killed while saving (kill -9)
         if not pid_alive(leftover.name.rsplit("-", 1)[-1]):
             shutil.rmtree(leftover, ignore_errors=True)
+    recover(directory)
     return final
+
+
+def written_by(ckpt: Path) -> str | None:
+    try:
+        return (ckpt / RUN_ID).read_text().strip()
+    except OSError:
+        return None
+
+
+def recover(directory: Path) -> None:
+    """A same-step re-save killed between its two renames left ``.ckpt-N.old-PID`` and no ``ckpt-N``: put
+    the old copy back.  Stale old copies whose ``ckpt-N`` exists are removed, like ``.tmp-*``."""
+    for old in directory.glob(".ckpt-*.old-*"):
+        pid = old.name.rsplit("-", 1)[-1]
+        if pid_alive(pid) and int(pid) != os.getpid():
+            continue                      # another process is in the middle of its re-save
+        final = directory / old.name[1:].rsplit(".old-", 1)[0]
+        try:
+            if final.exists():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(old, final)
+        except OSError:
+            pass
 
 
 def pid_alive(pid: str) -> bool:
@@ -103,6 +175,9 @@ def find(path: str | Path) -> Path:
         return path.parent
     if any((path / name).exists() for name in FILES.values()):
         return path
+    if (path / "checkpoints").is_dir() and not any(path.glob("ckpt-*")):
+        path = path / "checkpoints"          # the run directory a run printed (logs: …)
+    recover(path)
     found = sorted(p for p in path.glob("ckpt-*") if p.is_dir())
     if not found:
         raise CheckpointError(f"--resume {path}: holds no checkpoint (ckpt-… directories with "

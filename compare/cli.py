@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -332,7 +333,19 @@ def resolve_config(args, command: str):
             theirs = getattr(cfg, key).describe() if key == "spec" else getattr(cfg, key)
             raise checkpoint.CheckpointError(
                 f"{ckpt} was made with {key}={theirs}, not {shown}; drop that flag to resume, or start a new run")
-    if "epochs" in given:
+    if "epochs" in given and given["epochs"] != cfg.epochs:
+        done = meta["epoch"] + (1 if meta.get("step_in_epoch") else 0)
+        if given["epochs"] < done:
+            raise checkpoint.CheckpointError(
+                f"--epochs {given['epochs']}: {ckpt} has already trained {done} epoch(s); resume with "
+                f"--epochs {cfg.epochs} (or at least {done}), or start a new run")
+        if cfg.schedule == "cosine":
+            # the cosine horizon is the run's length: the epochs already trained followed a schedule that a
+            # fresh run of the new length would not have had, so the result could match neither run
+            raise checkpoint.CheckpointError(
+                f"--epochs {given['epochs']}: {ckpt} follows a cosine schedule over {cfg.epochs} epochs, which "
+                f"its first {done} epoch(s) already trained with; a different length is another run - resume "
+                f"with --epochs {cfg.epochs}, or start a new run (--schedule none or step can be extended)")
         cfg = cfg.replace(epochs=given["epochs"])
     return cfg, ckpt, meta
 
@@ -410,6 +423,16 @@ def implementation_meta(twins) -> dict:
             for t in twins if t.name == "manual"}
 
 
+def stored_run_dir(meta: dict, ckpt: Path) -> Path:
+    """The run directory a checkpoint belongs to: stored absolute; older checkpoints stored it relative
+    to the working directory they ran in, which for the default layout is the checkpoint's grandparent."""
+    run_dir = Path(meta["run_dir"])
+    if run_dir.is_absolute():
+        return run_dir
+    beside = ckpt.resolve().parent.parent
+    return beside if beside.name == run_dir.name else run_dir.resolve()
+
+
 def run_training(args, command: str, impls: list[str]):
     """Build the twins, run the shared loop, return (runner, outcome); NonFiniteLoss propagates."""
     if args.log_every < 1:
@@ -417,6 +440,7 @@ def run_training(args, command: str, impls: list[str]):
     cfg, ckpt, meta = resolve_config(args, command)     # flags are checked before the heavy imports
 
     from compare import distributed
+    from compare.data import fingerprint, fingerprint_change
     from compare.distributed import SINGLE
     from compare.envcard import environment_card
     from compare.resources import probe_writable
@@ -429,6 +453,12 @@ def run_training(args, command: str, impls: list[str]):
     if args.checkpoint_dir and leader:
         probe_writable(args.checkpoint_dir, "--checkpoint-dir")
     twins, device, root = build_twins(args, cfg, impls)
+    data_fingerprint = fingerprint(root, cfg.dataset)
+    if ckpt is not None and meta.get("data_fingerprint"):
+        changed = fingerprint_change(meta["data_fingerprint"], data_fingerprint)
+        if changed is not None:
+            raise CheckpointError(f"{ckpt} was trained on other data: {changed}; resume with the run's data "
+                                  "(--data-dir), or start a new run")
     world = args.world or SINGLE                     # now with its backend, for the environment card
     hand = [t for t in twins if t.name == "manual"]
     if hand and not args.quiet:
@@ -441,18 +471,30 @@ def run_training(args, command: str, impls: list[str]):
                                      else f"train-{impls[0]}")
         checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else run_dir / "checkpoints"
     else:
-        run_dir = Path(meta["run_dir"])
+        run_dir = stored_run_dir(meta, ckpt)
         checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else ckpt.parent
     env = environment_card(device, cfg.dtype, cfg.seed, world)
     runner = Runner(cfg, twins, run_dir=run_dir, checkpoint_dir=checkpoint_dir, command=command, world=world,
                     log_every=args.log_every, quiet=args.quiet or not leader, env=env, images=not args.no_images,
                     stop_grace=args.stop_grace, step_timeout=args.step_timeout,
-                    extra_meta={"data_dir": str(root), **implementation_meta(twins)})
+                    extra_meta={"data_dir": str(Path(root).resolve()), "data_fingerprint": data_fingerprint,
+                                **implementation_meta(twins)})
     if ckpt is not None:
         runner.restore(ckpt, meta)
         if not args.quiet:
             print(f"resuming from {ckpt} at step {runner.global_step} (epoch {runner.epoch + 1})")
     if leader:
+        from compare.checkpoint import claim
+
+        try:
+            runner.owns_checkpoint_dir = claim(checkpoint_dir, runner.run_id, run_dir)
+        except CheckpointError:
+            if ckpt is None:          # the fresh experiment directory made for this run: not left behind
+                try:
+                    run_dir.rmdir()
+                except OSError:
+                    pass
+            raise
         run_dir.mkdir(parents=True, exist_ok=True)
         card = run_dir / ("environment.json" if ckpt is None else f"environment-resume-{runner.global_step}.json")
         write_file(card, json.dumps(env, indent=2) + "\n")
@@ -471,7 +513,7 @@ def run_training(args, command: str, impls: list[str]):
         raise
     runner.close()
     if outcome.interrupted_by is not None:
-        again = f"simplenet {command}" + (f" --impl {impls[0]}" if command == "train" else "")
+        again = f"{program('simplenet')} {command}" + (f" --impl {impls[0]}" if command == "train" else "")
         data = f" --data-dir {args.data_dir}" if args.data_dir else ""
         if outcome.message:
             print(f"simplenet {command}: {'error' if outcome.interrupted_by == EXIT_RESOURCE else 'stopped'}: "
@@ -500,7 +542,11 @@ def cmd_train(args) -> int:
     write_json(args.json, payload)
     if not args.quiet:
         print(f"final test accuracy: {final}" if final is not None else "no epoch run")
-        print(f"logs: {runner.run_dir}\nview: tensorboard --logdir {runner.run_dir.parent}")
+        print(f"logs: {runner.run_dir}\nview: {program('tensorboard')} --logdir {runner.run_dir.parent}")
+    else:       # one summary line all the same: what came out and where it went
+        label = runner.twins[0].label
+        acc = f"final test accuracy {final:.4f}" if final is not None else "no epoch completed"
+        print(f"train {label}: {acc} after {outcome.global_step} steps; logs: {runner.run_dir}")
     return EXIT_OK
 
 
@@ -552,7 +598,7 @@ def cmd_compare(args) -> int:
         print(f"note: {note}")
     print(f"verdict: {'AGREE' if report['passed'] else 'MISMATCH'} - the twins' curves "
           f"{'match' if report['passed'] else 'do not match'} within the {cfg.dtype} tolerances")
-    print(f"logs: {runner.run_dir}\nview: tensorboard --logdir {runner.run_dir.parent}")
+    print(f"logs: {runner.run_dir}\nview: {program('tensorboard')} --logdir {runner.run_dir.parent}")
     return EXIT_OK if report["passed"] else EXIT_MISMATCH
 
 
@@ -615,29 +661,34 @@ def cmd_sweep(args) -> int:
             print(f"--- lr {lr:g} ---")
         try:
             runner, outcome = run_training(run_args, command, impls)
-            history = outcome.histories[impls[0]]
             if outcome.interrupted_by is not None:
                 return outcome.interrupted_by
-            last = history.epochs[-1]
-            row = dict(lr=lr, first_loss=history.step_loss[0], train_loss=last["train_loss"],
-                       test_accuracy=last["test_accuracy"], diverged=False, note="")
+            for impl in impls:               # --impl both: each twin its own row
+                history = outcome.histories[impl]
+                last = history.epochs[-1]
+                rows.append(dict(lr=lr, impl=impl, first_loss=history.step_loss[0], train_loss=last["train_loss"],
+                                 test_accuracy=last["test_accuracy"], diverged=False, note=""))
         except NonFiniteLoss as e:
-            row = dict(lr=lr, first_loss=None, train_loss=None, test_accuracy=None, diverged=True,
-                       note=f"non-finite loss at step {e.step}")
-        rows.append(row)
+            rows += [dict(lr=lr, impl=impl, first_loss=None, train_loss=None, test_accuracy=None, diverged=True,
+                          note=f"non-finite loss at step {e.step}" + (f" ({e.twin} twin)" if len(impls) > 1 else ""))
+                     for impl in impls]
     finite = [r["train_loss"] for r in rows if r["train_loss"] is not None and r["train_loss"] == r["train_loss"]]
     for r in rows:
         r["verdict"] = sweep_verdict(r["first_loss"] or 0.0, r["train_loss"], r["diverged"], min(finite, default=None))
     good = [r for r in rows if r["verdict"] == "learns"]
     best = max(good, key=lambda r: r["test_accuracy"]) if good else None
-    print(f"\nlearning-rate sweep: {impls[0]} twin, {args.epochs or 'default'} epoch(s) each; logs: {exp}")
-    print(f"{'lr':>10}{'first loss':>12}{'train loss':>12}{'test acc':>10}  verdict")
+    both = len(impls) > 1
+    print(f"\nlearning-rate sweep: {' and '.join(impls)} twin{'s' if both else ''}, {args.epochs or 'default'} "
+          f"epoch(s) each; logs: {exp}")
+    twin_head = f"{'twin':>8}" if both else ""
+    print(f"{'lr':>10}{twin_head}{'first loss':>12}{'train loss':>12}{'test acc':>10}  verdict")
     for r in rows:
         fmt = lambda v, f: "-" if v is None else format(v, f)
         mark = "  <- best" if r is best else ""
-        print(f"{r['lr']:>10g}{fmt(r['first_loss'], '.4f'):>12}{fmt(r['train_loss'], '.4f'):>12}"
+        twin = f"{r['impl']:>8}" if both else ""
+        print(f"{r['lr']:>10g}{twin}{fmt(r['first_loss'], '.4f'):>12}{fmt(r['train_loss'], '.4f'):>12}"
               f"{fmt(r['test_accuracy'], '.4f'):>10}  {r['verdict']}{' (' + r['note'] + ')' if r['note'] else ''}{mark}")
-    print(f"view: tensorboard --logdir {exp}")
+    print(f"view: {program('tensorboard')} --logdir {exp}")
     write_json(args.json, {"logdir": str(exp), "impl": args.impl, "runs": rows,
                            "best_lr": best["lr"] if best else None})
     return EXIT_OK
@@ -645,15 +696,28 @@ def cmd_sweep(args) -> int:
 
 # --- plot ------------------------------------------------------------------------------------
 def cmd_plot(args) -> int:
-    from compare.plot import plot
+    """One PNG per run: the run directory given, or each run under a sweep directory or ``runs/``."""
+    from compare.plot import plot, run_dirs
     from compare.resources import os_error_line
 
-    try:
-        out = plot(args.run_dir, args.output)
-    except OSError as e:
-        raise ResourceError(os_error_line(e, str(args.output or args.run_dir))) from None
-    print(f"wrote {out}")
-    return EXIT_OK
+    runs = run_dirs(Path(args.run_dir)) or [Path(args.run_dir)]    # none: plot() says why in one line
+    if len(runs) > 1 and args.output:
+        raise ConfigError(f"{args.run_dir} holds {len(runs)} runs; drop -o to write RUN/plot.png for each, "
+                          f"or give one run directory (e.g. {runs[0]})")
+    wrote = 0
+    for run in runs:
+        try:
+            out = plot(run, args.output)
+        except OSError as e:
+            raise ResourceError(os_error_line(e, str(args.output or run))) from None
+        except DataError as e:
+            if len(runs) == 1:
+                raise
+            print(f"skipped {run}: {e}", file=sys.stderr)
+            continue
+        print(f"wrote {out}")
+        wrote += 1
+    return EXIT_OK if wrote else EXIT_USAGE
 
 
 # --- bench -----------------------------------------------------------------------------------
@@ -853,6 +917,10 @@ def resource_error_line(e: BaseException) -> str | None:
     from compare.resources import os_error_line
 
     if isinstance(e, OSError):
+        stream = getattr(e, "stream", None)
+        if stream is not None:
+            return (f"writing to {stream}: {e.strerror or e}; send the output somewhere with room "
+                    "(a file on another disk), or use --quiet / --json")
         return os_error_line(e)
     if isinstance(e, MemoryError):
         return f"out of memory ({' '.join(str(e).split()) or 'an allocation failed'}); use a smaller --hidden, " \
@@ -865,10 +933,100 @@ def resource_error_line(e: BaseException) -> str | None:
     return None
 
 
+def program(name: str) -> str:
+    """How to run ``name`` from the user's shell: its bare name when it is on PATH, else its path in this
+    environment's bin (scripts/run.sh puts .venv/bin on PATH only while it runs)."""
+    import shutil
+
+    here = Path(sys.executable).parent / name
+    found = shutil.which(name)
+    if found or not here.exists():
+        return name
+    try:
+        return str(here.relative_to(Path.cwd()))
+    except ValueError:
+        return str(here)
+
+
+class Guarded:
+    """Standard output as it was, but a failed write (a full disk behind a redirection, a closed pipe)
+    is marked as the stream's, so that it is reported as that and not as a file of the run's."""
+
+    def __init__(self, stream, name: str):
+        self._stream, self._name = stream, name
+
+    def _marked(self, fn, *args):
+        try:
+            return fn(*args)
+        except OSError as e:
+            e.stream = self._name
+            try:                       # later flushes (at exit) go nowhere instead of failing again
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass
+            raise
+
+    def write(self, text):
+        return self._marked(self._stream.write, text)
+
+    def flush(self):
+        return self._marked(self._stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def check_json_path(path: str | None) -> None:
+    """--json must name a file in a writable directory: refused before any training, not after."""
+    if not path:
+        return
+    from compare.resources import probe_writable
+
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"--json {path}: is a directory; give a file path, e.g. {target / 'results.json'}")
+    if not target.parent.exists():
+        raise ConfigError(f"--json {path}: the directory {target.parent} does not exist")
+    probe_writable(target.parent, "--json")
+
+
 def add_nproc_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--nproc", type=int, default=1, metavar="N",
+    p.add_argument("--nproc", type=POSITIVE, default=1, metavar="N",
                    help="run the torch twin in N processes under torch's DistributedDataParallel, launched by "
                         "torch.distributed.run (gloo on CPU, NCCL on CUDA; default: 1, one process)")
+    p.add_argument("--force", action="store_true",
+                   help="allow --nproc above this machine's core count on the CPU (slow: they share cores)")
+
+
+def check_nproc(args, nproc: int) -> None:
+    """Before any worker is spawned: cores (CPU), devices (CUDA) and memory for N processes."""
+    import os
+
+    from compare import resources
+
+    device = getattr(args, "device", "cpu")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if device == "cuda" or (device == "auto" and nproc > 1 and cuda_count() > 0):
+        have = cuda_count()
+        if nproc > have:
+            raise ConfigError(f"--nproc {nproc}: this machine has {have} CUDA device(s), one per process is needed")
+    elif nproc > cores and not args.force:
+        raise ConfigError(f"--nproc {nproc}: this machine has {cores} cores for {nproc} CPU processes, which would "
+                          "only share them; use at most {cores}, or add --force".replace("{cores}", str(cores)))
+    per_process = 600 * 2**20          # a worker's resident size with torch loaded and a default run (measured ~0.5 GB)
+    available = resources.available_memory()
+    if available is not None and nproc * per_process > available:
+        raise ConfigError(f"--nproc {nproc}: {nproc} processes need about {nproc * per_process / 2**30:.1f} GiB of "
+                          f"memory, {available / 2**30:.1f} GiB is available; use fewer")
+
+
+def cuda_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except Exception:
+        return 0
 
 
 def distributed_start(args, argv: list[str]):
@@ -880,8 +1038,6 @@ def distributed_start(args, argv: list[str]):
 
     world = distributed.from_environment()
     nproc = getattr(args, "nproc", 1)
-    if nproc < 1:
-        raise ConfigError(f"--nproc {nproc} must be at least 1")
     wants = nproc > 1 or (world is not None and world.size > 1)
     if wants and (args.command == "train" and args.impl != "torch"):
         raise ConfigError("--nproc runs the torch twin under DDP; use it with train --impl torch, compare or "
@@ -889,9 +1045,11 @@ def distributed_start(args, argv: list[str]):
     if wants and args.command not in ("train", "compare", "gradcheck"):
         raise ConfigError(f"--nproc applies to train --impl torch, compare and gradcheck, not {args.command}")
     if world is None and nproc > 1:
+        check_nproc(args, nproc)
         start_up_done()               # this process only waits on its workers now, for as long as they run
         return distributed.launch(argv, nproc), None
     if world is not None and world.size > 1:
+        distributed.die_with_parent()
         distributed.silence_followers(world)
         return None, world
     return None, None
@@ -951,11 +1109,22 @@ def run_command(argv: list[str] | None) -> int:
         except ValueError:            # not the main thread
             pass
     command = (argv if argv is not None else sys.argv[1:])[:1] or ["?"]
+    stdout = sys.stdout
+    sys.stdout = Guarded(stdout, "standard output")
     try:
-        return run_parsed(argv)
+        code = run_parsed(argv)
+        sys.stdout.flush()
+        return code
+    except OSError as e:         # the stream itself failed (after the command was done)
+        if getattr(e, "stream", None) is None:
+            raise
+        print(f"simplenet {command[0]}: error: {resource_error_line(e)}", file=sys.stderr)
+        return EXIT_RESOURCE
     except KeyboardInterrupt:
         print(f"simplenet {command[0]}: interrupted (Ctrl-C); what was already written is kept", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout = stdout
 
 
 def run_parsed(argv: list[str] | None) -> int:
@@ -964,6 +1133,7 @@ def run_parsed(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     quiet_writer_threads()
     try:
+        check_json_path(getattr(args, "json", None))
         code, args.world = distributed_start(args, argv)
         if code is not None:
             return code

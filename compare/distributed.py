@@ -97,6 +97,26 @@ def finish() -> None:
         dist.destroy_process_group()
 
 
+def die_with_parent(poll: float = 0.5, grace: float = 5.0) -> None:
+    """A worker whose launcher is gone (kill -9 of ``--nproc``'s process, or of a user's torchrun) stops
+    itself: SIGTERM (the run's own stop: every rank agrees on a step and rank 0 checkpoints), then
+    SIGKILL ``grace`` seconds later if it is still alive - never a worker that runs on, holding its
+    device, with nobody waiting for it."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
+
+
 def silence_followers(world: World) -> None:
     """One voice: ranks other than 0 print nothing (their errors are rank 0's too, or the launcher's)."""
     if not world.leader:

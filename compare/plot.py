@@ -33,6 +33,16 @@ def find_runs(root: Path) -> dict[str, Path]:
     return runs
 
 
+def run_dirs(root: Path) -> list[Path]:
+    """The run directories at or under ``root``: one whose event files lie in it or one level down
+    (``<run>/manual``, ``<run>/torch`` …).  A sweep directory, or ``runs/`` itself, holds several."""
+    if not root.is_dir():
+        return []
+    if any(root.glob("events.out.tfevents.*")) or any(root.glob("*/events.out.tfevents.*")):
+        return [root]
+    return [run for child in sorted(p for p in root.iterdir() if p.is_dir()) for run in run_dirs(child)]
+
+
 def text_payload(acc, tag: str):
     """The JSON inside the last text summary ``tag`` written by ``RunLogger.text``, or None."""
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from compare.config import ModelSpec
 from compare.errors import ConfigError, ResourceError
+from manual.data import IMAGE_MAGIC
 
 GiB = 1024 ** 3
 DEFAULT_COUNTS = (60000, 10000)      # MNIST, when the files are not there yet (they will be downloaded)
@@ -65,7 +66,10 @@ def dataset_counts(paths: dict[str, Path | None]) -> tuple[int, int]:
             opener = gzip.open if path is not None and path.suffix == ".gz" else open
             with opener(path, "rb") as f:
                 head = f.read(8)
-            counts.append(int.from_bytes(head[4:8], "big") if len(head) == 8 else default)
+            # only a header with the images' magic number says how many there are; a damaged one is the
+            # data reader's to report (one line, exit 2), never a memory estimate from garbage
+            valid = len(head) == 8 and int.from_bytes(head[:4], "big") == IMAGE_MAGIC
+            counts.append(int.from_bytes(head[4:8], "big") if valid else default)
         except (OSError, TypeError, EOFError):
             counts.append(default)
     return counts[0], counts[1]
@@ -81,7 +85,8 @@ def memory_needed(spec: ModelSpec, *, dtype: str, batch_size: int, eval_batch_si
     params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     state = {"sgd": 1 if momentum else 0, "adam": 2, "adamw": 2}[optimizer] + (1 if amsgrad else 0)
     host = twins - device_twins
-    widest = max(batch_size, min(eval_batch_size, n_test))
+    # the batches the run will really use: never more than the data set holds
+    widest = max(min(batch_size, max(n_train, 1)), min(eval_batch_size, max(n_test, 1)))
     return {
         "parameters, gradients and optimizer state": host * params * item * (2 + state) + params * 8,
         "dataset": twins * (n_train + n_test) * spec.in_features + host * (n_train + n_test) * spec.in_features * item,

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -235,6 +236,9 @@ class Runner:
         self.max_param_diff, self.params_left_at = 0.0, None   # the trajectory's |Δθ|, and where it left
         self.stop_grace, self.step_timeout = stop_grace, step_timeout
         self.last_checkpoint: Path | None = None
+        # one run, one checkpoint directory: an id stored with every checkpoint; pruning touches only this
+        # run's checkpoints, and in a directory it does not own only those this process wrote
+        self.run_id, self.owns_checkpoint_dir, self.written = uuid.uuid4().hex, True, []
         self.step_seconds = 0.0                       # wall time inside training steps (for bench)
         self.first_step_at: float | None = None       # time.time() when the first step began
         # and outside them: per-step losses read back, checked and logged; epoch ends (evaluation,
@@ -247,6 +251,7 @@ class Runner:
     # --- resume ---------------------------------------------------------------------------
     def restore(self, ckpt: Path, meta: dict) -> None:
         self.last_checkpoint = ckpt
+        self.run_id = meta.get("run_id") or self.run_id
         for twin in self.twins:
             checkpoint.restore_twin(ckpt, twin)
         self.epoch, self.step_in_epoch, self.global_step = meta["epoch"], meta["step_in_epoch"], meta["step"]
@@ -487,8 +492,9 @@ class Runner:
             "step": self.global_step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
             "batch_order": {"generator": "numpy.random.default_rng((seed, epoch)).permutation",
                             "seed": self.cfg.seed, "epoch": self.epoch, "next_batch": self.step_in_epoch},
-            "config": self.cfg.to_dict(), "env": self.env, "run_dir": str(self.run_dir),
+            "config": self.cfg.to_dict(), "env": self.env, "run_dir": str(self.run_dir.resolve()),
             "history": {name: vars(h) for name, h in self.histories.items()},
+            "run_id": self.run_id,
             "max_abs_loss_diff": self.max_abs_loss_diff, "max_param_diff": self.max_param_diff,
             "params_left_at": self.params_left_at, **self.extra_meta,
         }
@@ -498,7 +504,10 @@ class Runner:
             meta["partial"] = {t.name: {"correct": t.host_correct()} for t in self.twins}
         if not self.world.leader:    # rank 0 writes; the others took part in the collectives above
             return self.checkpoint_dir / f"ckpt-{self.global_step:09d}"
-        self.last_checkpoint = checkpoint.save(self.checkpoint_dir, self.global_step, self.twins, meta)
+        self.last_checkpoint = checkpoint.save(
+            self.checkpoint_dir, self.global_step, self.twins, meta, run_id=self.run_id,
+            prunable=None if self.owns_checkpoint_dir else self.written.__contains__)
+        self.written.append(self.last_checkpoint)
         return self.last_checkpoint
 
 

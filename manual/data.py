@@ -118,6 +118,8 @@ def check_split(images: np.ndarray, labels: np.ndarray, image_path, label_path,
     if len(images) != len(labels):
         raise DataError(f"{label_path}: {len(labels)} labels for {len(images)} images in {image_path}; "
                         "the two files do not belong together")
+    if len(images) == 0:
+        raise DataError(f"{image_path}: holds no images (its header says 0); replace the file")
     if len(labels) and int(labels.max()) > 9:
         raise DataError(f"{label_path}: label {int(labels.max())} is outside 0-9; replace the file")
 
