@@ -60,6 +60,21 @@ def number(typ, low=None, *, above: bool = False, high=None):
     return parse
 
 
+def experiment_name(text: str) -> str:
+    """--experiment is a directory *name* under --logdir: never a path that leads out of it."""
+    if text in ("", ".", "..") or "/" in text or "\\" in text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a name: give one directory name (no '/', not '.' "
+                                         "or '..'); --logdir says where it goes")
+    return text
+
+
+def path_text(text: str) -> str:
+    """A path flag's value: never empty (an empty --logdir would quietly mean the working directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; give a directory or file (. for the working directory)")
+    return text
+
+
 POSITIVE, NATURAL, NONNEG = number(int, 1), number(int, 0), number(float, 0)
 SEED = number(int, 0, high=2**63 - 1)      # numpy's Generator takes non-negative seeds
 
@@ -119,7 +134,7 @@ def add_data_flags(p: argparse.ArgumentParser, dataset_default: str | None = "mn
     p.add_argument("--dataset", default=dataset_default, choices=("mnist", "fashion-mnist", "kmnist"),
                    help="which of the MNIST family (default: " + ("mnist; on --resume, the checkpoint's)"
                                                                    if dataset_default is None else "%(default)s)"))
-    p.add_argument("--data-dir", default=None,
+    p.add_argument("--data-dir", default=None, type=path_text,
                    help="data root (DIR/MNIST/raw/, DIR/FashionMNIST/raw/, DIR/KMNIST/raw/ or a flat DIR of the "
                         "four files, raw or .gz); default: $SIMPLENET_DATA, else ./data (downloaded there if missing)")
     p.add_argument("--no-download", action="store_true", help="never fetch the data; fail if it is missing")
@@ -271,11 +286,11 @@ def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str
                                                     "(auto: cuda, then mps, then cpu)")
     add_data_flags(p, None)
     run_flags = [
-        ("--logdir", dict(default="runs", help="TensorBoard root; each run gets its own experiment directory")),
-        ("--experiment", dict(default=None, help=f"experiment name (default: {command}-<timestamp>; "
+        ("--logdir", dict(default="runs", type=path_text, help="TensorBoard root; each run gets its own experiment directory")),
+        ("--experiment", dict(default=None, type=experiment_name, help=f"experiment name (default: {command}-<timestamp>; "
                                                  "numbered if it exists)")),
-        ("--checkpoint-dir", dict(default=None, help="where checkpoints go (default: <experiment>/checkpoints)")),
-        ("--resume", dict(default=None, metavar="PATH_OR_DIR",
+        ("--checkpoint-dir", dict(default=None, type=path_text, help="where checkpoints go (default: <experiment>/checkpoints)")),
+        ("--resume", dict(default=None, metavar="PATH_OR_DIR", type=path_text,
                           help="continue from a checkpoint (a ckpt-… directory, or the directory holding them)")),
         ("--log-every", dict(type=POSITIVE, default=50, help="steps between reads of the loss back to the host")),
         ("--stop-grace", dict(type=NONNEG, default=5.0, metavar="S",
@@ -290,7 +305,7 @@ def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str
     for flag, kw in run_flags:
         if flag not in exclude:
             p.add_argument(flag, **kw)
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--json", default=None, type=path_text, help="also write the results to this JSON file")
     add_plugin_flags(p, "manual; on --resume, the checkpoint's")
 
 
@@ -839,7 +854,7 @@ def build_parser() -> Parser:
     g.add_argument("--fd-all", action="store_true", help="finite differences on every coordinate (slow)")
     g.add_argument("--inject-fault", choices=sorted(FAULTS), default=None,
                    help="break the manual backward on purpose, to watch the check fail")
-    g.add_argument("--json", default=None, help="also write the results to this JSON file")
+    g.add_argument("--json", default=None, type=path_text, help="also write the results to this JSON file")
     add_plugin_flags(g)
     add_nproc_flag(g)
     g.set_defaults(func=cmd_gradcheck)

@@ -182,3 +182,36 @@ def test_a_users_own_torchrun(tiny_mnist, tmp_path):
 def test_nproc_is_refused_where_it_means_nothing(tiny_mnist):
     r = cli("train", "--impl", "manual", "--nproc", 2, "--data-dir", tiny_mnist)
     assert r.returncode == 2 and "--nproc runs the torch twin under DDP" in r.stderr
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie that nobody reaps in a container counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_die_with_their_launcher(tmp_path, mnist_factory):
+    """kill -9 of the --nproc launcher: no worker is left running 10 s later (they would hold the GPUs)."""
+    data = mnist_factory(tmp_path / "data")
+    proc = subprocess.Popen([sys.executable, "-m", "compare.cli", "train", "--impl", "torch", "--nproc", "2",
+                             "--epochs", "200", "--batch-size", "8", "--data-dir", str(data), "--no-images",
+                             "--logdir", str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 120
+    workers: list[int] = []
+    while time.time() < deadline and len(workers) < 2:
+        assert proc.poll() is None, proc.communicate()
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        workers = [int(c) for c in children]
+        time.sleep(0.2)
+    assert len(workers) == 2
+    next(line for line in proc.stdout if line.startswith("epoch"))     # both are training
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    gone_by = time.time() + 10
+    while time.time() < gone_by and any(alive(w) for w in workers):
+        time.sleep(0.2)
+    assert not any(alive(w) for w in workers)
