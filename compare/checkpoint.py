@@ -128,6 +128,27 @@ def save(directory: Path, step: int, twins, meta: dict, keep: int = 3, *, run_id
     return final
 
 
+def supersede(directory: Path, step: int) -> list[Path]:
+    """Resuming from ``ckpt-<step>`` while later checkpoints lie beside it starts a new branch of the
+    run: TensorBoard drops the old branch's later steps from view (the purge event), and so must a
+    later ``--resume DIR``, which would otherwise pick the old branch's newest checkpoint.  They are
+    kept, renamed ``superseded-<time>-ckpt-…`` (no glob for ``ckpt-*`` finds them); returns the new names."""
+    import time
+
+    moved = []
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for later in sorted(directory.glob("ckpt-*")):
+        try:
+            number = int(later.name.split("-", 1)[1])
+        except ValueError:
+            continue
+        if number > step and later.is_dir():
+            target = directory / f"superseded-{stamp}-{later.name}"
+            os.replace(later, target)
+            moved.append(target)
+    return moved
+
+
 def written_by(ckpt: Path) -> str | None:
     try:
         return (ckpt / RUN_ID).read_text().strip()

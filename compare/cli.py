@@ -498,6 +498,13 @@ def run_training(args, command: str, impls: list[str]):
         runner.restore(ckpt, meta)
         if not args.quiet:
             print(f"resuming from {ckpt} at step {runner.global_step} (epoch {runner.epoch + 1})")
+        if leader and ckpt.parent == Path(checkpoint_dir):
+            from compare.checkpoint import supersede
+
+            moved = supersede(ckpt.parent, runner.global_step)
+            if moved and not args.quiet:
+                print(f"a new branch of the run: {len(moved)} later checkpoint(s) kept as {moved[0].name}"
+                      f"{' …' if len(moved) > 1 else ''}, out of --resume's way")
     if leader:
         from compare.checkpoint import claim
 

@@ -247,3 +247,32 @@ def test_help_shows_every_default_once(command, capsys):
     text = capsys.readouterr().out
     assert "(default: None)" not in text and "(default: False)" not in text
     assert not any(line.count("default") > 1 for line in text.splitlines())
+
+
+def test_a_branch_resumed_from_an_older_checkpoint_keeps_its_whole_visible_history(tmp_path, mnist_factory):
+    """Run 3 epochs; resume from epoch 1's checkpoint (a new branch), kill -9 it during epoch 3; resume
+    the directory: TensorBoard's view (and plot's, through the same EventAccumulator) holds steps
+    1…180 exactly once, and --resume DIR continued the branch, not the old run's newest checkpoint."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    data = mnist_factory(tmp_path / "data", n_train=960)
+    runs = tmp_path / "runs"
+    base = train(data, runs, "--schedule", "step", "--log-every", "5", "--epochs", "3")
+    assert main([*base, "--experiment", "e"]) == 0
+    ckpts = runs / "e" / "checkpoints"
+    oldest = sorted(ckpts.glob("ckpt-*"))[0]
+    started = time.time()
+    proc = subprocess.Popen([sys.executable, "-m", "compare.cli", *base, "--resume", str(oldest)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    second = ckpts / "ckpt-000000120"
+    while not (second.exists() and second.stat().st_mtime >= started):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(list(ckpts.glob("superseded-*-ckpt-*"))) == 2            # the old branch's, kept aside
+    assert main([*base, "--resume", str(ckpts)]) == 0
+    acc = EventAccumulator(str(runs / "e" / "manual"), size_guidance={"scalars": 0})
+    acc.Reload()
+    steps = [e.step for e in acc.Scalars("train/loss")]
+    assert sorted(steps) == list(range(1, 181))
