@@ -233,11 +233,14 @@ CONFIG_FLAGS = {   # flag → (TrainConfig field, type, help); every numeric typ
     "--epochs": ("epochs", POSITIVE, "passes over the training set"),
     "--batch-size": ("batch_size", POSITIVE, "examples per step"),
     "--lr": ("lr", number(float, 0, above=True), "learning rate"),   # default shown per optimizer
-    "--optimizer": ("optimizer", str, "sgd, adam or adamw"),
-    "--momentum": ("momentum", NONNEG, "SGD momentum"),
+    "--optimizer": ("optimizer", str, "sgd, adam, adamw, rmsprop or adagrad"),
+    "--momentum": ("momentum", NONNEG, "momentum (sgd, rmsprop)"),
     "--dampening": ("dampening", NONNEG, "SGD dampening"),
     "--weight-decay": ("weight_decay", NONNEG, "L2 (sgd, adam) or decoupled (adamw) weight decay"),
-    "--eps": ("eps", NONNEG, "Adam epsilon"),
+    "--eps": ("eps", NONNEG, "epsilon (adam, adamw, rmsprop, adagrad)"),
+    "--alpha": ("alpha", NONNEG, "RMSprop smoothing constant"),
+    "--lr-decay": ("lr_decay", NONNEG, "Adagrad learning-rate decay"),
+    "--initial-accumulator-value": ("initial_accumulator_value", NONNEG, "Adagrad's initial sum of squares"),
     "--schedule": ("schedule", str, "learning-rate schedule per epoch: none, step or cosine"),
     "--step-size": ("step_size", POSITIVE, "epochs between decays for --schedule step"),
     "--gamma": ("gamma", number(float, 0, above=True), "decay factor for --schedule step"),
@@ -273,12 +276,15 @@ def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str
     for flag, (name, typ, help_) in CONFIG_FLAGS.items():
         if flag in exclude:
             continue
-        default = {"lr": "0.05 for sgd, 0.001 for adam and adamw",
-                   "weight_decay": "0 for sgd and adam, 0.01 for adamw (torch.optim's)"}.get(name, getattr(d, name))
+        default = {"lr": "0.05 for sgd, 0.001 for adam and adamw, 0.01 for rmsprop and adagrad",
+                   "weight_decay": "0, but 0.01 for adamw (torch.optim's)",
+                   "momentum": "0.9 for sgd, 0 for rmsprop (torch's)",
+                   "eps": "1e-8, but 1e-10 for adagrad (torch.optim's)"}.get(name, getattr(d, name))
         p.add_argument(flag, dest=name, type=typ, default=defaults.get(name), help=f"{help_} (default: {default})")
     p.add_argument("--betas", type=parse_betas, default=None, help="Adam betas (default: 0.9,0.999)")
     p.add_argument("--nesterov", action="store_const", const=True, default=None, help="Nesterov momentum (SGD)")
     p.add_argument("--amsgrad", action="store_const", const=True, default=None, help="AMSGrad (adam, adamw)")
+    p.add_argument("--centered", action="store_const", const=True, default=None, help="centered RMSprop")
     p.add_argument("--hidden", default=None, help="hidden layer sizes, comma-separated; 'none' for softmax "
                                                    "regression (default: 128,64)")
     p.add_argument("--activation", default=None, help="relu, sigmoid or tanh (default: relu)")
@@ -312,7 +318,8 @@ def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str
 def config_overrides(args) -> dict:
     """The config fields the user set explicitly on the command line."""
     given = {name: getattr(args, name) for name, _, _ in CONFIG_FLAGS.values()}
-    given.update(betas=args.betas, nesterov=args.nesterov, amsgrad=args.amsgrad, dataset=args.dataset)
+    given.update(betas=args.betas, nesterov=args.nesterov, amsgrad=args.amsgrad, centered=args.centered,
+                 dataset=args.dataset)
     given = {k: v for k, v in given.items() if v is not None}
     if args.hidden is not None or args.activation is not None:
         given["spec"] = ModelSpec(hidden=ModelSpec.parse_hidden(args.hidden if args.hidden is not None else "128,64"),
@@ -420,7 +427,8 @@ def check_run_memory(args, cfg, impls: list[str], device) -> None:
     n_train, n_test = resources.dataset_counts(locate_all(resolve_root(args.data_dir), cfg.dataset))
     parts = resources.memory_needed(cfg.spec, dtype=cfg.dtype, batch_size=cfg.batch_size,
                                     eval_batch_size=cfg.eval_batch_size, optimizer=cfg.optimizer,
-                                    momentum=cfg.momentum, amsgrad=cfg.amsgrad, n_train=n_train, n_test=n_test,
+                                    momentum=cfg.momentum, amsgrad=cfg.amsgrad, centered=cfg.centered,
+                                    n_train=n_train, n_test=n_test,
                                     twins=len(impls), device_twins=int("torch" in impls and device.type != "cpu"))
     resources.check_memory(parts)
 
@@ -716,6 +724,19 @@ def cmd_sweep(args) -> int:
     return EXIT_OK
 
 
+# --- optimcheck ------------------------------------------------------------------------------
+def cmd_optimcheck(args) -> int:
+    from compare.optimcheck import check, format_report
+
+    overrides = {k: v for k, v in dict(lr=args.lr, momentum=args.momentum, alpha=args.alpha, eps=args.eps,
+                                       beta1=args.betas[0] if args.betas else None,
+                                       beta2=args.betas[1] if args.betas else None).items() if v is not None}
+    report = check(args.plugin_optimizer, steps=args.steps, dtype=args.dtype, seed=args.seed, overrides=overrides)
+    print(format_report(report))
+    write_json(args.json, report.to_dict())
+    return EXIT_OK if report.passed else EXIT_MISMATCH
+
+
 # --- plot ------------------------------------------------------------------------------------
 def cmd_plot(args) -> int:
     """One PNG per run: the run directory given, or each run under a sweep directory or ``runs/``."""
@@ -893,6 +914,25 @@ def build_parser() -> Parser:
     w.add_argument("--lr", dest="lrs", default="0.001,0.01,0.1,1",
                    help="comma-separated learning rates (default: 0.001,0.01,0.1,1)")
     w.set_defaults(func=cmd_sweep)
+
+    oc = sub.add_parser("optimcheck", formatter_class=fmt,
+                        help="your optimizer (CS231n update rules or an nnfs optimizer object) against torch.optim, "
+                             "step by step; needs no data")
+    oc.add_argument("--plugin-optimizer", required=True, metavar="FILE_OR_MODULE:NAME",
+                    help="a cs231n rule (…optim.py:adam, sgd, sgd_momentum, rmsprop) or an nnfs optimizer class "
+                         "(…:Optimizer_Adam)")
+    oc.add_argument("--steps", type=POSITIVE, default=50, help="steps to compare")
+    oc.add_argument("--dtype", default="float64", choices=DTYPES)
+    oc.add_argument("--seed", type=SEED, default=0, help="seeds the parameters and the gradient stream")
+    oc.add_argument("--lr", type=number(float, 0, above=True), default=None,
+                    help="learning rate given to both (default: the plug-in's own default)")
+    oc.add_argument("--momentum", type=NONNEG, default=None, help="momentum given to both (sgd_momentum)")
+    oc.add_argument("--alpha", type=NONNEG, default=None, help="RMSprop decay rate given to both")
+    oc.add_argument("--eps", type=NONNEG, default=None, help="epsilon given to both")
+    oc.add_argument("--betas", type=parse_betas, default=None, help="Adam betas given to both")
+    oc.add_argument("--json", default=None, type=path_text, help="also write the report to this JSON file")
+    oc.add_argument("--traceback", action="store_true", help="show the plug-in's traceback on an error")
+    oc.set_defaults(func=cmd_optimcheck)
 
     pl = sub.add_parser("plot", help="draw a run's curves, divergence and confusion matrices into a PNG (no server)")
     pl.add_argument("run_dir", metavar="RUN_DIR", help="the run directory a train or compare run printed (logs: …)")

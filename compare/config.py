@@ -9,11 +9,19 @@ from compare.errors import ConfigError
 
 DTYPES = ("float32", "float64")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("none", "step", "cosine")
 DATASET_NAMES = ("mnist", "fashion-mnist", "kmnist")
-DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
-DEFAULT_WEIGHT_DECAY = {"sgd": 0.0, "adam": 0.0, "adamw": 1e-2}    # torch.optim's own defaults
+DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2, "adagrad": 1e-2}
+DEFAULT_WEIGHT_DECAY = {"sgd": 0.0, "adam": 0.0, "adamw": 1e-2, "rmsprop": 0.0, "adagrad": 0.0}  # torch.optim's
+DEFAULT_MOMENTUM = {"sgd": 0.9, "rmsprop": 0.0}          # sgd: this project's recipe; rmsprop: torch's
+DEFAULT_EPS = {"adam": 1e-8, "adamw": 1e-8, "rmsprop": 1e-8, "adagrad": 1e-10, "sgd": 1e-8}   # torch.optim's
+
+
+def state_buffers(optimizer: str, *, momentum: float = 0.0, amsgrad: bool = False, centered: bool = False) -> int:
+    """Arrays of optimizer state per parameter (for the memory estimate), as torch.optim keeps them."""
+    return {"sgd": 1 if momentum else 0, "adam": 2 + amsgrad, "adamw": 2 + amsgrad,
+            "rmsprop": 1 + (momentum > 0) + centered, "adagrad": 1}[optimizer]
 
 
 
@@ -69,13 +77,17 @@ class TrainConfig:
     batch_size: int = 64
     lr: float | None = None          # None: the optimizer's default, DEFAULT_LR
     optimizer: str = "sgd"
-    momentum: float = 0.9
+    momentum: float | None = None        # None: DEFAULT_MOMENTUM (0.9 for sgd, torch's 0 for rmsprop)
     dampening: float = 0.0
     nesterov: bool = False
     weight_decay: float | None = None    # None: the optimizer's torch default, DEFAULT_WEIGHT_DECAY
     betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
+    eps: float | None = None             # None: the optimizer's torch default, DEFAULT_EPS
     amsgrad: bool = False
+    alpha: float = 0.99                  # rmsprop's smoothing constant
+    centered: bool = False               # rmsprop
+    lr_decay: float = 0.0                # adagrad
+    initial_accumulator_value: float = 0.0   # adagrad
     schedule: str = "cosine"
     step_size: int = 5
     gamma: float = 0.1
@@ -89,6 +101,10 @@ class TrainConfig:
             object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
         if self.weight_decay is None and self.optimizer in DEFAULT_WEIGHT_DECAY:
             object.__setattr__(self, "weight_decay", DEFAULT_WEIGHT_DECAY[self.optimizer])
+        if self.momentum is None:
+            object.__setattr__(self, "momentum", DEFAULT_MOMENTUM.get(self.optimizer, 0.0))
+        if self.eps is None:
+            object.__setattr__(self, "eps", DEFAULT_EPS.get(self.optimizer, 1e-8))
         checks = [
             (self.epochs >= 0, f"--epochs {self.epochs} must be 0 or more"),
             (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
@@ -100,6 +116,10 @@ class TrainConfig:
              "--nesterov needs --momentum > 0 and --dampening 0 (as torch.optim.SGD)"),
             (all(0 <= b < 1 for b in self.betas), f"--betas {self.betas} must each lie in [0, 1)"),
             (self.eps > 0, f"--eps {self.eps} must be positive"),
+            (0 <= self.alpha < 1, f"--alpha {self.alpha} must lie in [0, 1)"),
+            (self.lr_decay >= 0, f"--lr-decay {self.lr_decay} must be 0 or more"),
+            (self.initial_accumulator_value >= 0,
+             f"--initial-accumulator-value {self.initial_accumulator_value} must be 0 or more"),
             (self.schedule in SCHEDULES, f"--schedule {self.schedule!r} is unknown; choose one of {', '.join(SCHEDULES)}"),
             (self.step_size >= 1, f"--step-size {self.step_size} must be at least 1"),
             (self.gamma > 0, f"--gamma {self.gamma} must be positive"),

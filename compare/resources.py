@@ -13,7 +13,7 @@ import gzip
 import os
 from pathlib import Path
 
-from compare.config import ModelSpec
+from compare.config import ModelSpec, state_buffers
 from compare.errors import ConfigError, ResourceError
 from manual.data import IMAGE_MAGIC
 
@@ -76,14 +76,14 @@ def dataset_counts(paths: dict[str, Path | None]) -> tuple[int, int]:
 
 
 def memory_needed(spec: ModelSpec, *, dtype: str, batch_size: int, eval_batch_size: int, optimizer: str,
-                  momentum: float, amsgrad: bool, n_train: int, n_test: int, twins: int,
+                  momentum: float, amsgrad: bool, n_train: int, n_test: int, twins: int, centered: bool = False,
                   device_twins: int = 0) -> dict[str, int]:
     """Bytes the run holds at its peak, by part. ``device_twins`` of the ``twins`` keep their share on
     an accelerator (counted there, not here)."""
     item = 8 if dtype == "float64" else 4
     sizes = [spec.in_features, *spec.hidden, spec.out_features]
     params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    state = {"sgd": 1 if momentum else 0, "adam": 2, "adamw": 2}[optimizer] + (1 if amsgrad else 0)
+    state = state_buffers(optimizer, momentum=momentum, amsgrad=amsgrad, centered=centered)
     host = twins - device_twins
     # the batches the run will really use: never more than the data set holds
     widest = max(min(batch_size, max(n_train, 1)), min(eval_batch_size, max(n_test, 1)))

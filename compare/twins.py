@@ -50,7 +50,8 @@ def build_torch(spec: ModelSpec, state: dict[str, np.ndarray], dtype: str,
 
 def optimizer_kwargs(cfg: TrainConfig) -> dict:
     return dict(lr=cfg.lr, momentum=cfg.momentum, dampening=cfg.dampening, nesterov=cfg.nesterov,
-                weight_decay=cfg.weight_decay, betas=cfg.betas, eps=cfg.eps, amsgrad=cfg.amsgrad)
+                weight_decay=cfg.weight_decay, betas=cfg.betas, eps=cfg.eps, amsgrad=cfg.amsgrad, alpha=cfg.alpha,
+                centered=cfg.centered, lr_decay=cfg.lr_decay, initial_accumulator_value=cfg.initial_accumulator_value)
 
 
 def scheduler_kwargs(cfg: TrainConfig) -> dict:

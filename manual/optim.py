@@ -131,6 +131,78 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
 
+class RMSprop(Optimizer):
+    """torch.optim.RMSprop: a running mean of g² (optionally centered), momentum, L2 weight decay."""
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered))
+
+    def step(self) -> None:
+        group = self.param_groups[0]
+        lr, alpha, eps, wd = group["lr"], group["alpha"], group["eps"], group["weight_decay"]
+        mu, centered = group["momentum"], group["centered"]
+        for _, p, state in self._params_with_grad():
+            if not state:
+                state["step"] = 0
+                state["square_avg"] = np.zeros_like(p.data)
+                if mu > 0:
+                    state["momentum_buffer"] = np.zeros_like(p.data)
+                if centered:
+                    state["grad_avg"] = np.zeros_like(p.data)
+            state["step"] += 1
+            # g ← ∇θ + λθ
+            g = p.grad + wd * p.data if wd else p.grad
+            v = state["square_avg"]
+            # v ← α·v + (1 − α)·g²
+            v *= alpha
+            v += (1 - alpha) * g * g
+            if centered:
+                # ḡ ← ḡ + (1 − α)(g − ḡ)           (torch's lerp)
+                state["grad_avg"] += (1 - alpha) * (g - state["grad_avg"])
+                # d ← √(v − ḡ²) + ε
+                avg = np.sqrt(v - state["grad_avg"] * state["grad_avg"]) + eps
+            else:
+                # d ← √v + ε                         (ε outside the square root)
+                avg = np.sqrt(v) + eps
+            if mu > 0:
+                buf = state["momentum_buffer"]
+                # b ← μ·b + g / d
+                buf *= mu
+                buf += g / avg
+                # θ ← θ − lr·b
+                p.data -= lr * buf
+            else:
+                # θ ← θ − lr·g / d
+                p.data -= lr * (g / avg)
+
+
+class Adagrad(Optimizer):
+    """torch.optim.Adagrad: the sum of every g² so far, a decaying learning rate, L2 weight decay."""
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps))
+        for p in self.param_groups[0]["params"]:        # torch makes the state at construction
+            self.state[len(self.state)] = {"step": 0, "sum": np.full_like(p.data, initial_accumulator_value)}
+
+    def step(self) -> None:
+        group = self.param_groups[0]
+        lr, lr_decay, wd, eps = group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]
+        for _, p, state in self._params_with_grad():
+            state["step"] += 1
+            # g ← ∇θ + λθ
+            g = p.grad + wd * p.data if wd else p.grad
+            # lr_t = lr / (1 + (t − 1)·lr_decay)
+            clr = lr / (1 + (state["step"] - 1) * lr_decay)
+            # s ← s + g²
+            state["sum"] += g * g
+            # θ ← θ − lr_t · g / (√s + ε)
+            p.data -= clr * (g / (np.sqrt(state["sum"]) + eps))
+
+
 # --- learning-rate schedules, stepped once per epoch as torch.optim.lr_scheduler ------------
 class LRScheduler:
     def __init__(self, optimizer: Optimizer):
@@ -203,10 +275,17 @@ class CosineAnnealingLR(LRScheduler):
 
 
 def make_optimizer(name: str, params, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
-                   weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8, amsgrad=False) -> Optimizer:
+                   weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8, amsgrad=False, alpha=0.99, centered=False,
+                   lr_decay=0.0, initial_accumulator_value=0.0) -> Optimizer:
     if name == "sgd":
         return SGD(params, lr=lr, momentum=momentum, dampening=dampening,
                    weight_decay=weight_decay, nesterov=nesterov)
+    if name == "rmsprop":
+        return RMSprop(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                       centered=centered)
+    if name == "adagrad":
+        return Adagrad(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                       initial_accumulator_value=initial_accumulator_value, eps=eps)
     cls = {"adam": Adam, "adamw": AdamW}[name]
     return cls(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 

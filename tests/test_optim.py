@@ -20,6 +20,12 @@ SETTINGS = [
     ("adam", {"amsgrad": True}),
     ("adamw", {}),
     ("adamw", {"weight_decay": 0.1, "amsgrad": True}),
+    ("rmsprop", {}),
+    ("rmsprop", {"alpha": 0.9, "eps": 1e-6, "weight_decay": 1e-2}),
+    ("rmsprop", {"momentum": 0.9}),
+    ("rmsprop", {"centered": True, "momentum": 0.5}),
+    ("adagrad", {"eps": 1e-10}),
+    ("adagrad", {"lr_decay": 0.01, "weight_decay": 1e-2, "initial_accumulator_value": 0.1, "eps": 1e-10}),
 ]
 SCHEDULES = [("none", {}), ("step", {"step_size": 2, "gamma": 0.5}), ("cosine", {})]
 # float32: both sides round each update to float32; over 25 steps that stays within a few ulp
@@ -100,6 +106,36 @@ def test_optimizer_state_round_trips():
     assert clone.param_groups[0]["lr"] == 0.01 and clone.param_groups[0]["amsgrad"] is True
     assert clone.state[0]["step"] == 1
     np.testing.assert_array_equal(clone.state[2]["max_exp_avg_sq"], opt.state[2]["max_exp_avg_sq"])
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adagrad"])
+def test_rmsprop_and_adagrad_run_one_loop_on_every_device(name):
+    """No fused RMSprop exists and Adagrad's is CPU-only: torch's single-tensor loop everywhere."""
+    for device in ("cpu", "meta"):
+        opt = torch_optim.make_optimizer(name, [torch.zeros(3, device=device, requires_grad=True)], lr=0.1)
+        assert opt.defaults["foreach"] is False and not opt.defaults.get("fused"), device
+
+
+def test_new_optimizers_defaults_are_torchs():
+    from compare.config import TrainConfig
+
+    for name, cls in (("rmsprop", torch.optim.RMSprop), ("adagrad", torch.optim.Adagrad)):
+        cfg = TrainConfig(optimizer=name)
+        torch_defaults = cls([torch.zeros(1, requires_grad=True)]).defaults
+        assert cfg.lr == torch_defaults["lr"] and cfg.eps == torch_defaults["eps"]
+        assert cfg.weight_decay == torch_defaults["weight_decay"]
+        if name == "rmsprop":
+            assert cfg.momentum == torch_defaults["momentum"] and cfg.alpha == torch_defaults["alpha"]
+
+
+def test_the_memory_estimate_reads_each_optimizers_state():
+    from compare.config import ModelSpec
+    from compare.resources import memory_needed
+
+    parts = {name: memory_needed(ModelSpec(), dtype="float64", batch_size=64, eval_batch_size=64, optimizer=name,
+                                 momentum=0.0, amsgrad=False, n_train=100, n_test=10, twins=1)
+             ["parameters, gradients and optimizer state"] for name in ("sgd", "adagrad", "adam")}
+    assert parts["sgd"] < parts["adagrad"] < parts["adam"]
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])

@@ -1,0 +1,131 @@
+"""The learner's own optimizer against torch.optim (``simplenet optimcheck``): the correct examples agree
+every step, and each classic bug found in public solutions is caught at its first step, with the state
+that diverged and the diagnosis that re-enacts it; equivalent forms are variants, not failures."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from compare.cli import main
+from compare.optimcheck import check
+
+ROOT = Path(__file__).resolve().parents[1]
+CS231N = (ROOT / "examples" / "cs231n_optim.py").read_text()
+NNFS = (ROOT / "examples" / "nnfs_optim.py").read_text()
+
+
+def planted(tmp_path: Path, source: str, *changes: tuple[str, str]) -> Path:
+    for old, new in changes:
+        assert old in source, old
+        source = source.replace(old, new)
+    path = tmp_path / f"plant_{abs(hash(changes)) % 10**8}.py"
+    path.write_text(source)
+    return path
+
+
+@pytest.mark.parametrize("rule", ["sgd", "sgd_momentum", "rmsprop", "adam"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_cs231n_rules_agree_with_torch(rule, dtype):
+    r = check(f"{ROOT}/examples/cs231n_optim.py:{rule}", steps=50, dtype=dtype)
+    assert r.verdict == "AGREE" and r.first_divergence is None and r.diagnosis is None
+    assert r.worst["rel_err"] <= r.tolerance
+    assert all(e <= r.tolerance for e in r.state.values())
+
+
+@pytest.mark.parametrize("cls,extra", [("Optimizer_SGD", {"momentum": 0.9, "lr": 0.1}), ("Optimizer_SGD", {}),
+                                       ("Optimizer_Adagrad", {}), ("Optimizer_RMSprop", {}), ("Optimizer_Adam", {})])
+def test_the_nnfs_optimizers_agree_with_torch(cls, extra):
+    r = check(f"{ROOT}/examples/nnfs_optim.py:{cls}", steps=50, overrides=extra)
+    assert r.verdict == "AGREE", (r.first_divergence, r.diagnosis)
+    assert r.state or (cls == "Optimizer_SGD" and not extra)      # plain SGD keeps no state
+
+
+def test_the_acceptance_command(tmp_path, capsys):
+    out = tmp_path / "o.json"
+    assert main(["optimcheck", "--plugin-optimizer", f"{ROOT}/examples/cs231n_optim.py:adam", "--steps", "50",
+                 "--dtype", "float64", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "config['epsilon'] = 1e-08 ↔ eps = 1e-08" in text and "verdict: AGREE" in text
+    payload = json.loads(out.read_text())
+    assert payload["passed"] and payload["worst"]["rel_err"] <= 1e-12
+
+
+ADAM_BUGS = {   # code → (edits of the example's adam, the step it first diverges at, the state named)
+    "adam-no-bias-correction": ((('m_hat = config["m"] / (1 - b1 ** config["t"])', 'm_hat = config["m"]'),
+                                 ('v_hat = config["v"] / (1 - b2 ** config["t"])', 'v_hat = config["v"]')), 1, None),
+    "adam-step-count-late": ((('config.setdefault("t", 0)', 'config.setdefault("t", 1)'),), 1, "step"),
+    "adam-step-count-fixed": ((('config.setdefault("t", 0)', 'config.setdefault("t", 1)'),
+                               ('config["t"] += 1 ', 'config["t"] += 0 ')), 2, "step"),
+    "eps-inside-sqrt": ((('np.sqrt(v_hat) + config["epsilon"]', 'np.sqrt(v_hat + config["epsilon"])'),), 1, None),
+    "adam-efficient-form": ((('m_hat = config["m"] / (1 - b1 ** config["t"])', 'm_hat = config["m"]'),
+                             ('v_hat = config["v"] / (1 - b2 ** config["t"])', 'v_hat = config["v"]'),
+                             ('w = w - config["learning_rate"] * m_hat',
+                              'w = w - config["learning_rate"] * (1 - b2 ** config["t"]) ** 0.5 / (1 - b1 ** config["t"]) * m_hat')),
+                            1, None),
+}
+OTHER_BUGS = {
+    "rmsprop eps-inside-sqrt": ("rmsprop", (('(np.sqrt(config["cache"]) + config["epsilon"])',
+                                             'np.sqrt(config["cache"] + config["epsilon"])'),), "eps-inside-sqrt", 1),
+    "rmsprop state-not-stored": ("rmsprop", (('config["cache"] = dr * config["cache"] + (1 - dr) * dw * dw',
+                                              'cache = dr * config["cache"] + (1 - dr) * dw * dw'),
+                                             ('np.sqrt(config["cache"])', 'np.sqrt(cache)')), "state-not-stored", 2),
+    "momentum state-not-stored": ("sgd_momentum", (('config["velocity"] = v', 'pass'),), "state-not-stored", 2),
+    "nesterov": ("sgd_momentum", (('return w + v, config', 'return w - config["momentum"] * config.get("prev", 0 * v) + '
+                                   '(1 + config["momentum"]) * v, {**config, "prev": v}'),
+                                  ('v = config.get("velocity", np.zeros_like(w))', 'v = config.get("prev", np.zeros_like(w))')),
+                 "nesterov-instead-of-classic", 1),
+    "momentum lr twice": ("sgd_momentum", (('v = config["momentum"] * v - config["learning_rate"] * dw',
+                                            'v = config["momentum"] * v + config["learning_rate"] * dw'),
+                                           ('return w + v, config', 'return w - config["learning_rate"] * v, config')),
+                          "momentum-lr-twice", 1),
+}
+
+
+@pytest.mark.parametrize("code", sorted(ADAM_BUGS))
+def test_each_adam_bug_is_caught_at_its_step_with_its_diagnosis(code, tmp_path):
+    changes, step, state = ADAM_BUGS[code]
+    r = check(f"{planted(tmp_path, CS231N, *changes)}:adam", steps=30)
+    assert r.diagnosis["code"] == code
+    assert r.first_divergence["step"] == step
+    if state:
+        assert r.first_divergence["state"].startswith(state)
+    if code == "adam-efficient-form":           # a variant, not a bug: reported, not failed
+        assert r.verdict == "VARIANT" and r.passed and "only in where ε enters" in r.diagnosis["message"]
+    else:
+        assert r.verdict == "MISMATCH" and not r.passed
+
+
+@pytest.mark.parametrize("case", sorted(OTHER_BUGS))
+def test_each_rmsprop_and_momentum_bug_is_caught(case, tmp_path):
+    rule, changes, code, step = OTHER_BUGS[case]
+    r = check(f"{planted(tmp_path, CS231N, *changes)}:{rule}", steps=30, overrides={"lr": 0.1} if rule != "rmsprop" else {})
+    assert r.verdict == "MISMATCH"
+    assert r.diagnosis["code"] == code, r.diagnosis
+    assert r.first_divergence["step"] == step
+
+
+def test_a_late_bias_correction_in_the_books_adam(tmp_path):
+    path = planted(tmp_path, NNFS, ("b1, b2, t = self.beta_1, self.beta_2, self.iterations + 1",
+                                    "b1, b2, t = self.beta_1, self.beta_2, self.iterations + 2"))
+    r = check(f"{path}:Optimizer_Adam", steps=20)
+    assert r.diagnosis["code"] == "adam-step-count-late" and r.first_divergence["step"] == 1
+
+
+def test_an_unknown_bug_is_unexplained_and_correct_code_gets_no_diagnosis(tmp_path):
+    path = planted(tmp_path, CS231N, ('config["v"] = b2 * config["v"] + (1 - b2) * dw * dw',
+                                      'config["v"] = b2 * config["v"] + (1 - b2) * abs(dw)'))
+    r = check(f"{path}:adam", steps=10)
+    assert r.verdict == "MISMATCH" and r.diagnosis["code"] == "unexplained"
+    for rule in ("sgd", "sgd_momentum", "rmsprop", "adam"):
+        for seed in range(3):
+            assert check(f"{ROOT}/examples/cs231n_optim.py:{rule}", steps=20, seed=seed).diagnosis is None
+
+
+def test_a_broken_plugin_optimizer_is_one_line(tmp_path, capsys):
+    path = planted(tmp_path, CS231N, ('config.setdefault("learning_rate", 1e-3)', 'raise ValueError("no")'))
+    assert main(["optimcheck", "--plugin-optimizer", f"{path}:adam"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "raised ValueError: no at" in err[0] and path.name in err[0]
+    assert main(["optimcheck", "--plugin-optimizer", f"{ROOT}/examples/cs231n_optim.py:adamax"]) == 2
