@@ -313,6 +313,9 @@ def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str
             p.add_argument(flag, **kw)
     p.add_argument("--json", default=None, type=path_text, help="also write the results to this JSON file")
     add_plugin_flags(p, "manual; on --resume, the checkpoint's")
+    p.add_argument("--plugin-optimizer", default=None, metavar="FILE_OR_MODULE:NAME",
+                   help="update the hand-written side with your own optimizer (a cs231n rule such as optim.py:adam, "
+                        "or an nnfs optimizer class), judged against torch.optim's --optimizer; needs --schedule none")
 
 
 def config_overrides(args) -> dict:
@@ -343,6 +346,8 @@ def resolve_config(args, command: str):
         wrote = f"simplenet {meta['command']}" + (f" --impl {meta['impls'][0]}" if meta["command"] == "train" else "")
         raise checkpoint.CheckpointError(f"{ckpt} was written by `{wrote}`; resume it with that command")
     written = meta.get("implementation", {}).get("target", "manual")
+    if getattr(args, "plugin_optimizer", None) is None:
+        args.plugin_optimizer = meta.get("implementation", {}).get("optimizer")
     if args.manual is None:
         args.manual = written
     elif args.manual != written:
@@ -408,8 +413,11 @@ def build_twins(args, cfg, impls: list[str]):
     impl = load_plugin(args, cfg.spec, cfg.dtype) if "manual" in impls else None
     root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download, dataset=cfg.dataset)
     state = initial_state(cfg.spec, cfg.seed)
-    twins = [ManualTwin(cfg, state, root, impl) if name == "manual" else TorchTwin(cfg, state, root, device, world)
-             for name in impls]
+    plugin_optimizer = getattr(args, "plugin_optimizer", None)
+    if plugin_optimizer and "manual" not in impls:
+        raise ConfigError("--plugin-optimizer updates the hand-written side; --impl torch trains autograd only")
+    twins = [ManualTwin(cfg, state, root, impl, plugin_optimizer) if name == "manual"
+             else TorchTwin(cfg, state, root, device, world) for name in impls]
     if len(twins) == 2:
         for split in ("train", "test"):
             if not np.array_equal(twins[0].images[split], twins[1].images[split].numpy()):
@@ -441,8 +449,9 @@ def timing(runner) -> dict:
 
 
 def implementation_meta(twins) -> dict:
-    """Which hand-written implementation ran, for checkpoints and JSON (empty for torch alone)."""
-    return {"implementation": {"label": t.label, "target": t.model.target, "convention": t.model.convention}
+    """Which hand-written implementation (and optimizer) ran, for checkpoints and JSON (empty for torch alone)."""
+    return {"implementation": {"label": t.label, "target": t.model.target, "convention": t.model.convention,
+                               "optimizer": getattr(t.optimizer, "target", None)}
             for t in twins if t.name == "manual"}
 
 
@@ -486,6 +495,10 @@ def run_training(args, command: str, impls: list[str]):
     hand = [t for t in twins if t.name == "manual"]
     if hand and not args.quiet:
         print_header(hand[0].model)
+        if hasattr(hand[0].optimizer, "header"):
+            print(hand[0].optimizer.header())
+            for line in hand[0].optimizer.mapping():
+                print(f"  {line}")
     if ckpt is None and not leader:
         run_dir = Path(args.logdir) / f"rank-{world.rank}-writes-nothing"      # never created
         checkpoint_dir = run_dir / "checkpoints"

@@ -572,6 +572,11 @@ def lockstep_report(histories: dict[str, History], twins, dtype: str, *, max_par
     if params_left_at is not None:
         notes.append(f"the parameters left the {tol['params']:.0e} tolerance first at step {params_left_at} "
                      "(read back every --log-every steps)")
+    own_optimizer = getattr(manual_twin.optimizer, "target", None)
+    if not passed and own_optimizer:
+        notes.append(f"the hand-written side was updated by your optimizer: `simplenet optimcheck "
+                     f"--plugin-optimizer {own_optimizer}` compares it with torch.optim step by step and names the bug, "
+                     "and `simplenet gradcheck` your gradients")
     return {"passed": passed, "checks": checks, "measured": measured, "notes": notes,
             "loss_diagnosis": manual_twin.loss_note, "params_left_at": params_left_at,
             "steps_within_1e-4": int(separated[0]) if separated.size else len(diff)}

@@ -68,14 +68,20 @@ class ManualTwin:
 
     name = "manual"
 
-    def __init__(self, cfg: TrainConfig, state: dict[str, np.ndarray], root, impl=None):
+    def __init__(self, cfg: TrainConfig, state: dict[str, np.ndarray], root, impl=None,
+                 plugin_optimizer: str | None = None):
         self.cfg, self.dtype = cfg, NP_DTYPES[cfg.dtype]
         self.model = impl if impl is not None else plugins.load(plugins.DEFAULT_TARGET, cfg.spec, cfg.dtype)
         self.model.load_state(state)
         # the run directory beside torch's and divergence's in TensorBoard
         self.label = self.model.label if self.model.label not in ("torch", "divergence") else f"{self.model.label}-plugin"
-        self.optimizer = manual.optim.make_optimizer(cfg.optimizer, self.model.params.values(),
-                                                     **optimizer_kwargs(cfg))
+        if plugin_optimizer:         # the learner's own update rule, judged against torch.optim's
+            from compare.optimcheck import TrainingOptimizer
+
+            self.optimizer = TrainingOptimizer(plugin_optimizer, cfg, self.model.params)
+        else:
+            self.optimizer = manual.optim.make_optimizer(cfg.optimizer, self.model.params.values(),
+                                                         **optimizer_kwargs(cfg))
         self.scheduler = manual.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
         self.loss_fn = manual.CrossEntropyLoss()          # the test loss of the plug-in's logits
         self.reported_max_diff, self.loss_note = 0.0, None  # the plug-in's reported loss against the judged

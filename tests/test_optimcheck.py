@@ -129,3 +129,42 @@ def test_a_broken_plugin_optimizer_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "raised ValueError: no at" in err[0] and path.name in err[0]
     assert main(["optimcheck", "--plugin-optimizer", f"{ROOT}/examples/cs231n_optim.py:adamax"]) == 2
+
+
+# --- the plug-in's optimizer in lockstep training ------------------------------------------------
+def compare_args(data, tmp_path, *extra):
+    return ["compare", "--epochs", "1", "--dtype", "float64", "--batch-size", "10", "--schedule", "none",
+            "--data-dir", str(data), "--logdir", str(tmp_path / "runs"), "--quiet", "--no-images",
+            "--json", str(tmp_path / "c.json"), *extra]
+
+
+@pytest.mark.parametrize("target,flags", [
+    ("nnfs_optim.py:Optimizer_Adam", ["--optimizer", "adam", "--eps", "1e-7"]),
+    ("cs231n_optim.py:adam", ["--optimizer", "adam"]),
+    ("cs231n_optim.py:sgd_momentum", ["--optimizer", "sgd", "--lr", "0.01"]),
+    ("nnfs_optim.py:Optimizer_RMSprop", ["--optimizer", "rmsprop", "--lr", "0.001", "--alpha", "0.9", "--eps", "1e-7"]),
+])
+def test_compare_with_the_plugins_own_optimizer_agrees_per_step(target, flags, tiny_mnist, tmp_path):
+    code = main(compare_args(tiny_mnist, tmp_path, "--plugin-optimizer", f"{ROOT}/examples/{target}", *flags))
+    payload = json.loads((tmp_path / "c.json").read_text())
+    assert code == 0 and payload["max_abs_loss_diff"] <= 1e-9 and payload["final_param_max_abs_diff"] <= 1e-9
+    assert payload["implementation"]["optimizer"].endswith(target)
+
+
+def test_a_mismatched_hyperparameter_is_named_before_training(tiny_mnist, tmp_path, capsys):
+    code = main(compare_args(tiny_mnist, tmp_path, "--plugin-optimizer", f"{ROOT}/examples/nnfs_optim.py:Optimizer_Adam",
+                             "--optimizer", "adam"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "its eps is 1e-07, the run's --eps 1e-08" in err[0] and not (tmp_path / "runs").exists()
+    code = main(compare_args(tiny_mnist, tmp_path, "--plugin-optimizer", f"{ROOT}/examples/cs231n_optim.py:adam"))
+    assert code == 2 and "give --optimizer adam" in capsys.readouterr().err
+
+
+def test_a_buggy_plugin_optimizer_fails_compare_and_points_at_optimcheck(tiny_mnist, tmp_path, capsys):
+    path = planted(tmp_path, NNFS, ("b1, b2, t = self.beta_1, self.beta_2, self.iterations + 1",
+                                    "b1, b2, t = self.beta_1, self.beta_2, self.iterations + 2"))
+    code = main(compare_args(tiny_mnist, tmp_path, "--plugin-optimizer", f"{path}:Optimizer_Adam", "--optimizer", "adam",
+                             "--eps", "1e-7"))
+    assert code == 1
+    assert "simplenet optimcheck --plugin-optimizer" in capsys.readouterr().out
