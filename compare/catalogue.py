@@ -78,9 +78,10 @@ class Pass:
 
 
 def reference(params: dict[str, np.ndarray], activation: str, x: np.ndarray, y: np.ndarray,
-              bug: Bug = Bug()) -> Pass:
-    """SimpleNet's forward, mean cross-entropy and backward in float64 at ``params`` (torch layout),
-    with ``bug`` planted (none by default).  A forward bug gets the backward consistent with it."""
+              bug: Bug = Bug(), l2: float = 0.0, l1: float = 0.0) -> Pass:
+    """SimpleNet's forward, mean cross-entropy (+ the weight penalty ½·λ₂·ΣW² + λ₁·Σ|W|) and backward in
+    float64 at ``params`` (torch layout), with ``bug`` planted (none by default).  A forward bug gets the
+    backward consistent with it."""
     layers = sum(1 for k in params if k.endswith(".weight"))
     p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
     hidden = bug.variant if bug.code == "hidden-activation" else activation
@@ -125,6 +126,17 @@ def reference(params: dict[str, np.ndarray], activation: str, x: np.ndarray, y: 
             grads[f"layer{k}.bias"] = g[0].copy() if bug.variant == "one row" else g.mean(axis=0)
         else:
             grads[f"layer{k}.bias"] = g.sum(axis=0)                   # dL/db = Σ_n g
+        if l2 or l1:
+            w = p[f"layer{k}.weight"]
+            reg = l2 * w + l1 * np.sign(w)                            # dP/dW = λ₂·W + λ₁·sign(W)
+            if bug.code == "reg-gradient-doubled":
+                reg = 2 * reg
+            if bug.code in ("reg-gradient-missing",) or (bug.code == "reg-layer-missing" and bug.layer == k):
+                reg = 0 * reg
+            grads[f"layer{k}.weight"] = grads[f"layer{k}.weight"] + reg
+            if bug.code == "reg-on-biases":
+                grads[f"layer{k}.bias"] = grads[f"layer{k}.bias"] + l2 * p[f"layer{k}.bias"]
+            loss += float(0.5 * l2 * np.sum(w * w) + l1 * np.sum(np.abs(w)))
         if k == 1:
             break
         g = g @ p[f"layer{k}.weight"]                                 # dL/dx = g·W
@@ -146,6 +158,7 @@ class Entry:
     kind: str                                  # "forward": judged on the logits; "backward": on the gradients
     places: Callable[[int, str], list[Bug]]    # (layers, activation) → the plantings to try
     message: Callable[[Bug], str]
+    regularized: bool = False                  # tried only when the run regularizes the weights (--l2)
 
 
 def _each_layer(code, variants=("",)):
@@ -195,20 +208,33 @@ ENTRIES: list[Entry] = [
                     f" of the upstream gradient, not its sum over the batch: dL/db = Σ_n g[n]"),
     Entry("softmax-gradient-sign", "backward", lambda layers, act: [Bug("softmax-gradient-sign", layers)],
           lambda b: "the loss gradient has its sign flipped: dL/dlogits = (p − onehot)/N, you have (onehot − p)/N"),
+    # regularization (tried only when the run has --l2): ½·λ·ΣW² over the weights, gradient λ·W
+    Entry("reg-gradient-missing", "backward", lambda layers, act: [Bug("reg-gradient-missing")],
+          lambda b: "the regularization's gradient λ·W is missing from every weight gradient", regularized=True),
+    Entry("reg-gradient-doubled", "backward", lambda layers, act: [Bug("reg-gradient-doubled")],
+          lambda b: "the regularization's gradient is 2·λ·W: the ½ of ½·λ·ΣW² was dropped in the gradient "
+                    "(or λ·W added twice)", regularized=True),
+    Entry("reg-layer-missing", "backward", _each_layer("reg-layer-missing"),
+          lambda b: f"layer{b.layer}'s weights are not regularized: λ·W is missing from its gradient (often the "
+                    "last layer, left out of the loop)", regularized=True),
+    Entry("reg-on-biases", "backward", lambda layers, act: [Bug("reg-on-biases")],
+          lambda b: "the biases are regularized too (λ·b in their gradients): L2 covers the weights only",
+          regularized=True),
 ]
 
 
 def reenact(kind: str, params: dict[str, np.ndarray], activation: str, x: np.ndarray, y: np.ndarray,
-            logits: np.ndarray, grads: dict[str, np.ndarray | None] | None, tol: float) -> dict | None:
+            logits: np.ndarray, grads: dict[str, np.ndarray | None] | None, tol: float, l2: float = 0.0,
+            l1: float = 0.0) -> dict | None:
     """The first catalogue entry of ``kind`` whose re-enactment reproduces the plug-in: its logits to
     ``tol`` (forward), or its logits and every gradient it gave (backward).  A forward entry also says
     whether the plug-in's gradients are those of that wrong forward (``backward_consistent``)."""
     layers = sum(1 for k in params if k.endswith(".weight"))
     for entry in ENTRIES:
-        if entry.kind != kind:
+        if entry.kind != kind or (entry.regularized and not l2):
             continue
         for bug in entry.places(layers, activation):
-            got = reference(params, activation, x, y, bug)
+            got = reference(params, activation, x, y, bug, l2=l2, l1=l1)
             if rel(logits, got.logits) > tol:
                 continue
             given = {k: g for k, g in (grads or {}).items() if g is not None}
@@ -250,13 +276,20 @@ def clipped_cross_entropy(logits: np.ndarray, y: np.ndarray, clip: float) -> flo
     return float(-np.log(p[np.arange(len(y)), y]).mean())
 
 
-def loss_diagnosis(reported: float, logits: np.ndarray, y: np.ndarray, tol: float) -> dict | None:
-    """How a reported loss differs from the mean cross-entropy of the plug-in's own logits; None when
-    it is that cross-entropy (to ``tol``, relative)."""
-    own = cross_entropy(logits, y)
+def loss_diagnosis(reported: float, logits: np.ndarray, y: np.ndarray, tol: float, penalty: float = 0.0) -> dict | None:
+    """How a reported loss differs from the mean cross-entropy of the plug-in's own logits plus the run's
+    weight penalty; None when it is that (to ``tol``, relative)."""
+    ce = cross_entropy(logits, y)
+    own = ce + penalty
     close = lambda v: abs(reported - v) <= tol * max(abs(reported), abs(v), TINY)
     if close(own):
         return None
+    if penalty:
+        for factor, how in ((0.0, "absent from"), (2.0, "twice (λ·ΣW², the ½ dropped) in"), (0.5, "half in")):
+            if close(ce + factor * penalty):
+                return dict(code="reg-loss-gradient-inconsistent", own=own, message=(
+                    f"the regularization term is {how} your reported loss, while the run's penalty is "
+                    f"½·λ·ΣW² = {penalty:.6g}: the loss term and its gradient λ·W disagree"))
     n = len(y)
     if n > 1 and close(n * own):
         return dict(code="loss-sum", own=own, message=f"your reported loss is {n} × (N) the mean cross-entropy "

@@ -113,11 +113,11 @@ def add_plugin_flags(p: argparse.ArgumentParser, default_shown: str = "manual") 
                    help="on a plug-in error, show the full Python traceback (for debugging a plug-in)")
 
 
-def load_plugin(args, spec: ModelSpec, dtype: str):
+def load_plugin(args, spec: ModelSpec, dtype: str, l2: float = 0.0, l1: float = 0.0):
     """The implementation ``--manual`` names, adapted to the protocol (not yet loaded with weights)."""
     from compare import plugins
 
-    return plugins.load(args.manual or plugins.DEFAULT_TARGET, spec, dtype, convention=args.convention)
+    return plugins.load(args.manual or plugins.DEFAULT_TARGET, spec, dtype, convention=args.convention, l2=l2, l1=l1)
 
 
 def print_header(impl) -> None:
@@ -218,7 +218,7 @@ def cmd_gradcheck(args) -> int:
                             fault=args.inject_fault, fd=(args.fd or args.fd_all) and world.leader,
                             fd_samples=None if args.fd_all else args.fd_samples,
                             manual_target=args.manual or plugins.DEFAULT_TARGET, convention=args.convention,
-                            world=world)
+                            world=world, l2=args.l2, l1=args.l1)
     if world.size > 1:
         report.source += f"; torch: DDP over {world.size} {world.backend} processes, shards averaged"
         if not world.leader:
@@ -247,6 +247,9 @@ CONFIG_FLAGS = {   # flag → (TrainConfig field, type, help); every numeric typ
     "--seed": ("seed", SEED, "seeds the initial weights and the batch order"),
     "--dtype": ("dtype", str, "float32 or float64"),
     "--eval-batch-size": ("eval_batch_size", POSITIVE, "batch size for evaluation"),
+    "--l2": ("l2", NONNEG, "L2 regularization in the loss, ½·λ·ΣW² over the weights only (CS231n's reg; not "
+                           "--weight-decay, which the optimizer applies)"),
+    "--l1": ("l1", NONNEG, "L1 regularization in the loss, λ·Σ|W| over the weights only (the nnfs book's)"),
 }
 
 
@@ -410,7 +413,7 @@ def build_twins(args, cfg, impls: list[str]):
 
         lockstep_threads()
     check_run_memory(args, cfg, impls, device)
-    impl = load_plugin(args, cfg.spec, cfg.dtype) if "manual" in impls else None
+    impl = load_plugin(args, cfg.spec, cfg.dtype, cfg.l2, cfg.l1) if "manual" in impls else None
     root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download, dataset=cfg.dataset)
     state = initial_state(cfg.spec, cfg.seed)
     plugin_optimizer = getattr(args, "plugin_optimizer", None)
@@ -889,6 +892,9 @@ def build_parser() -> Parser:
     add_model_flags(g)
     add_data_flags(g)
     g.add_argument("--random-data", action="store_true", help="use random inputs instead of MNIST")
+    g.add_argument("--l2", type=NONNEG, default=0.0, help="L2 regularization ½·λ·ΣW² in the loss (weights only; "
+                                                         "a factory taking reg or l2 gets it)")
+    g.add_argument("--l1", type=NONNEG, default=0.0, help="L1 regularization λ·Σ|W| in the loss (weights only)")
     g.add_argument("--fd", action="store_true",
                    help="also check both twins against finite differences (three-way)")
     g.add_argument("--fd-samples", type=POSITIVE, default=16, help="coordinates per parameter for --fd")

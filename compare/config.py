@@ -88,6 +88,8 @@ class TrainConfig:
     centered: bool = False               # rmsprop
     lr_decay: float = 0.0                # adagrad
     initial_accumulator_value: float = 0.0   # adagrad
+    l2: float = 0.0                      # ½·λ·ΣW² in the loss, weights only (CS231n's reg); not weight_decay
+    l1: float = 0.0                      # λ·Σ|W| in the loss, weights only (the nnfs book's L1)
     schedule: str = "cosine"
     step_size: int = 5
     gamma: float = 0.1
@@ -118,6 +120,7 @@ class TrainConfig:
             (self.eps > 0, f"--eps {self.eps} must be positive"),
             (0 <= self.alpha < 1, f"--alpha {self.alpha} must lie in [0, 1)"),
             (self.lr_decay >= 0, f"--lr-decay {self.lr_decay} must be 0 or more"),
+            (self.l2 >= 0 and self.l1 >= 0, f"--l2 {self.l2} and --l1 {self.l1} must be 0 or more"),
             (self.initial_accumulator_value >= 0,
              f"--initial-accumulator-value {self.initial_accumulator_value} must be 0 or more"),
             (self.schedule in SCHEDULES, f"--schedule {self.schedule!r} is unknown; choose one of {', '.join(SCHEDULES)}"),

@@ -110,7 +110,8 @@ class GradReport:
         return asdict(self)
 
 
-def torch_forward_backward(net: torch.nn.Module, x, y, world: World = SINGLE) -> tuple[float, np.ndarray]:
+def torch_forward_backward(net: torch.nn.Module, x, y, world: World = SINGLE,
+                           penalty=None) -> tuple[float, np.ndarray]:
     """Autograd's loss, logits and (in ``net``'s parameters) gradients of the batch.  Under DDP each
     rank differentiates its shard's weighted loss and DistributedDataParallel averages the gradients,
     which must then be the whole batch's (``compare.distributed``)."""
@@ -118,12 +119,16 @@ def torch_forward_backward(net: torch.nn.Module, x, y, world: World = SINGLE) ->
     if world.size == 1:
         logits = net(torch.as_tensor(x))
         loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y))
+        if penalty:
+            loss = loss + penalty([layer.weight for layer in net.layers])
         loss.backward()
         return float(loss.detach()), logits.detach().numpy()
     a, b = distributed.shard(0, len(x), world)
     ddp = torch.nn.parallel.DistributedDataParallel(net)
     logits = ddp(torch.as_tensor(x[a:b]))
     loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y[a:b])) if b > a else logits.sum()
+    if penalty and b > a:
+        loss = loss + penalty([layer.weight for layer in net.layers])
     (loss * distributed.shard_weight(b - a, len(x), world) if b > a else loss * 0.0).backward()
     total = loss.detach() * ((b - a) / len(x)) if b > a else torch.zeros((), dtype=logits.dtype)
     torch.distributed.all_reduce(total)
@@ -133,8 +138,8 @@ def torch_forward_backward(net: torch.nn.Module, x, y, world: World = SINGLE) ->
 
 
 def build_implementation(target, spec: ModelSpec, state: dict, dtype: str, convention: str | None,
-                         fault: str | None) -> Implementation:
-    impl = plugins.load(target, spec, dtype, convention=convention, state=state)
+                         fault: str | None, l2: float = 0.0, l1: float = 0.0) -> Implementation:
+    impl = plugins.load(target, spec, dtype, convention=convention, state=state, l2=l2, l1=l1)
     if fault:
         if impl.convention != "ours":
             raise ConfigError(f"--inject-fault breaks layers of the ours convention; {impl.label} is "
@@ -146,23 +151,27 @@ def build_implementation(target, spec: ModelSpec, state: dict, dtype: str, conve
 def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(), seed: int = 0,
                    dtype: str = "float64", source: str = "given batch", fault: str | None = None,
                    fd: bool = False, fd_samples: int | None = 16, manual_target=plugins.DEFAULT_TARGET,
-                   convention: str | None = None, world: World = SINGLE) -> GradReport:
+                   convention: str | None = None, world: World = SINGLE, l2: float = 0.0,
+                   l1: float = 0.0) -> GradReport:
     """Load ONE set of initial weights into the hand-written implementation ``manual_target`` (our twin
     by default; any plug-in, or a factory callable) and into autograd, run forward + backward on
     (x, y); compare the forward first (logits, reported loss), then every parameter, and diagnose
     each that fails."""
     tol = TOLERANCE[dtype]
     state = initial_state(spec, seed)
-    impl = build_implementation(manual_target, spec, state, dtype, convention, fault)
+    impl = build_implementation(manual_target, spec, state, dtype, convention, fault, l2, l1)
     t_net = build_torch(spec, state, dtype)
     x = np.asarray(x, dtype=np.dtype(dtype))
     y = np.asarray(y)
+    import torch_impl
+
+    penalty = torch_impl.WeightPenalty(l2, l1)
     m_loss, m_logits, m_grads = impl.raw_gradients(x.copy(), y.copy())
     m_grads = {k: None if g is None else np.array(g, copy=True) for k, g in m_grads.items()}
     if m_logits is None:
         m_logits = impl.forward(x.copy())
     m_logits = np.array(m_logits, copy=True)
-    t_loss, t_logits = torch_forward_backward(t_net, x.copy(), y.copy(), world)
+    t_loss, t_logits = torch_forward_backward(t_net, x.copy(), y.copy(), world, penalty)
 
     t_grads = {name: p.grad.numpy() for name, p in t_net.named_parameters()}
     slots = {s.name: s for s in impl.slots}
@@ -184,15 +193,19 @@ def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(
     loss = dict(manual=m_loss, torch=t_loss, abs_diff=abs(m_loss - t_loss), rel_err=loss_rel,
                 passed=loss_rel <= tol, own_cross_entropy=catalogue.cross_entropy(m_logits, y), diagnosis=None)
     ref_params = {k: v.astype(np.dtype(dtype)) for k, v in state.items()}
+    run_penalty = manual.WeightPenalty(l2, l1).forward([v for k, v in ref_params.items() if k.endswith(".weight")])
+    loss["own_cross_entropy"] += run_penalty
     notes = explain(params, forward, loss, m_logits, t_logits, m_grads, t_grads, x, y, tol=tol, dtype=dtype, spec=spec,
-                    ref_params=ref_params, slots=slots, native_shapes=impl.native_grad_shapes)
+                    ref_params=ref_params, slots=slots, native_shapes=impl.native_grad_shapes, l2=l2, l1=l1,
+                    penalty=run_penalty)
     report = GradReport(
-        dtype=dtype, tolerance=tol, batch_size=len(x), source=source, spec=spec.describe(), params=params,
+        dtype=dtype, tolerance=tol, batch_size=len(x), source=source, params=params,
+        spec=spec.describe() + (f", L2 λ={l2:g}" if l2 else "") + (f", L1 λ={l1:g}" if l1 else ""),
         loss=loss, logits=dict(max_abs_diff=forward["max_abs_diff"], max_rel_err=logits_rel, passed=logits_rel <= tol),
         forward=forward, fault=fault,
         fd=finite_differences(spec, state, x, y, t_grads, samples=fd_samples, seed=seed, fault=fault,
                               manual_target=manual_target, convention=convention,
-                              forward_ok=logits_rel <= tol and loss_rel <= tol, wrong=impl.wrong_verdict)
+                              forward_ok=logits_rel <= tol and loss_rel <= tol, wrong=impl.wrong_verdict, l2=l2, l1=l1)
         if fd else None,
         world=world.describe(), notes=notes,
         implementation=dict(label=impl.label, target=impl.target, convention=impl.convention,
@@ -202,7 +215,8 @@ def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(
 
 
 def explain(params: list[ParamCheck], forward: dict, loss: dict, logits, t_logits, grads, t_grads, x, y, *, tol: float,
-            dtype: str, spec: ModelSpec, ref_params: dict, slots: dict, native_shapes: dict) -> list[str]:
+            dtype: str, spec: ModelSpec, ref_params: dict, slots: dict, native_shapes: dict, l2: float = 0.0,
+            l1: float = 0.0, penalty: float = 0.0) -> list[str]:
     """Every diagnosis of one gradient proof, in the order a learner should fix things: arithmetic in a
     lower precision; then the forward (a wrong forward explains every wrong gradient after it); then the
     reported loss; then each gradient by its signature, and by re-enacting the catalogue's bugs where no
@@ -218,7 +232,7 @@ def explain(params: list[ParamCheck], forward: dict, loss: dict, logits, t_logit
         for p in failing:
             p.diagnosis = dict(precision)
     elif forward_bad:
-        found = (catalogue.reenact("forward", ref_params, spec.activation, x, y, logits, grads, tol)
+        found = (catalogue.reenact("forward", ref_params, spec.activation, x, y, logits, grads, tol, l2, l1)
                  or catalogue.forward_signature(logits, t_logits, tol)
                  or dict(code="unexplained", message="the logits differ from the reference forward's and no known "
                          "forward bug reproduces them: check each layer's x·W + b and the activations in order"))
@@ -229,7 +243,7 @@ def explain(params: list[ParamCheck], forward: dict, loss: dict, logits, t_logit
             p.diagnosis = dict(code="forward", cause=found["code"], message=(
                 f"follows from the forward [{found['code']}]: the gradient of a wrong forward{consistent}"))
     if not loss["passed"]:
-        d = catalogue.loss_diagnosis(loss["manual"], logits, y, tol)
+        d = catalogue.loss_diagnosis(loss["manual"], logits, y, tol, penalty)
         if d is None and forward_bad:
             d = dict(code="forward", message="the reported loss is the cross-entropy of your logits: it differs "
                      "because the forward does")
@@ -240,7 +254,7 @@ def explain(params: list[ParamCheck], forward: dict, loss: dict, logits, t_logit
         diagnose(params, grads, t_grads, n=len(x), tol=tol, slots=slots, native_shapes=native_shapes)
         # a re-enactment that reproduces every gradient is the strongest evidence: it names the one bug
         # behind a set of signatures, and replaces "unexplained"/"upstream" outright
-        found = catalogue.reenact("backward", ref_params, spec.activation, x, y, logits, grads, tol)
+        found = catalogue.reenact("backward", ref_params, spec.activation, x, y, logits, grads, tol, l2, l1)
         if found is not None:
             for p in failing:
                 if p.diagnosis["code"] in ("unexplained", "upstream"):
@@ -271,7 +285,7 @@ def finite_differences(spec: ModelSpec, state: dict, x: np.ndarray, y: np.ndarra
                        torch_grads: dict[str, np.ndarray], *, samples: int | None = 16, seed: int = 0,
                        fault: str | None = None, manual_target=plugins.DEFAULT_TARGET,
                        convention: str | None = None, forward_ok: bool = True,
-                       wrong: str = "PLUG-IN WRONG") -> list[FDCheck]:
+                       wrong: str = "PLUG-IN WRONG", l2: float = 0.0, l1: float = 0.0) -> list[FDCheck]:
     """Central differences in float64, at ``samples`` random coordinates per parameter (every
     coordinate when ``samples`` is None), of two losses:
 
@@ -285,9 +299,9 @@ def finite_differences(spec: ModelSpec, state: dict, x: np.ndarray, y: np.ndarra
     A coordinate whose ±H step flips any ReLU unit (a pre-activation within reach of the kink at 0,
     watched on the reference forward) has no derivative to compare; it is counted under ``kinks``.
     """
-    impl = build_implementation(manual_target, spec, state, "float64", convention, fault)
+    impl = build_implementation(manual_target, spec, state, "float64", convention, fault, l2, l1)
     ref = build_manual(spec, state, "float64")
-    ref_loss = manual.CrossEntropyLoss()
+    ref_loss, ref_penalty = manual.CrossEntropyLoss(), manual.WeightPenalty(l2, l1)
     ref_params = dict(ref.named_parameters())
     x = np.asarray(x, dtype=np.float64)
     _, _, analytic = impl.raw_gradients(x.copy(), y.copy())
@@ -297,7 +311,7 @@ def finite_differences(spec: ModelSpec, state: dict, x: np.ndarray, y: np.ndarra
     def evaluate():
         """(plug-in's own loss, reference loss, ReLU masks of the reference)."""
         own = impl.raw_gradients(x.copy(), y.copy())[0]
-        truth = float(ref_loss(ref(x.copy()), y))
+        truth = float(ref_loss(ref(x.copy()), y)) + ref_penalty.forward([layer.weight.data for layer in ref.layers])
         return own, truth, [a.mask.copy() for a in relus]
 
     base_masks = evaluate()[2]

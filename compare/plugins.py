@@ -178,6 +178,7 @@ class Implementation:
         self.slots: list[Slot] = self._slots()
         self.params: dict[str, manual.Parameter] = {}
         self.bound: dict[str, object] = {}
+        self.penalty = self.run_penalty = manual.WeightPenalty()      # set by load()
 
     # -- what each adapter supplies
     def _slots(self) -> list[Slot]:
@@ -280,7 +281,17 @@ class Implementation:
                     raise PluginError(f"{self.label}: gradient of {slot.native} ({slot.name}) is a "
                                       f"{type(grads.get(slot.name)).__name__} of {g.dtype}, not an array of numbers")
             out[slot.name] = None if g is None else slot.to_torch(g)
+        if self.penalty:                 # a plug-in that does not regularize itself: the judge adds the term
+            weights = [self.params[n].data for n in self.weight_names]
+            loss += self.penalty.forward(weights)
+            for name, g in zip(self.weight_names, self.penalty.backward(weights)):
+                if out.get(name) is not None and out[name].shape == g.shape:
+                    out[name] = out[name] + g
         return loss, logits, out
+
+    @property
+    def weight_names(self) -> list[str]:
+        return [s.name for s in self.slots if s.name.endswith(".weight")]
 
     def _check_loss(self, loss) -> float:
         """The reported loss must be one number: the batch's mean (a per-sample vector is refused, never
@@ -744,11 +755,16 @@ def resolve_factory(target: str) -> Factory:
     return Factory(fn, target, label, files)
 
 
-def call_factory(factory: Factory, spec: ModelSpec, dtype):
-    """Call the factory with the keyword arguments it accepts among ``sizes``, ``activation``, ``dtype``."""
+def call_factory(factory: Factory, spec: ModelSpec, dtype, l2: float = 0.0, l1: float = 0.0):
+    """Call the factory with the keyword arguments it accepts among ``sizes``, ``activation``, ``dtype``
+    and the run's regularization (``reg`` - CS231n's name - or ``l2``, and ``l1``)."""
     offered = dict(sizes=[spec.in_features, *spec.hidden, spec.out_features], activation=spec.activation,
-                   dtype=np.dtype(dtype).type)
-    kwargs = {k: v for k, v in offered.items() if accepts(factory.fn, k)}
+                   dtype=np.dtype(dtype).type, reg=l2, l2=l2, l1=l1)
+    named = named_parameters(factory.fn)
+    # the penalty goes only to a factory that names it: one that does computes it itself (load())
+    kwargs = {k: v for k, v in offered.items() if (k in named if k in ("reg", "l2", "l1") else accepts(factory.fn, k))}
+    if "reg" in kwargs and "l2" in kwargs:
+        del kwargs["l2"]
     try:
         return factory.fn(**kwargs)
     except (PluginError, MemoryError):
@@ -756,6 +772,13 @@ def call_factory(factory: Factory, spec: ModelSpec, dtype):
     except Exception as e:
         raise PluginError(f"--manual {factory.target}: {factory.fn.__name__}({', '.join(kwargs)}) raised "
                           f"{short(e)} at {where(e, factory.files)}", e) from None
+
+
+def named_parameters(fn) -> set[str]:
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return set()
 
 
 def detect(obj) -> str:
@@ -779,19 +802,28 @@ ADAPTERS = {"ours": Ours, "cs231n": CS231n, "layers": Layers, "sklearn": SKLearn
 
 
 def load(target: str | Callable = DEFAULT_TARGET, spec: ModelSpec = ModelSpec(), dtype="float64", *,
-         convention: str | None = None, state: dict[str, np.ndarray] | None = None) -> Implementation:
-    """Build the implementation ``target`` names (or a factory callable), adapt it, load ``state``."""
+         convention: str | None = None, state: dict[str, np.ndarray] | None = None, l2: float = 0.0,
+         l1: float = 0.0) -> Implementation:
+    """Build the implementation ``target`` names (or a factory callable), adapt it, load ``state``.
+
+    With a weight penalty (``l2``, ``l1``), a factory that takes ``reg``/``l2`` (``l1``) computes it
+    itself, in its loss and gradients; for one that does not, the judge adds it to the plug-in's loss
+    and weight gradients (``manual.layers.WeightPenalty``) - said in the header."""
     if callable(target):
         factory = Factory(target, getattr(target, "__name__", "factory"), getattr(target, "__name__", "plugin"),
                           (str(Path(inspect.getfile(target)).resolve()),) if inspect.isfunction(target) else ())
     else:
         factory = resolve_factory(target)
-    obj = call_factory(factory, spec, dtype)
+    obj = call_factory(factory, spec, dtype, l2, l1)
     if convention in (None, "auto"):
         convention = detect(obj)
     elif convention not in ADAPTERS:
         raise PluginError(f"--convention {convention!r} is unknown; choose auto, {', '.join(CONVENTIONS)}")
     impl = ADAPTERS[convention](obj, spec, dtype, label=factory.label, target=factory.target, files=factory.files)
+    names = named_parameters(factory.fn)
+    owns_l2, owns_l1 = bool({"reg", "l2"} & names), "l1" in names
+    impl.penalty = manual.WeightPenalty(0.0 if owns_l2 else l2, 0.0 if owns_l1 else l1)   # what the judge adds
+    impl.run_penalty = manual.WeightPenalty(l2, l1)                                         # what the run has
     if state is not None:
         impl.load_state(state)
     return impl

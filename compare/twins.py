@@ -71,7 +71,8 @@ class ManualTwin:
     def __init__(self, cfg: TrainConfig, state: dict[str, np.ndarray], root, impl=None,
                  plugin_optimizer: str | None = None):
         self.cfg, self.dtype = cfg, NP_DTYPES[cfg.dtype]
-        self.model = impl if impl is not None else plugins.load(plugins.DEFAULT_TARGET, cfg.spec, cfg.dtype)
+        self.model = impl if impl is not None else plugins.load(plugins.DEFAULT_TARGET, cfg.spec, cfg.dtype,
+                                                                l2=cfg.l2, l1=cfg.l1)
         self.model.load_state(state)
         # the run directory beside torch's and divergence's in TensorBoard
         self.label = self.model.label if self.model.label not in ("torch", "divergence") else f"{self.model.label}-plugin"
@@ -115,6 +116,9 @@ class ManualTwin:
             e.clean = True               # before the update: parameters and optimizer as after the last step
             raise
         reported, judged = float(reported), catalogue.cross_entropy(logits, y)
+        if self.model.run_penalty:       # the run's L2/L1 at the weights this step started from
+            judged += self.model.run_penalty.forward([p.data for n, p in self.model.params.items()
+                                                      if n.endswith(".weight")])
         self.optimizer.step()
         self.losses[s] = judged
         gap = abs(reported - judged)
@@ -178,6 +182,7 @@ class TorchTwin:
         self.stepped = self.model if world.size == 1 else torch.nn.parallel.DistributedDataParallel(
             self.model, device_ids=[device.index] if device.type == "cuda" else None)
         self.loss_fn = torch_impl.CrossEntropyLoss()
+        self.penalty = torch_impl.WeightPenalty(cfg.l2, cfg.l1)
         self.optimizer = torch_impl.optim.make_optimizer(cfg.optimizer, self.model.parameters(),
                                                          **optimizer_kwargs(cfg))
         self.scheduler = torch_impl.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
@@ -199,7 +204,8 @@ class TorchTwin:
         loss, correct = torch_impl.train.train_step(self.stepped, self.loss_fn, self.optimizer,
                                                     self.x_train.index_select(0, idx),
                                                     self.y_train.index_select(0, idx),
-                                                    distributed.shard_weight(b - a, hi - lo, self.world))
+                                                    distributed.shard_weight(b - a, hi - lo, self.world),
+                                                    penalty=self.penalty)
         self.losses[s] = loss if self.world.size == 1 else loss * ((b - a) / (hi - lo))   # share of the mean
         self.correct += correct
 

@@ -162,4 +162,26 @@ class CrossEntropyLoss(Module):
         return grad
 
 
+class WeightPenalty:
+    """A regularization term of the loss over the weights only, never the biases:
+
+        P = ½·λ₂·Σ W²  +  λ₁·Σ |W|
+
+    CS231n's L2 (its ``reg`` is λ₂) and the Neural Networks from Scratch book's L1.  Unlike an
+    optimizer's ``weight_decay`` it is part of the loss: the reported loss includes it."""
+
+    def __init__(self, l2: float = 0.0, l1: float = 0.0):
+        self.l2, self.l1 = l2, l1
+
+    def __bool__(self) -> bool:
+        return bool(self.l2 or self.l1)
+
+    def forward(self, weights: list[np.ndarray]) -> float:
+        return float(sum(0.5 * self.l2 * np.sum(w * w) + self.l1 * np.sum(np.abs(w)) for w in weights))
+
+    def backward(self, weights: list[np.ndarray]) -> list[np.ndarray]:
+        # dP/dW = λ₂·W + λ₁·sign(W)                        (O, I) each
+        return [self.l2 * w + self.l1 * np.sign(w) for w in weights]
+
+
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}

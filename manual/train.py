@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual.layers import CrossEntropyLoss, ReLU
+from manual.layers import CrossEntropyLoss, ReLU, WeightPenalty
 from manual.model import SimpleNet
 from manual.optim import Optimizer
 
 
 def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer,
-               x: np.ndarray, y: np.ndarray, weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+               x: np.ndarray, y: np.ndarray, weight: float = 1.0,
+               penalty: WeightPenalty | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Forward, backward, update; returns (loss, number correct) of the batch before the update.
 
-    ``weight`` scales the loss that is differentiated, as in ``torch_impl.train.train_step``."""
+    ``weight`` scales the loss that is differentiated, as in ``torch_impl.train.train_step``;
+    ``penalty`` (L2/L1 of the weights) is part of the loss."""
     optimizer.zero_grad()
     logits = model(x)
     loss = loss_fn(logits, y)
@@ -24,6 +26,12 @@ def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer
     # d(w·L)/dz = w · dL/dz                              (N, C)
     grad_logits *= weight
     model.backward(grad_logits)
+    if penalty:
+        weights = [layer.weight.data for layer in model.layers]
+        loss = loss + penalty.forward(weights)
+        for layer, g in zip(model.layers, penalty.backward(weights)):
+            # d(w·(L + P))/dW = w·dL/dW + w·dP/dW           (O, I)
+            layer.weight.grad += weight * g
     optimizer.step()
     return loss, np.count_nonzero(logits.argmax(axis=1) == y)
 

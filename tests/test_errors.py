@@ -45,7 +45,7 @@ FLAG_CASES = [
     (["--eval-batch-size", "0"], "--eval-batch-size: 0 must be at least 1"),
     (["--step-timeout", "0"], "--step-timeout: 0 must be greater than 0"),
     (["--dtype", "float16"], "--dtype 'float16'"),
-    (["--optimizer", "rmsprop"], "--optimizer 'rmsprop'"),
+    (["--optimizer", "lbfgs"], "--optimizer 'lbfgs'"),
     (["--activation", "gelu"], "--activation 'gelu'"),
     (["--hidden", "12,,3"], "--hidden '12,,3'"),
     (["--hidden", "abc"], "--hidden 'abc'"),

@@ -300,7 +300,7 @@ def test_train_and_overfit_take_a_plugin(tiny_mnist, tmp_path, capsys):
 
 def test_resume_keeps_the_plugin(tiny_mnist, tmp_path, capsys):
     args = ["train", "--impl", "manual", "--batch-size", "16", "--data-dir", str(tiny_mnist), "--quiet",
-            "--logdir", str(tmp_path / "runs"), "--experiment", "r"]
+            "--logdir", str(tmp_path / "runs"), "--experiment", "r", "--schedule", "none"]   # extendable
     assert main([*args, "--manual", EXAMPLES["cs231n"], "--epochs", "1", "--dtype", "float64"]) == 0
     ckpts = tmp_path / "runs" / "r" / "checkpoints"
     assert main(["train", "--impl", "manual", "--resume", str(ckpts), "--epochs", "2", "--quiet",

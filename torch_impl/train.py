@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import torch
 
-from torch_impl.layers import CrossEntropyLoss, ReLU
+from torch_impl.layers import CrossEntropyLoss, ReLU, WeightPenalty
 from torch_impl.model import SimpleNet
 from torch_impl.optim import Optimizer
 
 
 def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer,
-               x: torch.Tensor, y: torch.Tensor, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+               x: torch.Tensor, y: torch.Tensor, weight: float = 1.0,
+               penalty: WeightPenalty | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward, backward, update; returns (loss, number correct) of the batch before the update.
 
     ``weight`` scales the loss that is differentiated (a DistributedDataParallel shard's share, see
-    ``compare.distributed``); an empty shard still joins DDP's gradient all-reduce, with zeros."""
+    ``compare.distributed``); an empty shard still joins DDP's gradient all-reduce, with zeros.
+    ``penalty`` (L2/L1 of the weights) is part of the loss."""
     optimizer.zero_grad()
     logits = model(x)
     loss = loss_fn(logits, y) if len(y) else logits.sum()
+    if penalty and len(y):
+        module = getattr(model, "module", model)          # the weights of the module DDP wraps
+        loss = loss + penalty([layer.weight for layer in module.layers])
     (loss * weight if len(y) else loss * 0.0).backward()
     optimizer.step()
     return loss.detach(), (logits.detach().argmax(dim=1) == y).sum()
