@@ -60,6 +60,18 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
 EVERY = -1      # Bug.layer for an activation bug after every hidden layer
 
 
+def objective(outputs: np.ndarray, y: np.ndarray, loss: str = "cross-entropy") -> float:
+    """The run's loss of a batch's outputs, computed by the judge in float64: the mean softmax
+    cross-entropy of logits, or the mean squared error against one-hot targets (torch.nn.MSELoss)."""
+    if loss == "cross-entropy":
+        return cross_entropy(outputs, y)
+    a = np.asarray(outputs, dtype=np.float64)
+    onehot = np.zeros_like(a)
+    onehot[np.arange(len(y)), y] = 1.0
+    mse = float(np.mean((a - onehot) ** 2))
+    return mse * a.shape[1] / 2 if loss == "quadratic" else mse
+
+
 @dataclass(frozen=True)
 class Bug:
     """What to plant: an entry's code, the layer (1-based; for an activation, the layer it follows) and
@@ -276,10 +288,11 @@ def clipped_cross_entropy(logits: np.ndarray, y: np.ndarray, clip: float) -> flo
     return float(-np.log(p[np.arange(len(y)), y]).mean())
 
 
-def loss_diagnosis(reported: float, logits: np.ndarray, y: np.ndarray, tol: float, penalty: float = 0.0) -> dict | None:
-    """How a reported loss differs from the mean cross-entropy of the plug-in's own logits plus the run's
-    weight penalty; None when it is that (to ``tol``, relative)."""
-    ce = cross_entropy(logits, y)
+def loss_diagnosis(reported: float, logits: np.ndarray, y: np.ndarray, tol: float, penalty: float = 0.0,
+                   loss: str = "cross-entropy") -> dict | None:
+    """How a reported loss differs from the run's loss of the plug-in's own outputs (cross-entropy of its
+    logits, or MSE) plus the weight penalty; None when it is that (to ``tol``, relative)."""
+    ce = objective(logits, y, loss)
     own = ce + penalty
     close = lambda v: abs(reported - v) <= tol * max(abs(reported), abs(v), TINY)
     if close(own):
@@ -294,10 +307,13 @@ def loss_diagnosis(reported: float, logits: np.ndarray, y: np.ndarray, tol: floa
     if n > 1 and close(n * own):
         return dict(code="loss-sum", own=own, message=f"your reported loss is {n} × (N) the mean cross-entropy "
                     "of your logits: summed over the batch where the mean belongs")
-    for clip in CLIPS:
+    if loss == "mse" and close(logits.shape[1] / 2 * ce + penalty):
+        return dict(code="loss-half-sum", own=own, message=f"your reported loss is ½·Σ over the classes (Nielsen's "
+                    f"quadratic cost), {logits.shape[1] / 2:g} × torch's MSELoss, which means over them too")
+    for clip in CLIPS if loss == "cross-entropy" else ():
         if close(clipped_cross_entropy(logits, y, clip)):
             return dict(code="loss-clipped", clip=clip, own=own, message=(
                 f"your reported loss clips the probabilities to [{clip:g}, 1 − {clip:g}] before the log; "
                 "the cross-entropy of your logits is not clipped"))
-    return dict(code="loss-other", own=own, message=f"your reported loss {reported:.10g} is not the mean "
-                f"cross-entropy of your own logits ({own:.10g}) nor a known variant of it")
+    return dict(code="loss-other", own=own, message=f"your reported loss {reported:.10g} is not the run's "
+                f"{loss} of your own outputs ({own:.10g}) nor a known variant of it")

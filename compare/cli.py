@@ -101,6 +101,15 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", default="128,64",
                    help="hidden layer sizes, comma-separated; 'none' for softmax regression")
     p.add_argument("--activation", default="relu", help="relu, sigmoid or tanh")
+    add_objective_flags(p, "cross-entropy", "none")
+
+
+def add_objective_flags(p: argparse.ArgumentParser, loss_default, output_default) -> None:
+    p.add_argument("--loss", default=loss_default, help="cross-entropy (of logits), mse (mean squared error on "
+                                                        "one-hot targets, torch.nn.MSELoss) or quadratic (Nielsen's "
+                                                        "½·Σ over the classes: C/2 × mse) (default: cross-entropy)")
+    p.add_argument("--output-activation", default=output_default,
+                   help="after the last layer: none (logits), sigmoid or softmax (default: none)")
 
 
 def add_plugin_flags(p: argparse.ArgumentParser, default_shown: str = "manual") -> None:
@@ -127,7 +136,8 @@ def print_header(impl) -> None:
 
 
 def spec_from(args) -> ModelSpec:
-    return ModelSpec(hidden=ModelSpec.parse_hidden(args.hidden), activation=args.activation)
+    return ModelSpec(hidden=ModelSpec.parse_hidden(args.hidden), activation=args.activation, loss=args.loss,
+                     output_activation=args.output_activation)
 
 
 def add_data_flags(p: argparse.ArgumentParser, dataset_default: str | None = "mnist") -> None:
@@ -291,6 +301,7 @@ def add_train_flags(p: argparse.ArgumentParser, command: str, exclude: tuple[str
     p.add_argument("--hidden", default=None, help="hidden layer sizes, comma-separated; 'none' for softmax "
                                                    "regression (default: 128,64)")
     p.add_argument("--activation", default=None, help="relu, sigmoid or tanh (default: relu)")
+    add_objective_flags(p, None, None)
     p.add_argument("--device", default="auto", help="torch twin's device: auto, cpu, cuda or mps "
                                                     "(auto: cuda, then mps, then cpu)")
     add_data_flags(p, None)
@@ -327,9 +338,10 @@ def config_overrides(args) -> dict:
     given.update(betas=args.betas, nesterov=args.nesterov, amsgrad=args.amsgrad, centered=args.centered,
                  dataset=args.dataset)
     given = {k: v for k, v in given.items() if v is not None}
-    if args.hidden is not None or args.activation is not None:
+    if any(v is not None for v in (args.hidden, args.activation, args.loss, args.output_activation)):
         given["spec"] = ModelSpec(hidden=ModelSpec.parse_hidden(args.hidden if args.hidden is not None else "128,64"),
-                                  activation=args.activation or "relu")
+                                  activation=args.activation or "relu", loss=args.loss or "cross-entropy",
+                                  output_activation=args.output_activation or "none")
     return given
 
 

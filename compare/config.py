@@ -9,6 +9,8 @@ from compare.errors import ConfigError
 
 DTYPES = ("float32", "float64")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
+LOSSES = ("cross-entropy", "mse", "quadratic")
+OUTPUT_ACTIVATIONS = ("none", "sigmoid", "softmax")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("none", "step", "cosine")
 DATASET_NAMES = ("mnist", "fashion-mnist", "kmnist")
@@ -34,10 +36,17 @@ class ModelSpec:
     activation: str = "relu"
     in_features: int = 784
     out_features: int = 10
+    loss: str = "cross-entropy"          # "mse": torch.nn.MSELoss on one-hot targets; "quadratic": Nielsen's ½·Σ_k, = C/2 × mse
+    output_activation: str = "none"      # applied to the last layer's output: none (logits), sigmoid, softmax
 
     def __post_init__(self):
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"--activation {self.activation!r} is unknown; choose one of {', '.join(ACTIVATIONS)}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"--loss {self.loss!r} is unknown; choose one of {', '.join(LOSSES)}")
+        if self.output_activation not in OUTPUT_ACTIVATIONS:
+            raise ConfigError(f"--output-activation {self.output_activation!r} is unknown; choose one of "
+                              f"{', '.join(OUTPUT_ACTIVATIONS)}")
         if any(int(h) < 1 for h in self.hidden):
             raise ConfigError(f"--hidden {self.hidden_text()}: every layer needs at least 1 unit")
 
@@ -62,10 +71,19 @@ class ModelSpec:
     def kwargs(self) -> dict:
         """Keyword arguments for either twin's ``SimpleNet``."""
         return dict(in_features=self.in_features, hidden=tuple(self.hidden),
-                    out_features=self.out_features, activation=self.activation)
+                    out_features=self.out_features, activation=self.activation,
+                    output_activation=self.output_activation)
+
+    @property
+    def plain(self) -> bool:
+        """SimpleNet's own objective: logits out, softmax cross-entropy."""
+        return self.loss == "cross-entropy" and self.output_activation == "none"
 
     def describe(self) -> str:
-        return " → ".join(map(str, (self.in_features, *self.hidden, self.out_features))) + f" ({self.activation})"
+        text = " → ".join(map(str, (self.in_features, *self.hidden, self.out_features))) + f" ({self.activation})"
+        if not self.plain:
+            text += f", {self.output_activation} outputs, {self.loss} loss"
+        return text
 
 
 @dataclass(frozen=True)

@@ -111,14 +111,15 @@ class GradReport:
 
 
 def torch_forward_backward(net: torch.nn.Module, x, y, world: World = SINGLE,
-                           penalty=None) -> tuple[float, np.ndarray]:
+                           penalty=None, loss_fn=None) -> tuple[float, np.ndarray]:
     """Autograd's loss, logits and (in ``net``'s parameters) gradients of the batch.  Under DDP each
     rank differentiates its shard's weighted loss and DistributedDataParallel averages the gradients,
     which must then be the whole batch's (``compare.distributed``)."""
     net.zero_grad()
+    loss_fn = loss_fn or torch.nn.CrossEntropyLoss()
     if world.size == 1:
         logits = net(torch.as_tensor(x))
-        loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y))
+        loss = loss_fn(logits, torch.as_tensor(y))
         if penalty:
             loss = loss + penalty([layer.weight for layer in net.layers])
         loss.backward()
@@ -126,7 +127,7 @@ def torch_forward_backward(net: torch.nn.Module, x, y, world: World = SINGLE,
     a, b = distributed.shard(0, len(x), world)
     ddp = torch.nn.parallel.DistributedDataParallel(net)
     logits = ddp(torch.as_tensor(x[a:b]))
-    loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y[a:b])) if b > a else logits.sum()
+    loss = loss_fn(logits, torch.as_tensor(y[a:b])) if b > a else logits.sum()
     if penalty and b > a:
         loss = loss + penalty([layer.weight for layer in net.layers])
     (loss * distributed.shard_weight(b - a, len(x), world) if b > a else loss * 0.0).backward()
@@ -171,7 +172,8 @@ def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(
     if m_logits is None:
         m_logits = impl.forward(x.copy())
     m_logits = np.array(m_logits, copy=True)
-    t_loss, t_logits = torch_forward_backward(t_net, x.copy(), y.copy(), world, penalty)
+    t_loss, t_logits = torch_forward_backward(t_net, x.copy(), y.copy(), world, penalty,
+                                              torch_impl.LOSSES[spec.loss]())
 
     t_grads = {name: p.grad.numpy() for name, p in t_net.named_parameters()}
     slots = {s.name: s for s in impl.slots}
@@ -191,7 +193,7 @@ def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(
     forward = dict(verdict="OK" if logits_rel <= tol else "MISMATCH", max_rel_err=logits_rel,
                    max_abs_diff=float(np.abs(m_logits - t_logits).max()), diagnosis=None)
     loss = dict(manual=m_loss, torch=t_loss, abs_diff=abs(m_loss - t_loss), rel_err=loss_rel,
-                passed=loss_rel <= tol, own_cross_entropy=catalogue.cross_entropy(m_logits, y), diagnosis=None)
+                passed=loss_rel <= tol, own_cross_entropy=catalogue.objective(m_logits, y, spec.loss), diagnosis=None)
     ref_params = {k: v.astype(np.dtype(dtype)) for k, v in state.items()}
     run_penalty = manual.WeightPenalty(l2, l1).forward([v for k, v in ref_params.items() if k.endswith(".weight")])
     loss["own_cross_entropy"] += run_penalty
@@ -232,7 +234,8 @@ def explain(params: list[ParamCheck], forward: dict, loss: dict, logits, t_logit
         for p in failing:
             p.diagnosis = dict(precision)
     elif forward_bad:
-        found = (catalogue.reenact("forward", ref_params, spec.activation, x, y, logits, grads, tol, l2, l1)
+        found = ((catalogue.reenact("forward", ref_params, spec.activation, x, y, logits, grads, tol, l2, l1)
+                  if spec.plain else None)
                  or catalogue.forward_signature(logits, t_logits, tol)
                  or dict(code="unexplained", message="the logits differ from the reference forward's and no known "
                          "forward bug reproduces them: check each layer's x·W + b and the activations in order"))
@@ -243,7 +246,7 @@ def explain(params: list[ParamCheck], forward: dict, loss: dict, logits, t_logit
             p.diagnosis = dict(code="forward", cause=found["code"], message=(
                 f"follows from the forward [{found['code']}]: the gradient of a wrong forward{consistent}"))
     if not loss["passed"]:
-        d = catalogue.loss_diagnosis(loss["manual"], logits, y, tol, penalty)
+        d = catalogue.loss_diagnosis(loss["manual"], logits, y, tol, penalty, spec.loss)
         if d is None and forward_bad:
             d = dict(code="forward", message="the reported loss is the cross-entropy of your logits: it differs "
                      "because the forward does")
@@ -252,9 +255,20 @@ def explain(params: list[ParamCheck], forward: dict, loss: dict, logits, t_logit
             notes.append(f"{d['code']}: {d['message']}; your logits and gradients agree")
     if precision is None and not forward_bad and failing:
         diagnose(params, grads, t_grads, n=len(x), tol=tol, slots=slots, native_shapes=native_shapes)
+        half_sum = spec.out_features / 2          # Nielsen's ½·Σ_k against torch's mean over the classes
+        if spec.loss == "mse":
+            for p in failing:
+                d = p.diagnosis
+                if d["code"] == "scale" and abs(d["factor"] / half_sum - 1) <= 1e-4:
+                    p.diagnosis = dict(code="loss-half-sum", factor=d["factor"], message=(
+                        f"{p.native} = {half_sum:g} × autograd (C/2, C = {spec.out_features}): the quadratic cost "
+                        "½·Σ over the classes (Nielsen's) where torch's MSELoss means over them - a convention, "
+                        "judged with --loss quadratic"))
         # a re-enactment that reproduces every gradient is the strongest evidence: it names the one bug
         # behind a set of signatures, and replaces "unexplained"/"upstream" outright
-        found = catalogue.reenact("backward", ref_params, spec.activation, x, y, logits, grads, tol, l2, l1)
+        # the catalogue's reference is SimpleNet's own objective (logits, cross-entropy)
+        found = (catalogue.reenact("backward", ref_params, spec.activation, x, y, logits, grads, tol, l2, l1)
+                 if spec.plain else None)
         if found is not None:
             for p in failing:
                 if p.diagnosis["code"] in ("unexplained", "upstream"):
@@ -301,7 +315,7 @@ def finite_differences(spec: ModelSpec, state: dict, x: np.ndarray, y: np.ndarra
     """
     impl = build_implementation(manual_target, spec, state, "float64", convention, fault, l2, l1)
     ref = build_manual(spec, state, "float64")
-    ref_loss, ref_penalty = manual.CrossEntropyLoss(), manual.WeightPenalty(l2, l1)
+    ref_loss, ref_penalty = manual.LOSSES[spec.loss](), manual.WeightPenalty(l2, l1)
     ref_params = dict(ref.named_parameters())
     x = np.asarray(x, dtype=np.float64)
     _, _, analytic = impl.raw_gradients(x.copy(), y.copy())

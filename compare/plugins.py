@@ -66,9 +66,9 @@ class PluginError(ConfigError):
 
 
 # --- the factories behind the aliases ---------------------------------------------------------
-def our_twin(sizes, activation="relu", dtype=np.float32) -> manual.SimpleNet:
+def our_twin(sizes, activation="relu", dtype=np.float32, output_activation="none") -> manual.SimpleNet:
     """The hand-written twin of this project, ``manual.SimpleNet``."""
-    return manual.SimpleNet(sizes[0], tuple(sizes[1:-1]), sizes[-1], activation, dtype=dtype,
+    return manual.SimpleNet(sizes[0], tuple(sizes[1:-1]), sizes[-1], activation, output_activation, dtype=dtype,
                             rng=np.random.default_rng(0))
 
 
@@ -427,7 +427,7 @@ class Ours(Implementation):
 
     def __init__(self, obj, spec, dtype, **kw):
         self.model = obj
-        self.criterion = getattr(obj, "criterion", None) or manual.CrossEntropyLoss()
+        self.criterion = getattr(obj, "criterion", None) or manual.LOSSES[spec.loss]()
         super().__init__(obj, spec, dtype, **kw)
 
     def _slots(self):
@@ -577,7 +577,7 @@ class Layers(Implementation):
             raise PluginError(f"{kw['label']}: no dense layer (an object with weights and biases) in the list")
         self.body, self.head = self.layers[:dense[-1] + 1], self.layers[dense[-1] + 1:]
         self.dense = [self.layers[i] for i in dense]
-        self.criterion = None if self.head else manual.CrossEntropyLoss()
+        self.criterion = None if self.head else manual.LOSSES[spec.loss]()
         super().__init__(obj, spec, dtype, **kw)
 
     def _slots(self):
@@ -652,6 +652,9 @@ class SKLearn(Implementation):
         est = self.obj
         if not callable(getattr(est, "_backprop", None)):
             raise PluginError(f"{self.label}: a {type(est).__name__} is not scikit-learn's MLPClassifier")
+        if not self.spec.plain:
+            raise PluginError(f"{self.label}: MLPClassifier has softmax outputs and the cross-entropy; this run "
+                              f"has {self.spec.output_activation} outputs and the {self.spec.loss} loss")
         if getattr(est, "alpha", 0.0) != 0.0:
             raise PluginError(f"{self.label}: MLPClassifier(alpha={est.alpha}) adds an L2 term to the loss; "
                               "use alpha=0 to compare with the plain cross-entropy")
@@ -759,10 +762,11 @@ def call_factory(factory: Factory, spec: ModelSpec, dtype, l2: float = 0.0, l1: 
     """Call the factory with the keyword arguments it accepts among ``sizes``, ``activation``, ``dtype``
     and the run's regularization (``reg`` - CS231n's name - or ``l2``, and ``l1``)."""
     offered = dict(sizes=[spec.in_features, *spec.hidden, spec.out_features], activation=spec.activation,
-                   dtype=np.dtype(dtype).type, reg=l2, l2=l2, l1=l1)
+                   dtype=np.dtype(dtype).type, reg=l2, l2=l2, l1=l1, output_activation=spec.output_activation)
     named = named_parameters(factory.fn)
     # the penalty goes only to a factory that names it: one that does computes it itself (load())
-    kwargs = {k: v for k, v in offered.items() if (k in named if k in ("reg", "l2", "l1") else accepts(factory.fn, k))}
+    kwargs = {k: v for k, v in offered.items()
+              if (k in named if k in ("reg", "l2", "l1", "output_activation") else accepts(factory.fn, k))}
     if "reg" in kwargs and "l2" in kwargs:
         del kwargs["l2"]
     try:

@@ -40,6 +40,21 @@ def new_experiment_dir(logdir: str | Path, name: str | None, prefix: str) -> Pat
             path = base.with_name(f"{base.name}-{n}")
 
 
+def after_earlier_files(run_dir: Path) -> None:
+    """TensorBoard reads a run's event files in name order, and the name starts with the writer's start
+    time in whole seconds (then the host and the pid).  A resumed run that starts within the second of an
+    earlier writer of the same directory could sort *before* it, and that writer's purge event would then
+    hide the resumed steps.  Wait (at most a second, only then) until this writer's file sorts last."""
+    latest = 0
+    for f in run_dir.glob("events.out.tfevents.*"):
+        try:
+            latest = max(latest, int(f.name.split(".")[3]))
+        except (IndexError, ValueError):
+            continue
+    while latest and int(time.time()) <= latest:
+        time.sleep(0.05)
+
+
 class RunLogger:
     """One ``SummaryWriter``; ``purge_step`` drops points a crashed run wrote past its checkpoint.
 
@@ -48,6 +63,7 @@ class RunLogger:
 
     def __init__(self, run_dir: Path, purge_step: int | None = None):
         self.run_dir = Path(run_dir)
+        after_earlier_files(self.run_dir)
         try:
             self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
         except OSError as e:

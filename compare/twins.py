@@ -84,7 +84,7 @@ class ManualTwin:
             self.optimizer = manual.optim.make_optimizer(cfg.optimizer, self.model.params.values(),
                                                          **optimizer_kwargs(cfg))
         self.scheduler = manual.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
-        self.loss_fn = manual.CrossEntropyLoss()          # the test loss of the plug-in's logits
+        self.loss_fn = manual.LOSSES[cfg.spec.loss]()     # the test loss of the plug-in's outputs
         self.reported_max_diff, self.loss_note = 0.0, None  # the plug-in's reported loss against the judged
         (train_images, self.y_train), (test_images, self.y_test) = (
             manual.data.load_split(root, split, cfg.dataset) for split in ("train", "test"))
@@ -115,7 +115,7 @@ class ManualTwin:
         except StepAbandoned as e:
             e.clean = True               # before the update: parameters and optimizer as after the last step
             raise
-        reported, judged = float(reported), catalogue.cross_entropy(logits, y)
+        reported, judged = float(reported), catalogue.objective(logits, y, self.cfg.spec.loss)
         if self.model.run_penalty:       # the run's L2/L1 at the weights this step started from
             judged += self.model.run_penalty.forward([p.data for n, p in self.model.params.items()
                                                       if n.endswith(".weight")])
@@ -125,7 +125,9 @@ class ManualTwin:
         if gap > self.reported_max_diff:
             self.reported_max_diff = gap
         if self.loss_note is None and gap > self.REPORTED_RTOL[self.cfg.dtype] * max(abs(judged), 1e-300):
-            self.loss_note = catalogue.loss_diagnosis(reported, logits, y, self.REPORTED_RTOL[self.cfg.dtype])
+            self.loss_note = catalogue.loss_diagnosis(reported, logits, y, self.REPORTED_RTOL[self.cfg.dtype],
+                                                      judged - catalogue.objective(logits, y, self.cfg.spec.loss),
+                                                      self.cfg.spec.loss)
             if self.loss_note is not None:
                 self.loss_note["first_step_in_epoch"] = s + 1
         self.correct += np.count_nonzero(logits.argmax(axis=1) == y)
@@ -181,7 +183,7 @@ class TorchTwin:
         # evaluation, checkpoints and diagnostics read the plain module, the same on every rank
         self.stepped = self.model if world.size == 1 else torch.nn.parallel.DistributedDataParallel(
             self.model, device_ids=[device.index] if device.type == "cuda" else None)
-        self.loss_fn = torch_impl.CrossEntropyLoss()
+        self.loss_fn = torch_impl.LOSSES[cfg.spec.loss]()
         self.penalty = torch_impl.WeightPenalty(cfg.l2, cfg.l1)
         self.optimizer = torch_impl.optim.make_optimizer(cfg.optimizer, self.model.parameters(),
                                                          **optimizer_kwargs(cfg))

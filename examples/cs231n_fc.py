@@ -4,7 +4,7 @@
 
 ``params`` holds ``W1, b1, W2, …`` with W of shape (in, out); ``loss(X)`` returns the scores and
 ``loss(X, y)`` returns ``(loss, grads)`` with the same keys, the loss being the mean softmax
-cross-entropy (``reg`` adds ½·reg·ΣW², which the judge's autograd side does not have: keep it 0).
+cross-entropy (``reg`` adds ½·reg·ΣW² over the weights; the judge passes the run's ``--l2`` as ``reg``).
 """
 import numpy as np
 

@@ -162,6 +162,56 @@ class CrossEntropyLoss(Module):
         return grad
 
 
+class Softmax(Module):
+    """y = softmax(x) along the classes, as an output activation (``torch.nn.Softmax(dim=1)``)."""
+
+    def __init__(self):
+        self.y: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        self.y = e / e.sum(axis=1, keepdims=True)
+        return self.y
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        # dL/dx = y ⊙ (g − Σ_k g_k·y_k)                     (N, C)
+        return self.y * (grad_out - (grad_out * self.y).sum(axis=1, keepdims=True))
+
+
+class MSELoss(Module):
+    """Mean squared error against one-hot targets, as ``torch.nn.MSELoss()`` on ``one_hot(target)``:
+
+        L = (1/(N·C)) Σ_n Σ_k (a_nk − 1[k = t_n])²,    dL/da = 2(a − onehot(t)) / (N·C)
+
+    (Nielsen's quadratic cost ½·Σ_k, mean over n, is C/2 times this.)"""
+
+    def __init__(self):
+        self.diff: np.ndarray | None = None
+        self.probs: np.ndarray | None = None        # the outputs: what evaluation ranks as scores
+
+    def forward(self, outputs: np.ndarray, target: np.ndarray) -> np.ndarray:
+        onehot = np.zeros_like(outputs)
+        onehot[np.arange(len(target)), target] = 1.0
+        self.diff, self.probs = outputs - onehot, outputs
+        return np.mean(self.diff * self.diff)
+
+    def backward(self) -> np.ndarray:
+        # dL/da = 2(a − onehot) / (N·C)                      (N, C)
+        return self.diff * (2.0 / self.diff.size)
+
+
+class QuadraticLoss(MSELoss):
+    """Nielsen's quadratic cost, C = (1/N) Σ_n ½·Σ_k (a_nk − 1[k = t_n])²: C/2 times ``MSELoss`` (which
+    means over the classes too), so dL/da = (a − onehot(t)) / N."""
+
+    def forward(self, outputs: np.ndarray, target: np.ndarray) -> np.ndarray:
+        return super().forward(outputs, target) * (outputs.shape[1] / 2)
+
+    def backward(self) -> np.ndarray:
+        # dL/da = (a − onehot) / N                           (N, C)
+        return self.diff / self.diff.shape[0]
+
+
 class WeightPenalty:
     """A regularization term of the loss over the weights only, never the biases:
 
@@ -185,3 +235,5 @@ class WeightPenalty:
 
 
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+OUTPUT_ACTIVATIONS = {"sigmoid": Sigmoid, "softmax": Softmax}     # "none": the logits themselves
+LOSSES = {"cross-entropy": CrossEntropyLoss, "mse": MSELoss, "quadratic": QuadraticLoss}

@@ -9,12 +9,12 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from manual.layers import ACTIVATIONS, Linear, Module, Parameter
+from manual.layers import ACTIVATIONS, OUTPUT_ACTIVATIONS, Linear, Module, Parameter
 
 
 class SimpleNet(Module):
     def __init__(self, in_features: int = 784, hidden: Sequence[int] = (128, 64),
-                 out_features: int = 10, activation: str = "relu", *,
+                 out_features: int = 10, activation: str = "relu", output_activation: str = "none", *,
                  dtype=np.float32, rng: np.random.Generator | None = None):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
@@ -33,19 +33,22 @@ class SimpleNet(Module):
                 act = ACTIVATIONS[activation](inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
                 setattr(self, f"act{i}", act)
                 self.acts.append(act)
+        # the last layer's output through an activation (sigmoid, softmax), or the logits as they are
+        self.out_act = OUTPUT_ACTIVATIONS[output_activation]() if output_activation != "none" else None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=self.dtype).reshape(-1, self.in_features)   # x.view(-1, 784)
         for layer, act in zip(self.layers, self.acts):
             x = act(layer(x))
-        return self.layers[-1](x)                                           # logits (N, 10)
+        z = self.layers[-1](x)                                              # logits (N, 10)
+        return self.out_act(z) if self.out_act is not None else z
 
     def backward(self, grad_logits: np.ndarray, need_input_grad: bool = False) -> np.ndarray | None:
         """Back-propagate dL/dlogits through every layer, storing each parameter's gradient.
 
         Like autograd for inputs that do not require grad, dL/dx is computed (and returned) only
         when ``need_input_grad`` is set."""
-        g = grad_logits
+        g = self.out_act.backward(grad_logits) if self.out_act is not None else grad_logits
         for i in range(len(self.layers) - 1, -1, -1):
             g = self.layers[i].backward(g, need_input_grad=need_input_grad or i > 0)
             if i > 0:

@@ -278,9 +278,9 @@ def test_what_a_checkpoint_covers_is_on_disk_before_it(tiny_mnist, tmp_path, mon
         return {(tag, step) for tag, step in events if up_to is None or step <= up_to}
     seen = {}
 
-    def save(directory, step, twins, meta):
+    def save(directory, step, twins, meta, **kw):
         seen[step] = on_disk()
-        return real_save(directory, step, twins, meta)
+        return real_save(directory, step, twins, meta, **kw)
     monkeypatch.setattr(checkpoint, "save", save)
     assert main(train_args(tiny_mnist, tmp_path, "--epochs", "2", "--no-images", "--log-every", "1")) == 0
     assert sorted(seen) == [6, 12]

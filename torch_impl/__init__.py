@@ -1,5 +1,6 @@
 """The autograd twin: SimpleNet with torch.nn, trained on CPU or GPU."""
-from torch_impl.layers import CrossEntropyLoss, Linear, Parameter, ReLU, Sigmoid, Tanh, WeightPenalty
+from torch_impl.layers import LOSSES, CrossEntropyLoss, Linear, MSELoss, Parameter, ReLU, Sigmoid, Softmax, Tanh, WeightPenalty
 from torch_impl.model import SimpleNet
 
-__all__ = ["CrossEntropyLoss", "Linear", "Parameter", "ReLU", "Sigmoid", "SimpleNet", "Tanh", "WeightPenalty"]
+__all__ = ["LOSSES", "CrossEntropyLoss", "Linear", "MSELoss", "Parameter", "ReLU", "Sigmoid", "SimpleNet", "Softmax",
+           "Tanh", "WeightPenalty"]

@@ -4,10 +4,26 @@ Autograd derives every backward, so there is nothing to write by hand here; this
 module exists so the two twins can be read side by side, file by file.
 """
 import torch
+from torch import nn
 from torch.nn import CrossEntropyLoss, Linear, Module, Parameter, ReLU, Sigmoid, Tanh
 
-__all__ = ["ACTIVATIONS", "CrossEntropyLoss", "Linear", "Module", "Parameter", "ReLU", "Sigmoid", "Tanh",
-           "WeightPenalty"]
+__all__ = ["ACTIVATIONS", "CrossEntropyLoss", "LOSSES", "Linear", "MSELoss", "Module", "OUTPUT_ACTIVATIONS",
+           "Parameter", "QuadraticLoss", "ReLU", "Sigmoid", "Softmax", "Tanh", "WeightPenalty"]
+
+
+class Softmax(nn.Softmax):
+    """torch.nn.Softmax over the classes (dim=1), as an output activation."""
+
+    def __init__(self):
+        super().__init__(dim=1)
+
+
+class MSELoss(nn.MSELoss):
+    """torch.nn.MSELoss (mean over N·C) against ``one_hot(target)``, taking class indices as the
+    cross-entropy does."""
+
+    def forward(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return super().forward(outputs, nn.functional.one_hot(target, outputs.shape[1]).to(outputs.dtype))
 
 
 class WeightPenalty(Module):
@@ -24,4 +40,14 @@ class WeightPenalty(Module):
     def forward(self, weights: list[torch.Tensor]) -> torch.Tensor:
         return sum(0.5 * self.l2 * (w * w).sum() + self.l1 * w.abs().sum() for w in weights)
 
+class QuadraticLoss(MSELoss):
+    """Nielsen's quadratic cost (1/N) Σ_n ½·Σ_k (a − onehot)²: torch.nn.MSELoss scaled by C/2 (the
+    documented scale between the two conventions)."""
+
+    def forward(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return super().forward(outputs, target) * (outputs.shape[1] / 2)
+
+
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+OUTPUT_ACTIVATIONS = {"sigmoid": Sigmoid, "softmax": Softmax}     # "none": the logits themselves
+LOSSES = {"cross-entropy": CrossEntropyLoss, "mse": MSELoss, "quadratic": QuadraticLoss}

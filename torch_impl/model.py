@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from torch_impl.layers import ACTIVATIONS
+from torch_impl.layers import ACTIVATIONS, OUTPUT_ACTIVATIONS
 
 
 class SimpleNet(nn.Module):
     def __init__(self, in_features: int = 784, hidden: Sequence[int] = (128, 64),
-                 out_features: int = 10, activation: str = "relu", *,
+                 out_features: int = 10, activation: str = "relu", output_activation: str = "none", *,
                  dtype=torch.float32, device: torch.device | str = "cpu"):
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -34,12 +34,15 @@ class SimpleNet(nn.Module):
                 act = ACTIVATIONS[activation](inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
                 self.add_module(f"act{i}", act)
                 self.acts.append(act)
+        # the last layer's output through an activation (sigmoid, softmax), or the logits as they are
+        self.out_act = OUTPUT_ACTIVATIONS[output_activation]() if output_activation != "none" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(-1, self.in_features)                                 # x.view(-1, 784)
         for layer, act in zip(self.layers, self.acts):
             x = act(layer(x))
-        return self.layers[-1](x)                                           # logits (N, 10)
+        z = self.layers[-1](x)                                              # logits (N, 10)
+        return self.out_act(z) if self.out_act is not None else z
 
     # --- state as NumPy arrays, the manual twin's currency ------------------------------
     def numpy_state(self) -> dict[str, np.ndarray]:

@@ -44,7 +44,8 @@ def evaluate(model: SimpleNet, loss_fn: CrossEntropyLoss, x: torch.Tensor, y: to
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
         logits = model(xb)
         total_loss += loss_fn(logits, yb).double() * len(xb)
-        top = torch.softmax(logits, dim=1).max(dim=1)
+        scores = torch.softmax(logits, dim=1) if isinstance(loss_fn, CrossEntropyLoss) else logits   # probabilities
+        top = scores.max(dim=1)
         pred[start:start + len(xb)], confidence[start:start + len(xb)] = top.indices, top.values
     correct = torch.count_nonzero(pred == y)
     return total_loss.item() / len(x), correct.item() / len(x), pred, confidence
