@@ -106,8 +106,23 @@ class GradReport:
         # reported loss is shown and diagnosed, never failed on its own
         self.passed = all(p.passed for p in self.params) and self.logits["passed"] and fd_ok
 
+    @property
+    def ok(self) -> bool:
+        return self.passed
+
     def to_dict(self) -> dict:
+        """The JSON the CLI writes with --json."""
         return asdict(self)
+
+    def __str__(self) -> str:
+        from compare.report import format_gradcheck
+
+        return format_gradcheck(self)
+
+    def _repr_html_(self) -> str:
+        from compare.report import gradcheck_html
+
+        return gradcheck_html(self)
 
 
 def torch_forward_backward(net: torch.nn.Module, x, y, world: World = SINGLE,

@@ -358,6 +358,11 @@ class OptimReport:
     def passed(self) -> bool:
         return self.verdict in ("AGREE", "VARIANT")
 
+    ok = passed
+
+    def __str__(self) -> str:
+        return format_report(self)
+
     def to_dict(self) -> dict:
         return {**asdict(self), "passed": self.passed}
 

@@ -1,0 +1,33 @@
+"""pytest helpers for instructors and students: the judge's verdicts as assertions.
+
+    from compare.testing import assert_gradients_match
+
+    def test_my_backprop():
+        assert_gradients_match(FullyConnectedNet([784, 128, 64, 10]))
+
+A failure raises ``AssertionError`` whose message is the whole report - every parameter, the
+diagnosis and the worst elements - so the test log says what is wrong and where.
+"""
+from __future__ import annotations
+
+from compare.api import check_gradients, check_optimizer
+
+__all__ = ["assert_gradients_match", "assert_optimizer_matches"]
+
+
+def assert_gradients_match(net, **kwargs):
+    """``check_gradients(net, **kwargs)`` must agree; returns the report when it does."""
+    report = check_gradients(net, **kwargs)
+    if not report.ok:
+        raise AssertionError("the gradients do not match autograd's:\n" + str(report))
+    return report
+
+
+def assert_optimizer_matches(target: str, **kwargs):
+    """``check_optimizer(target, **kwargs)`` must agree with torch.optim (an equivalent form passes)."""
+    report = check_optimizer(target, **kwargs)
+    if not report.passed:
+        from compare.optimcheck import format_report
+
+        raise AssertionError("the optimizer does not match torch.optim's:\n" + format_report(report))
+    return report
