@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from compare.config import DTYPES, ModelSpec
-from compare.errors import SIGNALS, CheckpointError, ConfigError, NonFiniteLoss, ResourceError, StepAbandoned
+from compare.errors import SIGNALS, CheckpointError, ConfigError, NonFiniteLoss, ResourceError
 from manual.data import DataError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DIVERGED, EXIT_RESOURCE = 0, 1, 2, 3, 4

@@ -3,7 +3,6 @@ every parser-valid input is used or refused in one line; the newcomer's paths wo
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,19 +14,9 @@ import pytest
 
 from compare import checkpoint
 from compare.cli import main
+from helpers import cli, one_line
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(*args, cwd=None, env=None, **kw):
-    return subprocess.run([sys.executable, "-m", "compare.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300, env={**os.environ, **(env or {})}, **kw)
-
-
-def one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def train(data, logdir, *extra):

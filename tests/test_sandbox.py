@@ -17,6 +17,7 @@ import pytest
 from compare import plugins
 from compare.cli import main
 from compare.config import TrainConfig
+from helpers import cli, one_line
 
 ROOT = Path(__file__).resolve().parents[1]
 CS231N = (ROOT / "examples" / "cs231n_fc.py").read_text()
@@ -30,17 +31,6 @@ def cs231n_plugin(tmp_path: Path, first_lines: str, name: str = "plug") -> str:
     path = tmp_path / f"{name}.py"
     path.write_text(CS231N.replace(LOSS_START, LOSS_START + body))
     return f"{path}:FullyConnectedNet"
-
-
-def cli(*args, env=None, **kw):
-    return subprocess.run([sys.executable, "-m", "compare.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, **(env or {})}, **kw)
-
-
-def one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def train_args(tiny_mnist, tmp_path, *extra):
