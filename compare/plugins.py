@@ -530,7 +530,11 @@ class CS231n(Implementation):
         expected = [f"{p}{k}" for k in range(1, layers + 1) for p in ("W", "b")]
         check_names(self.label, expected, list(params))
         if not isinstance(params, WatchedDict):     # to name the line that replaces a parameter, if one does
-            params = self.obj.params = WatchedDict(params)
+            try:
+                self.obj.params = WatchedDict(params)
+                params = self.obj.params
+            except Exception:                       # a read-only property: its dict as it is (no line named)
+                pass
         slots = []
         for k, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
             w_shape, w_layout = weight_layout(np.shape(params[f"W{k}"]), fan_in, fan_out)
