@@ -1085,7 +1085,7 @@ def distributed_start(args, argv: list[str]):
     if world is None and nproc > 1:
         check_nproc(args, nproc)
         start_up_done()               # this process only waits on its workers now, for as long as they run
-        return distributed.launch(argv, nproc), None
+        return distributed.launch(argv, nproc, getattr(args, "step_timeout", None)), None
     if world is not None and world.size > 1:
         distributed.die_with_parent()
         distributed.silence_followers(world)

@@ -22,7 +22,9 @@ import datetime
 import gc
 import os
 import signal
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 TIMEOUT = datetime.timedelta(seconds=45)    # a collective that waits longer means a rank is gone
@@ -125,11 +127,85 @@ def silence_followers(world: World) -> None:
         sys.stderr = devnull
 
 
-def launch(argv: list[str], nproc: int) -> int:
+HEARTBEAT = "SIMPLENET_HEARTBEAT_DIR"      # where each worker writes "<step> <time>" as it trains
+
+
+_BEAT_FD: dict[int, int] = {}
+
+
+def heartbeat(rank: int, step: int) -> None:
+    """A worker's sign of life for the launcher's hang watch (``launch(step_timeout=…)``): the last step
+    it finished and when, written in place into one small file (one pwrite, a few µs, every step)."""
+    folder = os.environ.get(HEARTBEAT)
+    if not folder:
+        return
+    fd = _BEAT_FD.get(rank)
+    if fd is None:
+        fd = _BEAT_FD[rank] = os.open(os.path.join(folder, f"rank-{rank}"), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.pwrite(fd, f"{step:>12d} {time.time():>20.6f}\n".encode(), 0)
+
+
+class HangWatch:
+    """In the launcher: a rank whose heartbeat is older than ``timeout`` seconds has hung (a step that
+    never ends, a collective that waits for it); its workers are stopped and the hang is named, instead
+    of the launcher reporting the kill that followed."""
+
+    def __init__(self, timeout: float, nproc: int):
+        import tempfile
+        import threading
+
+        self.timeout, self.nproc, self.message = timeout, nproc, None
+        self.folder = tempfile.mkdtemp(prefix="simplenet-heartbeat-")
+        os.environ[HEARTBEAT] = self.folder
+        self.done = threading.Event()
+        threading.Thread(target=self._watch, daemon=True, name="hang-watch").start()
+
+    def _read(self) -> dict[int, tuple[int, float]]:
+        beats = {}
+        for rank in range(self.nproc):
+            try:
+                with open(os.path.join(self.folder, f"rank-{rank}")) as f:
+                    step, at = f.read().split()
+                beats[rank] = (int(step), float(at))
+            except (OSError, ValueError):
+                continue
+        return beats
+
+    def _watch(self) -> None:
+        while not self.done.wait(0.5):
+            beats = self._read()
+            stale = {r: b for r, b in beats.items() if time.time() - b[1] > self.timeout}
+            if stale:
+                rank, (step, at) = min(stale.items(), key=lambda kv: (kv[1][1], kv[0]))
+                self.message = (f"rank {rank} of {self.nproc} made no progress for {time.time() - at:.0f} s after "
+                                f"step {step} (--step-timeout {self.timeout:g}); the workers were stopped")
+                subprocess.run(["pkill", "-KILL", "-P", str(os.getpid())], check=False)
+                return
+
+    def close(self) -> None:
+        import shutil
+
+        self.done.set()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        os.environ.pop(HEARTBEAT, None)
+
+
+def launch(argv: list[str], nproc: int, step_timeout: float | None = None) -> int:
     """Run ``simplenet <argv>`` in ``nproc`` workers through torch's elastic launcher and return rank 0's
-    exit code; a rank that dies ends the run with one line naming it."""
+    exit code; a rank that dies ends the run with one line naming it, and one that hangs (no step for
+    ``step_timeout`` seconds) with one line naming the hang (exit 4)."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    watch = HangWatch(step_timeout, nproc) if step_timeout else None
+    try:
+        return _launch(argv, nproc, watch, ChildFailedError, LaunchConfig, elastic_launch)
+    finally:
+        if watch is not None:
+            watch.close()
+
+
+def _launch(argv, nproc, watch, ChildFailedError, LaunchConfig, elastic_launch) -> int:
 
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"simplenet-{os.getpid()}",
                           rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
@@ -146,6 +222,9 @@ def launch(argv: list[str], nproc: int) -> int:
     except SignalException as e:        # SIGINT/SIGTERM: the workers got it too, agreed on a step, saved
         return 128 + int(e.sigval)
     except ChildFailedError as e:
+        if watch is not None and watch.message:
+            print(f"simplenet: error: {watch.message}", file=sys.stderr)
+            return 4
         failures = e.failures
         stopped = (-signal.SIGTERM,)                             # what the agent does to the others
         if 0 in failures and failures[0].exitcode > 0 and all(

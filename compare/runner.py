@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from compare import checkpoint, pictures
+from compare import checkpoint, distributed, pictures
 from compare.config import TrainConfig
 from compare.distributed import SINGLE, World
 from compare.errors import SIGNALS, NonFiniteLoss, StepAbandoned
@@ -335,6 +335,8 @@ class Runner:
                     return self._abandoned(abandoned, s, flushed)
                 stop.end_step()
                 self.step_seconds += time.perf_counter() - t0
+                if self.world.size > 1:                     # for the launcher's hang watch (--step-timeout)
+                    distributed.heartbeat(self.world.rank, self.global_step + 1)
                 s += 1
                 self.global_step += 1
                 if self.world.size > 1:

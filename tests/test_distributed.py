@@ -215,3 +215,36 @@ def test_workers_die_with_their_launcher(tmp_path, mnist_factory):
     while time.time() < gone_by and any(alive(w) for w in workers):
         time.sleep(0.2)
     assert not any(alive(w) for w in workers)
+
+
+HANGING = '''
+import os, time
+class Hanging(FullyConnectedNet):
+    calls = 0
+
+    def loss(self, X, y=None):
+        if y is not None:
+            Hanging.calls += 1
+            if Hanging.calls == 5:
+                while True:
+                    time.sleep(0.05)
+        return super().loss(X, y)
+'''
+
+
+def test_a_hung_rank_is_reported_as_a_hang(tmp_path, mnist_factory):
+    """A step that never ends under --nproc: the launcher names the hang (exit 4) within the timeout,
+    instead of "killed by signal 9" or waiting for ever."""
+    from pathlib import Path
+
+    data = mnist_factory(tmp_path / "data")
+    plugin = tmp_path / "hang.py"
+    plugin.write_text((Path(__file__).resolve().parents[1] / "examples" / "cs231n_fc.py").read_text() + HANGING)
+    started = time.time()
+    r = cli("compare", "--nproc", "2", "--manual", f"{plugin}:Hanging", "--epochs", "1", "--batch-size", "8",
+            "--data-dir", data, "--logdir", tmp_path / "runs", "--quiet", "--no-images", "--step-timeout", "3",
+            timeout=240)
+    assert r.returncode == 4, (r.stdout, r.stderr)
+    assert "made no progress for" in r.stderr and "--step-timeout 3" in r.stderr
+    assert "killed by signal" not in r.stderr
+    assert time.time() - started < 120
