@@ -8,6 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# The subprocesses the tests start (the CLI, DDP workers, resumed runs) train on tiny data: with torch's
+# default thread pool a batch of 4 spends most of each step synchronising threads on this 2-core machine
+# (one torch resume test: 297 s with default threads, ~2 s with one - issue 19's measurement).  One
+# thread each; a user's runs are not affected.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 def write_idx(path: Path, array: np.ndarray, magic: int | None = None, gz: bool = False) -> Path:
     """Write ``array`` (uint8) as an IDX file; ``magic`` overrides the header's first 4 bytes."""
