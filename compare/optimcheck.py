@@ -274,6 +274,72 @@ class NNFSOptimizer:
         return out
 
 
+class _Param:
+    """What a torch-style optimizer steps: ``.data`` and ``.grad``, torch's names."""
+
+    def __init__(self, data):
+        self.data, self.grad = data, None
+
+
+TORCH_DEFAULTS = {"sgd": {"lr": 1e-3, "momentum": 0.0}, "rmsprop": {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8},
+                  "adagrad": {"lr": 1e-2, "eps": 1e-10}, "adam": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}}
+
+
+class StepOptimizer:
+    """An optimizer in torch.optim's shape, ``FACTORY(params, lr=…, …)`` then ``step()``, as most hand-written
+    ``MyAdam(params)`` classes (and micrograd's loops) are: built on objects with ``.data`` and ``.grad``.
+    The rule is read from its name (…sgd…, …rmsprop…, …adagrad…, …adam…); the hyper-parameters it takes
+    are given explicitly, the same to both sides."""
+
+    style = "step() object style"
+
+    def __init__(self, fn, name: str, label: str, files, overrides: dict):
+        self.fn, self.label, self.files = fn, label, files
+        lowered = name.lower()
+        self.rule = next((r for r in ("rmsprop", "adagrad", "adam", "sgd") if r in lowered), None)
+        if self.rule is None:
+            raise PluginError(f"{label}: cannot tell which rule {name} is; its name should say sgd, rmsprop, "
+                              "adagrad or adam")
+        accepted = inspect.signature(fn).parameters
+        defaults = {k: v.default for k, v in accepted.items() if v.default is not inspect.Parameter.empty}
+        self.kwargs, self.hyper = {}, dict(TORCH_DEFAULTS[self.rule])
+        for h in self.hyper:
+            if h in ("beta1", "beta2") and "betas" in accepted:
+                betas = overrides.get(h) if h in overrides else tuple(defaults.get("betas", (0.9, 0.999)))[h == "beta2"]
+                self.hyper[h] = float(betas)
+            elif h in accepted:
+                self.hyper[h] = float(overrides.get(h, defaults.get(h, self.hyper[h])))
+                self.kwargs[h] = self.hyper[h]
+        if "betas" in accepted:
+            self.kwargs["betas"] = (self.hyper["beta1"], self.hyper["beta2"])
+        self.obj, self.params = None, {}
+
+    def mapping(self) -> list[str]:
+        return [f"{k} = {v} ↔ {k} = {v}" for k, v in self.kwargs.items()]
+
+    def step(self, params: dict, grads: dict) -> None:
+        if self.obj is None:
+            self.params = {k: _Param(v) for k, v in params.items()}
+            try:
+                self.obj = self.fn(list(self.params.values()), **self.kwargs)
+            except Exception as e:
+                raise PluginError(f"{self.label}: building it on the parameters raised {short(e)} at "
+                                  f"{where(e, self.files)}", e) from None
+        for k, p in self.params.items():
+            p.grad = np.array(grads[k])
+        try:
+            self.obj.step()
+        except Exception as e:
+            raise PluginError(f"{self.label}: step() raised {short(e)} at {where(e, self.files)}", e) from None
+        for k, p in self.params.items():
+            if p.data is not params[k]:           # rebound (p.data = p.data − …): copied back, bound again
+                params[k][...] = p.data
+                p.data = params[k]
+
+    def state(self) -> dict[str, dict]:
+        return {}
+
+
 def load(target: str, overrides: dict):
     """``FILE_OR_MODULE:NAME``: a cs231n function (NAME = sgd, sgd_momentum, rmsprop, adam) or a factory /
     class returning an nnfs-style optimizer object (called with no arguments, or with those of ``overrides``
@@ -282,6 +348,8 @@ def load(target: str, overrides: dict):
         raise PluginError(f"--plugin-optimizer {target!r}: give FILE_OR_MODULE:NAME, e.g. optim.py:adam")
     factory = resolve_factory(target)
     fn, name = factory.fn, target.rpartition(":")[2]
+    if _first_is_params(fn):
+        return StepOptimizer(fn, name, factory.label, factory.files, overrides)
     if inspect.isclass(fn) or not _takes_three(fn):
         book = {"lr": "learning_rate", "momentum": "momentum", "eps": "epsilon", "alpha": "rho",
                 "beta1": "beta_1", "beta2": "beta_2"}
@@ -303,6 +371,15 @@ def load(target: str, overrides: dict):
                               "give a cs231n function (sgd, sgd_momentum, rmsprop, adam) or an nnfs optimizer")
         return NNFSOptimizer(obj, factory.label, factory.files)
     return CS231nRule(fn, name, factory.label, factory.files, overrides)
+
+
+def _first_is_params(fn) -> bool:
+    """``MyAdam(params, lr=…)``: built on the parameters, the shape of torch.optim's constructors."""
+    try:
+        first = next(iter(inspect.signature(fn).parameters), None)
+    except (TypeError, ValueError):
+        return False
+    return first in ("params", "parameters")
 
 
 def _takes_three(fn) -> bool:

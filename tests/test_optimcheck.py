@@ -168,3 +168,41 @@ def test_a_buggy_plugin_optimizer_fails_compare_and_points_at_optimcheck(tiny_mn
                              "--eps", "1e-7"))
     assert code == 1
     assert "simplenet optimcheck --plugin-optimizer" in capsys.readouterr().out
+
+
+# --- a torch-shaped optimizer: FACTORY(params, …) and step() ------------------------------------
+STEP = (ROOT / "examples" / "step_optim.py").read_text()
+
+
+@pytest.mark.parametrize("cls,extra", [("MyAdam", {}), ("MySGD", {"momentum": 0.9, "lr": 0.1}), ("MySGD", {})])
+def test_a_step_style_optimizer_agrees(cls, extra):
+    r = check(f"{ROOT}/examples/step_optim.py:{cls}", steps=40, overrides=extra)
+    assert r.verdict == "AGREE" and r.style == "step() object style"
+
+
+def test_a_step_style_bug_is_named(tmp_path):
+    path = planted(tmp_path, STEP, ("m_hat = m / (1 - self.b1 ** self.t)", "m_hat = m"),
+                   ("v_hat = v / (1 - self.b2 ** self.t)", "v_hat = v"))
+    r = check(f"{path}:MyAdam", steps=20)
+    assert r.diagnosis["code"] == "adam-no-bias-correction" and r.first_divergence["step"] == 1
+
+
+def test_compare_with_a_step_style_optimizer(tiny_mnist, tmp_path):
+    code = main(compare_args(tiny_mnist, tmp_path, "--plugin-optimizer", f"{ROOT}/examples/step_optim.py:MyAdam",
+                             "--optimizer", "adam"))
+    payload = json.loads((tmp_path / "c.json").read_text())
+    assert code == 0 and payload["max_abs_loss_diff"] <= 1e-9
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adagrad"])
+def test_rmsprop_and_adagrad_lockstep_at_torchs_defaults(optimizer, tiny_mnist, tmp_path):
+    code = main(["compare", "--optimizer", optimizer, "--epochs", "1", "--dtype", "float64", "--batch-size", "10",
+                 "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"), "--quiet", "--no-images",
+                 "--json", str(tmp_path / "c.json")])
+    payload = json.loads((tmp_path / "c.json").read_text())
+    assert code == 0 and payload["max_abs_loss_diff"] <= 1e-9
+    import torch
+
+    defaults = {"rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad}[optimizer](
+        [torch.zeros(1, requires_grad=True)]).defaults
+    assert payload["config"]["lr"] == defaults["lr"] and payload["config"]["eps"] == defaults["eps"]
