@@ -325,6 +325,7 @@ class StepOptimizer:
             except Exception as e:
                 raise PluginError(f"{self.label}: building it on the parameters raised {short(e)} at "
                                   f"{where(e, self.files)}", e) from None
+            self._restore(getattr(self, "pending", {}))
         for k, p in self.params.items():
             p.grad = np.array(grads[k])
         try:
@@ -335,6 +336,18 @@ class StepOptimizer:
             if p.data is not params[k]:           # rebound (p.data = p.data − …): copied back, bound again
                 params[k][...] = p.data
                 p.data = params[k]
+
+    def _restore(self, pending: dict) -> None:
+        """A checkpoint's attributes back into the freshly built object (lists of arrays element-wise)."""
+        lists: dict[str, dict[int, np.ndarray]] = {}
+        for attr, value in pending.items():
+            name, _, index = attr.partition("|")
+            if index:
+                lists.setdefault(name, {})[int(index)] = value
+            else:
+                setattr(self.obj, name, value)
+        for name, items in lists.items():
+            setattr(self.obj, name, [items[i] for i in sorted(items)])
 
     def state(self) -> dict[str, dict]:
         return {}
@@ -638,6 +651,14 @@ class TrainingOptimizer:
             for k, config in self.impl.configs.items():
                 for key, value in config.items():
                     state[f"{k}|{key}"] = np.asarray(value)
+        elif isinstance(self.impl, StepOptimizer):
+            # its own attributes that are numbers, arrays or lists of arrays (moments, velocities, the count)
+            for attr, value in vars(self.impl.obj).items() if self.impl.obj is not None else ():
+                if isinstance(value, (int, float, np.ndarray)) and not isinstance(value, bool):
+                    state[f"~|{attr}"] = np.asarray(value)
+                elif isinstance(value, list) and value and all(isinstance(v, np.ndarray) for v in value):
+                    for i, v in enumerate(value):
+                        state[f"~|{attr}|{i}"] = v
         else:
             for name, layer in self.impl.layers.items():
                 for attr, value in vars(layer).items():
@@ -647,10 +668,14 @@ class TrainingOptimizer:
 
     def load_state_dict(self, saved: dict) -> None:
         self.steps = int(saved["param_group"].get("steps", 0))
+        pending = {}
         for key, value in saved["state"].items():
             owner, attr = key.split("|", 1)
             value = np.array(value)
             plain = value.item() if value.ndim == 0 else value
+            if owner == "~":                     # a step() object's attributes, set once it is built
+                pending[attr] = plain
+                continue
             if isinstance(self.impl, CS231nRule):
                 self.impl.configs.setdefault(owner, {})[attr] = plain
             elif owner:
@@ -658,3 +683,5 @@ class TrainingOptimizer:
                 setattr(layer, attr, plain)
             else:
                 self.impl.obj.iterations = int(plain)
+        if pending and isinstance(self.impl, StepOptimizer):
+            self.impl.pending = pending

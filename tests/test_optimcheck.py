@@ -206,3 +206,18 @@ def test_rmsprop_and_adagrad_lockstep_at_torchs_defaults(optimizer, tiny_mnist, 
     defaults = {"rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad}[optimizer](
         [torch.zeros(1, requires_grad=True)]).defaults
     assert payload["config"]["lr"] == defaults["lr"] and payload["config"]["eps"] == defaults["eps"]
+
+
+@pytest.mark.parametrize("target,optimizer", [("step_optim.py:MyAdam", "adam"), ("cs231n_optim.py:adam", "adam"),
+                                              ("nnfs_optim.py:Optimizer_Adam", "adam")])
+def test_a_run_with_the_plugins_optimizer_resumes_exactly(target, optimizer, tiny_mnist, tmp_path):
+    """Its state (moments, counters) goes into the checkpoint and comes back: resumed = uninterrupted."""
+    base = ["train", "--impl", "manual", "--plugin-optimizer", f"{ROOT}/examples/{target}", "--optimizer", optimizer,
+            "--schedule", "none", "--dtype", "float64", "--batch-size", "16", "--data-dir", str(tiny_mnist), "--quiet",
+            "--no-images", "--logdir", str(tmp_path / "runs")] + (["--eps", "1e-7"] if "nnfs" in target else [])
+    assert main([*base, "--experiment", "a", "--epochs", "1"]) == 0
+    assert main(["train", "--impl", "manual", "--resume", str(tmp_path / "runs" / "a"), "--epochs", "3",
+                 "--data-dir", str(tiny_mnist), "--quiet", "--json", str(tmp_path / "r.json")]) == 0
+    assert main([*base, "--experiment", "b", "--epochs", "3", "--json", str(tmp_path / "f.json")]) == 0
+    resumed, fresh = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "rf")
+    assert [e["test_loss"] for e in resumed["epochs"]] == [e["test_loss"] for e in fresh["epochs"]]
