@@ -143,7 +143,7 @@ def plain_torch_loop(x: np.ndarray, y: np.ndarray, state: dict, batch_size: int,
     depth = len(state) // 2
     layers = []
     for k in range(1, depth + 1):
-        w = torch.from_numpy(state[f"layer{k}.weight"]).to(torch.from_numpy(x[:1]).dtype)
+        w = torch.from_numpy(state[f"layer{k}.weight"]).to(torch.from_numpy(np.array(x[:1])).dtype)
         lin = nn.Linear(w.shape[1], w.shape[0], dtype=w.dtype)
         with torch.no_grad():
             lin.weight.copy_(w)
@@ -151,7 +151,7 @@ def plain_torch_loop(x: np.ndarray, y: np.ndarray, state: dict, batch_size: int,
         layers += [lin, nn.ReLU()] if k < depth else [lin]
     model = nn.Sequential(*layers)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xt, yt = torch.from_numpy(np.array(x)), torch.from_numpy(np.array(y))   # its own copy: the twin's is read-only
     n = len(x)
     steps = -(-n // batch_size)
 
