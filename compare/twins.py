@@ -124,7 +124,8 @@ class ManualTwin:
         gap = abs(reported - judged)
         if gap > self.reported_max_diff:
             self.reported_max_diff = gap
-        if self.loss_note is None and gap > self.REPORTED_RTOL[self.cfg.dtype] * max(abs(judged), 1e-300):
+        # relative to max(|loss|, 1): a small loss's rounding is that of the logits it comes from, not its own
+        if self.loss_note is None and gap > self.REPORTED_RTOL[self.cfg.dtype] * max(abs(judged), 1.0):
             self.loss_note = catalogue.loss_diagnosis(reported, logits, y, self.REPORTED_RTOL[self.cfg.dtype],
                                                       judged - catalogue.objective(logits, y, self.cfg.spec.loss),
                                                       self.cfg.spec.loss)

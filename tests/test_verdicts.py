@@ -424,3 +424,17 @@ def test_the_books_clipped_loss_on_real_mnist(mnist_root, tmp_path):
     assert next(c for c in payload["checks"] if c["check"] == "reported_loss")["measured"] > 1e-3
     assert payload["final_param_max_abs_diff"] <= 1e-12
     assert "note: loss-clipped at 1e-07" in r.stdout
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_correct_code_gets_no_loss_note_in_training(dtype, tmp_path, mnist_factory, capsys):
+    """Trained to small losses (where float32's rounding of the reported loss is large relative to it),
+    our twin and the examples get no loss diagnosis: the judged and reported losses agree to rounding."""
+    data = mnist_factory(tmp_path / "data")
+    for target in ("manual", f"{ROOT}/examples/nnfs_layers.py:build", f"{ROOT}/examples/cs231n_fc.py:FullyConnectedNet"):
+        out = tmp_path / "c.json"
+        assert main(["compare", "--manual", target, "--epochs", "4", "--lr", "0.1", "--dtype", dtype,
+                     "--batch-size", "8", "--data-dir", str(data), "--logdir", str(tmp_path / "runs"), "--quiet",
+                     "--no-images", "--json", str(out)]) == 0
+        payload = json.loads(out.read_text())
+        assert payload["loss_diagnosis"] is None and not payload["notes"], (target, payload["notes"])
