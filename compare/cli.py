@@ -592,7 +592,7 @@ def cmd_compare(args) -> int:
     print(f"per-step losses agreed within 1e-4 for the first {report['steps_within_1e-4']} of "
           f"{outcome.global_step} steps")
     label = runner.twins[0].label
-    acc_w, loss_w = max(16, len(label) + 11), max(13, len(label) + 7)     # columns as wide as their heads
+    acc_w, loss_w = max(16, len(label) + 10), max(13, len(label) + 7)     # columns as wide as their heads
     print(f"{'epoch':<7}{label + ' test acc':>{acc_w}}{'torch test acc':>16}{label + ' loss':>{loss_w}}{'torch loss':>12}")
     for e in epochs:
         print(f"{e['epoch']:<7}{e['manual']['test_accuracy']:>{acc_w}.4f}{e['torch']['test_accuracy']:>16.4f}"
