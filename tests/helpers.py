@@ -17,3 +17,22 @@ def one_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
+
+
+# A cs231n example subclass whose loss(X, y) hangs for ever at its HANG_AT-th call (environment; unset: never),
+# touching the file HANG_MARK first when that is set: appended to examples/cs231n_fc.py's source.
+HANGING_PLUGIN = """
+import os, time
+class Hanging(FullyConnectedNet):
+    calls = 0
+
+    def loss(self, X, y=None):
+        if y is not None:
+            Hanging.calls += 1
+            if os.environ.get("HANG_AT") and Hanging.calls == int(os.environ["HANG_AT"]):
+                if os.environ.get("HANG_MARK"):
+                    open(os.environ["HANG_MARK"], "w").close()
+                while True:
+                    time.sleep(0.05)
+        return super().loss(X, y)
+"""

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from compare import checkpoint, distributed
+from helpers import HANGING_PLUGIN
 
 
 @pytest.fixture(autouse=True)
@@ -217,21 +218,6 @@ def test_workers_die_with_their_launcher(tmp_path, mnist_factory):
     assert not any(alive(w) for w in workers)
 
 
-HANGING = '''
-import os, time
-class Hanging(FullyConnectedNet):
-    calls = 0
-
-    def loss(self, X, y=None):
-        if y is not None:
-            Hanging.calls += 1
-            if Hanging.calls == 5:
-                while True:
-                    time.sleep(0.05)
-        return super().loss(X, y)
-'''
-
-
 def test_a_hung_rank_is_reported_as_a_hang(tmp_path, mnist_factory):
     """A step that never ends under --nproc: the launcher names the hang (exit 4) within the timeout,
     instead of "killed by signal 9" or waiting for ever."""
@@ -239,11 +225,11 @@ def test_a_hung_rank_is_reported_as_a_hang(tmp_path, mnist_factory):
 
     data = mnist_factory(tmp_path / "data")
     plugin = tmp_path / "hang.py"
-    plugin.write_text((Path(__file__).resolve().parents[1] / "examples" / "cs231n_fc.py").read_text() + HANGING)
+    plugin.write_text((Path(__file__).resolve().parents[1] / "examples" / "cs231n_fc.py").read_text() + HANGING_PLUGIN)
     started = time.time()
     r = cli("compare", "--nproc", "2", "--manual", f"{plugin}:Hanging", "--epochs", "1", "--batch-size", "8",
             "--data-dir", data, "--logdir", tmp_path / "runs", "--quiet", "--no-images", "--step-timeout", "3",
-            timeout=240)
+            timeout=240, env={**os.environ, "HANG_AT": "5"})
     assert r.returncode == 4, (r.stdout, r.stderr)
     assert "made no progress for" in r.stderr and "--step-timeout 3" in r.stderr
     assert "killed by signal" not in r.stderr

@@ -17,7 +17,7 @@ import pytest
 from compare import plugins
 from compare.cli import main
 from compare.config import TrainConfig
-from helpers import cli, one_line
+from helpers import HANGING_PLUGIN, cli, one_line
 
 ROOT = Path(__file__).resolve().parents[1]
 CS231N = (ROOT / "examples" / "cs231n_fc.py").read_text()
@@ -126,20 +126,7 @@ class Spoiled(FullyConnectedNet):
 
 
 # --- a hung step ends -------------------------------------------------------------------------
-HANG = '''
-import os, time
-class Hanging(FullyConnectedNet):
-    calls = 0
-
-    def loss(self, X, y=None):
-        if y is not None:
-            Hanging.calls += 1
-            if os.environ.get("HANG_AT") and Hanging.calls == int(os.environ["HANG_AT"]):
-                open(os.environ["HANG_MARK"], "w").close()
-                while True:
-                    time.sleep(0.05)
-        return super().loss(X, y)
-'''
+HANG = HANGING_PLUGIN
 
 
 def wait_for(path: Path, proc, seconds=120):
