@@ -20,8 +20,8 @@ BAD = ["0", "-1", "-0.5", "nan", "inf", "1e309", "abc", ""]
 HUGE = "99999999999"
 # flags whose huge value is a long but legitimate run (fuzzed with bad values only), or that spawn workers
 DURATIONS = {"--epochs", "--max-steps", "--repeats", "--stop-grace", "--step-timeout", "--nproc", "--log-every",
-             "--step-size", "--fd-samples"}
-COMMANDS = ["gradcheck", "train", "compare", "overfit", "sweep", "bench"]
+             "--step-size", "--fd-samples", "--steps"}
+COMMANDS = ["gradcheck", "train", "compare", "overfit", "sweep", "bench", "optimcheck"]
 
 
 def numeric_flags(command: str) -> list[str]:
@@ -39,7 +39,9 @@ def base(command: str, data: Path, logdir: Path) -> list[str]:
             "compare": ["compare", "--epochs", "1", *small, *run],
             "overfit": ["overfit", "--impl", "manual", "--max-steps", "20", *small],
             "sweep": ["sweep", "--impl", "manual", "--lr", "0.1", "--epochs", "1", *small, *run],
-            "bench": ["bench", *small]}[command]
+            "bench": ["bench", *small],
+            "optimcheck": ["optimcheck", "--plugin-optimizer", f"{ROOT}/examples/cs231n_optim.py:adam",
+                           "--steps", "3"]}[command]
 
 
 CASES = [(command, flag, value) for command in COMMANDS for flag in numeric_flags(command)
@@ -59,6 +61,8 @@ TEXT = {   # flags whose values are text: (commands, values)
     "--batch-sizes": (["bench"], ["", "0", "-1", "a"]),
     "--dtypes": (["bench"], ["", "float16"]),
     "--manual": (["gradcheck"], ["", "x", ":", "nope.py:f", "os:getcwd", "json:dumps"]),
+    "--plugin-optimizer": (["optimcheck", "compare"], ["", "x", "nope.py:adam", "os:getcwd", "json:dumps",
+                                                       f"{ROOT}/examples/cs231n_optim.py:adamax"]),
 }
 CASES += [(command, flag, value) for flag, (commands, values) in TEXT.items() for command in commands
           for value in values]
