@@ -768,7 +768,7 @@ def call_factory(factory: Factory, spec: ModelSpec, dtype, l2: float = 0.0, l1: 
     and the run's regularization (``reg`` - CS231n's name - or ``l2``, and ``l1``)."""
     offered = dict(sizes=[spec.in_features, *spec.hidden, spec.out_features], activation=spec.activation,
                    dtype=np.dtype(dtype).type, reg=l2, l2=l2, l1=l1, output_activation=spec.output_activation)
-    named = named_parameters(factory.fn)
+    named = argument_names(factory.fn)
     # the penalty goes only to a factory that names it: one that does computes it itself (load())
     kwargs = {k: v for k, v in offered.items()
               if (k in named if k in ("reg", "l2", "l1", "output_activation") else accepts(factory.fn, k))}
@@ -783,7 +783,7 @@ def call_factory(factory: Factory, spec: ModelSpec, dtype, l2: float = 0.0, l1: 
                           f"{short(e)} at {where(e, factory.files)}", e) from None
 
 
-def named_parameters(fn) -> set[str]:
+def argument_names(fn) -> set[str]:
     try:
         return set(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
@@ -829,7 +829,7 @@ def load(target: str | Callable = DEFAULT_TARGET, spec: ModelSpec = ModelSpec(),
     elif convention not in ADAPTERS:
         raise PluginError(f"--convention {convention!r} is unknown; choose auto, {', '.join(CONVENTIONS)}")
     impl = ADAPTERS[convention](obj, spec, dtype, label=factory.label, target=factory.target, files=factory.files)
-    names = named_parameters(factory.fn)
+    names = argument_names(factory.fn)
     owns_l2, owns_l1 = bool({"reg", "l2"} & names), "l1" in names
     impl.penalty = manual.WeightPenalty(0.0 if owns_l2 else l2, 0.0 if owns_l1 else l1)   # what the judge adds
     impl.run_penalty = manual.WeightPenalty(l2, l1)                                         # what the run has
