@@ -191,6 +191,13 @@ def examples_image(images: np.ndarray, captions: list[str], title: str, columns:
     return render(fig)
 
 
+def run_colours(runs: list[str]) -> dict[str, str]:
+    """The colours TensorBoard's Scalars tab gives a compare experiment: torch blue, the hand-written side
+    orange (then the others), so a plot and the dashboard read the same way."""
+    others = iter(f"C{k}" for k in range(1, 10))
+    return {run: "C0" if run == "torch" else next(others) for run in runs}
+
+
 def overlay_figure(curves: dict, divergence: dict, matrices: dict, names, title: str):
     """The overlay ``simplenet plot`` writes: per twin (run) the train loss and test accuracy, the
     divergence on a log axis, the final confusion matrices.  ``curves[run][tag] = (steps, values)``."""
@@ -199,10 +206,11 @@ def overlay_figure(curves: dict, divergence: dict, matrices: dict, names, title:
     rows = 2 if matrices else 1
     for i, (tag, label) in enumerate((("train/loss", "train loss (per step)"), ("test/accuracy", "test accuracy"))):
         ax = fig.add_subplot(rows, panels, i + 1)
-        for j, (run, tags) in enumerate(curves.items()):
+        colours = run_colours(list(curves))
+        for run, tags in curves.items():
             if tag in tags:
                 steps, values = np.asarray(tags[tag][0]), np.asarray(tags[tag][1])
-                color = f"C{j}"
+                color = colours[run]
                 if len(steps) > 200:            # per-step losses: faint, with their 100-step moving mean
                     ax.plot(steps, values, color=color, linewidth=0.5, alpha=0.25)
                     mean = np.convolve(values, np.ones(100) / 100, mode="valid")

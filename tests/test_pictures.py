@@ -196,3 +196,12 @@ def test_a_real_tensorboard_lists_both_twins_images(tiny_mnist, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_plot_colours_the_twins_as_tensorboard_does():
+    """torch blue, the hand-written side orange - as TensorBoard's Scalars tab and the README's caption."""
+    from compare.figures import run_colours
+
+    assert run_colours(["manual", "torch"]) == {"manual": "C1", "torch": "C0"}
+    assert run_colours(["sklearn", "torch"]) == {"sklearn": "C1", "torch": "C0"}
+    assert len(set(run_colours(["lr=0.1/manual", "lr=0.1/torch", "lr=1/manual"]).values())) == 3
