@@ -75,7 +75,7 @@ def path_text(text: str) -> str:
     return text
 
 
-POSITIVE, NATURAL, NONNEG = number(int, 1), number(int, 0), number(float, 0)
+POSITIVE, NONNEG = number(int, 1), number(float, 0)
 SEED = number(int, 0, high=2**63 - 1)      # numpy's Generator takes non-negative seeds
 
 
