@@ -109,24 +109,10 @@ def _constant(obj, owns_reg: bool = False):
 
 
 def sizes_of(obj) -> dict:
-    """in_features, hidden and out_features of a network object, read from its parameters."""
-    from compare.plugins import detect, is_dense
+    """in_features, hidden and out_features of a network object, read from its parameters by the
+    adapter of its convention (``layer_sizes``)."""
+    from compare.plugins import adapters, detect
 
     kind = detect(obj)
-    if kind == "ours":
-        shapes = [np.shape(p.data) for n, p in obj.named_parameters() if n.endswith(".weight")]
-        chain = [s[1] for s in shapes[:1]] + [s[0] for s in shapes]
-    elif kind == "sklearn":
-        chain = [obj.coefs_[0].shape[0]] + [c.shape[1] for c in obj.coefs_]
-    else:
-        if kind == "cs231n":
-            shapes = [np.shape(obj.params[f"W{k}"]) for k in range(1, 1 + sum(1 for n in obj.params if n[0] == "W"))]
-        else:
-            layers = obj if isinstance(obj, (list, tuple)) else obj.layers
-            shapes = [np.shape(layer.weights) for layer in layers if is_dense(layer)]
-        # (in, out) as these conventions keep them; torch's (out, in) when only that chains up
-        if all(a[1] == b[0] for a, b in zip(shapes, shapes[1:])):
-            chain = [shapes[0][0]] + [s[1] for s in shapes]
-        else:
-            chain = [shapes[0][1]] + [s[0] for s in shapes]
+    chain = {a.name: a for a in adapters()}[kind].layer_sizes(obj)
     return dict(in_features=int(chain[0]), hidden=tuple(int(h) for h in chain[1:-1]), out_features=int(chain[-1]))

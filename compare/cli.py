@@ -116,7 +116,9 @@ def add_plugin_flags(p: argparse.ArgumentParser, default_shown: str = "manual") 
     p.add_argument("--manual", default=None, metavar="TARGET",
                    help="the hand-written implementation to judge: manual (ours), sklearn, MODULE:FACTORY or "
                         f"path/to/file.py:FACTORY (docs/plugins.md; default: {default_shown})")
-    p.add_argument("--convention", default="auto", choices=("auto", "ours", "cs231n", "layers", "sklearn"),
+    from compare.plugins import convention_names
+
+    p.add_argument("--convention", default="auto", choices=("auto", *convention_names()),
                    help="how the plug-in's names and layouts map to torch's (default: %(default)s, detected)")
     p.add_argument("--traceback", action="store_true",
                    help="on a plug-in error, show the full Python traceback (for debugging a plug-in)")

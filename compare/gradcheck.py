@@ -182,7 +182,7 @@ def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(
     import torch_impl
 
     penalty = torch_impl.WeightPenalty(l2, l1)
-    m_loss, m_logits, m_grads = impl.raw_gradients(x.copy(), y.copy())
+    m_loss, m_logits, m_grads, native_shapes = impl.raw_gradients(x.copy(), y.copy())
     m_grads = {k: None if g is None else np.array(g, copy=True) for k, g in m_grads.items()}
     if m_logits is None:
         m_logits = impl.forward(x.copy())
@@ -213,7 +213,7 @@ def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(
     run_penalty = manual.WeightPenalty(l2, l1).forward([v for k, v in ref_params.items() if k.endswith(".weight")])
     loss["own_cross_entropy"] += run_penalty
     notes = explain(params, forward, loss, m_logits, t_logits, m_grads, t_grads, x, y, tol=tol, dtype=dtype, spec=spec,
-                    ref_params=ref_params, slots=slots, native_shapes=impl.native_grad_shapes, l2=l2, l1=l1,
+                    ref_params=ref_params, slots=slots, native_shapes=native_shapes, l2=l2, l1=l1,
                     penalty=run_penalty)
     report = GradReport(
         dtype=dtype, tolerance=tol, batch_size=len(x), source=source, params=params,
@@ -333,13 +333,13 @@ def finite_differences(spec: ModelSpec, state: dict, x: np.ndarray, y: np.ndarra
     ref_loss, ref_penalty = manual.LOSSES[spec.loss](), manual.WeightPenalty(l2, l1)
     ref_params = dict(ref.named_parameters())
     x = np.asarray(x, dtype=np.float64)
-    _, _, analytic = impl.raw_gradients(x.copy(), y.copy())
+    analytic = impl.raw_gradients(x.copy(), y.copy()).grads
     analytic = {k: None if g is None else np.array(g, copy=True) for k, g in analytic.items()}
     relus = [a for a in ref.acts if isinstance(a, manual.ReLU)]
 
     def evaluate():
         """(plug-in's own loss, reference loss, ReLU masks of the reference)."""
-        own = impl.raw_gradients(x.copy(), y.copy())[0]
+        own = impl.raw_gradients(x.copy(), y.copy()).loss
         truth = float(ref_loss(ref(x.copy()), y)) + ref_penalty.forward([layer.weight.data for layer in ref.layers])
         return own, truth, [a.mask.copy() for a in relus]
 

@@ -94,7 +94,7 @@ def test_no_diagnosis_on_correct_plugins(convention):
 
 def test_our_twin_goes_through_the_same_protocol():
     impl = plugins.load("manual", ModelSpec(), "float64")
-    assert isinstance(impl, plugins.Ours) and type(impl.obj).__name__ == "SimpleNet"
+    assert type(impl).__name__ == "Ours" and type(impl.obj).__name__ == "SimpleNet"
     # the judge never asks "is this our twin": no isinstance on SimpleNet, no test of the target's name
     for path in (ROOT / "compare").glob("*.py"):
         text = path.read_text()
