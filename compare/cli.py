@@ -16,7 +16,7 @@ from pathlib import Path
 
 from compare.config import DTYPES, ModelSpec
 from compare.errors import SIGNALS, CheckpointError, ConfigError, NonFiniteLoss, ResourceError
-from manual.data import DataError
+from compare.datasets import DataError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DIVERGED, EXIT_RESOURCE = 0, 1, 2, 3, 4
 
@@ -163,7 +163,7 @@ def cmd_gradcheck(args) -> int:
         x, y = random_batch(args.batch_size, args.seed, args.dtype, spec.in_features, spec.out_features)
         source = f"random N(0,1) inputs, seed {args.seed}"
     else:
-        from manual.data import DATASETS
+        from compare.datasets import DATASETS
 
         root = ensure_mnist(resolve_root(args.data_dir), download=not args.no_download, dataset=args.dataset)
         x, y = real_batch(root, args.batch_size, args.seed, args.dtype, args.dataset)
@@ -392,7 +392,7 @@ def check_run_memory(args, cfg, impls: list[str], device) -> None:
     """Before anything big is allocated: does the run fit in the memory that is available?"""
     from compare import resources
     from compare.data import resolve_root
-    from manual.data import locate_all
+    from compare.datasets import locate_all
 
     n_train, n_test = resources.dataset_counts(locate_all(resolve_root(args.data_dir), cfg.dataset))
     parts = resources.memory_needed(cfg.spec, dtype=cfg.dtype, batch_size=cfg.batch_size,
@@ -557,7 +557,7 @@ def cmd_train(args) -> int:
 
 def cmd_compare(args) -> int:
     from compare.runner import lockstep_report, param_max_abs_diff
-    from manual.data import DATASETS
+    from compare.datasets import DATASETS
 
     runner, outcome = run_training(args, "compare", ["manual", "torch"])
     if outcome.interrupted_by is not None:
@@ -622,7 +622,7 @@ def cmd_overfit(args) -> int:
         print_header(twins[0].model)
     results = overfit(twins, seed=cfg.seed, batch_size=cfg.batch_size, max_steps=args.max_steps,
                       target=args.target)
-    from manual.data import DATASETS
+    from compare.datasets import DATASETS
 
     print(f"overfit one batch: {cfg.batch_size} {DATASETS[cfg.dataset].title} training images, {cfg.spec.describe()}, {cfg.dtype}, "
           f"{cfg.optimizer} lr {cfg.lr}; target loss < {args.target:g} within {args.max_steps} steps")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from manual import data as manual_data
-from manual.data import DataError
+from compare.datasets import DataError
 
 ENV_VAR = "SIMPLENET_DATA"
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from compare import figures
-from manual.data import DATASETS
+from compare.datasets import DATASETS
 
 EXAMPLES = 18          # images in a grid of mistakes or disagreements
 

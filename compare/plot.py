@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from compare import figures
-from manual.data import DATASETS, DataError
+from compare.datasets import DATASETS, DataError
 
 DIVERGENCE_TAGS = ("divergence/abs_loss_diff", "divergence/abs_test_accuracy_diff", "divergence/param_max_abs_diff")
 

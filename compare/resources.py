@@ -15,7 +15,7 @@ from pathlib import Path
 
 from compare.config import ModelSpec, state_buffers
 from compare.errors import ConfigError, ResourceError
-from manual.data import IMAGE_MAGIC
+from compare.datasets import IMAGE_MAGIC
 
 GiB = 1024 ** 3
 DEFAULT_COUNTS = (60000, 10000)      # MNIST, when the files are not there yet (they will be downloaded)

@@ -6,7 +6,7 @@ import pytest
 
 from compare.data import ensure_mnist
 from manual import data as manual_data
-from manual.data import DataError
+from compare.datasets import DataError
 from torch_impl import data as torch_data
 
 READERS = {"manual": manual_data.load_split, "torch": torch_data.load_split}
@@ -95,7 +95,7 @@ def test_the_mnist_family_in_lockstep(tmp_path, mnist_factory, dataset, folder, 
     import json
 
     from compare.cli import main
-    from manual.data import DATASETS
+    from compare.datasets import DATASETS
 
     made = mnist_factory(tmp_path / "made", layout="flat")
     root = tmp_path / "data"

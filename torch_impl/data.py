@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from manual.data import DATASETS, DataError, check_split, hint, split_paths
+from compare.datasets import DATASETS, DataError, check_split, hint, split_paths
 
 
 def download(root: str | Path, dataset: str = "mnist") -> None:
