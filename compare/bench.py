@@ -472,3 +472,38 @@ def targets(r: dict, batch_sizes) -> list[dict]:
         if t["text"].endswith("×") and t["measured"] < 0:    # the ≥ target shown as a positive figure
             t["text"] = f"{-t['measured']:.1f}×"
     return out
+
+
+def bench_command(*, batch_sizes: str, dtypes: str, repeats: int, device: str, baseline: bool, startup: bool,
+                  nprocs: str | None, data_dir: str | None, download: bool, dataset: str, quiet: bool) -> dict:
+    """``simplenet bench`` from its flags' values: checked, then timed (``run_bench``)."""
+    from compare.config import DTYPES
+    from compare.data import ensure_mnist, resolve_root
+    from compare.errors import ConfigError
+    from compare.process import start_up_done
+    from torch_impl.device import resolve_device, strict_numerics
+
+    if dataset != "mnist":
+        raise ConfigError(f"--dataset {dataset}: bench times MNIST only (its figures are MNIST's)")
+    try:
+        sizes = [int(v) for v in batch_sizes.split(",")]
+    except ValueError:
+        raise ConfigError(f"--batch-sizes {batch_sizes!r} is malformed; give e.g. 64,256") from None
+    try:
+        counts = [int(v) for v in nprocs.split(",")] if nprocs else []
+    except ValueError:
+        raise ConfigError(f"--nproc {nprocs!r} is malformed; give e.g. 1,2") from None
+    if any(n < 1 for n in counts):
+        raise ConfigError("--nproc: every process count must be at least 1")
+    kinds = [d.strip() for d in dtypes.split(",")]
+    if "float32" not in kinds or any(d not in DTYPES for d in kinds):
+        raise ConfigError(f"--dtypes {dtypes!r}: give float32 and optionally float64")
+    if any(b < 1 for b in sizes) or repeats < 1:
+        raise ConfigError("--batch-sizes and --repeats must be at least 1")
+    where = resolve_device(device)
+    strict_numerics()
+    root = ensure_mnist(resolve_root(data_dir), download=download)
+    log = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, **k, flush=True))
+    start_up_done()
+    return run_bench(root, batch_sizes=sizes, dtypes=kinds, repeats=repeats, device=where, baseline=baseline,
+                     startup=startup, nprocs=counts, log=log)

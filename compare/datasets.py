@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from compare.errors import UserError
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -39,7 +41,7 @@ def hint(dataset: str = "mnist") -> str:
     return HINT.replace("MNIST/raw", f"{DATASETS[dataset].folder}/raw")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A problem with the MNIST files, in one line that says which file and what to do."""
 
 

@@ -1,11 +1,32 @@
-"""User mistakes, each reported as one line naming the culprit (exit code 2), never a traceback."""
+"""The errors the judge reports as one line naming the culprit, never a traceback.  Each class carries
+its exit code; the CLI maps the one base class, ``SimplenetError``:
+
+* 2, the user's input: ``ConfigError`` (a setting), ``CheckpointError``, ``compare.datasets.DataError``,
+  ``compare.plugins.PluginError``, ``torch_impl.device.DeviceError``;
+* 3, ``NonFiniteLoss``: training stopped on a NaN or infinite loss;
+* 4, ``ResourceError``: the machine failed the run (disk, memory, a lost DDP peer).
+"""
+from __future__ import annotations
 
 
-class ConfigError(ValueError):
+class SimplenetError(Exception):
+    """Base of every error the judge reports itself, in one line; ``exit_code`` is the process's."""
+
+    exit_code = 2
+    cause: BaseException | None = None      # the user's own exception behind it, for --traceback
+
+
+class UserError(SimplenetError):
+    """The user's input is at fault (exit code 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(UserError, ValueError):
     """A setting that cannot work, in one line naming the setting and what to do."""
 
 
-class NonFiniteLoss(RuntimeError):
+class NonFiniteLoss(SimplenetError, RuntimeError):
     """Training produced a NaN or infinite loss: stop at once and say where (exit code 3)."""
 
     def __init__(self, twin: str, step: int, value: float):
@@ -13,14 +34,18 @@ class NonFiniteLoss(RuntimeError):
                          "(try a smaller --lr)")
         self.twin, self.step = twin, step
 
+    exit_code = 3
 
-class CheckpointError(ValueError):
+
+class CheckpointError(UserError, ValueError):
     """A checkpoint that cannot be used, in one line naming the file and what to do."""
 
 
-class ResourceError(RuntimeError):
+class ResourceError(SimplenetError, RuntimeError):
     """The machine failed the run - disk full, a path that cannot be written, not enough memory - in
     one line naming the path or the size and what to do (exit code 4)."""
+
+    exit_code = 4
 
 
 class StepAbandoned(BaseException):

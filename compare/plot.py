@@ -95,3 +95,32 @@ def plot(root: str | Path, out: str | Path | None = None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     figures.save_png(fig, out)
     return out
+
+
+def plot_runs(run_dir: str, output: str | None = None) -> int:
+    """``simplenet plot``: one PNG per run - the run directory given, or each run under a sweep directory
+    or ``runs/``; prints what it wrote (and what it skipped, when there are several) and returns the exit
+    code: 0 when anything was drawn."""
+    import sys
+
+    from compare.errors import ConfigError, ResourceError
+    from compare.resources import os_error_line
+
+    runs = run_dirs(Path(run_dir)) or [Path(run_dir)]    # none: plot() says why in one line
+    if len(runs) > 1 and output:
+        raise ConfigError(f"{run_dir} holds {len(runs)} runs; drop -o to write RUN/plot.png for each, "
+                          f"or give one run directory (e.g. {runs[0]})")
+    wrote = 0
+    for run in runs:
+        try:
+            out = plot(run, output)
+        except OSError as e:
+            raise ResourceError(os_error_line(e, str(output or run))) from None
+        except DataError as e:
+            if len(runs) == 1:
+                raise
+            print(f"skipped {run}: {e}", file=sys.stderr)
+            continue
+        print(f"wrote {out}")
+        wrote += 1
+    return 0 if wrote else 2

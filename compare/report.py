@@ -85,3 +85,145 @@ def gradcheck_html(r) -> str:
     return (f"<div><p>{head}</p><table><tr><th>check</th><th>shape</th><th>max |Δ|</th><th>max rel err</th>"
             f"<th>verdict</th></tr>{''.join(rows)}</table>"
             f"<p style='color:{colour};font-weight:bold'>verdict: {verdict}</p></div>")
+
+
+def run_lines(payload: dict) -> list[str]:
+    from compare.process import program
+
+    return [f"logs: {payload['run_dir']}", f"view: {program('tensorboard')} --logdir {payload['logdir']}"]
+
+
+def format_train(payload: dict, label: str, quiet: bool = False) -> str:
+    final = payload["final_test_accuracy"]
+    if quiet:       # one summary line all the same: what came out and where it went
+        acc = f"final test accuracy {final:.4f}" if final is not None else "no epoch completed"
+        return f"train {label}: {acc} after {payload['steps']} steps; logs: {payload['run_dir']}"
+    return "\n".join([f"final test accuracy: {final}" if final is not None else "no epoch run", *run_lines(payload)])
+
+
+def format_compare(payload: dict) -> str:
+    """The lockstep verdict: the checks with their tolerances, the per-epoch figures, notes and verdict."""
+    from compare.config import TrainConfig
+    from compare.datasets import DATASETS
+
+    cfg = TrainConfig.from_dict(payload["config"])
+    epochs, steps = payload["epochs"], payload["steps"]
+    lines = ["", f"lockstep compare: {DATASETS[cfg.dataset].title}, {cfg.spec.describe()}, {cfg.dtype}, "
+                 f"{cfg.optimizer} lr {cfg.lr}, {len(epochs)} epoch(s), {steps} steps of batch {cfg.batch_size}",
+             f"{'check':<32}{'measured':>11}{'tolerance':>11}  verdict"]
+    for c in payload["checks"]:
+        limit = "-" if c["tolerance"] is None else f"{c['tolerance']:.0e}"
+        verdict = {None: "(reported)", True: "OK", False: "MISMATCH"}[c["passed"]]
+        lines.append(f"{c['name']:<32}{c['measured']:>11.2e}{limit:>11}  {verdict}")
+    lines.append(f"per-step losses agreed within 1e-4 for the first {payload['steps_within_1e-4']} of {steps} steps")
+    label = payload["implementation"]["label"]
+    acc_w, loss_w = max(16, len(label) + 10), max(13, len(label) + 7)     # columns as wide as their heads
+    lines.append(f"{'epoch':<7}{label + ' test acc':>{acc_w}}{'torch test acc':>16}{label + ' loss':>{loss_w}}"
+                 f"{'torch loss':>12}")
+    for e in epochs:
+        lines.append(f"{e['epoch']:<7}{e['manual']['test_accuracy']:>{acc_w}.4f}{e['torch']['test_accuracy']:>16.4f}"
+                     f"{e['manual']['test_loss']:>{loss_w}.6f}{e['torch']['test_loss']:>12.6f}")
+    lines += [f"note: {note}" for note in payload["notes"]]
+    ok = payload["passed"]
+    lines.append(f"verdict: {'AGREE' if ok else 'MISMATCH'} - the twins' curves {'match' if ok else 'do not match'} "
+                 f"within the {cfg.dtype} tolerances")
+    return "\n".join(lines + run_lines(payload))
+
+
+def format_overfit(payload: dict, labels: dict) -> str:
+    from compare.config import TrainConfig
+    from compare.datasets import DATASETS
+
+    cfg = TrainConfig.from_dict(payload["config"])
+    lines = [f"overfit one batch: {cfg.batch_size} {DATASETS[cfg.dataset].title} training images, "
+             f"{cfg.spec.describe()}, {cfg.dtype}, {cfg.optimizer} lr {cfg.lr}; target loss < {payload['target']:g} "
+             f"within {payload['max_steps']} steps"]
+    for r in payload["results"].values():
+        lines.append(f"  {labels[r['impl']]:<7} reached loss {r['final_loss']:.2e} at step {r['step']}  OK"
+                     if r["reached"] else f"  {labels[r['impl']]:<7} FAILED: {r['reason']}")
+    lines.append("verdict: " + ("the net can memorise one batch - data, loss, backward and update are wired up"
+                                if payload["passed"] else "could not overfit one batch: the pipes are broken (check "
+                                "the backward, the optimizer step, the labels, or try another --lr)"))
+    return "\n".join(lines)
+
+
+def format_sweep(payload: dict, impls: list[str], epochs) -> str:
+    from compare.process import program
+
+    rows, both = payload["runs"], len(impls) > 1
+    good = [r for r in rows if r["verdict"] == "learns"]
+    best = max(good, key=lambda r: r["test_accuracy"]) if good else None
+    twin_head = f"{'twin':>8}" if both else ""
+    lines = ["", f"learning-rate sweep: {' and '.join(impls)} twin{'s' if both else ''}, {epochs or 'default'} "
+                 f"epoch(s) each; logs: {payload['logdir']}",
+             f"{'lr':>10}{twin_head}{'first loss':>12}{'train loss':>12}{'test acc':>10}  verdict"]
+
+    def fmt(v, f):
+        return "-" if v is None else format(v, f)
+    for r in rows:
+        twin = f"{r['impl']:>8}" if both else ""
+        note = f" ({r['note']})" if r["note"] else ""
+        lines.append(f"{r['lr']:>10g}{twin}{fmt(r['first_loss'], '.4f'):>12}{fmt(r['train_loss'], '.4f'):>12}"
+                     f"{fmt(r['test_accuracy'], '.4f'):>10}  {r['verdict']}{note}{'  <- best' if r is best else ''}")
+    lines.append(f"view: {program('tensorboard')} --logdir {payload['logdir']}")
+    return "\n".join(lines)
+
+
+def format_bench(r: dict) -> str:
+    from compare.bench import outside_parts_text
+
+    env = r["environment"]
+    blas = ", ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('num_threads')} threads)"
+                     for b in env["blas"]) or "unknown"
+    lines = ["", f"simplenet bench - {r['train_examples']} training images, one epoch per sample, "
+                 f"{r['repeats']} repeats (median; min in brackets)",
+             f"machine: {env['platform']}, {r['cpu_count']} cores; numpy BLAS: {blas}; torch {env['torch']} "
+             f"({env['torch_blas']}, {env['torch_threads']} threads); torch device {r['device']}",
+             f"FLOPs: {r['flops_per_sample'] / 1e3:.1f} kFLOP per sample, {r['flops_per_epoch'] / 1e9:.1f} GFLOP "
+             "per epoch; GEMM peak " + ", ".join(f"{d} {p['flops'] / 1e9:.0f} GFLOP/s" for d, p in r["gemm_peak"].items())
+             + " -> floor " + ", ".join(f"{d} {r['flops_per_epoch'] / p['flops']:.3f}s"
+                                        for d, p in r["gemm_peak"].items()),
+             "load MNIST into memory: " + ", ".join(f"{k} {v['median']:.2f}s" for k, v in r["load_seconds"].items()),
+             "", f"{'training epoch':<30}{'batch':>6}{'seconds':>18}{'µs/step':>10}{'× floor':>9}"]
+    for key, s in r["epoch_seconds"].items():
+        impl, dt, bs = key.split("/")
+        lines.append(f"{impl + ' twin, ' + dt:<30}{bs:>6}{s['median']:>10.3f} [{s['min']:.3f}]"
+                     f"{s['us_per_step']:>10.0f}{s['x_floor']:>9.1f}")
+    for bs, s in r["lockstep"].items():
+        lines.append(f"{'lockstep compare, float32':<30}{bs:>6}{s['median']:>10.3f} [{s['min']:.3f}]"
+                     f"   vs {s['separate_sum']:.3f}s apart = {s['ratio']:.2f}×")
+    for key, s in r.get("plain_loops", {}).items():
+        impl, bs = key.split("/")
+        base = "plain NumPy loop" if impl == "manual" else "plain torch loop"
+        floor = r["gemm_floor"][bs]["seconds_per_step"]
+        lines.append(f"{base + ', float32':<30}{bs:>6}{s['median']:>10.3f} [{s['min']:.3f}]"
+                     f"   {impl} twin {s['twin_ratio']:.2f}× it (round by round; fastest to fastest "
+                     f"{s['twin_ratio_of_fastest']:.2f}×); GEMM floor "
+                     f"{floor * 1e6:.0f} µs/step, {impl} twin "
+                     f"{r['epoch_seconds'][f'{impl}/float32/{bs}']['x_gemm_floor']:.1f}× it")
+    for bs, s in r["dataloader_seconds"].items():
+        lines.append(f"{'DataLoader + ToTensor, float32':<30}{bs:>6}{s['median']:>10.3f} [{s['min']:.3f}]"
+                     f"   torch twin is {s['torch_speedup']:.1f}× faster")
+    if "startup" in r:
+        st = r["startup"]
+        lines += ["", f"start-up and overhead of default commands (bare `import torch` {st['bare_import_torch']:.2f}s):",
+                  f"{'command':<22}{'wall':>8}{'× import':>10}{'first step':>12}{'× import':>10}{'outside steps':>15}"]
+        for name, c in st["commands"].items():
+            first = (f"{c['to_first_step']:>11.2f}s{c['to_first_step_x_import']:>10.2f}"
+                     f"{c['outside_steps']:>8.1f}s ({c['outside_fraction']:.0%})") if "to_first_step" in c else ""
+            lines.append(f"{name:<22}{c['wall']:>7.1f}s{c['wall_x_import']:>10.2f}{first}")
+            if "outside_parts" in c:
+                lines.append(f"{'':<22}outside steps: {outside_parts_text(c['outside_parts'])}")
+    if r.get("nproc"):
+        lines += ["", f"torch twin under DDP (train --impl torch --nproc N, batch {r['batch_sizes'][0]}, steps only):"]
+        for n, row in r["nproc"].items():
+            if "error" in row:
+                lines.append(f"  --nproc {n}: failed: {row['error']}")
+                continue
+            ar = row["allreduce_seconds"]
+            lines.append(f"  --nproc {n}: {row['epoch_seconds']:.2f}s per epoch"
+                         + (f", gradient all-reduce {ar * 1e6:.0f} µs per step" if ar else " (one process: no all-reduce)"))
+    lines += ["", "targets:"]
+    for t in r["targets"]:
+        lines.append(f"  {'met   ' if t['met'] else 'MISSED'}  {t['target']}: {t['text']}")
+    return "\n".join(lines)

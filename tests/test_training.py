@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from compare.cli import build_parser, main, run_training
+from compare.cli import build_parser, main, options_from
+from compare.session import run_training
 from compare.runner import epoch_permutation
 
 
@@ -20,8 +21,8 @@ def train_args(*extra):
 
 def run(command, impls, *flags):
     args = train_args(command, *(["--impl", impls[0]] if command == "train" else []), "--quiet", *flags)
-    runner, outcome = run_training(args, command, impls)
-    return runner, outcome
+    run = run_training(options_from(args), command, impls)
+    return run.runner, run.outcome
 
 
 def scalars(run_dir, tag):

@@ -1,0 +1,222 @@
+"""What a command is told, as data: the run's options (a frozen record the CLI fills and the library
+reads) and the tables of flags the CLI builds its parser from.  Nothing here knows argparse: a flag's
+``kind`` names one of the value parsers in ``KINDS``, which raise ``BadValue``."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+class BadValue(ValueError):
+    """A flag's value the run cannot use: the CLI's parser shows the message in one line (exit 2)."""
+
+
+def number(typ, low=None, *, above: bool = False, high=None):
+    """A value parser: an int or a finite float, at least ``low`` (greater than it when ``above``) and at
+    most ``high``, so a value the run cannot use is refused at the parser."""
+    def parse(text: str):
+        try:
+            value = typ(text)
+        except ValueError:
+            raise BadValue(f"{text!r} is not {'an integer' if typ is int else 'a number'}") from None
+        if typ is float and not math.isfinite(value):
+            raise BadValue(f"{text!r} is not a finite number")
+        if low is not None and (value < low or (above and value == low)):
+            raise BadValue(f"{text} must be {'greater than' if above else 'at least'} {low}")
+        if high is not None and value > high:
+            raise BadValue(f"{text} must be at most {high}")
+        return value
+    parse.__name__ = typ.__name__      # the parser names the type in its messages
+    return parse
+
+
+def experiment_name(text: str) -> str:
+    """--experiment is a directory *name* under --logdir: never a path that leads out of it."""
+    if text in ("", ".", "..") or "/" in text or "\\" in text or "\0" in text:
+        raise BadValue(f"{text!r} is not a name: give one directory name (no '/', not '.' or '..'); --logdir says "
+                       "where it goes")
+    return text
+
+
+def path_text(text: str) -> str:
+    """A path flag's value: never empty (an empty --logdir would quietly mean the working directory)."""
+    if not text.strip():
+        raise BadValue("an empty path; give a directory or file (. for the working directory)")
+    return text
+
+
+def betas(text: str) -> tuple[float, float]:
+    try:
+        b1, b2 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise BadValue(f"{text!r} is not two comma-separated numbers such as 0.9,0.999") from None
+    return b1, b2
+
+
+KINDS = {"positive": number(int, 1), "nonneg": number(float, 0), "above0": number(float, 0, above=True),
+         "seed": number(int, 0, high=2**63 - 1),      # numpy's Generator takes non-negative seeds
+         "text": str, "path": path_text, "name": experiment_name, "betas": betas}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a training run is carried out, apart from the training itself (``TrainConfig``): where it
+    writes, how it resumes and logs, the device, the data and the hand-written implementation."""
+
+    logdir: str = "runs"
+    experiment: str | None = None
+    checkpoint_dir: str | None = None
+    resume: str | None = None
+    log_every: int = 50
+    quiet: bool = False
+    images: bool = True
+    stop_grace: float = 5.0
+    step_timeout: float | None = None
+    device: str = "auto"
+    data_dir: str | None = None
+    download: bool = True
+    manual: str | None = None              # --manual TARGET; None: ours (or the checkpoint's)
+    convention: str = "auto"
+    plugin_optimizer: str | None = None
+    overrides: dict = field(default_factory=dict)     # TrainConfig fields the user set
+
+
+@dataclass(frozen=True)
+class Flag:
+    flag: str
+    dest: str
+    kind: str                  # a value parser of KINDS, "switch" (store_true) or "maybe" (True or unset)
+    help: str
+    default: object = None
+    metavar: str | None = None
+    choices: tuple | None = None
+
+
+# TrainConfig's fields, in --help's order; the default shown is the config's (or the text given here).
+CONFIG_FLAGS = (
+    Flag("--epochs", "epochs", "positive", "passes over the training set"),
+    Flag("--batch-size", "batch_size", "positive", "examples per step"),
+    Flag("--lr", "lr", "above0", "learning rate"),
+    Flag("--optimizer", "optimizer", "text", "sgd, adam, adamw, rmsprop or adagrad"),
+    Flag("--momentum", "momentum", "nonneg", "momentum (sgd, rmsprop)"),
+    Flag("--dampening", "dampening", "nonneg", "SGD dampening"),
+    Flag("--weight-decay", "weight_decay", "nonneg", "L2 (sgd, adam) or decoupled (adamw) weight decay"),
+    Flag("--eps", "eps", "nonneg", "epsilon (adam, adamw, rmsprop, adagrad)"),
+    Flag("--alpha", "alpha", "nonneg", "RMSprop smoothing constant"),
+    Flag("--lr-decay", "lr_decay", "nonneg", "Adagrad learning-rate decay"),
+    Flag("--initial-accumulator-value", "initial_accumulator_value", "nonneg", "Adagrad's initial sum of squares"),
+    Flag("--schedule", "schedule", "text", "learning-rate schedule per epoch: none, step or cosine"),
+    Flag("--step-size", "step_size", "positive", "epochs between decays for --schedule step"),
+    Flag("--gamma", "gamma", "above0", "decay factor for --schedule step"),
+    Flag("--seed", "seed", "seed", "seeds the initial weights and the batch order"),
+    Flag("--dtype", "dtype", "text", "float32 or float64"),
+    Flag("--eval-batch-size", "eval_batch_size", "positive", "batch size for evaluation"),
+    Flag("--l2", "l2", "nonneg", "L2 regularization in the loss, ½·λ·ΣW² over the weights only (CS231n's reg; "
+                                 "not --weight-decay, which the optimizer applies)"),
+    Flag("--l1", "l1", "nonneg", "L1 regularization in the loss, λ·Σ|W| over the weights only (the nnfs book's)"),
+    Flag("--betas", "betas", "betas", "Adam betas"),
+    Flag("--nesterov", "nesterov", "maybe", "Nesterov momentum (SGD)"),
+    Flag("--amsgrad", "amsgrad", "maybe", "AMSGrad (adam, adamw)"),
+    Flag("--centered", "centered", "maybe", "centered RMSprop"),
+)
+# defaults that depend on the optimizer, as torch.optim has them (compare.config.OPTIMIZER_DEFAULTS)
+SHOWN_DEFAULTS = {"lr": "0.05 for sgd, 0.001 for adam and adamw, 0.01 for rmsprop and adagrad",
+                  "weight_decay": "0, but 0.01 for adamw (torch.optim's)",
+                  "momentum": "0.9 for sgd, 0 for rmsprop (torch's)",
+                  "eps": "1e-8, but 1e-10 for adagrad (torch.optim's)", "betas": "0.9,0.999"}
+
+# RunOptions' fields (train, compare, sweep, overfit leave some out)
+RUN_FLAGS = (
+    Flag("--logdir", "logdir", "path", "TensorBoard root; each run gets its own experiment directory", "runs"),
+    Flag("--experiment", "experiment", "name", "experiment name (default: {command}-<timestamp>; numbered if it "
+                                               "exists)"),
+    Flag("--checkpoint-dir", "checkpoint_dir", "path", "where checkpoints go (default: <experiment>/checkpoints)"),
+    Flag("--resume", "resume", "path", "continue from a checkpoint (a ckpt-… directory, or the directory holding "
+                                       "them)", metavar="PATH_OR_DIR"),
+    Flag("--log-every", "log_every", "positive", "steps between reads of the loss back to the host", 50),
+    Flag("--stop-grace", "stop_grace", "nonneg", "after SIGINT/SIGTERM, seconds a step may still take before it is "
+                                                "abandoned (a hung plug-in); the run then ends with exit 130/143",
+         5.0, "S"),
+    Flag("--step-timeout", "step_timeout", "above0", "abandon any step that runs longer than S seconds, exit 4 "
+                                                    "(default: off)", None, "S"),
+    Flag("--quiet", "quiet", "switch", "no progress bars or per-epoch lines"),
+    Flag("--no-images", "no_images", "switch", "no pictures in TensorBoard (weights, confusion matrices, mistakes)"),
+)
+
+GRADCHECK_FLAGS = (
+    Flag("--dtype", "dtype", "text", "", "float64", choices=("float32", "float64")),
+    Flag("--batch-size", "batch_size", "positive", "examples in the batch", 64),
+    Flag("--seed", "seed", "seed", "seeds the initial weights and the batch draw", 0),
+    Flag("--hidden", "hidden", "text", "hidden layer sizes, comma-separated; 'none' for softmax regression", "128,64"),
+    Flag("--activation", "activation", "text", "relu, sigmoid or tanh", "relu"),
+)
+GRADCHECK_CHECK_FLAGS = (
+    Flag("--random-data", "random_data", "switch", "use random inputs instead of MNIST"),
+    Flag("--l2", "l2", "nonneg", "L2 regularization ½·λ·ΣW² in the loss (weights only; a factory taking reg or l2 "
+                                 "gets it)", 0.0),
+    Flag("--l1", "l1", "nonneg", "L1 regularization λ·Σ|W| in the loss (weights only)", 0.0),
+    Flag("--fd", "fd", "switch", "also check both twins against finite differences (three-way)"),
+    Flag("--fd-samples", "fd_samples", "positive", "coordinates per parameter for --fd", 16),
+    Flag("--fd-all", "fd_all", "switch", "finite differences on every coordinate (slow)"),
+)
+OPTIMCHECK_FLAGS = (
+    Flag("--steps", "steps", "positive", "steps to compare", 50),
+    Flag("--dtype", "dtype", "text", "", "float64", choices=("float32", "float64")),
+    Flag("--seed", "seed", "seed", "seeds the parameters and the gradient stream", 0),
+    Flag("--lr", "lr", "above0", "learning rate given to both (default: the plug-in's own default)"),
+    Flag("--momentum", "momentum", "nonneg", "momentum given to both (sgd_momentum)"),
+    Flag("--alpha", "alpha", "nonneg", "RMSprop decay rate given to both"),
+    Flag("--eps", "eps", "nonneg", "epsilon given to both"),
+    Flag("--betas", "betas", "betas", "Adam betas given to both"),
+    Flag("--json", "json", "path", "also write the report to this JSON file"),
+    Flag("--traceback", "traceback", "switch", "show the plug-in's traceback on an error"),
+)
+BENCH_FLAGS = (
+    Flag("--batch-sizes", "batch_sizes", "text", "batch sizes to time, comma-separated", "64,256"),
+    Flag("--dtypes", "dtypes", "text", "dtypes to time, comma-separated", "float32,float64"),
+    Flag("--repeats", "repeats", "positive", "timed rounds, one epoch per figure each (min and median shown); an even "
+                                             "number puts each twin before and after its plain loop equally often", 4),
+    Flag("--device", "device", "text", "torch twin's device: auto, cpu, cuda or mps", "cpu"),
+    Flag("--no-baseline", "no_baseline", "switch", "skip the slow DataLoader + ToTensor baseline"),
+    Flag("--nproc", "nprocs", "text", "also time train --impl torch under DDP with these process counts, e.g. 1,2 "
+                                      "(epoch time and one step's all-reduce)", metavar="N,M"),
+    Flag("--no-startup", "no_startup", "switch", "skip timing whole default commands (gradcheck, train, compare; about "
+                                                 "two minutes)"),
+)
+MANUAL_HELP = ("the hand-written implementation to judge: manual (ours), sklearn, MODULE:FACTORY or "
+               "path/to/file.py:FACTORY (docs/plugins.md; default: {default})")
+DATA_DIR_HELP = ("data root (DIR/MNIST/raw/, DIR/FashionMNIST/raw/, DIR/KMNIST/raw/ or a flat DIR of the four files, "
+                 "raw or .gz); default: $SIMPLENET_DATA, else ./data (downloaded there if missing)")
+LOSS_HELP = ("cross-entropy (of logits), mse (mean squared error on one-hot targets, torch.nn.MSELoss) or "
+             "quadratic (Nielsen's ½·Σ over the classes: C/2 × mse) (default: cross-entropy)")
+PLUGIN_OPTIMIZER_HELP = ("update the hand-written side with your own optimizer (a cs231n rule such as optim.py:adam, "
+                         "or an nnfs optimizer class), judged against torch.optim's --optimizer; needs --schedule "
+                         "none")
+NPROC_HELP = ("run the torch twin in N processes under torch's DistributedDataParallel, launched by "
+              "torch.distributed.run (gloo on CPU, NCCL on CUDA; default: 1, one process)")
+
+
+def run_options(values: dict) -> RunOptions:
+    """RunOptions from a command's parsed values (a flag a command does not have keeps its default)."""
+    given = {k: values[k] for k in RunOptions.__dataclass_fields__ if values.get(k) is not None}
+    if values.get("no_images"):
+        given["images"] = False
+    if values.get("no_download"):
+        given["download"] = False
+    return RunOptions(**given)
+
+
+def config_overrides(values: dict) -> dict:
+    """The TrainConfig fields a command's parsed values set explicitly (None: not given)."""
+    from compare.config import ModelSpec
+
+    given = {f.dest: values.get(f.dest) for f in CONFIG_FLAGS}
+    given["dataset"] = values.get("dataset")
+    given = {k: v for k, v in given.items() if v is not None}
+    model = [values.get(k) for k in ("hidden", "activation", "loss", "output_activation")]
+    if any(v is not None for v in model):
+        hidden, activation, loss, output = model
+        given["spec"] = ModelSpec(hidden=ModelSpec.parse_hidden(hidden if hidden is not None else "128,64"),
+                                  activation=activation or "relu", loss=loss or "cross-entropy",
+                                  output_activation=output or "none")
+    return given

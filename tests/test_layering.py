@@ -1,0 +1,54 @@
+"""The CLI is a shell over the library: argparse and its parsed-arguments namespace stop at
+``compare/cli.py``; below it, functions take plain values (``RunOptions``, numbers, paths)."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BELOW_CLI = sorted(p for d in ("compare", "manual", "torch_impl") for p in (ROOT / d).rglob("*.py")
+                   if p != ROOT / "compare" / "cli.py")
+
+
+def offences(path: Path) -> list[str]:
+    """argparse imports, mentions of Namespace, and parameters called ``args`` (not ``*args``)."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "argparse" for a in node.names):
+            found.append(f"{path.name}:{node.lineno} imports argparse")
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "argparse":
+            found.append(f"{path.name}:{node.lineno} imports from argparse")
+        if isinstance(node, (ast.Name, ast.Attribute)) and (getattr(node, "id", None) == "Namespace"
+                                                            or getattr(node, "attr", None) == "Namespace"):
+            found.append(f"{path.name}:{node.lineno} uses Namespace")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            a = node.args
+            for arg in a.posonlyargs + a.args + a.kwonlyargs:
+                if arg.arg == "args":
+                    found.append(f"{path.name}:{node.lineno} {getattr(node, 'name', 'lambda')} takes args")
+    return found
+
+
+def test_no_parsed_arguments_below_the_cli():
+    assert len(BELOW_CLI) > 30
+    bad = [o for p in BELOW_CLI for o in offences(p)]
+    assert not bad, bad
+
+
+def test_the_check_finds_what_it_is_for(tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text("import argparse\nfrom argparse import Namespace\n\ndef run(args, *args2):\n"
+                       "    return argparse.Namespace(**vars(args))\n")
+    found = offences(planted)
+    assert len(found) == 4, found          # the import, the from-import, argparse.Namespace, the args parameter
+    assert any("takes args" in f for f in found)
+
+
+def test_the_cli_is_thin():
+    tree = ast.parse((ROOT / "compare" / "cli.py").read_text())
+    lines = (ROOT / "compare" / "cli.py").read_text().count("\n")
+    assert lines <= 350, lines
+    commands = {n.name: n.end_lineno - n.lineno + 1 for n in tree.body
+                if isinstance(n, ast.FunctionDef) and n.name.startswith("cmd_")}
+    assert len(commands) == 8 and max(commands.values()) <= 20, commands
