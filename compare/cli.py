@@ -103,7 +103,8 @@ def add_train_flags(p, command: str, exclude: tuple[str, ...] = (), defaults: di
     for f in o.CONFIG_FLAGS:
         if f.flag not in exclude:
             default = o.SHOWN_DEFAULTS.get(f.dest, getattr(shown, f.dest))
-            add(p, f, defaults.get(f.dest), f.help if f.kind == "maybe" else f"{f.help} (default: {default})")
+            text = f.help if f.kind == "maybe" else f"{f.help} (default: {default})"
+            add(p, f, defaults.get(f.dest), o.registry_text(text))
     p.add_argument("--hidden", default=None, help="hidden layer sizes, comma-separated; 'none' for softmax "
                                                    "regression (default: 128,64)")
     p.add_argument("--activation", default=None, help="relu, sigmoid or tanh (default: relu)")

@@ -5,15 +5,24 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from compare.datasets import DATASETS
 from compare.errors import ConfigError
+from manual import layers as _layers
+from manual import optim as _optim
 
+# The choices come from the twins' registries (manual/layers.py, manual/optim.py, mirrored name by name
+# in torch_impl/; tests/test_optim.py and test_layers.py hold the mirrors equal) and compare/datasets.py.
 DTYPES = ("float32", "float64")
-ACTIVATIONS = ("relu", "sigmoid", "tanh")
-LOSSES = ("cross-entropy", "mse", "quadratic")
-OUTPUT_ACTIVATIONS = ("none", "sigmoid", "softmax")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+ACTIVATIONS = tuple(_layers.ACTIVATIONS)
+LOSSES = tuple(_layers.LOSSES)
+OUTPUT_ACTIVATIONS = ("none", *_layers.OUTPUT_ACTIVATIONS)
 SCHEDULES = ("none", "step", "cosine")
-DATASET_NAMES = ("mnist", "fashion-mnist", "kmnist")
+DATASET_NAMES = tuple(DATASETS)
+
+
+def optimizer_names() -> tuple[str, ...]:
+    """The optimizers the twins register (read when asked: a registry entry is all a new one needs)."""
+    return tuple(_optim.OPTIMIZERS)
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2, "adagrad": 1e-2}
 DEFAULT_WEIGHT_DECAY = {"sgd": 0.0, "adam": 0.0, "adamw": 1e-2, "rmsprop": 0.0, "adagrad": 0.0}  # torch.optim's
 DEFAULT_MOMENTUM = {"sgd": 0.9, "rmsprop": 0.0}          # sgd: this project's recipe; rmsprop: torch's
@@ -21,9 +30,9 @@ DEFAULT_EPS = {"adam": 1e-8, "adamw": 1e-8, "rmsprop": 1e-8, "adagrad": 1e-10, "
 
 
 def state_buffers(optimizer: str, *, momentum: float = 0.0, amsgrad: bool = False, centered: bool = False) -> int:
-    """Arrays of optimizer state per parameter (for the memory estimate), as torch.optim keeps them."""
-    return {"sgd": 1 if momentum else 0, "adam": 2 + amsgrad, "adamw": 2 + amsgrad,
-            "rmsprop": 1 + (momentum > 0) + centered, "adagrad": 1}[optimizer]
+    """Arrays of optimizer state per parameter (for the memory estimate), as the twins' registry says
+    torch.optim keeps them."""
+    return _optim.OPTIMIZERS[optimizer].state(dict(momentum=momentum, amsgrad=amsgrad, centered=centered))
 
 
 
@@ -119,8 +128,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.lr is None and self.optimizer in DEFAULT_LR:
             object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
-        if self.weight_decay is None and self.optimizer in DEFAULT_WEIGHT_DECAY:
-            object.__setattr__(self, "weight_decay", DEFAULT_WEIGHT_DECAY[self.optimizer])
+        if self.weight_decay is None:
+            object.__setattr__(self, "weight_decay", DEFAULT_WEIGHT_DECAY.get(self.optimizer, 0.0))
         if self.momentum is None:
             object.__setattr__(self, "momentum", DEFAULT_MOMENTUM.get(self.optimizer, 0.0))
         if self.eps is None:
@@ -128,7 +137,8 @@ class TrainConfig:
         checks = [
             (self.epochs >= 0, f"--epochs {self.epochs} must be 0 or more"),
             (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
-            (self.optimizer in OPTIMIZERS, f"--optimizer {self.optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}"),
+            (self.optimizer in optimizer_names(),
+             f"--optimizer {self.optimizer!r} is unknown; choose one of {', '.join(optimizer_names())}"),
             (self.lr is not None and math.isfinite(self.lr) and self.lr > 0, f"--lr {self.lr} must be a positive number"),
             (0 <= self.momentum, f"--momentum {self.momentum} must be 0 or more"),
             (self.weight_decay is not None and self.weight_decay >= 0, f"--weight-decay {self.weight_decay} must be 0 or more"),

@@ -97,7 +97,7 @@ CONFIG_FLAGS = (
     Flag("--epochs", "epochs", "positive", "passes over the training set"),
     Flag("--batch-size", "batch_size", "positive", "examples per step"),
     Flag("--lr", "lr", "above0", "learning rate"),
-    Flag("--optimizer", "optimizer", "text", "sgd, adam, adamw, rmsprop or adagrad"),
+    Flag("--optimizer", "optimizer", "text", "{optimizers}"),
     Flag("--momentum", "momentum", "nonneg", "momentum (sgd, rmsprop)"),
     Flag("--dampening", "dampening", "nonneg", "SGD dampening"),
     Flag("--weight-decay", "weight_decay", "nonneg", "L2 (sgd, adam) or decoupled (adamw) weight decay"),
@@ -120,7 +120,7 @@ CONFIG_FLAGS = (
     Flag("--centered", "centered", "maybe", "centered RMSprop"),
 )
 # defaults that depend on the optimizer, as torch.optim has them (compare.config.OPTIMIZER_DEFAULTS)
-SHOWN_DEFAULTS = {"lr": "0.05 for sgd, 0.001 for adam and adamw, 0.01 for rmsprop and adagrad",
+SHOWN_DEFAULTS = {"lr": "{lrs}",
                   "weight_decay": "0, but 0.01 for adamw (torch.optim's)",
                   "momentum": "0.9 for sgd, 0 for rmsprop (torch's)",
                   "eps": "1e-8, but 1e-10 for adagrad (torch.optim's)", "betas": "0.9,0.999"}
@@ -194,6 +194,23 @@ PLUGIN_OPTIMIZER_HELP = ("update the hand-written side with your own optimizer (
                          "none")
 NPROC_HELP = ("run the torch twin in N processes under torch's DistributedDataParallel, launched by "
               "torch.distributed.run (gloo on CPU, NCCL on CUDA; default: 1, one process)")
+
+
+def spelled(names) -> str:
+    """'a', 'a or b', 'a, b or c'."""
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def registry_text(text: str) -> str:
+    """Help text with the registries filled in: the optimizers and their default learning rates."""
+    from compare.config import DEFAULT_LR, optimizer_names
+
+    by_lr: dict[float, list[str]] = {}
+    for name in optimizer_names():
+        by_lr.setdefault(DEFAULT_LR[name], []).append(name)
+    lrs = ", ".join(f"{lr:g} for {' and '.join(names)}" for lr, names in by_lr.items())
+    return text.replace("{optimizers}", spelled(optimizer_names())).replace("{lrs}", lrs)
 
 
 def run_options(values: dict) -> RunOptions:

@@ -8,7 +8,8 @@ gradient stream both twins produce the same parameters (to rounding: torch fuses
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -274,20 +275,33 @@ class CosineAnnealingLR(LRScheduler):
                 for g in groups]
 
 
-def make_optimizer(name: str, params, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
-                   weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8, amsgrad=False, alpha=0.99, centered=False,
-                   lr_decay=0.0, initial_accumulator_value=0.0) -> Optimizer:
-    if name == "sgd":
-        return SGD(params, lr=lr, momentum=momentum, dampening=dampening,
-                   weight_decay=weight_decay, nesterov=nesterov)
-    if name == "rmsprop":
-        return RMSprop(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                       centered=centered)
-    if name == "adagrad":
-        return Adagrad(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                       initial_accumulator_value=initial_accumulator_value, eps=eps)
-    cls = {"adam": Adam, "adamw": AdamW}[name]
-    return cls(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+@dataclass(frozen=True)
+class Registered:
+    """An optimizer of this twin: its class, the hyper-parameters it takes (TrainConfig's names) besides
+    the learning rate, and how many arrays of state it keeps per parameter given them (as torch.optim
+    does; the memory estimate reads it)."""
+
+    cls: type
+    takes: tuple[str, ...]
+    state: Callable[[dict], int]
+
+
+ADAM_TAKES = ("betas", "eps", "weight_decay", "amsgrad")
+OPTIMIZERS = {      # mirrored name by name in torch_impl/optim.py
+    "sgd": Registered(SGD, ("momentum", "dampening", "weight_decay", "nesterov"), lambda h: int(h["momentum"] > 0)),
+    "adam": Registered(Adam, ADAM_TAKES, lambda h: 2 + bool(h["amsgrad"])),
+    "adamw": Registered(AdamW, ADAM_TAKES, lambda h: 2 + bool(h["amsgrad"])),
+    "rmsprop": Registered(RMSprop, ("alpha", "eps", "weight_decay", "momentum", "centered"),
+                          lambda h: 1 + (h["momentum"] > 0) + bool(h["centered"])),
+    "adagrad": Registered(Adagrad, ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"), lambda h: 1),
+}
+
+
+def make_optimizer(name: str, params, *, lr, **hyper) -> Optimizer:
+    """The optimizer ``name`` with the hyper-parameters it takes among ``hyper`` (the rest are other
+    optimizers')."""
+    entry = OPTIMIZERS[name]
+    return entry.cls(params, lr=lr, **{k: v for k, v in hyper.items() if k in entry.takes})
 
 
 def make_scheduler(name: str, optimizer: Optimizer, *, epochs: int, step_size: int = 5,

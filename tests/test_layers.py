@@ -119,3 +119,16 @@ def test_linear_init_matches_torch_default_distribution():
     assert layer.weight.shape == (300, 400) == ref.shape
     assert np.abs(layer.weight.data).max() > 0.99 * bound
     assert layer.weight.data.std() == pytest.approx(ref.std(), rel=0.02)   # both ≈ bound/√3
+
+
+def test_the_twins_register_the_same_activations_and_losses():
+    """One registry per twin, mirrored name by name; the config's choices are theirs."""
+    import manual.layers
+    import torch_impl.layers
+    from compare import config
+
+    for registry in ("ACTIVATIONS", "OUTPUT_ACTIVATIONS", "LOSSES"):
+        ours, theirs = getattr(manual.layers, registry), getattr(torch_impl.layers, registry)
+        assert list(ours) == list(theirs), registry
+        assert [c.__name__ for c in ours.values()] == [c.__name__ for c in theirs.values()], registry
+    assert config.ACTIVATIONS == tuple(manual.layers.ACTIVATIONS) and config.LOSSES == tuple(manual.layers.LOSSES)

@@ -145,3 +145,56 @@ def test_the_torch_twin_steps_with_one_kernel_on_every_device(name):
     for device in ("cpu", "meta"):
         opt = torch_optim.make_optimizer(name, [torch.zeros(3, device=device, requires_grad=True)], lr=0.1)
         assert opt.defaults["fused"] is True and not opt.defaults["foreach"], device
+
+
+def test_the_twins_register_the_same_optimizers():
+    """One registry per twin, mirrored name by name, with the same hyper-parameters; the config's choices
+    are the registry's."""
+    from compare.config import optimizer_names
+
+    assert list(manual_optim.OPTIMIZERS) == list(torch_optim.OPTIMIZERS) == list(optimizer_names())
+    for name, entry in manual_optim.OPTIMIZERS.items():
+        assert entry.takes == torch_optim.OPTIMIZERS[name].takes, name
+        assert entry.cls.__name__ == torch_optim.OPTIMIZERS[name].cls.__name__, name
+
+
+@pytest.mark.parametrize("name,hyper", [("sgd", {}), ("sgd", dict(momentum=0.9)), ("adam", {}),
+                                        ("adam", dict(amsgrad=True)), ("adamw", dict(amsgrad=True)),
+                                        ("rmsprop", {}), ("rmsprop", dict(momentum=0.9, centered=True)),
+                                        ("adagrad", {})])
+def test_each_registered_state_count_is_what_torch_keeps(name, hyper):
+    """The memory estimate's count of state arrays per parameter, against torch.optim's own state after a
+    step (every tensor the size of the parameter; the step counter is not one)."""
+    from compare.config import state_buffers
+
+    p = torch.zeros(5, requires_grad=True)
+    opt = torch_optim.make_optimizer(name, [p], lr=0.1, **hyper)
+    p.grad = torch.ones(5)
+    opt.step()
+    kept = sum(1 for v in opt.state[p].values() if torch.is_tensor(v) and v.shape == p.shape)
+    assert state_buffers(name, momentum=hyper.get("momentum", 0.0), amsgrad=hyper.get("amsgrad", False),
+                         centered=hyper.get("centered", False)) == kept
+
+
+def test_a_new_optimizer_is_a_registry_entry(monkeypatch):
+    """Registered in the twins' registries (and given a default lr): the config takes it, the CLI offers it
+    and the memory estimate counts its state, with no other edit."""
+    from compare import config
+    from compare.config import ModelSpec, TrainConfig
+    from compare.options import registry_text
+    from compare.resources import memory_needed
+
+    toy = manual_optim.Registered(manual_optim.SGD, ("momentum",), lambda h: 3)
+    monkeypatch.setitem(manual_optim.OPTIMIZERS, "toy", toy)
+    monkeypatch.setitem(config.DEFAULT_LR, "toy", 0.5)
+    assert TrainConfig(optimizer="toy").lr == 0.5
+    assert "rmsprop, adagrad or toy" in registry_text("{optimizers}") and "0.5 for toy" in registry_text("{lrs}")
+    spec = ModelSpec()
+
+    def state_bytes(name):
+        return memory_needed(spec, dtype="float64", batch_size=64, eval_batch_size=64, optimizer=name, momentum=0.0,
+                             amsgrad=False, n_train=100, n_test=10, twins=1)["parameters, gradients and optimizer state"]
+    params = 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
+    assert state_bytes("toy") - state_bytes("sgd") == 3 * params * 8      # sgd without momentum keeps none
+    opt = manual_optim.make_optimizer("toy", [Parameter(np.zeros(3))], lr=0.1, momentum=0.5, betas=(0.1, 0.2))
+    assert isinstance(opt, manual_optim.SGD) and opt.param_groups[0]["momentum"] == 0.5

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import torch
 
+from compare.errors import UserError
 
-class DeviceError(ValueError):
+
+class DeviceError(UserError, ValueError):
     """The requested device is not available here."""
 
 
