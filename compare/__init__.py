@@ -1,11 +1,12 @@
 """The judge: feeds both twins the same weights and batches and says whether they agree.
 
-The library's front door (docs/api.md): ``check_gradients`` and ``check_optimizer`` (``compare.api``),
+The library's front door (docs/api.md): ``check_gradients``, ``compare_training``, ``train`` and
+``check_optimizer`` (``compare.api``),
 and the pytest helpers in ``compare.testing``.  They are imported on first use, so that ``import
 compare`` (and the command line's start-up) pays for nothing it does not use.
 """
 
-__all__ = ["check_gradients", "check_optimizer"]
+__all__ = ["check_gradients", "check_optimizer", "compare_training", "train"]
 
 
 def __getattr__(name):

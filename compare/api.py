@@ -7,8 +7,10 @@
     report                                    # in Jupyter: a coloured HTML table
     report.to_dict()                          # the CLI's --json
 
-``check_optimizer`` is ``simplenet optimcheck`` the same way; ``compare.testing`` has the pytest
-helpers.  Everything here takes plain Python values and is quiet: it prints nothing.
+``compare_training`` is ``simplenet compare`` (lockstep training against autograd), ``train`` is
+``simplenet train``, ``check_optimizer`` is ``simplenet optimcheck``, the same way; ``compare.testing`` has
+the pytest helpers.  Everything here takes plain Python values and is quiet: it prints nothing unless
+``progress=True`` (a tqdm bar: a widget in Jupyter, text in a terminal).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import numpy as np
 from compare.config import ModelSpec
 from compare.errors import ConfigError
 
-__all__ = ["check_gradients", "check_optimizer"]
+__all__ = ["check_gradients", "check_optimizer", "compare_training", "train", "LockstepReport", "TrainReport"]
 
 
 def check_gradients(net, x=None, y=None, *, batch_size: int = 64, spec: ModelSpec | None = None,
@@ -74,6 +76,125 @@ def check_optimizer(target: str, *, steps: int = 50, dtype: str = "float64", see
     from compare.optimcheck import check
 
     return check(target, steps=steps, dtype=dtype, seed=seed, overrides=hyper)
+
+
+class LockstepReport:
+    """The verdict of a lockstep run: ``.ok``, ``.checks`` (one row per check, tolerance and verdict),
+    ``.epochs``, ``.notes``, ``.run_dir``; ``str()`` is the CLI's table, ``to_dict()`` its results.json."""
+
+    def __init__(self, payload: dict):
+        self.payload = payload
+
+    ok = property(lambda self: bool(self.payload["passed"]))
+    checks = property(lambda self: self.payload["checks"])
+    epochs = property(lambda self: self.payload["epochs"])
+    notes = property(lambda self: self.payload["notes"])
+    run_dir = property(lambda self: self.payload["run_dir"])
+
+    def to_dict(self) -> dict:
+        return self.payload
+
+    def __str__(self) -> str:
+        from compare.report import format_compare
+
+        return format_compare(self.payload)
+
+    def __repr__(self) -> str:
+        return f"<LockstepReport {'AGREE' if self.ok else 'MISMATCH'}: {len(self.epochs)} epoch(s), {self.run_dir}>"
+
+    def _repr_html_(self) -> str:
+        from compare.report import lockstep_html
+
+        return lockstep_html(self.payload)
+
+
+class TrainReport:
+    """One twin's training run: ``.final_test_accuracy``, ``.epochs`` (per-epoch figures), ``.run_dir``;
+    ``str()`` is the CLI's summary, ``to_dict()`` its results.json."""
+
+    def __init__(self, payload: dict, label: str):
+        self.payload, self.label = payload, label
+
+    ok = property(lambda self: self.payload["final_test_accuracy"] is not None)
+    final_test_accuracy = property(lambda self: self.payload["final_test_accuracy"])
+    epochs = property(lambda self: self.payload["epochs"])
+    run_dir = property(lambda self: self.payload["run_dir"])
+
+    def to_dict(self) -> dict:
+        return self.payload
+
+    def __str__(self) -> str:
+        from compare.report import format_train
+
+        return format_train(self.payload, self.label)
+
+    def __repr__(self) -> str:
+        return f"<TrainReport {self.label}: test accuracy {self.final_test_accuracy}, {self.run_dir}>"
+
+
+def _run_options(net, *, logdir, experiment, data_dir, download, device, progress, spec_given, config, activation):
+    """RunOptions and config overrides for the API's training functions; an in-memory object goes in
+    through a factory that returns it (its sizes read from its parameters)."""
+    from compare.options import RunOptions
+
+    spec = config.pop("spec", None)
+    hidden = config.pop("hidden", None)
+    manual = net
+    if net is not None and not (isinstance(net, str) or (callable(net) and not _is_model(net))):
+        spec = spec or ModelSpec(**sizes_of(net), activation=activation)
+        manual = _constant(net)
+    if spec is None and (hidden is not None or spec_given):
+        spec = ModelSpec(hidden=ModelSpec.parse_hidden(hidden) if isinstance(hidden, str)
+                         else tuple(hidden if hidden is not None else (128, 64)), activation=activation)
+    overrides = {k: v for k, v in config.items() if v is not None}
+    if spec is not None:
+        overrides["spec"] = spec
+    return RunOptions(logdir=str(logdir), experiment=experiment, data_dir=None if data_dir is None else str(data_dir),
+                      download=download, device=device, quiet=True, progress=progress, manual=manual,
+                      overrides=overrides)
+
+
+def compare_training(net="manual", *, epochs: int = 1, batch_size: int = 64, lr: float | None = None,
+                     optimizer: str = "sgd", dtype: str = "float32", seed: int = 0, hidden=None,
+                     activation: str = "relu", schedule: str = "cosine", logdir="runs", experiment: str | None = None,
+                     data_dir=None, download: bool = True, device: str = "auto", progress: bool = False,
+                     **config) -> LockstepReport:
+    """Train ``net`` (default: our hand-written twin) and torch's autograd twin in lockstep from one start
+    and one batch order on MNIST (``simplenet compare``); returns a ``LockstepReport``.
+
+    ``net`` is what ``check_gradients`` takes.  The keyword arguments are the CLI's flags (any other
+    ``TrainConfig`` field - ``momentum``, ``l2``, ``dataset``, ``betas`` … - goes in ``config``); the run is
+    logged to TensorBoard under ``logdir`` as the CLI's is."""
+    from compare.session import compare_results, run_training
+
+    opts = _run_options(net, logdir=logdir, experiment=experiment, data_dir=data_dir, download=download,
+                        device=device, progress=progress, spec_given=activation != "relu", activation=activation,
+                        config=dict(config, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                                    dtype=dtype, seed=seed, schedule=schedule, hidden=hidden))
+    run = run_training(opts, "compare", ["manual", "torch"])
+    if run.stopped is not None:
+        raise KeyboardInterrupt(f"the run stopped at step {run.outcome.global_step} (exit {run.stopped})")
+    return LockstepReport(compare_results(run))
+
+
+def train(impl="torch", *, epochs: int = 15, batch_size: int = 64, lr: float | None = None, optimizer: str = "sgd",
+          dtype: str = "float32", seed: int = 0, hidden=None, activation: str = "relu", schedule: str = "cosine",
+          logdir="runs", experiment: str | None = None, data_dir=None, download: bool = True, device: str = "auto",
+          progress: bool = False, **config) -> TrainReport:
+    """Train one twin on MNIST (``simplenet train``): ``impl`` is ``"torch"``, ``"manual"`` or a hand-written
+    network (what ``check_gradients`` takes) trained by the harness; returns a ``TrainReport``."""
+    from compare.session import run_training, train_results
+
+    name = impl if impl == "torch" else "manual"
+    opts = _run_options(None if impl in ("torch", "manual") else impl, logdir=logdir, experiment=experiment,
+                        data_dir=data_dir, download=download, device=device, progress=progress,
+                        spec_given=activation != "relu", activation=activation,
+                        config=dict(config, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                                    dtype=dtype, seed=seed, schedule=schedule, hidden=hidden))
+    run = run_training(opts, "train", [name])
+    if run.stopped is not None:
+        raise KeyboardInterrupt(f"the run stopped at step {run.outcome.global_step} (exit {run.stopped})")
+    return TrainReport(train_results(run, name), run.runner.twins[0].label)
 
 
 def _is_model(obj) -> bool:

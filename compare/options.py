@@ -69,6 +69,7 @@ class RunOptions:
     resume: str | None = None
     log_every: int = 50
     quiet: bool = False
+    progress: bool | None = None           # a progress bar; None: on a terminal unless quiet
     images: bool = True
     stop_grace: float = 5.0
     step_timeout: float | None = None

@@ -87,6 +87,30 @@ def gradcheck_html(r) -> str:
             f"<p style='color:{colour};font-weight:bold'>verdict: {verdict}</p></div>")
 
 
+def lockstep_html(payload: dict) -> str:
+    """The lockstep verdict as an HTML table for Jupyter: each check green OK, red MISMATCH, grey when it
+    is reported and not judged; the per-epoch figures and the notes under it."""
+    def verdict(passed):
+        text, colour = {None: ("(reported)", "#57606a"), True: ("OK", "#1a7f37"), False: ("MISMATCH", "#cf222e")}[passed]
+        return f"<td style='color:{colour};font-weight:bold'>{text}</td>"
+    rows = "".join(f"<tr><td>{html.escape(c['name'])}</td><td>{c['measured']:.2e}</td>"
+                   f"<td>{'-' if c['tolerance'] is None else format(c['tolerance'], '.0e')}</td>{verdict(c['passed'])}</tr>"
+                   for c in payload["checks"])
+    label = html.escape(payload["implementation"]["label"])
+    epochs = "".join(f"<tr><td>{e['epoch']}</td><td>{e['manual']['test_accuracy']:.4f}</td>"
+                     f"<td>{e['torch']['test_accuracy']:.4f}</td><td>{e['manual']['test_loss']:.6f}</td>"
+                     f"<td>{e['torch']['test_loss']:.6f}</td></tr>" for e in payload["epochs"])
+    notes = "".join(f"<p style='color:#57606a'>note: {html.escape(n)}</p>" for n in payload["notes"])
+    ok = payload["passed"]
+    colour = "#1a7f37" if ok else "#cf222e"
+    return (f"<div><p>lockstep compare, {html.escape(payload['dtype'])}, {payload['steps']} steps</p>"
+            f"<table><tr><th>check</th><th>measured</th><th>tolerance</th><th>verdict</th></tr>{rows}</table>"
+            f"<table><tr><th>epoch</th><th>{label} test acc</th><th>torch test acc</th><th>{label} loss</th>"
+            f"<th>torch loss</th></tr>{epochs}</table>{notes}"
+            f"<p style='color:{colour};font-weight:bold'>verdict: {'AGREE' if ok else 'MISMATCH'}</p>"
+            f"<p>logs: <code>{html.escape(payload['run_dir'])}</code></p></div>")
+
+
 def run_lines(payload: dict) -> list[str]:
     from compare.process import program
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.auto import tqdm      # a widget in Jupyter, text in a terminal
 
 from compare import checkpoint, distributed, pictures
 from compare.config import TrainConfig
@@ -202,7 +202,6 @@ class Outcome:
     global_step: int
     interrupted_by: int | None = None
     checkpoint: Path | None = None
-    max_abs_loss_diff: float = 0.0
     message: str | None = None            # why the run stopped early, when a step was abandoned
 
 
@@ -219,12 +218,15 @@ class Runner:
 
     def __init__(self, cfg: TrainConfig, twins: list, *, run_dir: Path, checkpoint_dir: Path,
                  command: str, extra_meta: dict | None = None, log_every: int = 50, quiet: bool = False,
-                 env: dict | None = None, hist_every: int = 1, images: bool = True, world: World = SINGLE,
+                 progress: bool | None = None,
+                 env: dict | None = None, images: bool = True, world: World = SINGLE,
                  stop_grace: float | None = 5.0, step_timeout: float | None = None):
         self.cfg, self.twins = cfg, twins
         self.run_dir, self.checkpoint_dir, self.command = Path(run_dir), Path(checkpoint_dir), command
         self.extra_meta = extra_meta or {}
-        self.log_every, self.quiet, self.env, self.hist_every = max(1, log_every), quiet, env or {}, hist_every
+        self.log_every, self.quiet, self.env = max(1, log_every), quiet, env or {}
+        # a progress bar: asked for (the API's progress=True), else on a terminal unless quiet
+        self.progress = progress if progress is not None else not quiet and sys.stderr.isatty()
         self.images, self.world = images and world.leader, world     # pictures are rank 0's to make
         self.sync_device = next((t.device for t in twins if t.name == "torch"), None)
         self.n = len(twins[0].y_train)
@@ -232,7 +234,6 @@ class Runner:
         self.histories = {t.name: History() for t in twins}
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.partial: dict | None = None
-        self.max_abs_loss_diff = 0.0
         self.max_param_diff, self.params_left_at = 0.0, None   # the trajectory's |Δθ|, and where it left
         self.stop_grace, self.step_timeout = stop_grace, step_timeout
         self.last_checkpoint: Path | None = None
@@ -257,7 +258,6 @@ class Runner:
         self.epoch, self.step_in_epoch, self.global_step = meta["epoch"], meta["step_in_epoch"], meta["step"]
         self.histories = {name: History(**h) for name, h in meta["history"].items()}
         self.partial = meta.get("partial")
-        self.max_abs_loss_diff = meta.get("max_abs_loss_diff", 0.0)
         self.max_param_diff = meta.get("max_param_diff", 0.0)
         self.params_left_at = meta.get("params_left_at")
 
@@ -316,7 +316,7 @@ class Runner:
             self.partial = None
             started = time.perf_counter()
             bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, leave=False, unit="step",
-                       desc=f"epoch {e + 1}/{cfg.epochs}", disable=self.quiet or not sys.stderr.isatty())
+                       desc=f"epoch {e + 1}/{cfg.epochs}", disable=not self.progress)
             s = flushed = self.step_in_epoch
             while s < self.steps_per_epoch:
                 lo, hi = s * cfg.batch_size, min(self.n, (s + 1) * cfg.batch_size)
@@ -356,10 +356,9 @@ class Runner:
             with self._timed("checkpoints"):
                 ckpt = self._checkpoint()
             if stop.requested:     # mid-epoch, or during evaluation once the epoch was done: saved either way
-                return Outcome(self.histories, self.global_step, stop.CODES[stop.signum], ckpt,
-                               self.max_abs_loss_diff)
+                return Outcome(self.histories, self.global_step, stop.CODES[stop.signum], ckpt)
         self._final_hparams()
-        return Outcome(self.histories, self.global_step, None, None, self.max_abs_loss_diff)
+        return Outcome(self.histories, self.global_step)
 
     def _abandoned(self, abandoned: StepAbandoned, s: int, flushed: int) -> Outcome:
         """A step given up (grace period after a signal, or --step-timeout).  When the one twin hung
@@ -379,8 +378,7 @@ class Runner:
                    + (f"the {step - 1} steps before it are checkpointed" if saved else
                       "its twins are no longer at one step, so nothing new was saved"
                       + (f"; the last checkpoint is {ckpt}" if ckpt else "")))
-        return Outcome(self.histories, self.global_step, abandoned.code, ckpt, self.max_abs_loss_diff,
-                       message=message)
+        return Outcome(self.histories, self.global_step, abandoned.code, ckpt, message=message)
 
     @contextmanager
     def _timed(self, part: str):
@@ -405,15 +403,14 @@ class Runner:
             self.loggers[t.name].scalars({f"grad_norm/{k}": float(np.linalg.norm(g))
                                           for k, g in t.grads().items()}, self.global_step)
         if len(self.twins) == 2:
-            diff = np.abs(losses["manual"] - losses["torch"])
-            self.max_abs_loss_diff = max(self.max_abs_loss_diff, float(diff.max()))
             # the trajectory itself: both twins' parameters at every read-back (every --log-every steps)
             gap = param_max_abs_diff(self.twins)
             self.max_param_diff = max(self.max_param_diff, gap)
             limit = LOCKSTEP_TOLERANCE[self.cfg.dtype]["params"]
             if self.params_left_at is None and limit is not None and gap > limit:
                 self.params_left_at = self.global_step
-            self.loggers["divergence"].step_losses(first, diff, tag="divergence/abs_loss_diff")
+            self.loggers["divergence"].step_losses(first, np.abs(losses["manual"] - losses["torch"]),
+                                                   tag="divergence/abs_loss_diff")
         bar.update(b - a)
         bar.set_postfix(loss=f"{next(iter(losses.values()))[-1]:.4f}")
 
@@ -436,9 +433,8 @@ class Runner:
             log.scalars({"train/accuracy": row["train_accuracy"], "train/epoch_loss": row["train_loss"],
                          "test/loss": test_loss, "test/accuracy": test_acc, "train/lr": row["lr"]}, step)
             log.scalars({f"diagnostics/{k}": v for k, v in row["diagnostics"].items()}, step)
-            if (e + 1) % self.hist_every == 0 or e + 1 == self.cfg.epochs:
-                log.histograms("weights", t.params(), step)
-                log.histograms("grads", t.grads(), step)
+            log.histograms("weights", t.params(), step)
+            log.histograms("grads", t.grads(), step)
             if self.images:
                 pictures.twin_pictures(log, t, self.cfg, step, last=e + 1 == self.cfg.epochs)
             t.scheduler.step()
@@ -497,7 +493,7 @@ class Runner:
             "config": self.cfg.to_dict(), "env": self.env, "run_dir": str(self.run_dir.resolve()),
             "history": {name: vars(h) for name, h in self.histories.items()},
             "run_id": self.run_id,
-            "max_abs_loss_diff": self.max_abs_loss_diff, "max_param_diff": self.max_param_diff,
+            "max_param_diff": self.max_param_diff,
             "params_left_at": self.params_left_at, **self.extra_meta,
         }
         for logger in self.loggers.values():     # what the checkpoint covers is on disk before it

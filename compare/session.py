@@ -219,6 +219,7 @@ def run_training(opts: RunOptions, command: str, impls: list[str], world=None) -
     env = environment_card(device, cfg.dtype, cfg.seed, world)
     runner = Runner(cfg, twins, run_dir=run_dir, checkpoint_dir=checkpoint_dir, command=command, world=world,
                     log_every=opts.log_every, quiet=opts.quiet or not leader, env=env, images=opts.images,
+                    progress=opts.progress if leader else False,
                     stop_grace=opts.stop_grace, step_timeout=opts.step_timeout,
                     extra_meta={"data_dir": str(Path(root).resolve()), "data_fingerprint": data_fingerprint,
                                 **implementation_meta(twins)})

@@ -85,3 +85,57 @@ def test_importing_compare_stays_light():
     r = subprocess.run([sys.executable, "-c", "import compare, sys; print('torch' in sys.modules)"],
                        capture_output=True, text=True)
     assert r.stdout.strip() == "False"
+
+
+def test_compare_training_gives_the_clis_numbers_and_table(tiny_mnist, tmp_path, capsys):
+    """Lockstep training from a plain session: our twin and an in-memory CS231n object, each against the
+    CLI's run on the same seed and data; str() is the CLI's table (its run directory aside)."""
+    from compare import compare_training
+
+    fc = module("cs231n_fc")
+    flags = ["--epochs", "1", "--batch-size", "50", "--dtype", "float64", "--data-dir", str(tiny_mnist), "--quiet"]
+    for kind, net in (("ours", "manual"), ("cs231n object", fc.FullyConnectedNet([784, 128, 64, 10], dtype=np.float64))):
+        out = tmp_path / f"{kind}.json"
+        manual_flag = [] if net == "manual" else ["--manual", f"{ROOT}/examples/cs231n_fc.py:FullyConnectedNet"]
+        assert main(["compare", *flags, "--logdir", str(tmp_path / "cli"), "--json", str(out), *manual_flag]) == 0
+        printed = capsys.readouterr().out
+        ref = json.loads(out.read_text())
+        report = compare_training(net, epochs=1, batch_size=50, dtype="float64", data_dir=tiny_mnist,
+                                  logdir=tmp_path / "api")
+        assert capsys.readouterr().out == ""                                   # quiet by default
+        assert report.ok and report.to_dict()["passed"]
+        assert [e["manual"]["test_loss"] for e in report.epochs] == [e["manual"]["test_loss"] for e in ref["epochs"]]
+        assert [c["measured"] for c in report.checks] == [c["measured"] for c in ref["checks"]]
+        ours = str(report).replace(report.run_dir, "RUN").replace(str(tmp_path / "api"), "LOGDIR")
+        theirs = printed.rstrip("\n").replace(ref["run_dir"], "RUN").replace(str(tmp_path / "cli"), "LOGDIR")
+        if kind == "ours":          # an object is labelled by its class, a target by file and name: same rows
+            assert ours == theirs
+        assert "<table>" in report._repr_html_() and "AGREE" in report._repr_html_()
+
+
+def test_compare_training_names_a_planted_bug(tiny_mnist, tmp_path):
+    from compare import compare_training
+
+    fc = module("cs231n_fc")
+
+    class ScaledW1(fc.FullyConnectedNet):            # W1's gradient 1.5× too large: training leaves torch's path
+        def loss(self, X, y=None):
+            out = super().loss(X, y)
+            if y is None:
+                return out
+            loss, grads = out
+            grads["W1"] = grads["W1"] * 1.5
+            return loss, grads
+
+    report = compare_training(ScaledW1([784, 128, 64, 10], dtype=np.float64), epochs=1, batch_size=50,
+                              dtype="float64", data_dir=tiny_mnist, logdir=tmp_path)
+    assert not report.ok and "MISMATCH" in str(report)
+    assert any(c["passed"] is False for c in report.checks)
+
+
+def test_train_from_the_api(tiny_mnist, tmp_path):
+    from compare import train
+
+    report = train("manual", epochs=1, batch_size=50, data_dir=tiny_mnist, logdir=tmp_path)
+    assert report.ok and 0.0 <= report.final_test_accuracy <= 1.0 and len(report.epochs) == 1
+    assert str(report).startswith("final test accuracy: ") and Path(report.run_dir, "results.json").exists()
