@@ -24,11 +24,9 @@ from compare.errors import ConfigError
 from compare.faults import inject
 from compare.plugins import Implementation, check_finite
 from compare.twins import build_manual, build_torch, initial_state
+from compare.verdicts import FD_ATOL, FD_RTOL, H
+from compare.verdicts import GRADCHECK as TOLERANCE     # rel(manual, autograd) by dtype
 
-# Per-dtype tolerance on rel(manual, autograd); README "Tolerances" explains each figure.
-TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
-# Finite differences (float64, central, step H): |fd − analytic| ≤ FD_ATOL + FD_RTOL·|analytic|.
-H, FD_ATOL, FD_RTOL = 1e-5, 1e-8, 1e-6
 TINY = 1e-300
 
 

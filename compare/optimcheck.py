@@ -24,8 +24,8 @@ import numpy as np
 
 from compare.errors import ConfigError
 from compare.plugins import PluginError, resolve_factory, short, where
+from compare.verdicts import OPTIMCHECK as TOLERANCE
 
-TOLERANCE = {"float64": 1e-12, "float32": 1e-6}
 SHAPES = {"layer1.weight": (5, 6), "layer1.bias": (5,), "layer2.weight": (3, 5), "layer2.bias": (3,)}
 TINY = 1e-300
 

@@ -301,7 +301,7 @@ def train_results(run: Run, impl: str) -> dict:
 
 def compare_results(run: Run) -> dict:
     """The lockstep verdict of a ``compare`` run, as results.json (and --json) hold it."""
-    from compare.runner import lockstep_report, param_max_abs_diff
+    from compare.verdicts import lockstep_report, param_max_abs_diff
 
     runner, outcome = run.runner, run.outcome
     cfg = runner.cfg
