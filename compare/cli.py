@@ -48,82 +48,23 @@ def typed(parse):
 
 
 KINDS = {name: typed(parse) for name, parse in o.KINDS.items()}
-POSITIVE, NONNEG, path_text = KINDS["positive"], KINDS["nonneg"], KINDS["path"]
 
 
-def add(p, f: o.Flag, default=None, help: str | None = None) -> None:
+def add(p, f: o.Flag) -> None:
     """One flag of the tables in compare.options."""
-    kw = dict(dest=f.dest, help=help or f.help or None)
+    if not f.flag.startswith("-"):                  # positional
+        p.add_argument(f.flag, metavar=f.metavar, help=f.help)
+        return
+    kw = dict(dest=f.dest, help=f.help or None)
     if f.kind == "switch":
         kw["action"] = "store_true"
     elif f.kind == "maybe":
         kw.update(action="store_const", const=True, default=None)
     else:
-        kw.update(type=KINDS[f.kind], default=default, metavar=f.metavar, choices=f.choices)
-    p.add_argument(f.flag, **kw)
-
-
-def add_all(p, flags) -> None:
-    for f in flags:
-        add(p, f, f.default)
-
-
-def add_objective_flags(p, default=None) -> None:
-    p.add_argument("--loss", default=default and "cross-entropy", help=o.LOSS_HELP)
-    p.add_argument("--output-activation", default=default and "none",
-                   help="after the last layer: none (logits), sigmoid or softmax (default: none)")
-
-
-def add_data_flags(p, dataset_default: str | None = "mnist") -> None:
-    p.add_argument("--dataset", default=dataset_default, choices=("mnist", "fashion-mnist", "kmnist"),
-                   help="which of the MNIST family (default: " + ("mnist; on --resume, the checkpoint's)"
-                                                                   if dataset_default is None else "%(default)s)"))
-    p.add_argument("--data-dir", default=None, type=path_text, help=o.DATA_DIR_HELP)
-    p.add_argument("--no-download", action="store_true", help="never fetch the data; fail if it is missing")
-
-
-def add_plugin_flags(p, default_shown: str = "manual") -> None:
-    from compare.plugins import convention_names
-
-    p.add_argument("--manual", default=None, metavar="TARGET", help=o.MANUAL_HELP.format(default=default_shown))
-    p.add_argument("--convention", default="auto", choices=("auto", *convention_names()),
-                   help="how the plug-in's names and layouts map to torch's (default: %(default)s, detected)")
-    p.add_argument("--traceback", action="store_true",
-                   help="on a plug-in error, show the full Python traceback (for debugging a plug-in)")
-
-
-def add_train_flags(p, command: str, exclude: tuple[str, ...] = (), defaults: dict | None = None) -> None:
-    """Every config flag, plus the run flags; ``exclude`` leaves some out (their values stay unset),
-    ``defaults`` sets this command's own defaults for some config fields."""
-    from compare.config import TrainConfig
-
-    defaults = defaults or {}
-    shown = TrainConfig(**defaults)
-    p.set_defaults(**{f.dest: defaults.get(f.dest) for f in o.CONFIG_FLAGS + o.RUN_FLAGS if f.flag in exclude})
-    for f in o.CONFIG_FLAGS:
-        if f.flag not in exclude:
-            default = o.SHOWN_DEFAULTS.get(f.dest, getattr(shown, f.dest))
-            text = f.help if f.kind == "maybe" else f"{f.help} (default: {default})"
-            add(p, f, defaults.get(f.dest), o.registry_text(text))
-    p.add_argument("--hidden", default=None, help="hidden layer sizes, comma-separated; 'none' for softmax "
-                                                   "regression (default: 128,64)")
-    p.add_argument("--activation", default=None, help="relu, sigmoid or tanh (default: relu)")
-    add_objective_flags(p)
-    p.add_argument("--device", default="auto", help="torch twin's device: auto, cpu, cuda or mps "
-                                                    "(auto: cuda, then mps, then cpu)")
-    add_data_flags(p, None)
-    for f in o.RUN_FLAGS:
-        if f.flag not in exclude:
-            add(p, f, f.default, f.help.replace("{command}", command))
-    p.add_argument("--json", default=None, type=path_text, help="also write the results to this JSON file")
-    add_plugin_flags(p, "manual; on --resume, the checkpoint's")
-    p.add_argument("--plugin-optimizer", default=None, metavar="FILE_OR_MODULE:NAME", help=o.PLUGIN_OPTIMIZER_HELP)
-
-
-def add_nproc_flag(p) -> None:
-    p.add_argument("--nproc", type=POSITIVE, default=1, metavar="N", help=o.NPROC_HELP)
-    p.add_argument("--force", action="store_true",
-                   help="allow --nproc above this machine's core count on the CPU (slow: they share cores)")
+        kw.update(type=KINDS[f.kind], default=f.default, metavar=f.metavar, choices=f.choices)
+        if f.required:
+            kw["required"] = True
+    p.add_argument(*(f.short, f.flag) if f.short else (f.flag,), **kw)
 
 
 def options_from(args) -> o.RunOptions:
@@ -234,68 +175,16 @@ def cmd_bench(args, world) -> int:
 
 
 def build_parser() -> Parser:
-    from compare.faults import FAULTS
-
     parser = Parser(prog="simplenet", formatter_class=argparse.RawDescriptionHelpFormatter, description=(
         "SimpleNet twice: the same MNIST network by hand in NumPy and with PyTorch autograd,\n"
         "and the checks that prove they agree.\n\n" + __doc__.split("\n\n", 1)[1]))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    fmt, arg = DefaultsShown, argparse.ArgumentParser.add_argument
-
-    g = sub.add_parser("gradcheck", formatter_class=fmt,
-                       help="compare both twins' gradients, parameter by parameter, on one batch")
-    add_all(g, o.GRADCHECK_FLAGS)
-    add_objective_flags(g, default=True)
-    add_data_flags(g)
-    add_all(g, o.GRADCHECK_CHECK_FLAGS)
-    arg(g, "--inject-fault", choices=sorted(FAULTS), default=None,
-        help="break the manual backward on purpose, to watch the check fail")
-    arg(g, "--json", default=None, type=path_text, help="also write the results to this JSON file")
-    add_plugin_flags(g)
-    add_nproc_flag(g)
-
-    t = sub.add_parser("train", help="train one twin on MNIST (or Fashion-MNIST, KMNIST), logged to TensorBoard")
-    arg(t, "--impl", choices=("manual", "torch"), required=True, help="which twin to train")
-    add_train_flags(t, "train")
-    add_nproc_flag(t)
-
-    c = sub.add_parser("compare", help="train both twins in lockstep from one start and one batch order")
-    add_train_flags(c, "compare")
-    add_nproc_flag(c)
-
-    v = sub.add_parser("overfit", help="check the pipes: can the net memorise one batch (loss < 1e-3)?")
-    arg(v, "--impl", choices=("manual", "torch", "both"), default="both", help="which twin (default: both)")
-    add_train_flags(v, "overfit", exclude=("--epochs", "--schedule", "--step-size", "--gamma", "--eval-batch-size",
-                                           "--logdir", "--experiment", "--checkpoint-dir", "--resume", "--log-every",
-                                           "--quiet", "--no-images"), defaults={"batch_size": 16, "schedule": "none"})
-    arg(v, "--max-steps", type=POSITIVE, default=1000, help="step budget (default: 1000)")
-    arg(v, "--target", type=KINDS["above0"], default=1e-3, help="loss to reach (default: 0.001)")
-
-    w = sub.add_parser("sweep", help="one short training per learning rate, each its own TensorBoard run")
-    arg(w, "--impl", choices=("manual", "torch", "both"), default="torch", help="which twin (default: torch)")
-    add_train_flags(w, "sweep", exclude=("--lr", "--resume", "--checkpoint-dir"), defaults={"epochs": 1})
-    arg(w, "--lr", dest="lrs", default="0.001,0.01,0.1,1",
-        help="comma-separated learning rates (default: 0.001,0.01,0.1,1)")
-
-    oc = sub.add_parser("optimcheck", formatter_class=fmt,
-                        help="your optimizer (CS231n update rules or an nnfs optimizer object) against torch.optim, "
-                             "step by step; needs no data")
-    arg(oc, "--plugin-optimizer", required=True, metavar="FILE_OR_MODULE:NAME",
-        help="a cs231n rule (…optim.py:adam, sgd, sgd_momentum, rmsprop) or an nnfs optimizer class (…:Optimizer_Adam)")
-    add_all(oc, o.OPTIMCHECK_FLAGS)
-
-    pl = sub.add_parser("plot", help="draw a run's curves, divergence and confusion matrices into a PNG (no server)")
-    arg(pl, "run_dir", metavar="RUN_DIR", help="the run directory a train or compare run printed (logs: …)")
-    arg(pl, "-o", "--output", default=None, metavar="FILE.png", help="where to write (default: RUN_DIR/plot.png)")
-
-    b = sub.add_parser("bench", formatter_class=fmt, help="time both twins' training epochs side by side, against a "
-                                                          "FLOP floor")
-    add_all(b, o.BENCH_FLAGS)
-    add_data_flags(b)
-    arg(b, "--json", default=None, help="also write the figures to this JSON file")
-    arg(b, "--quiet", action="store_true", help="print only the final table")
-    for name, p in sub.choices.items():
-        p.set_defaults(func=globals()[f"cmd_{name}"])
+    for command in o.commands():
+        p = sub.add_parser(command.name, help=command.help,
+                           formatter_class=DefaultsShown if command.defaults_shown else argparse.HelpFormatter)
+        for flag in command.flags:
+            add(p, flag)
+        p.set_defaults(func=globals()[f"cmd_{command.name}"], **command.unset)
     return parser
 
 

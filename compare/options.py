@@ -91,6 +91,13 @@ class Flag:
     default: object = None
     metavar: str | None = None
     choices: tuple | None = None
+    required: bool = False
+    short: str | None = None       # e.g. -o beside --output; a flag without dashes is positional
+
+    def but(self, **changes) -> "Flag":
+        from dataclasses import replace
+
+        return replace(self, **changes)
 
 
 # TrainConfig's fields, in --help's order; the default shown is the config's (or the text given here).
@@ -238,3 +245,128 @@ def config_overrides(values: dict) -> dict:
                                   activation=activation or "relu", loss=loss or "cross-entropy",
                                   output_activation=output or "none")
     return given
+
+
+# --- the commands' flags --------------------------------------------------------------------
+JSON = Flag("--json", "json", "path", "also write the results to this JSON file")
+DEVICE_HELP = "torch twin's device: auto, cpu, cuda or mps"
+
+
+def objective_flags(defaults: bool) -> tuple[Flag, ...]:
+    return (Flag("--loss", "loss", "text", LOSS_HELP, "cross-entropy" if defaults else None),
+            Flag("--output-activation", "output_activation", "text",
+                 "after the last layer: none (logits), sigmoid or softmax (default: none)", "none" if defaults else None))
+
+
+def data_flags(dataset_default: str | None = "mnist") -> tuple[Flag, ...]:
+    shown = "mnist; on --resume, the checkpoint's" if dataset_default is None else dataset_default
+    return (Flag("--dataset", "dataset", "text", f"which of the MNIST family (default: {shown})", dataset_default,
+                 choices=tuple(_dataset_names())),
+            Flag("--data-dir", "data_dir", "path", DATA_DIR_HELP),
+            Flag("--no-download", "no_download", "switch", "never fetch the data; fail if it is missing"))
+
+
+def plugin_flags(default_shown: str = "manual") -> tuple[Flag, ...]:
+    from compare.plugins import convention_names
+
+    return (Flag("--manual", "manual", "text", MANUAL_HELP.format(default=default_shown), metavar="TARGET"),
+            Flag("--convention", "convention", "text", "how the plug-in's names and layouts map to torch's (default: "
+                                                       "auto, detected)", "auto", choices=("auto", *convention_names())),
+            Flag("--traceback", "traceback", "switch", "on a plug-in error, show the full Python traceback (for "
+                                                       "debugging a plug-in)"))
+
+
+NPROC_FLAGS = (Flag("--nproc", "nproc", "positive", NPROC_HELP, 1, metavar="N"),
+               Flag("--force", "force", "switch", "allow --nproc above this machine's core count on the CPU (slow: "
+                                                  "they share cores)"))
+
+
+def train_flags(command: str, exclude: tuple[str, ...] = (), defaults: dict | None = None) -> tuple[Flag, ...]:
+    """Every config flag, plus the run flags; ``exclude`` leaves some out (``unset`` gives their values),
+    ``defaults`` sets this command's own defaults for some config fields."""
+    from compare.config import TrainConfig
+
+    defaults = defaults or {}
+    shown = TrainConfig(**defaults)
+    flags = [f.but(default=defaults.get(f.dest), help=registry_text(
+                 f.help if f.kind == "maybe" else f"{f.help} (default: {SHOWN_DEFAULTS.get(f.dest, getattr(shown, f.dest))})"))
+             for f in CONFIG_FLAGS if f.flag not in exclude]
+    flags += [Flag("--hidden", "hidden", "text", "hidden layer sizes, comma-separated; 'none' for softmax regression "
+                                                 "(default: 128,64)"),
+              Flag("--activation", "activation", "text", "relu, sigmoid or tanh (default: relu)"),
+              *objective_flags(False),
+              Flag("--device", "device", "text", f"{DEVICE_HELP} (auto: cuda, then mps, then cpu)", "auto"),
+              *data_flags(None)]
+    flags += [f.but(help=f.help.replace("{command}", command)) for f in RUN_FLAGS if f.flag not in exclude]
+    return (*flags, JSON, *plugin_flags("manual; on --resume, the checkpoint's"),
+            Flag("--plugin-optimizer", "plugin_optimizer", "text", PLUGIN_OPTIMIZER_HELP,
+                 metavar="FILE_OR_MODULE:NAME"))
+
+
+def unset(exclude: tuple[str, ...], defaults: dict | None = None) -> dict:
+    """The values of the flags a command leaves out: unset, or this command's own default."""
+    return {f.dest: (defaults or {}).get(f.dest) for f in CONFIG_FLAGS + RUN_FLAGS if f.flag in exclude}
+
+
+def _dataset_names():
+    from compare.datasets import DATASETS
+
+    return DATASETS
+
+
+OVERFIT_LEAVES_OUT = ("--epochs", "--schedule", "--step-size", "--gamma", "--eval-batch-size", "--logdir",
+                      "--experiment", "--checkpoint-dir", "--resume", "--log-every", "--quiet", "--no-images")
+OVERFIT_DEFAULTS = {"batch_size": 16, "schedule": "none"}
+SWEEP_LEAVES_OUT, SWEEP_DEFAULTS = ("--lr", "--resume", "--checkpoint-dir"), {"epochs": 1}
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    flags: tuple[Flag, ...]
+    defaults_shown: bool = False        # --help appends each flag's default
+    unset: dict = field(default_factory=dict)
+
+
+def commands() -> list[Command]:
+    """Every subcommand of ``simplenet``, its help and its flags, in --help's order."""
+    from compare.faults import FAULTS
+
+    impl = Flag("--impl", "impl", "text", "which twin (default: {default})", choices=("manual", "torch", "both"))
+    return [
+        Command("gradcheck", "compare both twins' gradients, parameter by parameter, on one batch",
+                (*GRADCHECK_FLAGS, *objective_flags(True), *data_flags(), *GRADCHECK_CHECK_FLAGS,
+                 Flag("--inject-fault", "inject_fault", "text", "break the manual backward on purpose, to watch the "
+                                                                "check fail", choices=tuple(sorted(FAULTS))),
+                 JSON, *plugin_flags(), *NPROC_FLAGS), defaults_shown=True),
+        Command("train", "train one twin on MNIST (or Fashion-MNIST, KMNIST), logged to TensorBoard",
+                (impl.but(choices=("manual", "torch"), required=True, help="which twin to train"),
+                 *train_flags("train"), *NPROC_FLAGS)),
+        Command("compare", "train both twins in lockstep from one start and one batch order",
+                (*train_flags("compare"), *NPROC_FLAGS)),
+        Command("overfit", "check the pipes: can the net memorise one batch (loss < 1e-3)?",
+                (impl.but(default="both", help="which twin (default: both)"),
+                 *train_flags("overfit", OVERFIT_LEAVES_OUT, OVERFIT_DEFAULTS),
+                 Flag("--max-steps", "max_steps", "positive", "step budget (default: 1000)", 1000),
+                 Flag("--target", "target", "above0", "loss to reach (default: 0.001)", 1e-3)),
+                unset=unset(OVERFIT_LEAVES_OUT, OVERFIT_DEFAULTS)),
+        Command("sweep", "one short training per learning rate, each its own TensorBoard run",
+                (impl.but(default="torch", help="which twin (default: torch)"),
+                 *train_flags("sweep", SWEEP_LEAVES_OUT, SWEEP_DEFAULTS),
+                 Flag("--lr", "lrs", "text", "comma-separated learning rates (default: 0.001,0.01,0.1,1)",
+                      "0.001,0.01,0.1,1")), unset=unset(SWEEP_LEAVES_OUT, SWEEP_DEFAULTS)),
+        Command("optimcheck", "your optimizer (CS231n update rules or an nnfs optimizer object) against torch.optim, "
+                              "step by step; needs no data",
+                (Flag("--plugin-optimizer", "plugin_optimizer", "text", "a cs231n rule (…optim.py:adam, sgd, "
+                      "sgd_momentum, rmsprop) or an nnfs optimizer class (…:Optimizer_Adam)",
+                      metavar="FILE_OR_MODULE:NAME", required=True), *OPTIMCHECK_FLAGS), defaults_shown=True),
+        Command("plot", "draw a run's curves, divergence and confusion matrices into a PNG (no server)",
+                (Flag("run_dir", "run_dir", "text", "the run directory a train or compare run printed (logs: …)",
+                      metavar="RUN_DIR"),
+                 Flag("--output", "output", "text", "where to write (default: RUN_DIR/plot.png)", metavar="FILE.png",
+                      short="-o"))),
+        Command("bench", "time both twins' training epochs side by side, against a FLOP floor",
+                (*BENCH_FLAGS, *data_flags(), Flag("--json", "json", "text", "also write the figures to this JSON file"),
+                 Flag("--quiet", "quiet", "switch", "print only the final table")), defaults_shown=True),
+    ]
