@@ -12,6 +12,7 @@
 the pytest helpers.  Everything here takes plain Python values and is quiet: it prints nothing unless
 ``progress=True`` (a tqdm bar: a widget in Jupyter, text in a terminal).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,10 +23,22 @@ from compare.errors import ConfigError
 __all__ = ["check_gradients", "check_optimizer", "compare_training", "train", "LockstepReport", "TrainReport"]
 
 
-def check_gradients(net, x=None, y=None, *, batch_size: int = 64, spec: ModelSpec | None = None,
-                    activation: str = "relu", seed: int = 0, dtype: str = "float64", fd: bool = False,
-                    fd_samples: int | None = 16, convention: str | None = None, l2: float | None = None,
-                    l1: float = 0.0):
+def check_gradients(
+    net,
+    x=None,
+    y=None,
+    *,
+    batch_size: int = 64,
+    spec: ModelSpec | None = None,
+    activation: str = "relu",
+    seed: int = 0,
+    dtype: str = "float64",
+    fd: bool = False,
+    fd_samples: int | None = 16,
+    convention: str | None = None,
+    l2: float | None = None,
+    l1: float = 0.0,
+):
     """The gradient proof of ``net`` against autograd (``simplenet gradcheck``); returns a ``GradReport``.
 
     ``net`` is an object in any convention (a CS231n model, an nnfs layer list, our protocol, an
@@ -47,8 +60,10 @@ def check_gradients(net, x=None, y=None, *, batch_size: int = 64, spec: ModelSpe
         if own is not None:
             l2 = own if l2 is None else l2
             if own != l2:
-                raise ConfigError(f"check_gradients: the object's reg is {own:g}, l2={l2:g}; give the same "
-                                  "(the object computes its own L2 term)")
+                raise ConfigError(
+                    f"check_gradients: the object's reg is {own:g}, l2={l2:g}; give the same "
+                    "(the object computes its own L2 term)"
+                )
         target = _constant(obj, owns_reg=own is not None)
     l2 = l2 or 0.0
     spec = spec or ModelSpec(activation=activation)
@@ -62,8 +77,20 @@ def check_gradients(net, x=None, y=None, *, batch_size: int = 64, spec: ModelSpe
         y = np.asarray(y).astype(np.int64)
         source = "given batch"
     try:
-        return gradient_proof(x, y, spec=spec, seed=seed, dtype=dtype, source=source, fd=fd, fd_samples=fd_samples,
-                              manual_target=target, convention=convention, l2=l2, l1=l1)
+        return gradient_proof(
+            x,
+            y,
+            spec=spec,
+            seed=seed,
+            dtype=dtype,
+            source=source,
+            fd=fd,
+            fd_samples=fd_samples,
+            manual_target=target,
+            convention=convention,
+            l2=l2,
+            l1=l1,
+        )
     finally:
         if restore is not None:
             restore()
@@ -144,21 +171,48 @@ def _run_options(net, *, logdir, experiment, data_dir, download, device, progres
         spec = spec or ModelSpec(**sizes_of(net), activation=activation)
         manual = _constant(net)
     if spec is None and (hidden is not None or spec_given):
-        spec = ModelSpec(hidden=ModelSpec.parse_hidden(hidden) if isinstance(hidden, str)
-                         else tuple(hidden if hidden is not None else (128, 64)), activation=activation)
+        spec = ModelSpec(
+            hidden=ModelSpec.parse_hidden(hidden)
+            if isinstance(hidden, str)
+            else tuple(hidden if hidden is not None else (128, 64)),
+            activation=activation,
+        )
     overrides = {k: v for k, v in config.items() if v is not None}
     if spec is not None:
         overrides["spec"] = spec
-    return RunOptions(logdir=str(logdir), experiment=experiment, data_dir=None if data_dir is None else str(data_dir),
-                      download=download, device=device, quiet=True, progress=progress, manual=manual,
-                      overrides=overrides)
+    return RunOptions(
+        logdir=str(logdir),
+        experiment=experiment,
+        data_dir=None if data_dir is None else str(data_dir),
+        download=download,
+        device=device,
+        quiet=True,
+        progress=progress,
+        manual=manual,
+        overrides=overrides,
+    )
 
 
-def compare_training(net="manual", *, epochs: int = 1, batch_size: int = 64, lr: float | None = None,
-                     optimizer: str = "sgd", dtype: str = "float32", seed: int = 0, hidden=None,
-                     activation: str = "relu", schedule: str = "cosine", logdir="runs", experiment: str | None = None,
-                     data_dir=None, download: bool = True, device: str = "auto", progress: bool = False,
-                     **config) -> LockstepReport:
+def compare_training(
+    net="manual",
+    *,
+    epochs: int = 1,
+    batch_size: int = 64,
+    lr: float | None = None,
+    optimizer: str = "sgd",
+    dtype: str = "float32",
+    seed: int = 0,
+    hidden=None,
+    activation: str = "relu",
+    schedule: str = "cosine",
+    logdir="runs",
+    experiment: str | None = None,
+    data_dir=None,
+    download: bool = True,
+    device: str = "auto",
+    progress: bool = False,
+    **config,
+) -> LockstepReport:
     """Train ``net`` (default: our hand-written twin) and torch's autograd twin in lockstep from one start
     and one batch order on MNIST (``simplenet compare``); returns a ``LockstepReport``.
 
@@ -167,30 +221,81 @@ def compare_training(net="manual", *, epochs: int = 1, batch_size: int = 64, lr:
     logged to TensorBoard under ``logdir`` as the CLI's is."""
     from compare.session import compare_results, run_training
 
-    opts = _run_options(net, logdir=logdir, experiment=experiment, data_dir=data_dir, download=download,
-                        device=device, progress=progress, spec_given=activation != "relu", activation=activation,
-                        config=dict(config, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                                    dtype=dtype, seed=seed, schedule=schedule, hidden=hidden))
+    opts = _run_options(
+        net,
+        logdir=logdir,
+        experiment=experiment,
+        data_dir=data_dir,
+        download=download,
+        device=device,
+        progress=progress,
+        spec_given=activation != "relu",
+        activation=activation,
+        config=dict(
+            config,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            dtype=dtype,
+            seed=seed,
+            schedule=schedule,
+            hidden=hidden,
+        ),
+    )
     run = run_training(opts, "compare", ["manual", "torch"])
     if run.stopped is not None:
         raise KeyboardInterrupt(f"the run stopped at step {run.outcome.global_step} (exit {run.stopped})")
     return LockstepReport(compare_results(run))
 
 
-def train(impl="torch", *, epochs: int = 15, batch_size: int = 64, lr: float | None = None, optimizer: str = "sgd",
-          dtype: str = "float32", seed: int = 0, hidden=None, activation: str = "relu", schedule: str = "cosine",
-          logdir="runs", experiment: str | None = None, data_dir=None, download: bool = True, device: str = "auto",
-          progress: bool = False, **config) -> TrainReport:
+def train(
+    impl="torch",
+    *,
+    epochs: int = 15,
+    batch_size: int = 64,
+    lr: float | None = None,
+    optimizer: str = "sgd",
+    dtype: str = "float32",
+    seed: int = 0,
+    hidden=None,
+    activation: str = "relu",
+    schedule: str = "cosine",
+    logdir="runs",
+    experiment: str | None = None,
+    data_dir=None,
+    download: bool = True,
+    device: str = "auto",
+    progress: bool = False,
+    **config,
+) -> TrainReport:
     """Train one twin on MNIST (``simplenet train``): ``impl`` is ``"torch"``, ``"manual"`` or a hand-written
     network (what ``check_gradients`` takes) trained by the harness; returns a ``TrainReport``."""
     from compare.session import run_training, train_results
 
     name = impl if impl == "torch" else "manual"
-    opts = _run_options(None if impl in ("torch", "manual") else impl, logdir=logdir, experiment=experiment,
-                        data_dir=data_dir, download=download, device=device, progress=progress,
-                        spec_given=activation != "relu", activation=activation,
-                        config=dict(config, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                                    dtype=dtype, seed=seed, schedule=schedule, hidden=hidden))
+    opts = _run_options(
+        None if impl in ("torch", "manual") else impl,
+        logdir=logdir,
+        experiment=experiment,
+        data_dir=data_dir,
+        download=download,
+        device=device,
+        progress=progress,
+        spec_given=activation != "relu",
+        activation=activation,
+        config=dict(
+            config,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            dtype=dtype,
+            seed=seed,
+            schedule=schedule,
+            hidden=hidden,
+        ),
+    )
     run = run_training(opts, "train", [name])
     if run.stopped is not None:
         raise KeyboardInterrupt(f"the run stopped at step {run.outcome.global_step} (exit {run.stopped})")
@@ -213,6 +318,7 @@ def _keeper(obj, spec: ModelSpec):
     def restore():
         for slot, array in saved:
             slot.set(array)
+
     return restore
 
 
@@ -220,11 +326,14 @@ def _constant(obj, owns_reg: bool = False):
     """A factory that returns ``obj`` (whose weights the judge then overwrites).  An object with its own
     ``reg`` computes the L2 term itself: the factory says so by naming ``reg`` (plugins.load)."""
     if owns_reg:
+
         def factory(reg=0.0):
             return obj
     else:
+
         def factory():
             return obj
+
     factory.__name__ = type(obj).__name__ if not isinstance(obj, (list, tuple)) else "layers"
     return factory
 

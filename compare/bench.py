@@ -3,6 +3,7 @@
 A benchmark, not a test: it prints figures (and writes them as JSON); the targets are shown
 as met or missed, never asserted.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,8 +48,10 @@ def gemm_peak(dtype: str, n: int = 2048, repeats: int = 10) -> dict:
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     np.matmul(a, b)
     torch.mm(ta, tb)
-    rates = {"numpy": 2 * n ** 3 / timed(lambda: np.matmul(a, b), repeats)["min"],
-             "torch": 2 * n ** 3 / timed(lambda: torch.mm(ta, tb), repeats)["min"]}
+    rates = {
+        "numpy": 2 * n**3 / timed(lambda: np.matmul(a, b), repeats)["min"],
+        "torch": 2 * n**3 / timed(lambda: torch.mm(ta, tb), repeats)["min"],
+    }
     return {"flops": max(rates.values()), **rates}
 
 
@@ -59,14 +62,14 @@ def train_epoch(twins, batch_size: int, epoch: int = 0) -> None:
     perm = epoch_permutation(0, epoch, n)
     for t in twins:
         t.begin_epoch(perm, steps)
-    stepper = Stepper(twins)                  # the runner's own stepping, lockstep for two twins
+    stepper = Stepper(twins)  # the runner's own stepping, lockstep for two twins
     try:
         for s in range(steps):
             stepper.step(s, s * batch_size, min(n, (s + 1) * batch_size))
     finally:
         stepper.close()
     for t in twins:
-        t.host_losses(0, steps)               # waits for a GPU to finish
+        t.host_losses(0, steps)  # waits for a GPU to finish
 
 
 def dataloader_epoch(root: Path, batch_size: int, spec: ModelSpec, lr: float = 0.05) -> callable:
@@ -88,11 +91,13 @@ def dataloader_epoch(root: Path, batch_size: int, spec: ModelSpec, lr: float = 0
             opt.zero_grad()
             loss_fn(model(x), y).backward()
             opt.step()
+
     return run
 
 
-def plain_numpy_loop(x: np.ndarray, y: np.ndarray, state: dict, batch_size: int, lr: float = 0.05,
-                     momentum: float = 0.9):
+def plain_numpy_loop(
+    x: np.ndarray, y: np.ndarray, state: dict, batch_size: int, lr: float = 0.05, momentum: float = 0.9
+):
     """The baseline a user writes in ten minutes with NumPy alone: the same math as the manual twin
     (ReLU MLP, mean softmax cross-entropy, SGD with torch's momentum), the same batch order, the same
     per-step outputs (loss and correct count) - and none of our abstractions."""
@@ -107,7 +112,7 @@ def plain_numpy_loop(x: np.ndarray, y: np.ndarray, state: dict, batch_size: int,
         perm = epoch_permutation(0, epoch, n)
         losses, correct = np.zeros(steps), 0
         for s in range(steps):
-            idx = perm[s * batch_size:(s + 1) * batch_size]
+            idx = perm[s * batch_size : (s + 1) * batch_size]
             xb, yb = x[idx], y[idx]
             m, rows = len(idx), np.arange(len(idx))
             h = [xb]
@@ -131,11 +136,13 @@ def plain_numpy_loop(x: np.ndarray, y: np.ndarray, state: dict, batch_size: int,
                 W[k] -= lr * vW[k]
                 b[k] -= lr * vb[k]
         return losses, correct
+
     return run
 
 
-def plain_torch_loop(x: np.ndarray, y: np.ndarray, state: dict, batch_size: int, lr: float = 0.05,
-                     momentum: float = 0.9):
+def plain_torch_loop(
+    x: np.ndarray, y: np.ndarray, state: dict, batch_size: int, lr: float = 0.05, momentum: float = 0.9
+):
     """The torch baseline a user writes: nn.Sequential, preloaded tensors, torch.optim.SGD with its
     defaults, F.cross_entropy - same math, batch order and per-step outputs as the torch twin."""
     from torch import nn
@@ -151,7 +158,7 @@ def plain_torch_loop(x: np.ndarray, y: np.ndarray, state: dict, batch_size: int,
         layers += [lin, nn.ReLU()] if k < depth else [lin]
     model = nn.Sequential(*layers)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    xt, yt = torch.from_numpy(np.array(x)), torch.from_numpy(np.array(y))   # its own copy: the twin's is read-only
+    xt, yt = torch.from_numpy(np.array(x)), torch.from_numpy(np.array(y))  # its own copy: the twin's is read-only
     n = len(x)
     steps = -(-n // batch_size)
 
@@ -159,7 +166,7 @@ def plain_torch_loop(x: np.ndarray, y: np.ndarray, state: dict, batch_size: int,
         perm = torch.from_numpy(epoch_permutation(0, epoch, n))
         losses, correct = torch.zeros(steps, dtype=xt.dtype), torch.zeros((), dtype=torch.int64)
         for s in range(steps):
-            idx = perm[s * batch_size:(s + 1) * batch_size]
+            idx = perm[s * batch_size : (s + 1) * batch_size]
             xb, yb = xt[idx], yt[idx]
             out = model(xb)
             loss = torch.nn.functional.cross_entropy(out, yb)
@@ -169,6 +176,7 @@ def plain_torch_loop(x: np.ndarray, y: np.ndarray, state: dict, batch_size: int,
             losses[s] = loss.detach()
             correct += (out.argmax(dim=1) == yb).sum()
         return losses.numpy().astype(np.float64), int(correct)
+
     return run
 
 
@@ -217,34 +225,55 @@ def startup_figures(root: Path, log=print) -> dict:
     out = {"bare_import_torch": bare, "commands": {}}
     log(f"bare `import torch`: {bare:.2f}s")
     with tempfile.TemporaryDirectory() as tmp:
-        commands = {"gradcheck": ["gradcheck"], "train --impl manual": ["train", "--impl", "manual"],
-                    "train --impl torch": ["train", "--impl", "torch"], "compare": ["compare"]}
+        commands = {
+            "gradcheck": ["gradcheck"],
+            "train --impl manual": ["train", "--impl", "manual"],
+            "train --impl torch": ["train", "--impl", "torch"],
+            "compare": ["compare"],
+        }
         for name, args in commands.items():
             js = Path(tmp) / "r.json"
-            extra = ["--json", str(js)] + ([] if name == "gradcheck" else ["--quiet", "--logdir", str(Path(tmp) / "runs")])
+            extra = ["--json", str(js)] + (
+                [] if name == "gradcheck" else ["--quiet", "--logdir", str(Path(tmp) / "runs")]
+            )
             seconds, t0, r = wall([sys.executable, "-m", "compare.cli", *args, "--data-dir", str(root), *extra])
             row = {"wall": seconds, "wall_x_import": seconds / bare, "returncode": r.returncode}
             if r.returncode == 0 and name != "gradcheck":
                 t = json.loads(js.read_text())["timing"]
-                row.update(to_first_step=t["first_step_at"] - t0, step_seconds=t["step_seconds"],
-                           outside_steps=seconds - t["step_seconds"])
-                row.update(to_first_step_x_import=row["to_first_step"] / bare,
-                           outside_x_import=row["outside_steps"] / bare,
-                           outside_fraction=row["outside_steps"] / seconds)
+                row.update(
+                    to_first_step=t["first_step_at"] - t0,
+                    step_seconds=t["step_seconds"],
+                    outside_steps=seconds - t["step_seconds"],
+                )
+                row.update(
+                    to_first_step_x_import=row["to_first_step"] / bare,
+                    outside_x_import=row["outside_steps"] / bare,
+                    outside_fraction=row["outside_steps"] / seconds,
+                )
                 parts = {"start_up": row["to_first_step"], **t["outside_steps_seconds"]}
                 # the rest: between epochs, the results, closing the logs, the interpreter's exit
                 parts["rest"] = row["outside_steps"] - sum(parts.values())
                 row["outside_parts"] = parts
             out["commands"][name] = row
-            log(f"  {name}: {seconds:.1f}s wall" + (f", first step after {row['to_first_step']:.1f}s, "
-                                                   f"{row['outside_fraction']:.0%} outside steps ("
-                                                   + outside_parts_text(row["outside_parts"]) + ")"
-                                                   if "to_first_step" in row else ""))
+            log(
+                f"  {name}: {seconds:.1f}s wall"
+                + (
+                    f", first step after {row['to_first_step']:.1f}s, "
+                    f"{row['outside_fraction']:.0%} outside steps (" + outside_parts_text(row["outside_parts"]) + ")"
+                    if "to_first_step" in row
+                    else ""
+                )
+            )
     return out
 
 
-PART_NAMES = {"start_up": "start-up", "step_logging": "per-step logging", "epoch_ends": "epoch ends",
-              "checkpoints": "checkpoints", "rest": "the rest (closing, exit)"}
+PART_NAMES = {
+    "start_up": "start-up",
+    "step_logging": "per-step logging",
+    "epoch_ends": "epoch ends",
+    "checkpoints": "checkpoints",
+    "rest": "the rest (closing, exit)",
+}
 
 
 def outside_parts_text(parts: dict) -> str:
@@ -264,21 +293,50 @@ def nproc_figures(root: Path, nprocs: list[int], batch_size: int, device: str, l
     with tempfile.TemporaryDirectory() as tmp:
         for n in nprocs:
             js = Path(tmp) / f"n{n}.json"
-            r = subprocess.run([sys.executable, "-m", "compare.cli", "train", "--impl", "torch", "--nproc", str(n),
-                                "--epochs", "2", "--batch-size", str(batch_size), "--data-dir", str(root),
-                                "--device", device, "--logdir", str(Path(tmp) / "runs"), "--quiet", "--no-images",
-                                "--json", str(js)], capture_output=True, text=True)
+            r = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "compare.cli",
+                    "train",
+                    "--impl",
+                    "torch",
+                    "--nproc",
+                    str(n),
+                    "--epochs",
+                    "2",
+                    "--batch-size",
+                    str(batch_size),
+                    "--data-dir",
+                    str(root),
+                    "--device",
+                    device,
+                    "--logdir",
+                    str(Path(tmp) / "runs"),
+                    "--quiet",
+                    "--no-images",
+                    "--json",
+                    str(js),
+                ],
+                capture_output=True,
+                text=True,
+            )
             if r.returncode:
                 out[str(n)] = {"error": (r.stderr.strip().splitlines() or ["?"])[-1]}
                 log(f"  --nproc {n}: failed ({out[str(n)]['error']})")
                 continue
             payload = json.loads(js.read_text())
             epochs = payload["epochs"]
-            row = {"epoch_seconds": epochs[-1]["seconds"], "steps": payload["steps"] // len(epochs),
-                   "allreduce_seconds": payload["timing"]["allreduce_seconds"]}
+            row = {
+                "epoch_seconds": epochs[-1]["seconds"],
+                "steps": payload["steps"] // len(epochs),
+                "allreduce_seconds": payload["timing"]["allreduce_seconds"],
+            }
             out[str(n)] = row
-            log(f"  --nproc {n}: {row['epoch_seconds']:.2f}s per epoch"
-                + (f", all-reduce {row['allreduce_seconds'] * 1e6:.0f} µs per step" if row["allreduce_seconds"] else ""))
+            log(
+                f"  --nproc {n}: {row['epoch_seconds']:.2f}s per epoch"
+                + (f", all-reduce {row['allreduce_seconds'] * 1e6:.0f} µs per step" if row["allreduce_seconds"] else "")
+            )
     return out
 
 
@@ -301,17 +359,31 @@ def timing_order(keys: list[str], round_: int) -> list[str]:
     return order + [key for key in keys if key not in pairs]
 
 
-def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"), repeats: int = 4,
-              device: torch.device = torch.device("cpu"), baseline: bool = True, startup: bool = True,
-              nprocs: list[int] | None = None, log=print) -> dict:
+def run_bench(
+    root: Path,
+    *,
+    batch_sizes=(64, 256),
+    dtypes=("float32", "float64"),
+    repeats: int = 4,
+    device: torch.device = torch.device("cpu"),
+    baseline: bool = True,
+    startup: bool = True,
+    nprocs: list[int] | None = None,
+    log=print,
+) -> dict:
     from compare.envcard import environment_card
     from compare.twins import ManualTwin, TorchTwin, initial_state
 
     spec = ModelSpec()
     state = initial_state(spec, 0)
     threads = torch.get_num_threads()
-    result = {"environment": environment_card(device, "float32", 0), "cpu_count": os.cpu_count(),
-              "repeats": repeats, "batch_sizes": list(batch_sizes), "device": str(device)}
+    result = {
+        "environment": environment_card(device, "float32", 0),
+        "cpu_count": os.cpu_count(),
+        "repeats": repeats,
+        "batch_sizes": list(batch_sizes),
+        "device": str(device),
+    }
     result["flops_per_sample"] = flops_per_sample(spec)
     result["gemm_peak"] = {dt: gemm_peak(dt) for dt in dtypes}
     log("GEMM peak: " + ", ".join(f"{dt} {p['flops'] / 1e9:.0f} GFLOP/s" for dt, p in result["gemm_peak"].items()))
@@ -327,42 +399,49 @@ def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"
     n = len(twins[dtypes[0]]["manual"].y_train)
     result["train_examples"] = n
     result["flops_per_epoch"] = result["flops_per_sample"] * n
-    log("MNIST into memory (train + test, normalised): " + ", ".join(
-        f"{k} {v['median']:.2f}s" for k, v in load.items()))
+    log(
+        "MNIST into memory (train + test, normalised): " + ", ".join(f"{k} {v['median']:.2f}s" for k, v in load.items())
+    )
 
     # Every configuration is timed once per round, round after round, so that a slow spell of a
     # shared machine hits all of them alike; the ratios are then taken round by round.
     def lockstep(bs):
         pair = [twins["float32"]["manual"], twins["float32"]["torch"]]
 
-        def run():                  # one thread per twin, as `simplenet compare` runs them
+        def run():  # one thread per twin, as `simplenet compare` runs them
             torch.set_num_threads(1)
             try:
                 with threadpool_limits(1, user_api="blas"):
                     train_epoch(pair, bs)
             finally:
                 torch.set_num_threads(threads)
+
         return run
 
-    configs = {f"{impl}/{dt}/{bs}": (lambda t=twins[dt][impl], bs=bs: train_epoch([t], bs))
-               for dt in dtypes for bs in batch_sizes for impl in ("manual", "torch")}
+    configs = {
+        f"{impl}/{dt}/{bs}": (lambda t=twins[dt][impl], bs=bs: train_epoch([t], bs))
+        for dt in dtypes
+        for bs in batch_sizes
+        for impl in ("manual", "torch")
+    }
     configs.update({f"lockstep/float32/{bs}": lockstep(bs) for bs in batch_sizes})
     if baseline:
         configs.update({f"dataloader/float32/{bs}": dataloader_epoch(root, bs, spec) for bs in batch_sizes})
-    for bs in batch_sizes:                 # the plain loops a user would write, float32 on the CPU
+    for bs in batch_sizes:  # the plain loops a user would write, float32 on the CPU
         m = twins["float32"]["manual"]
         configs[f"plain-numpy/float32/{bs}"] = plain_numpy_loop(m.x_train, m.y_train, state, bs)
         configs[f"plain-torch/float32/{bs}"] = plain_torch_loop(m.x_train, m.y_train, state, bs)
     for run in configs.values():
-        run()                                              # warm-up: allocations, caches, CUDA kernels
+        run()  # warm-up: allocations, caches, CUDA kernels
     samples = {key: [] for key in configs}
     for r in range(repeats):
         for key in timing_order(list(configs), r):
             start = time.perf_counter()
             configs[key]()
             samples[key].append(time.perf_counter() - start)
-    result["gemm_peak"] = {dt: max((first, gemm_peak(dt)), key=lambda p: p["flops"])
-                           for dt, first in result["gemm_peak"].items()}      # the better of two reads
+    result["gemm_peak"] = {
+        dt: max((first, gemm_peak(dt)), key=lambda p: p["flops"]) for dt, first in result["gemm_peak"].items()
+    }  # the better of two reads
 
     epochs = {}
     for dt in dtypes:
@@ -371,25 +450,30 @@ def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"
             for impl in ("manual", "torch"):
                 s = summary(samples[f"{impl}/{dt}/{bs}"])
                 steps = -(-n // bs)
-                s.update(steps=steps, floor_seconds=floor, x_floor=s["median"] / floor,
-                         us_per_step=s["median"] / steps * 1e6)
+                s.update(
+                    steps=steps, floor_seconds=floor, x_floor=s["median"] / floor, us_per_step=s["median"] / steps * 1e6
+                )
                 epochs[f"{impl}/{dt}/{bs}"] = s
-                log(f"  {impl:<6} {dt} batch {bs:>4}: {s['median']:.3f}s per epoch "
-                    f"({s['us_per_step']:.0f} µs/step, {s['x_floor']:.1f}× floor)")
+                log(
+                    f"  {impl:<6} {dt} batch {bs:>4}: {s['median']:.3f}s per epoch "
+                    f"({s['us_per_step']:.0f} µs/step, {s['x_floor']:.1f}× floor)"
+                )
             manual, torch_ = samples[f"manual/{dt}/{bs}"], samples[f"torch/{dt}/{bs}"]
-            epochs[f"manual/{dt}/{bs}"]["ratio_to_torch"] = statistics.median(
-                a / b for a, b in zip(manual, torch_))
+            epochs[f"manual/{dt}/{bs}"]["ratio_to_torch"] = statistics.median(a / b for a, b in zip(manual, torch_))
     result["epoch_seconds"] = epochs
 
     lock = {}
     for bs in batch_sizes:
         s = summary(samples[f"lockstep/float32/{bs}"])
         apart = [a + b for a, b in zip(samples[f"manual/float32/{bs}"], samples[f"torch/float32/{bs}"])]
-        s.update(separate_sum=statistics.median(apart),
-                 ratio=statistics.median(x / y for x, y in zip(s["samples"], apart)))
+        s.update(
+            separate_sum=statistics.median(apart), ratio=statistics.median(x / y for x, y in zip(s["samples"], apart))
+        )
         lock[str(bs)] = s
-        log(f"  lockstep float32 batch {bs:>4}: {s['median']:.3f}s vs {s['separate_sum']:.3f}s apart "
-            f"({s['ratio']:.2f}×)")
+        log(
+            f"  lockstep float32 batch {bs:>4}: {s['median']:.3f}s vs {s['separate_sum']:.3f}s apart "
+            f"({s['ratio']:.2f}×)"
+        )
     result["lockstep"] = lock
 
     base = {}
@@ -397,8 +481,10 @@ def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"
         s = summary(samples[f"dataloader/float32/{bs}"])
         s["torch_speedup"] = statistics.median(a / b for a, b in zip(s["samples"], samples[f"torch/float32/{bs}"]))
         base[str(bs)] = s
-        log(f"  DataLoader+ToTensor batch {bs:>4}: {s['median']:.2f}s per epoch "
-            f"(torch twin {s['torch_speedup']:.1f}× faster)")
+        log(
+            f"  DataLoader+ToTensor batch {bs:>4}: {s['median']:.2f}s per epoch "
+            f"(torch twin {s['torch_speedup']:.1f}× faster)"
+        )
     result["dataloader_seconds"] = base
 
     plain, floors = {}, {}
@@ -409,13 +495,15 @@ def run_bench(root: Path, *, batch_sizes=(64, 256), dtypes=("float32", "float64"
             s = summary(samples[f"{base_name}/float32/{bs}"])
             twin_samples = samples[f"{impl}/float32/{bs}"]
             s["twin_ratio"] = statistics.median(a / b for a, b in zip(twin_samples, s["samples"]))
-            s["twin_ratio_of_fastest"] = min(twin_samples) / min(s["samples"])     # the least disturbed rounds
+            s["twin_ratio_of_fastest"] = min(twin_samples) / min(s["samples"])  # the least disturbed rounds
             plain[f"{impl}/{bs}"] = s
             twin = epochs[f"{impl}/float32/{bs}"]
             twin["x_gemm_floor"] = twin["median"] / (floor["seconds_per_step"] * steps)
-            log(f"  plain {base_name[6:]} loop batch {bs:>4}: {s['median']:.3f}s per epoch; {impl} twin "
+            log(
+                f"  plain {base_name[6:]} loop batch {bs:>4}: {s['median']:.3f}s per epoch; {impl} twin "
                 f"{s['twin_ratio']:.2f}× it; GEMM floor {floor['seconds_per_step'] * 1e6:.0f} µs/step, "
-                f"{impl} twin {twin['x_gemm_floor']:.1f}× it")
+                f"{impl} twin {twin['x_gemm_floor']:.1f}× it"
+            )
     result["plain_loops"], result["gemm_floor"] = plain, floors
     if startup:
         result["startup"] = startup_figures(root, log)
@@ -429,17 +517,25 @@ def targets(r: dict, batch_sizes) -> list[dict]:
     out = []
 
     def add(name, value, limit, fmt="{:.2f}"):
-        out.append({"target": name, "measured": value, "limit": limit, "met": value <= limit,
-                    "text": fmt.format(value)})
+        out.append(
+            {"target": name, "measured": value, "limit": limit, "met": value <= limit, "text": fmt.format(value)}
+        )
 
     e = r["epoch_seconds"]
     for bs in batch_sizes:
         if f"manual/float32/{bs}" in e:
-            add(f"manual / torch epoch time, float32, batch {bs} ≤ 1.0",
-                e[f"manual/float32/{bs}"]["ratio_to_torch"], 1.0)
+            add(
+                f"manual / torch epoch time, float32, batch {bs} ≤ 1.0",
+                e[f"manual/float32/{bs}"]["ratio_to_torch"],
+                1.0,
+            )
     for bs, s in r["dataloader_seconds"].items():
-        add(f"torch twin ≥ 10× faster than DataLoader+ToTensor, batch {bs} (shown: DataLoader / torch, ≥ 10)",
-            -s["torch_speedup"], -10.0, "{:.1f}×")
+        add(
+            f"torch twin ≥ 10× faster than DataLoader+ToTensor, batch {bs} (shown: DataLoader / torch, ≥ 10)",
+            -s["torch_speedup"],
+            -10.0,
+            "{:.1f}×",
+        )
     big = max(batch_sizes)
     for impl in ("manual", "torch"):
         key = f"{impl}/float32/{big}"
@@ -454,28 +550,52 @@ def targets(r: dict, batch_sizes) -> list[dict]:
         limit = 2.0 if int(bs) >= 256 else 3.0
         for impl in ("manual", "torch"):
             if f"{impl}/float32/{bs}" in e:
-                add(f"{impl} twin ≤ {limit:g}× the GEMM floor, float32, batch {bs}",
-                    e[f"{impl}/float32/{bs}"]["x_gemm_floor"], limit, "{:.1f}×")
+                add(
+                    f"{impl} twin ≤ {limit:g}× the GEMM floor, float32, batch {bs}",
+                    e[f"{impl}/float32/{bs}"]["x_gemm_floor"],
+                    limit,
+                    "{:.1f}×",
+                )
     cmds = r.get("startup", {}).get("commands", {})
     for name in ("train --impl manual", "train --impl torch"):
         if "outside_fraction" in cmds.get(name, {}):
-            add(f"default `simplenet {name}`: ≤ 20 % of the wall time outside training steps",
-                cmds[name]["outside_fraction"], 0.20, "{:.0%}")
+            add(
+                f"default `simplenet {name}`: ≤ 20 % of the wall time outside training steps",
+                cmds[name]["outside_fraction"],
+                0.20,
+                "{:.0%}",
+            )
     if "gradcheck" in cmds:
-        add("`simplenet gradcheck` wall ≤ 1.3× a bare `import torch`", cmds["gradcheck"]["wall_x_import"], 1.3,
-            "{:.2f}×")
+        add(
+            "`simplenet gradcheck` wall ≤ 1.3× a bare `import torch`",
+            cmds["gradcheck"]["wall_x_import"],
+            1.3,
+            "{:.2f}×",
+        )
     worst_load = max(v["median"] for v in r["load_seconds"].values())
     add("MNIST load into memory ≤ 1 s (slowest twin/dtype)", worst_load, 1.0, "{:.2f}s")
     if r["device"].startswith("cuda"):
         add("H100: torch twin ≤ 0.3 s per epoch, batch 64", e.get("torch/float32/64", {}).get("median", 1e9), 0.3)
     for t in out:
-        if t["text"].endswith("×") and t["measured"] < 0:    # the ≥ target shown as a positive figure
+        if t["text"].endswith("×") and t["measured"] < 0:  # the ≥ target shown as a positive figure
             t["text"] = f"{-t['measured']:.1f}×"
     return out
 
 
-def bench_command(*, batch_sizes: str, dtypes: str, repeats: int, device: str, baseline: bool, startup: bool,
-                  nprocs: str | None, data_dir: str | None, download: bool, dataset: str, quiet: bool) -> dict:
+def bench_command(
+    *,
+    batch_sizes: str,
+    dtypes: str,
+    repeats: int,
+    device: str,
+    baseline: bool,
+    startup: bool,
+    nprocs: str | None,
+    data_dir: str | None,
+    download: bool,
+    dataset: str,
+    quiet: bool,
+) -> dict:
     """``simplenet bench`` from its flags' values: checked, then timed (``run_bench``)."""
     from compare.config import DTYPES
     from compare.data import ensure_mnist, resolve_root
@@ -505,5 +625,14 @@ def bench_command(*, batch_sizes: str, dtypes: str, repeats: int, device: str, b
     root = ensure_mnist(resolve_root(data_dir), download=download)
     log = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, **k, flush=True))
     start_up_done()
-    return run_bench(root, batch_sizes=sizes, dtypes=kinds, repeats=repeats, device=where, baseline=baseline,
-                     startup=startup, nprocs=counts, log=log)
+    return run_bench(
+        root,
+        batch_sizes=sizes,
+        dtypes=kinds,
+        repeats=repeats,
+        device=where,
+        baseline=baseline,
+        startup=startup,
+        nprocs=counts,
+        log=log,
+    )

@@ -11,6 +11,7 @@ one planted-bug test (docs/plugins.md, "Adding a diagnosis").
 The reference uses ``@`` (NumPy's matmul), never ``np.dot``, so a plug-in that patches ``np.dot``
 process-wide (the nnfs book's ``nnfs.init()``) cannot reach it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -35,8 +36,11 @@ def _sigmoid(z):
 
 
 FORWARD = {"relu": lambda z: np.maximum(z, 0.0), "sigmoid": _sigmoid, "tanh": np.tanh}
-DERIVATIVE = {"relu": lambda z, h: (z > 0).astype(z.dtype), "sigmoid": lambda z, h: h * (1.0 - h),
-              "tanh": lambda z, h: 1.0 - h * h}
+DERIVATIVE = {
+    "relu": lambda z, h: (z > 0).astype(z.dtype),
+    "sigmoid": lambda z, h: h * (1.0 - h),
+    "tanh": lambda z, h: 1.0 - h * h,
+}
 # the derivative written with the output, evaluated at the pre-activation (the bug): σ'(z) as z(1 − z)
 AT_PREACTIVATION = {"sigmoid": lambda z: z * (1.0 - z), "tanh": lambda z: 1.0 - z * z}
 
@@ -57,7 +61,7 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
     return float(-log_softmax(logits)[np.arange(len(y)), y].mean())
 
 
-EVERY = -1      # Bug.layer for an activation bug after every hidden layer
+EVERY = -1  # Bug.layer for an activation bug after every hidden layer
 
 
 def objective(outputs: np.ndarray, y: np.ndarray, loss: str = "cross-entropy") -> float:
@@ -89,8 +93,15 @@ class Pass:
     grads: dict[str, np.ndarray]
 
 
-def reference(params: dict[str, np.ndarray], activation: str, x: np.ndarray, y: np.ndarray,
-              bug: Bug = Bug(), l2: float = 0.0, l1: float = 0.0) -> Pass:
+def reference(
+    params: dict[str, np.ndarray],
+    activation: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    bug: Bug = Bug(),
+    l2: float = 0.0,
+    l1: float = 0.0,
+) -> Pass:
     """SimpleNet's forward, mean cross-entropy (+ the weight penalty ½·λ₂·ΣW² + λ₁·Σ|W|) and backward in
     float64 at ``params`` (torch layout), with ``bug`` planted (none by default).  A forward bug gets the
     backward consistent with it."""
@@ -133,14 +144,14 @@ def reference(params: dict[str, np.ndarray], activation: str, x: np.ndarray, y: 
     grads = {}
     for k in range(layers, 0, -1):
         a_in, z, _ = cache[k - 1]
-        grads[f"layer{k}.weight"] = g.T @ a_in                        # dL/dW = gᵀ·x
+        grads[f"layer{k}.weight"] = g.T @ a_in  # dL/dW = gᵀ·x
         if bug.code == "bias-gradient-not-summed" and bug.layer == k:
             grads[f"layer{k}.bias"] = g[0].copy() if bug.variant == "one row" else g.mean(axis=0)
         else:
-            grads[f"layer{k}.bias"] = g.sum(axis=0)                   # dL/db = Σ_n g
+            grads[f"layer{k}.bias"] = g.sum(axis=0)  # dL/db = Σ_n g
         if l2 or l1:
             w = p[f"layer{k}.weight"]
-            reg = l2 * w + l1 * np.sign(w)                            # dP/dW = λ₂·W + λ₁·sign(W)
+            reg = l2 * w + l1 * np.sign(w)  # dP/dW = λ₂·W + λ₁·sign(W)
             if bug.code == "reg-gradient-doubled":
                 reg = 2 * reg
             if bug.code in ("reg-gradient-missing",) or (bug.code == "reg-layer-missing" and bug.layer == k):
@@ -151,11 +162,11 @@ def reference(params: dict[str, np.ndarray], activation: str, x: np.ndarray, y: 
             loss += float(0.5 * l2 * np.sum(w * w) + l1 * np.sum(np.abs(w)))
         if k == 1:
             break
-        g = g @ p[f"layer{k}.weight"]                                 # dL/dx = g·W
+        g = g @ p[f"layer{k}.weight"]  # dL/dx = g·W
         _, z_prev, h_prev = cache[k - 2]
         here = bug.layer in (k - 1, EVERY)
         if bug.code == "relu-mask-missing" and here:
-            pass                                                      # passed through, unmasked
+            pass  # passed through, unmasked
         elif bug.code == "activation-derivative-at-preactivation" and here:
             g = g * AT_PREACTIVATION[hidden](z_prev)
         else:
@@ -167,10 +178,10 @@ def reference(params: dict[str, np.ndarray], activation: str, x: np.ndarray, y: 
 @dataclass(frozen=True)
 class Entry:
     code: str
-    kind: str                                  # "forward": judged on the logits; "backward": on the gradients
-    places: Callable[[int, str], list[Bug]]    # (layers, activation) → the plantings to try
+    kind: str  # "forward": judged on the logits; "backward": on the gradients
+    places: Callable[[int, str], list[Bug]]  # (layers, activation) → the plantings to try
     message: Callable[[Bug], str]
-    regularized: bool = False                  # tried only when the run regularizes the weights (--l2)
+    regularized: bool = False  # tried only when the run regularizes the weights (--l2)
 
 
 def _each_layer(code, variants=("",)):
@@ -179,11 +190,13 @@ def _each_layer(code, variants=("",)):
 
 def _each_hidden(code, variants=("",), only=None):
     """After each hidden layer, and after all of them at once (one activation backward shared by all)."""
+
     def places(layers, act):
         if only is not None and act not in only:
             return []
         every = [Bug(code, EVERY, v) for v in variants] if layers > 2 else []
         return [Bug(code, k, v) for k in range(1, layers) for v in variants] + every
+
     return places
 
 
@@ -192,52 +205,130 @@ def _after(b: Bug) -> str:
 
 
 ENTRIES: list[Entry] = [
-    Entry("output-activation", "forward",
-          lambda layers, act: [Bug("output-activation", layers, v) for v in FORWARD],
-          lambda b: f"your logits are {b.variant}(scores): the output layer applies {b.variant} to the scores; "
-                    f"the last layer must return its affine output (logits) unchanged"),
-    Entry("probabilities", "forward", lambda layers, act: [Bug("probabilities", layers)],
-          lambda b: "your forward returns softmax probabilities, not logits: return the scores before softmax "
-                    "(the loss applies softmax itself)"),
-    Entry("log-probabilities", "forward", lambda layers, act: [Bug("log-probabilities", layers)],
-          lambda b: "your forward returns log-softmax (log-probabilities), not logits; the loss and gradients "
-                    "do not change by it, but the forward must return the scores before log-softmax"),
-    Entry("hidden-activation", "forward",
-          lambda layers, act: [Bug("hidden-activation", 0, v) for v in FORWARD if v != act] if layers > 1 else [],
-          lambda b: f"your hidden layers use {b.variant} where this run's --activation asks for another: "
-                    f"the factory must build the activation it is given (its activation argument)"),
-    Entry("missing-bias", "forward", _each_layer("missing-bias"),
-          lambda b: f"layer{b.layer}'s bias is never added in the forward (z = x·W where x·W + b belongs)"),
-    Entry("relu-mask-missing", "backward", _each_hidden("relu-mask-missing", only=("relu",)),
-          lambda b: f"the ReLU after {_after(b)} passes its gradient through without its mask: "
-                    f"dL/dz = g ⊙ 1[z > 0] lost the ⊙ 1[z > 0] (layers below it are wrong only because of it)"),
-    Entry("activation-derivative-at-preactivation", "backward",
-          _each_hidden("activation-derivative-at-preactivation", only=("sigmoid", "tanh")),
-          lambda b: f"the derivative of the activation after {_after(b)} is taken at its input z, not its "
-                    f"output: written with the output (σ(1 − σ) or 1 − tanh²) but fed the pre-activation"),
-    Entry("bias-gradient-not-summed", "backward", _each_layer("bias-gradient-not-summed", ("one row", "mean")),
-          lambda b: f"layer{b.layer}'s bias gradient is taken from {'one row' if b.variant == 'one row' else 'the mean'}"
-                    f" of the upstream gradient, not its sum over the batch: dL/db = Σ_n g[n]"),
-    Entry("softmax-gradient-sign", "backward", lambda layers, act: [Bug("softmax-gradient-sign", layers)],
-          lambda b: "the loss gradient has its sign flipped: dL/dlogits = (p − onehot)/N, you have (onehot − p)/N"),
+    Entry(
+        "output-activation",
+        "forward",
+        lambda layers, act: [Bug("output-activation", layers, v) for v in FORWARD],
+        lambda b: (
+            f"your logits are {b.variant}(scores): the output layer applies {b.variant} to the scores; "
+            f"the last layer must return its affine output (logits) unchanged"
+        ),
+    ),
+    Entry(
+        "probabilities",
+        "forward",
+        lambda layers, act: [Bug("probabilities", layers)],
+        lambda b: (
+            "your forward returns softmax probabilities, not logits: return the scores before softmax "
+            "(the loss applies softmax itself)"
+        ),
+    ),
+    Entry(
+        "log-probabilities",
+        "forward",
+        lambda layers, act: [Bug("log-probabilities", layers)],
+        lambda b: (
+            "your forward returns log-softmax (log-probabilities), not logits; the loss and gradients "
+            "do not change by it, but the forward must return the scores before log-softmax"
+        ),
+    ),
+    Entry(
+        "hidden-activation",
+        "forward",
+        lambda layers, act: [Bug("hidden-activation", 0, v) for v in FORWARD if v != act] if layers > 1 else [],
+        lambda b: (
+            f"your hidden layers use {b.variant} where this run's --activation asks for another: "
+            f"the factory must build the activation it is given (its activation argument)"
+        ),
+    ),
+    Entry(
+        "missing-bias",
+        "forward",
+        _each_layer("missing-bias"),
+        lambda b: f"layer{b.layer}'s bias is never added in the forward (z = x·W where x·W + b belongs)",
+    ),
+    Entry(
+        "relu-mask-missing",
+        "backward",
+        _each_hidden("relu-mask-missing", only=("relu",)),
+        lambda b: (
+            f"the ReLU after {_after(b)} passes its gradient through without its mask: "
+            f"dL/dz = g ⊙ 1[z > 0] lost the ⊙ 1[z > 0] (layers below it are wrong only because of it)"
+        ),
+    ),
+    Entry(
+        "activation-derivative-at-preactivation",
+        "backward",
+        _each_hidden("activation-derivative-at-preactivation", only=("sigmoid", "tanh")),
+        lambda b: (
+            f"the derivative of the activation after {_after(b)} is taken at its input z, not its "
+            f"output: written with the output (σ(1 − σ) or 1 − tanh²) but fed the pre-activation"
+        ),
+    ),
+    Entry(
+        "bias-gradient-not-summed",
+        "backward",
+        _each_layer("bias-gradient-not-summed", ("one row", "mean")),
+        lambda b: (
+            f"layer{b.layer}'s bias gradient is taken from {'one row' if b.variant == 'one row' else 'the mean'}"
+            f" of the upstream gradient, not its sum over the batch: dL/db = Σ_n g[n]"
+        ),
+    ),
+    Entry(
+        "softmax-gradient-sign",
+        "backward",
+        lambda layers, act: [Bug("softmax-gradient-sign", layers)],
+        lambda b: "the loss gradient has its sign flipped: dL/dlogits = (p − onehot)/N, you have (onehot − p)/N",
+    ),
     # regularization (tried only when the run has --l2): ½·λ·ΣW² over the weights, gradient λ·W
-    Entry("reg-gradient-missing", "backward", lambda layers, act: [Bug("reg-gradient-missing")],
-          lambda b: "the regularization's gradient λ·W is missing from every weight gradient", regularized=True),
-    Entry("reg-gradient-doubled", "backward", lambda layers, act: [Bug("reg-gradient-doubled")],
-          lambda b: "the regularization's gradient is 2·λ·W: the ½ of ½·λ·ΣW² was dropped in the gradient "
-                    "(or λ·W added twice)", regularized=True),
-    Entry("reg-layer-missing", "backward", _each_layer("reg-layer-missing"),
-          lambda b: f"layer{b.layer}'s weights are not regularized: λ·W is missing from its gradient (often the "
-                    "last layer, left out of the loop)", regularized=True),
-    Entry("reg-on-biases", "backward", lambda layers, act: [Bug("reg-on-biases")],
-          lambda b: "the biases are regularized too (λ·b in their gradients): L2 covers the weights only",
-          regularized=True),
+    Entry(
+        "reg-gradient-missing",
+        "backward",
+        lambda layers, act: [Bug("reg-gradient-missing")],
+        lambda b: "the regularization's gradient λ·W is missing from every weight gradient",
+        regularized=True,
+    ),
+    Entry(
+        "reg-gradient-doubled",
+        "backward",
+        lambda layers, act: [Bug("reg-gradient-doubled")],
+        lambda b: (
+            "the regularization's gradient is 2·λ·W: the ½ of ½·λ·ΣW² was dropped in the gradient (or λ·W added twice)"
+        ),
+        regularized=True,
+    ),
+    Entry(
+        "reg-layer-missing",
+        "backward",
+        _each_layer("reg-layer-missing"),
+        lambda b: (
+            f"layer{b.layer}'s weights are not regularized: λ·W is missing from its gradient (often the "
+            "last layer, left out of the loop)"
+        ),
+        regularized=True,
+    ),
+    Entry(
+        "reg-on-biases",
+        "backward",
+        lambda layers, act: [Bug("reg-on-biases")],
+        lambda b: "the biases are regularized too (λ·b in their gradients): L2 covers the weights only",
+        regularized=True,
+    ),
 ]
 
 
-def reenact(kind: str, params: dict[str, np.ndarray], activation: str, x: np.ndarray, y: np.ndarray,
-            logits: np.ndarray, grads: dict[str, np.ndarray | None] | None, tol: float, l2: float = 0.0,
-            l1: float = 0.0) -> dict | None:
+def reenact(
+    kind: str,
+    params: dict[str, np.ndarray],
+    activation: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    logits: np.ndarray,
+    grads: dict[str, np.ndarray | None] | None,
+    tol: float,
+    l2: float = 0.0,
+    l1: float = 0.0,
+) -> dict | None:
     """The first catalogue entry of ``kind`` whose re-enactment reproduces the plug-in: its logits to
     ``tol`` (forward), or its logits and every gradient it gave (backward).  A forward entry also says
     whether the plug-in's gradients are those of that wrong forward (``backward_consistent``)."""
@@ -275,8 +366,12 @@ def forward_signature(logits: np.ndarray, ref_logits: np.ndarray, tol: float) ->
     c = float(np.vdot(a, b)) / bb
     if c == 0 or abs(c - 1) <= 1e-12 or rel(a, c * b) > tol:
         return None
-    return dict(code="scale", factor=c, message=f"your logits are {c:.6g} × the reference's: a constant factor "
-                "in the forward (e.g. a temperature, or an input scaled twice)")
+    return dict(
+        code="scale",
+        factor=c,
+        message=f"your logits are {c:.6g} × the reference's: a constant factor "
+        "in the forward (e.g. a temperature, or an input scaled twice)",
+    )
 
 
 # --- the reported loss -------------------------------------------------------------------------
@@ -288,8 +383,9 @@ def clipped_cross_entropy(logits: np.ndarray, y: np.ndarray, clip: float) -> flo
     return float(-np.log(p[np.arange(len(y)), y]).mean())
 
 
-def loss_diagnosis(reported: float, logits: np.ndarray, y: np.ndarray, tol: float, penalty: float = 0.0,
-                   loss: str = "cross-entropy") -> dict | None:
+def loss_diagnosis(
+    reported: float, logits: np.ndarray, y: np.ndarray, tol: float, penalty: float = 0.0, loss: str = "cross-entropy"
+) -> dict | None:
     """How a reported loss differs from the run's loss of the plug-in's own outputs (cross-entropy of its
     logits, or MSE) plus the weight penalty; None when it is that (to ``tol``, relative)."""
     ce = objective(logits, y, loss)
@@ -300,20 +396,43 @@ def loss_diagnosis(reported: float, logits: np.ndarray, y: np.ndarray, tol: floa
     if penalty:
         for factor, how in ((0.0, "absent from"), (2.0, "twice (λ·ΣW², the ½ dropped) in"), (0.5, "half in")):
             if close(ce + factor * penalty):
-                return dict(code="reg-loss-gradient-inconsistent", own=own, message=(
-                    f"the regularization term is {how} your reported loss, while the run's penalty is "
-                    f"½·λ·ΣW² = {penalty:.6g}: the loss term and its gradient λ·W disagree"))
+                return dict(
+                    code="reg-loss-gradient-inconsistent",
+                    own=own,
+                    message=(
+                        f"the regularization term is {how} your reported loss, while the run's penalty is "
+                        f"½·λ·ΣW² = {penalty:.6g}: the loss term and its gradient λ·W disagree"
+                    ),
+                )
     n = len(y)
     if n > 1 and close(n * own):
-        return dict(code="loss-sum", own=own, message=f"your reported loss is {n} × (N) the mean cross-entropy "
-                    "of your logits: summed over the batch where the mean belongs")
+        return dict(
+            code="loss-sum",
+            own=own,
+            message=f"your reported loss is {n} × (N) the mean cross-entropy "
+            "of your logits: summed over the batch where the mean belongs",
+        )
     if loss == "mse" and close(logits.shape[1] / 2 * ce + penalty):
-        return dict(code="loss-half-sum", own=own, message=f"your reported loss is ½·Σ over the classes (Nielsen's "
-                    f"quadratic cost), {logits.shape[1] / 2:g} × torch's MSELoss, which means over them too")
+        return dict(
+            code="loss-half-sum",
+            own=own,
+            message=f"your reported loss is ½·Σ over the classes (Nielsen's "
+            f"quadratic cost), {logits.shape[1] / 2:g} × torch's MSELoss, which means over them too",
+        )
     for clip in CLIPS if loss == "cross-entropy" else ():
         if close(clipped_cross_entropy(logits, y, clip)):
-            return dict(code="loss-clipped", clip=clip, own=own, message=(
-                f"your reported loss clips the probabilities to [{clip:g}, 1 − {clip:g}] before the log; "
-                "the cross-entropy of your logits is not clipped"))
-    return dict(code="loss-other", own=own, message=f"your reported loss {reported:.10g} is not the run's "
-                f"{loss} of your own outputs ({own:.10g}) nor a known variant of it")
+            return dict(
+                code="loss-clipped",
+                clip=clip,
+                own=own,
+                message=(
+                    f"your reported loss clips the probabilities to [{clip:g}, 1 − {clip:g}] before the log; "
+                    "the cross-entropy of your logits is not clipped"
+                ),
+            )
+    return dict(
+        code="loss-other",
+        own=own,
+        message=f"your reported loss {reported:.10g} is not the run's "
+        f"{loss} of your own outputs ({own:.10g}) nor a known variant of it",
+    )

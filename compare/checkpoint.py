@@ -11,6 +11,7 @@ A checkpoint is a directory ``ckpt-<step>`` holding one file per twin:
 environment card, the run directory and the history so far.  The directory is built under
 a temporary name and renamed into place (``os.replace``), so it is never half-written.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,16 +41,20 @@ def _save_manual(twin, path: Path, meta: str) -> None:
 
 
 def _save_torch(twin, path: Path, meta: str) -> None:
-    payload = {"meta": meta, "model": twin.model.state_dict(), "optimizer": twin.optimizer.state_dict(),
-               "scheduler": twin.scheduler.state_dict()}
+    payload = {
+        "meta": meta,
+        "model": twin.model.state_dict(),
+        "optimizer": twin.optimizer.state_dict(),
+        "scheduler": twin.scheduler.state_dict(),
+    }
     with open(path, "wb") as f:
         torch.save(payload, f)
         f.flush()
         os.fsync(f.fileno())
 
 
-OWNER = "RUN.json"          # in a checkpoint directory: which run it belongs to
-RUN_ID = "run-id"           # in each ckpt-…: the run that wrote it
+OWNER = "RUN.json"  # in a checkpoint directory: which run it belongs to
+RUN_ID = "run-id"  # in each ckpt-…: the run that wrote it
 
 
 def claim(directory: Path, run_id: str, run_dir: Path) -> bool:
@@ -67,15 +72,17 @@ def claim(directory: Path, run_id: str, run_dir: Path) -> bool:
         raise CheckpointError(f"{owner}: unreadable ({_reason(e)}); remove it if no run owns {directory}") from None
     if recorded is not None:
         if recorded.get("run_id") != run_id:
-            raise CheckpointError(f"--checkpoint-dir {directory} holds the checkpoints of another run "
-                                  f"({recorded.get('run_dir', '?')}); give this run its own directory, or "
-                                  f"continue that one with --resume {directory}")
+            raise CheckpointError(
+                f"--checkpoint-dir {directory} holds the checkpoints of another run "
+                f"({recorded.get('run_dir', '?')}); give this run its own directory, or "
+                f"continue that one with --resume {directory}"
+            )
         return True
     if directory.is_dir() and any(directory.glob("ckpt-*")):
         return False
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        with open(owner, "x") as f:           # two runs claiming at once: one wins, the other is refused
+        with open(owner, "x") as f:  # two runs claiming at once: one wins, the other is refused
             json.dump({"run_id": run_id, "run_dir": str(Path(run_dir).resolve())}, f)
     except FileExistsError:
         return claim(directory, run_id, run_dir)
@@ -84,8 +91,9 @@ def claim(directory: Path, run_id: str, run_dir: Path) -> bool:
     return True
 
 
-def save(directory: Path, step: int, twins, meta: dict, keep: int = 3, *, run_id: str | None = None,
-         prunable=None) -> Path:
+def save(
+    directory: Path, step: int, twins, meta: dict, keep: int = 3, *, run_id: str | None = None, prunable=None
+) -> Path:
     """Write ``directory/ckpt-<step>`` for every twin, atomically; keep the newest ``keep`` of this run's.
 
     ``prunable(path) -> bool`` says which older checkpoints may be deleted (by default those whose
@@ -102,12 +110,12 @@ def save(directory: Path, step: int, twins, meta: dict, keep: int = 3, *, run_id
         if run_id is not None:
             (tmp / RUN_ID).write_text(run_id)
     except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)          # never leave a half-written checkpoint behind
+        shutil.rmtree(tmp, ignore_errors=True)  # never leave a half-written checkpoint behind
         previous = sorted(p for p in directory.glob("ckpt-*") if p.is_dir()) if directory.is_dir() else []
         kept = f"; the previous checkpoint {previous[-1]} is intact" if previous else ""
         e.filename = None if e.filename is not None and str(e.filename).startswith(str(tmp)) else e.filename
         raise ResourceError(f"writing checkpoint {final.name} to " + os_error_line(e, str(directory)) + kept) from None
-    if final.exists():                       # same step saved again (interrupted right at an epoch end)
+    if final.exists():  # same step saved again (interrupted right at an epoch end)
         # between these two renames no ckpt-N is visible: a kill -9 there leaves the complete old copy
         # under .ckpt-N.old-PID, which find() and the next save put back (recover)
         old = directory / f".{final.name}.old-{os.getpid()}"
@@ -119,9 +127,9 @@ def save(directory: Path, step: int, twins, meta: dict, keep: int = 3, *, run_id
     if prunable is None:
         prunable = lambda path: run_id is not None and written_by(path) == run_id
     ours = [p for p in sorted(directory.glob("ckpt-*")) if p.is_dir() and p != final and prunable(p)]
-    for stale in ours[:max(0, len(ours) - (keep - 1))]:
+    for stale in ours[: max(0, len(ours) - (keep - 1))]:
         shutil.rmtree(stale, ignore_errors=True)
-    for leftover in directory.glob(".ckpt-*.tmp-*"):     # from a run killed while saving (kill -9)
+    for leftover in directory.glob(".ckpt-*.tmp-*"):  # from a run killed while saving (kill -9)
         if not pid_alive(leftover.name.rsplit("-", 1)[-1]):
             shutil.rmtree(leftover, ignore_errors=True)
     recover(directory)
@@ -162,7 +170,7 @@ def recover(directory: Path) -> None:
     for old in directory.glob(".ckpt-*.old-*"):
         pid = old.name.rsplit("-", 1)[-1]
         if pid_alive(pid) and int(pid) != os.getpid():
-            continue                      # another process is in the middle of its re-save
+            continue  # another process is in the middle of its re-save
         final = directory / old.name[1:].rsplit(".old-", 1)[0]
         try:
             if final.exists():
@@ -179,7 +187,7 @@ def pid_alive(pid: str) -> bool:
     except ProcessLookupError:
         return False
     except (ValueError, PermissionError, OSError):
-        return True                      # unknown or not ours: leave it
+        return True  # unknown or not ours: leave it
     return True
 
 
@@ -187,22 +195,25 @@ def find(path: str | Path) -> Path:
     """``path`` may be a ``ckpt-*`` directory, a file inside one, or a directory of them (newest wins)."""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"--resume {path}: no such file or directory; give a checkpoint directory "
-                              "(ckpt-…) or the --checkpoint-dir it was written to")
+        raise CheckpointError(
+            f"--resume {path}: no such file or directory; give a checkpoint directory "
+            "(ckpt-…) or the --checkpoint-dir it was written to"
+        )
     if path.is_file():
         if path.name not in FILES.values():
-            raise CheckpointError(f"--resume {path}: not a checkpoint; give a ckpt-… directory, the "
-                                  "--checkpoint-dir holding them, or the manual.npz / torch.pt inside one")
+            raise CheckpointError(
+                f"--resume {path}: not a checkpoint; give a ckpt-… directory, the "
+                "--checkpoint-dir holding them, or the manual.npz / torch.pt inside one"
+            )
         return path.parent
     if any((path / name).exists() for name in FILES.values()):
         return path
     if (path / "checkpoints").is_dir() and not any(path.glob("ckpt-*")):
-        path = path / "checkpoints"          # the run directory a run printed (logs: …)
+        path = path / "checkpoints"  # the run directory a run printed (logs: …)
     recover(path)
     found = sorted(p for p in path.glob("ckpt-*") if p.is_dir())
     if not found:
-        raise CheckpointError(f"--resume {path}: holds no checkpoint (ckpt-… directories with "
-                              "manual.npz / torch.pt)")
+        raise CheckpointError(f"--resume {path}: holds no checkpoint (ckpt-… directories with manual.npz / torch.pt)")
     return found[-1]
 
 
@@ -217,8 +228,10 @@ def _reason(e: Exception) -> str:
 
 def _refuse(path: Path, e: Exception) -> CheckpointError:
     reason = _reason(e)
-    return CheckpointError(f"{path}: not a readable checkpoint ({reason}); it may be truncated or not a "
-                           "checkpoint at all - resume from an earlier ckpt-… directory or start a new run")
+    return CheckpointError(
+        f"{path}: not a readable checkpoint ({reason}); it may be truncated or not a "
+        "checkpoint at all - resume from an earlier ckpt-… directory or start a new run"
+    )
 
 
 def read_meta(ckpt: Path, impls: list[str]) -> dict:
@@ -232,8 +245,9 @@ def read_meta(ckpt: Path, impls: list[str]) -> dict:
 def load_twin_file(ckpt: Path, impl: str) -> tuple[dict, object]:
     path = ckpt / FILES[impl]
     if not path.is_file():
-        raise CheckpointError(f"{path}: missing - this checkpoint has no {impl} twin; "
-                              f"resume it with the command that wrote it")
+        raise CheckpointError(
+            f"{path}: missing - this checkpoint has no {impl} twin; resume it with the command that wrote it"
+        )
     try:
         if impl == "manual":
             with np.load(path, allow_pickle=False) as z:
@@ -245,7 +259,9 @@ def load_twin_file(ckpt: Path, impl: str) -> tuple[dict, object]:
     except Exception as e:  # zipfile, pickle and OS errors all mean the same thing to the user
         raise _refuse(path, e) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a simplenet checkpoint (format {meta.get('format') if isinstance(meta, dict) else '?'})")
+        raise CheckpointError(
+            f"{path}: not a simplenet checkpoint (format {meta.get('format') if isinstance(meta, dict) else '?'})"
+        )
     return meta, payload
 
 
@@ -255,11 +271,14 @@ def restore_twin(ckpt: Path, twin) -> None:
     path = ckpt / FILES[twin.name]
     try:
         if twin.name == "manual":
-            twin.model.load_state_dict({k[len("model/"):]: v for k, v in payload.items() if k.startswith("model/")})
+            twin.model.load_state_dict({k[len("model/") :]: v for k, v in payload.items() if k.startswith("model/")})
             extra = json.loads(str(payload["extra"]))
-            twin.optimizer.load_state_dict({"param_group": extra["optim_group"],
-                                            "state": {k[len("optim/"):]: v for k, v in payload.items()
-                                                      if k.startswith("optim/")}})
+            twin.optimizer.load_state_dict(
+                {
+                    "param_group": extra["optim_group"],
+                    "state": {k[len("optim/") :]: v for k, v in payload.items() if k.startswith("optim/")},
+                }
+            )
             twin.scheduler.load_state_dict(extra["scheduler"])
         else:
             twin.model.load_state_dict(payload["model"])
@@ -267,5 +286,6 @@ def restore_twin(ckpt: Path, twin) -> None:
             twin.optimizer.load_state_dict(payload["optimizer"])
             twin.scheduler.load_state_dict(payload["scheduler"])
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
-        raise CheckpointError(f"{path}: does not fit this model ({_reason(e)}); "
-                              "was it written for another architecture?") from None
+        raise CheckpointError(
+            f"{path}: does not fit this model ({_reason(e)}); was it written for another architecture?"
+        ) from None

@@ -5,6 +5,7 @@ error (one line on stderr, no traceback), 3 training stopped on a non-finite los
 failed the run (disk full, a path that cannot be written, out of memory; one line), 130/143
 interrupted by SIGINT/SIGTERM (after writing a checkpoint).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,12 +39,14 @@ class Parser(argparse.ArgumentParser):
 
 def typed(parse):
     """A value parser of compare.options as an argparse type: its BadValue is the one-line usage error."""
+
     def run(text: str):
         try:
             return parse(text)
         except o.BadValue as e:
             raise argparse.ArgumentTypeError(str(e)) from None
-    run.__name__ = parse.__name__      # argparse names the type in its messages
+
+    run.__name__ = parse.__name__  # argparse names the type in its messages
     return run
 
 
@@ -52,7 +55,7 @@ KINDS = {name: typed(parse) for name, parse in o.KINDS.items()}
 
 def add(p, f: o.Flag) -> None:
     """One flag of the tables in compare.options."""
-    if not f.flag.startswith("-"):                  # positional
+    if not f.flag.startswith("-"):  # positional
         p.add_argument(f.flag, metavar=f.metavar, help=f.help)
         return
     kw = dict(dest=f.dest, help=f.help or None)
@@ -76,20 +79,23 @@ def options_from(args) -> o.RunOptions:
 
 
 def spec_from(args) -> ModelSpec:
-    return ModelSpec(hidden=ModelSpec.parse_hidden(args.hidden), activation=args.activation, loss=args.loss,
-                     output_activation=args.output_activation)
+    return ModelSpec(
+        hidden=ModelSpec.parse_hidden(args.hidden),
+        activation=args.activation,
+        loss=args.loss,
+        output_activation=args.output_activation,
+    )
 
 
 def cmd_gradcheck(args, world) -> int:
     from compare.session import gradcheck
 
-    report = gradcheck(options_from(args), spec_from(args), batch_size=args.batch_size, seed=args.seed,
-                       dtype=args.dtype, dataset=args.dataset, random_data=args.random_data, fault=args.inject_fault,
-                       fd=args.fd or args.fd_all, fd_samples=None if args.fd_all else args.fd_samples,
-                       l2=args.l2, l1=args.l1, world=world)
-    if report is None:                              # a follower rank: rank 0 reports
+    given = {k: vars(args)[k] for k in ("batch_size", "seed", "dtype", "dataset", "random_data", "l2", "l1")}
+    fd = dict(fd=args.fd or args.fd_all, fd_samples=None if args.fd_all else args.fd_samples)
+    report = gradcheck(options_from(args), spec_from(args), fault=args.inject_fault, world=world, **fd, **given)
+    if report is None:  # a follower rank: rank 0 reports
         return EXIT_OK
-    print(report)                                   # compare.report.format_gradcheck
+    print(report)  # compare.report.format_gradcheck
     write_json(args.json, report.to_dict())
     return EXIT_OK if report.passed else EXIT_MISMATCH
 
@@ -125,8 +131,9 @@ def cmd_overfit(args, world) -> int:
     from compare.session import overfit_results
 
     impls = ["manual", "torch"] if args.impl == "both" else [args.impl]
-    payload, labels = overfit_results(options_from(args), impls, max_steps=args.max_steps, target=args.target,
-                                      world=world)
+    payload, labels = overfit_results(
+        options_from(args), impls, max_steps=args.max_steps, target=args.target, world=world
+    )
     print(format_overfit(payload, labels))
     write_json(args.json, payload)
     return EXIT_OK if payload["passed"] else EXIT_MISMATCH
@@ -149,8 +156,13 @@ def cmd_optimcheck(args, world) -> int:
 
     b1, b2 = args.betas or (None, None)
     given = dict(lr=args.lr, momentum=args.momentum, alpha=args.alpha, eps=args.eps, beta1=b1, beta2=b2)
-    report = check(args.plugin_optimizer, steps=args.steps, dtype=args.dtype, seed=args.seed,
-                   overrides={k: v for k, v in given.items() if v is not None})
+    report = check(
+        args.plugin_optimizer,
+        steps=args.steps,
+        dtype=args.dtype,
+        seed=args.seed,
+        overrides={k: v for k, v in given.items() if v is not None},
+    )
     print(format_report(report))
     write_json(args.json, report.to_dict())
     return EXIT_OK if report.passed else EXIT_MISMATCH
@@ -166,22 +178,40 @@ def cmd_bench(args, world) -> int:
     from compare.bench import bench_command
     from compare.report import format_bench
 
-    r = bench_command(batch_sizes=args.batch_sizes, dtypes=args.dtypes, repeats=args.repeats, device=args.device,
-                      baseline=not args.no_baseline, startup=not args.no_startup, nprocs=args.nprocs,
-                      data_dir=args.data_dir, download=not args.no_download, dataset=args.dataset, quiet=args.quiet)
+    r = bench_command(
+        batch_sizes=args.batch_sizes,
+        dtypes=args.dtypes,
+        repeats=args.repeats,
+        device=args.device,
+        baseline=not args.no_baseline,
+        startup=not args.no_startup,
+        nprocs=args.nprocs,
+        data_dir=args.data_dir,
+        download=not args.no_download,
+        dataset=args.dataset,
+        quiet=args.quiet,
+    )
     print(format_bench(r))
     write_json(args.json, r)
     return EXIT_OK
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="simplenet", formatter_class=argparse.RawDescriptionHelpFormatter, description=(
-        "SimpleNet twice: the same MNIST network by hand in NumPy and with PyTorch autograd,\n"
-        "and the checks that prove they agree.\n\n" + __doc__.split("\n\n", 1)[1]))
+    parser = Parser(
+        prog="simplenet",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "SimpleNet twice: the same MNIST network by hand in NumPy and with PyTorch autograd,\n"
+            "and the checks that prove they agree.\n\n" + __doc__.split("\n\n", 1)[1]
+        ),
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in o.commands():
-        p = sub.add_parser(command.name, help=command.help,
-                           formatter_class=DefaultsShown if command.defaults_shown else argparse.HelpFormatter)
+        p = sub.add_parser(
+            command.name,
+            help=command.help,
+            formatter_class=DefaultsShown if command.defaults_shown else argparse.HelpFormatter,
+        )
         for flag in command.flags:
             add(p, flag)
         p.set_defaults(func=globals()[f"cmd_{command.name}"], **command.unset)
@@ -204,10 +234,15 @@ def run_parsed(argv: list[str] | None) -> int:
     world = None
     try:
         check_json_path(getattr(args, "json", None))
-        code, world = distributed_start(args.command, argv, impl=getattr(args, "impl", None),
-                                        nproc=getattr(args, "nproc", 1), device=getattr(args, "device", "cpu"),
-                                        force=getattr(args, "force", False),
-                                        step_timeout=getattr(args, "step_timeout", None))
+        code, world = distributed_start(
+            args.command,
+            argv,
+            impl=getattr(args, "impl", None),
+            nproc=getattr(args, "nproc", 1),
+            device=getattr(args, "device", "cpu"),
+            force=getattr(args, "force", False),
+            step_timeout=getattr(args, "step_timeout", None),
+        )
         if code is not None:
             return code
         try:
@@ -219,7 +254,7 @@ def run_parsed(argv: list[str] | None) -> int:
                 finish()
     except Exception as e:
         error: SimplenetError | None = as_error(e, world)
-        if error is None:             # not one of ours nor the machine's: a bug, with its traceback
+        if error is None:  # not one of ours nor the machine's: a bug, with its traceback
             raise
         if error.cause is not None and getattr(args, "traceback", False):
             import traceback

@@ -1,4 +1,5 @@
 """One frozen description of a model and a run, read by both twins and saved with every run."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,18 +24,18 @@ DATASET_NAMES = tuple(DATASETS)
 def optimizer_names() -> tuple[str, ...]:
     """The optimizers the twins register (read when asked: a registry entry is all a new one needs)."""
     return tuple(_optim.OPTIMIZERS)
+
+
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2, "adagrad": 1e-2}
 DEFAULT_WEIGHT_DECAY = {"sgd": 0.0, "adam": 0.0, "adamw": 1e-2, "rmsprop": 0.0, "adagrad": 0.0}  # torch.optim's
-DEFAULT_MOMENTUM = {"sgd": 0.9, "rmsprop": 0.0}          # sgd: this project's recipe; rmsprop: torch's
-DEFAULT_EPS = {"adam": 1e-8, "adamw": 1e-8, "rmsprop": 1e-8, "adagrad": 1e-10, "sgd": 1e-8}   # torch.optim's
+DEFAULT_MOMENTUM = {"sgd": 0.9, "rmsprop": 0.0}  # sgd: this project's recipe; rmsprop: torch's
+DEFAULT_EPS = {"adam": 1e-8, "adamw": 1e-8, "rmsprop": 1e-8, "adagrad": 1e-10, "sgd": 1e-8}  # torch.optim's
 
 
 def state_buffers(optimizer: str, *, momentum: float = 0.0, amsgrad: bool = False, centered: bool = False) -> int:
     """Arrays of optimizer state per parameter (for the memory estimate), as the twins' registry says
     torch.optim keeps them."""
     return _optim.OPTIMIZERS[optimizer].state(dict(momentum=momentum, amsgrad=amsgrad, centered=centered))
-
-
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ class ModelSpec:
     activation: str = "relu"
     in_features: int = 784
     out_features: int = 10
-    loss: str = "cross-entropy"          # "mse": torch.nn.MSELoss on one-hot targets; "quadratic": Nielsen's ½·Σ_k, = C/2 × mse
-    output_activation: str = "none"      # applied to the last layer's output: none (logits), sigmoid, softmax
+    loss: str = "cross-entropy"  # "mse": torch.nn.MSELoss on one-hot targets; "quadratic": Nielsen's ½·Σ_k, = C/2 × mse
+    output_activation: str = "none"  # applied to the last layer's output: none (logits), sigmoid, softmax
 
     def __post_init__(self):
         if self.activation not in ACTIVATIONS:
@@ -54,8 +55,10 @@ class ModelSpec:
         if self.loss not in LOSSES:
             raise ConfigError(f"--loss {self.loss!r} is unknown; choose one of {', '.join(LOSSES)}")
         if self.output_activation not in OUTPUT_ACTIVATIONS:
-            raise ConfigError(f"--output-activation {self.output_activation!r} is unknown; choose one of "
-                              f"{', '.join(OUTPUT_ACTIVATIONS)}")
+            raise ConfigError(
+                f"--output-activation {self.output_activation!r} is unknown; choose one of "
+                f"{', '.join(OUTPUT_ACTIVATIONS)}"
+            )
         if any(int(h) < 1 for h in self.hidden):
             raise ConfigError(f"--hidden {self.hidden_text()}: every layer needs at least 1 unit")
 
@@ -68,8 +71,10 @@ class ModelSpec:
         try:
             sizes = tuple(int(part) for part in text.split(","))
         except ValueError:
-            raise ConfigError(f"--hidden {text!r} is malformed; give comma-separated sizes such as 128,64 "
-                              "(or 'none' for no hidden layer)") from None
+            raise ConfigError(
+                f"--hidden {text!r} is malformed; give comma-separated sizes such as 128,64 "
+                "(or 'none' for no hidden layer)"
+            ) from None
         if any(s < 1 for s in sizes):
             raise ConfigError(f"--hidden {text!r}: every layer needs at least 1 unit")
         return sizes
@@ -79,9 +84,13 @@ class ModelSpec:
 
     def kwargs(self) -> dict:
         """Keyword arguments for either twin's ``SimpleNet``."""
-        return dict(in_features=self.in_features, hidden=tuple(self.hidden),
-                    out_features=self.out_features, activation=self.activation,
-                    output_activation=self.output_activation)
+        return dict(
+            in_features=self.in_features,
+            hidden=tuple(self.hidden),
+            out_features=self.out_features,
+            activation=self.activation,
+            output_activation=self.output_activation,
+        )
 
     @property
     def plain(self) -> bool:
@@ -102,21 +111,21 @@ class TrainConfig:
     spec: ModelSpec = field(default_factory=ModelSpec)
     epochs: int = 15
     batch_size: int = 64
-    lr: float | None = None          # None: the optimizer's default, DEFAULT_LR
+    lr: float | None = None  # None: the optimizer's default, DEFAULT_LR
     optimizer: str = "sgd"
-    momentum: float | None = None        # None: DEFAULT_MOMENTUM (0.9 for sgd, torch's 0 for rmsprop)
+    momentum: float | None = None  # None: DEFAULT_MOMENTUM (0.9 for sgd, torch's 0 for rmsprop)
     dampening: float = 0.0
     nesterov: bool = False
-    weight_decay: float | None = None    # None: the optimizer's torch default, DEFAULT_WEIGHT_DECAY
+    weight_decay: float | None = None  # None: the optimizer's torch default, DEFAULT_WEIGHT_DECAY
     betas: tuple[float, float] = (0.9, 0.999)
-    eps: float | None = None             # None: the optimizer's torch default, DEFAULT_EPS
+    eps: float | None = None  # None: the optimizer's torch default, DEFAULT_EPS
     amsgrad: bool = False
-    alpha: float = 0.99                  # rmsprop's smoothing constant
-    centered: bool = False               # rmsprop
-    lr_decay: float = 0.0                # adagrad
-    initial_accumulator_value: float = 0.0   # adagrad
-    l2: float = 0.0                      # ½·λ·ΣW² in the loss, weights only (CS231n's reg); not weight_decay
-    l1: float = 0.0                      # λ·Σ|W| in the loss, weights only (the nnfs book's L1)
+    alpha: float = 0.99  # rmsprop's smoothing constant
+    centered: bool = False  # rmsprop
+    lr_decay: float = 0.0  # adagrad
+    initial_accumulator_value: float = 0.0  # adagrad
+    l2: float = 0.0  # ½·λ·ΣW² in the loss, weights only (CS231n's reg); not weight_decay
+    l1: float = 0.0  # λ·Σ|W| in the loss, weights only (the nnfs book's L1)
     schedule: str = "cosine"
     step_size: int = 5
     gamma: float = 0.1
@@ -137,26 +146,43 @@ class TrainConfig:
         checks = [
             (self.epochs >= 0, f"--epochs {self.epochs} must be 0 or more"),
             (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
-            (self.optimizer in optimizer_names(),
-             f"--optimizer {self.optimizer!r} is unknown; choose one of {', '.join(optimizer_names())}"),
-            (self.lr is not None and math.isfinite(self.lr) and self.lr > 0, f"--lr {self.lr} must be a positive number"),
+            (
+                self.optimizer in optimizer_names(),
+                f"--optimizer {self.optimizer!r} is unknown; choose one of {', '.join(optimizer_names())}",
+            ),
+            (
+                self.lr is not None and math.isfinite(self.lr) and self.lr > 0,
+                f"--lr {self.lr} must be a positive number",
+            ),
             (0 <= self.momentum, f"--momentum {self.momentum} must be 0 or more"),
-            (self.weight_decay is not None and self.weight_decay >= 0, f"--weight-decay {self.weight_decay} must be 0 or more"),
-            (not self.nesterov or (self.momentum > 0 and self.dampening == 0),
-             "--nesterov needs --momentum > 0 and --dampening 0 (as torch.optim.SGD)"),
+            (
+                self.weight_decay is not None and self.weight_decay >= 0,
+                f"--weight-decay {self.weight_decay} must be 0 or more",
+            ),
+            (
+                not self.nesterov or (self.momentum > 0 and self.dampening == 0),
+                "--nesterov needs --momentum > 0 and --dampening 0 (as torch.optim.SGD)",
+            ),
             (all(0 <= b < 1 for b in self.betas), f"--betas {self.betas} must each lie in [0, 1)"),
             (self.eps > 0, f"--eps {self.eps} must be positive"),
             (0 <= self.alpha < 1, f"--alpha {self.alpha} must lie in [0, 1)"),
             (self.lr_decay >= 0, f"--lr-decay {self.lr_decay} must be 0 or more"),
             (self.l2 >= 0 and self.l1 >= 0, f"--l2 {self.l2} and --l1 {self.l1} must be 0 or more"),
-            (self.initial_accumulator_value >= 0,
-             f"--initial-accumulator-value {self.initial_accumulator_value} must be 0 or more"),
-            (self.schedule in SCHEDULES, f"--schedule {self.schedule!r} is unknown; choose one of {', '.join(SCHEDULES)}"),
+            (
+                self.initial_accumulator_value >= 0,
+                f"--initial-accumulator-value {self.initial_accumulator_value} must be 0 or more",
+            ),
+            (
+                self.schedule in SCHEDULES,
+                f"--schedule {self.schedule!r} is unknown; choose one of {', '.join(SCHEDULES)}",
+            ),
             (self.step_size >= 1, f"--step-size {self.step_size} must be at least 1"),
             (self.gamma > 0, f"--gamma {self.gamma} must be positive"),
             (self.dtype in DTYPES, f"--dtype {self.dtype!r} is unknown; choose float32 or float64"),
-            (self.dataset in DATASET_NAMES, f"--dataset {self.dataset!r} is unknown; choose one of "
-                                            f"{', '.join(DATASET_NAMES)}"),
+            (
+                self.dataset in DATASET_NAMES,
+                f"--dataset {self.dataset!r} is unknown; choose one of {', '.join(DATASET_NAMES)}",
+            ),
             (self.eval_batch_size >= 1, f"--eval-batch-size {self.eval_batch_size} must be at least 1"),
         ]
         for ok, message in checks:

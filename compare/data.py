@@ -3,6 +3,7 @@
 The data root is ``--data-dir``, else ``$SIMPLENET_DATA``, else ``./data``.  torchvision
 fetches the files; each twin then reads them with its own reader.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from manual import data as manual_data
 from compare.datasets import DataError
+from manual import data as manual_data
 
 ENV_VAR = "SIMPLENET_DATA"
 
@@ -36,8 +37,9 @@ def ensure_mnist(root: Path, download: bool = True, dataset: str = "mnist") -> P
     return root
 
 
-def real_batch(root: Path, batch_size: int, seed: int, dtype: str,
-               dataset: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
+def real_batch(
+    root: Path, batch_size: int, seed: int, dtype: str, dataset: str = "mnist"
+) -> tuple[np.ndarray, np.ndarray]:
     """``batch_size`` training examples drawn without replacement by Generator(seed)."""
     images, labels = manual_data.load_split(root, "train", dataset)
     if not 1 <= batch_size <= len(images):
@@ -46,8 +48,9 @@ def real_batch(root: Path, batch_size: int, seed: int, dtype: str,
     return manual_data.normalize(images[idx], np.dtype(dtype), dataset), labels[idx]
 
 
-def random_batch(batch_size: int, seed: int, dtype: str, in_features: int = 784,
-                 classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def random_batch(
+    batch_size: int, seed: int, dtype: str, in_features: int = 784, classes: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
     """Standard-normal inputs and uniform labels, for checks that need no data."""
     rng = np.random.default_rng(seed)
     return rng.standard_normal((batch_size, in_features)).astype(dtype), rng.integers(0, classes, batch_size)

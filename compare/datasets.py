@@ -2,6 +2,7 @@
 class names, the four IDX file names and where they lie (torchvision's layout or a flat directory),
 and the checks both twins' loaders apply.  Pure Python: ``manual/`` and ``torch_impl/`` both import
 it, and neither imports the other."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,28 +13,34 @@ from compare.errors import UserError
 
 @dataclass(frozen=True)
 class Dataset:
-    name: str                     # as on the command line
-    title: str                    # as in reports
-    folder: str                   # torchvision's class and folder name
-    mean: float                   # training-set pixel mean and std (on [0, 1])
+    name: str  # as on the command line
+    title: str  # as in reports
+    folder: str  # torchvision's class and folder name
+    mean: float  # training-set pixel mean and std (on [0, 1])
     std: float
     classes: tuple[str, ...]
 
 
 DATASETS = {
     "mnist": Dataset("mnist", "MNIST", "MNIST", 0.1307, 0.3081, tuple("0123456789")),
-    "fashion-mnist": Dataset("fashion-mnist", "Fashion-MNIST", "FashionMNIST", 0.2860, 0.3530,
-                             ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-                              "Bag", "Ankle boot")),
-    "kmnist": Dataset("kmnist", "KMNIST", "KMNIST", 0.1918, 0.3483,
-                      ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")),
+    "fashion-mnist": Dataset(
+        "fashion-mnist",
+        "Fashion-MNIST",
+        "FashionMNIST",
+        0.2860,
+        0.3530,
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    ),
+    "kmnist": Dataset(
+        "kmnist", "KMNIST", "KMNIST", 0.1918, 0.3483, ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
+    ),
 }
 MEAN, STD = DATASETS["mnist"].mean, DATASETS["mnist"].std
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-IMAGE_MAGIC, LABEL_MAGIC = 0x0803, 0x0801   # unsigned bytes, 3 or 1 dimensions
+IMAGE_MAGIC, LABEL_MAGIC = 0x0803, 0x0801  # unsigned bytes, 3 or 1 dimensions
 HINT = "pass --data-dir DIR or set SIMPLENET_DATA (DIR/MNIST/raw/ or a flat DIR with the four files)"
 
 
@@ -76,16 +83,19 @@ def locate_all(root: str | Path, dataset: str = "mnist") -> dict[str, Path | Non
     return {name: locate(root, name, dataset) for pair in FILES.values() for name in pair}
 
 
-def check_split(images, labels, image_path, label_path,
-                image_shape: tuple[int, int] = (28, 28)) -> None:
+def check_split(images, labels, image_path, label_path, image_shape: tuple[int, int] = (28, 28)) -> None:
     """Counts, image size and label range of a split (NumPy arrays or tensors): both twins' loaders apply
     the same rules."""
     if tuple(images.shape[1:]) != tuple(image_shape):
-        raise DataError(f"{image_path}: images are {images.shape[1]}×{images.shape[2]}, "
-                        f"expected {image_shape[0]}×{image_shape[1]} (the MNIST family)")
+        raise DataError(
+            f"{image_path}: images are {images.shape[1]}×{images.shape[2]}, "
+            f"expected {image_shape[0]}×{image_shape[1]} (the MNIST family)"
+        )
     if len(images) != len(labels):
-        raise DataError(f"{label_path}: {len(labels)} labels for {len(images)} images in {image_path}; "
-                        "the two files do not belong together")
+        raise DataError(
+            f"{label_path}: {len(labels)} labels for {len(images)} images in {image_path}; "
+            "the two files do not belong together"
+        )
     if len(images) == 0:
         raise DataError(f"{image_path}: holds no images (its header says 0); replace the file")
     if len(labels) and int(labels.max()) > 9:

@@ -1,4 +1,5 @@
 """The seeds' debugging routine as library functions: overfit one batch, sweep the learning rate."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,15 +13,16 @@ from compare.runner import epoch_permutation
 class OverfitResult:
     impl: str
     reached: bool
-    step: int | None              # the first step whose batch loss was below the target
+    step: int | None  # the first step whose batch loss was below the target
     final_loss: float
     steps_run: int
     reason: str = ""
     losses: list[float] = field(default_factory=list)
 
 
-def overfit(twins, *, seed: int, batch_size: int, max_steps: int = 1000, target: float = 1e-3,
-            check_every: int = 10) -> dict[str, OverfitResult]:
+def overfit(
+    twins, *, seed: int, batch_size: int, max_steps: int = 1000, target: float = 1e-3, check_every: int = 10
+) -> dict[str, OverfitResult]:
     """Train each twin on ONE fixed batch (the first ``batch_size`` images of epoch 0's order)
     until its loss drops below ``target``; a net that cannot, within ``max_steps``, has broken pipes."""
     n = len(twins[0].y_train)
@@ -31,7 +33,7 @@ def overfit(twins, *, seed: int, batch_size: int, max_steps: int = 1000, target:
     for t in twins:
         t.begin_epoch(perm, max_steps)
     checked = 0
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # non-finite losses are reported
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # non-finite losses are reported
         for s in range(max_steps):
             for t in running:
                 t.step(s, 0, hi)
@@ -41,11 +43,19 @@ def overfit(twins, *, seed: int, batch_size: int, max_steps: int = 1000, target:
                 losses, history = t.host_losses(checked, s + 1), t.host_losses(0, s + 1).tolist()
                 bad, below = np.flatnonzero(~np.isfinite(losses)), np.flatnonzero(losses < target)
                 if bad.size:
-                    results[t.name] = OverfitResult(t.name, False, None, float(losses[bad[0]]),
-                                                    checked + int(bad[0]) + 1, "the loss became non-finite", history)
+                    results[t.name] = OverfitResult(
+                        t.name,
+                        False,
+                        None,
+                        float(losses[bad[0]]),
+                        checked + int(bad[0]) + 1,
+                        "the loss became non-finite",
+                        history,
+                    )
                 elif below.size:
-                    results[t.name] = OverfitResult(t.name, True, checked + int(below[0]) + 1,
-                                                    float(losses[below[0]]), s + 1, "", history)
+                    results[t.name] = OverfitResult(
+                        t.name, True, checked + int(below[0]) + 1, float(losses[below[0]]), s + 1, "", history
+                    )
                 else:
                     continue
                 running.remove(t)
@@ -54,8 +64,15 @@ def overfit(twins, *, seed: int, batch_size: int, max_steps: int = 1000, target:
                 break
     for t in running:
         history = t.host_losses(0, max_steps).tolist()
-        results[t.name] = OverfitResult(t.name, False, None, history[-1], max_steps,
-                                        f"loss still {history[-1]:.3g} after {max_steps} steps", history)
+        results[t.name] = OverfitResult(
+            t.name,
+            False,
+            None,
+            history[-1],
+            max_steps,
+            f"loss still {history[-1]:.3g} after {max_steps} steps",
+            history,
+        )
     return {t.name: results[t.name] for t in twins}
 
 

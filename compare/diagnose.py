@@ -17,6 +17,7 @@ parameter that passed, and a gradient that fits no signature is ``unexplained``:
 The constant is the least-squares fit c = ⟨a, b⟩ / ⟨b, b⟩; it fits when max|a − c·b| is within the
 tolerance relative to the tensors' scale, the same measure as the verdict itself.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,7 @@ import re
 import numpy as np
 
 TINY = 1e-300
-FACTOR_RTOL = 1e-4       # how close c must be to N, 1/N or −1 to be named as such
+FACTOR_RTOL = 1e-4  # how close c must be to N, 1/N or −1 to be named as such
 
 
 def rel(a: np.ndarray, b: np.ndarray) -> float:
@@ -37,17 +38,31 @@ def layer_of(name: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-def signature(a: np.ndarray | None, b: np.ndarray, n: int, tol: float, native: str,
-              native_shape: tuple[int, ...], shown_shape: tuple[int, ...] | None) -> dict | None:
+def signature(
+    a: np.ndarray | None,
+    b: np.ndarray,
+    n: int,
+    tol: float,
+    native: str,
+    native_shape: tuple[int, ...],
+    shown_shape: tuple[int, ...] | None,
+) -> dict | None:
     """The signature ``a`` (plug-in) bears against ``b`` (autograd), or None if it fits none."""
     if a is None:
         return dict(code="missing", message=f"no gradient for {native}: the backward never set it")
     if a.shape != b.shape:
         if a.ndim == 2 and a.T.shape == b.shape and rel(a.T, b) <= tol:
-            return dict(code="transposed", message=f"gradient of {native} is transposed: shape "
-                        f"{shown_shape} where the parameter is {native_shape} (xᵀ·g and gᵀ·x swapped)")
-        return dict(code="shape", message=f"gradient of {native} has shape {shown_shape}, the parameter is "
-                    f"{native_shape}", plugin_shape=list(shown_shape or a.shape), expected_shape=list(native_shape))
+            return dict(
+                code="transposed",
+                message=f"gradient of {native} is transposed: shape "
+                f"{shown_shape} where the parameter is {native_shape} (xᵀ·g and gᵀ·x swapped)",
+            )
+        return dict(
+            code="shape",
+            message=f"gradient of {native} has shape {shown_shape}, the parameter is {native_shape}",
+            plugin_shape=list(shown_shape or a.shape),
+            expected_shape=list(native_shape),
+        )
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     bb = float(np.vdot(b64, b64))
     if bb > 0 and not np.any(a64):
@@ -61,20 +76,32 @@ def signature(a: np.ndarray | None, b: np.ndarray, n: int, tol: float, native: s
         return None
     near = lambda target: abs(c / target - 1) <= FACTOR_RTOL
     if n > 1 and near(n):
-        return dict(code="batch-sum", factor=c, message=f"{native} = {n} × autograd (N = {n}, the batch size): "
-                    "summed over the batch where the mean loss divides by N (all parameters so: dL/dlogits lacks its 1/N)")
+        return dict(
+            code="batch-sum",
+            factor=c,
+            message=f"{native} = {n} × autograd (N = {n}, the batch size): "
+            "summed over the batch where the mean loss divides by N (all parameters so: dL/dlogits lacks its 1/N)",
+        )
     if n > 1 and near(1 / n):
-        return dict(code="batch-mean-twice", factor=c, message=f"{native} = autograd / {n} (N = {n}): divided by "
-                    "the batch size twice - e.g. a mean over the batch where Σ_n belongs, after the loss "
-                    "gradient was already divided by N")
+        return dict(
+            code="batch-mean-twice",
+            factor=c,
+            message=f"{native} = autograd / {n} (N = {n}): divided by "
+            "the batch size twice - e.g. a mean over the batch where Σ_n belongs, after the loss "
+            "gradient was already divided by N",
+        )
     if near(-1):
-        return dict(code="sign", factor=c, message=f"{native} = −autograd: the sign is flipped "
-                    "(onehot − p for p − onehot, or a minus dropped)")
+        return dict(
+            code="sign",
+            factor=c,
+            message=f"{native} = −autograd: the sign is flipped (onehot − p for p − onehot, or a minus dropped)",
+        )
     return dict(code="scale", factor=c, message=f"{native} = {c:.6g} × autograd: off by a constant factor")
 
 
-def diagnose(checks, plugin: dict, autograd: dict, *, n: int, tol: float, slots: dict,
-             native_shapes: dict | None = None) -> None:
+def diagnose(
+    checks, plugin: dict, autograd: dict, *, n: int, tol: float, slots: dict, native_shapes: dict | None = None
+) -> None:
     """Set ``check.diagnosis`` on every failing check (``checks`` hold name, passed, diagnosis).
 
     ``slots`` maps torch names to the plug-in's (name, shape, layout) for messages, ``native_shapes``
@@ -93,16 +120,27 @@ def diagnose(checks, plugin: dict, autograd: dict, *, n: int, tol: float, slots:
             continue
         k = layer_of(c.name)
         if k < entered:
-            c.diagnosis = dict(code="upstream", entered_at=f"layer{entered}", message=(
-                f"wrong only because layer{entered} (nearer the output) is already wrong: the bug entered at "
-                f"layer{entered} - fix that first"))
+            c.diagnosis = dict(
+                code="upstream",
+                entered_at=f"layer{entered}",
+                message=(
+                    f"wrong only because layer{entered} (nearer the output) is already wrong: the bug entered at "
+                    f"layer{entered} - fix that first"
+                ),
+            )
         else:
-            c.diagnosis = dict(code="unexplained", entered_at=f"layer{k}", message=(
-                f"no known signature fits; the first wrong layer counted from the output is layer{k}, so the bug "
-                f"entered here: layer{k}'s own backward, or the gradient it receives (the activation after it, "
-                f"or layer{k + 1}'s input gradient)" if k < max(map(layer_of, slots)) else
-                f"no known signature fits; the first wrong layer counted from the output is layer{k} (the output "
-                "layer): its backward, or the gradient of the loss (p − onehot)/N"))
+            c.diagnosis = dict(
+                code="unexplained",
+                entered_at=f"layer{k}",
+                message=(
+                    f"no known signature fits; the first wrong layer counted from the output is layer{k}, so the bug "
+                    f"entered here: layer{k}'s own backward, or the gradient it receives (the activation after it, "
+                    f"or layer{k + 1}'s input gradient)"
+                    if k < max(map(layer_of, slots))
+                    else f"no known signature fits; the first wrong layer counted from the output is layer{k} (the output "
+                    "layer): its backward, or the gradient of the loss (p − onehot)/N"
+                ),
+            )
 
 
 def worst_elements(a: np.ndarray, b: np.ndarray, slot, count: int = 3) -> list[dict]:
@@ -112,6 +150,9 @@ def worst_elements(a: np.ndarray, b: np.ndarray, slot, count: int = 3) -> list[d
     out = []
     for flat in order:
         idx = tuple(int(i) for i in np.unravel_index(int(flat), a.shape))
-        out.append(dict(index=list(idx), native_index=list(slot.native_index(idx)),
-                        plugin=float(a[idx]), autograd=float(b[idx])))
+        out.append(
+            dict(
+                index=list(idx), native_index=list(slot.native_index(idx)), plugin=float(a[idx]), autograd=float(b[idx])
+            )
+        )
     return out

@@ -16,6 +16,7 @@ batch does not divide evenly:
 
 Rank 0 alone writes TensorBoard, checkpoints, JSON and the console.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -27,7 +28,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-TIMEOUT = datetime.timedelta(seconds=45)    # a collective that waits longer means a rank is gone
+TIMEOUT = datetime.timedelta(seconds=45)  # a collective that waits longer means a rank is gone
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def silence_followers(world: World) -> None:
         sys.stderr = devnull
 
 
-HEARTBEAT = "SIMPLENET_HEARTBEAT_DIR"      # where each worker writes "<step> <time>" as it trains
+HEARTBEAT = "SIMPLENET_HEARTBEAT_DIR"  # where each worker writes "<step> <time>" as it trains
 
 
 _BEAT_FD: dict[int, int] = {}
@@ -177,8 +178,10 @@ class HangWatch:
             stale = {r: b for r, b in beats.items() if time.time() - b[1] > self.timeout}
             if stale:
                 rank, (step, at) = min(stale.items(), key=lambda kv: (kv[1][1], kv[0]))
-                self.message = (f"rank {rank} of {self.nproc} made no progress for {time.time() - at:.0f} s after "
-                                f"step {step} (--step-timeout {self.timeout:g}); the workers were stopped")
+                self.message = (
+                    f"rank {rank} of {self.nproc} made no progress for {time.time() - at:.0f} s after "
+                    f"step {step} (--step-timeout {self.timeout:g}); the workers were stopped"
+                )
                 subprocess.run(["pkill", "-KILL", "-P", str(os.getpid())], check=False)
                 return
 
@@ -207,36 +210,53 @@ def launch(argv: list[str], nproc: int, step_timeout: float | None = None) -> in
 
 def _launch(argv, nproc, watch, ChildFailedError, LaunchConfig, elastic_launch) -> int:
 
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"simplenet-{os.getpid()}",
-                          rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
-                          monitor_interval=0.2)
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=f"simplenet-{os.getpid()}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="127.0.0.1:0",
+        max_restarts=0,
+        monitor_interval=0.2,
+    )
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     import logging
 
     from torch.distributed.elastic.multiprocessing.api import SignalException
 
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)   # the run speaks for itself
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the run speaks for itself
 
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "compare.cli", *argv)
-    except SignalException as e:        # SIGINT/SIGTERM: the workers got it too, agreed on a step, saved
+    except SignalException as e:  # SIGINT/SIGTERM: the workers got it too, agreed on a step, saved
         return 128 + int(e.sigval)
     except ChildFailedError as e:
         if watch is not None and watch.message:
             print(f"simplenet: error: {watch.message}", file=sys.stderr)
             return 4
         failures = e.failures
-        stopped = (-signal.SIGTERM,)                             # what the agent does to the others
-        if 0 in failures and failures[0].exitcode > 0 and all(
-                f.exitcode > 0 or f.exitcode in stopped for r, f in failures.items() if r != 0):
-            return failures[0].exitcode                          # rank 0's own verdict (1, 2, 3, 4, 130, 143)
+        stopped = (-signal.SIGTERM,)  # what the agent does to the others
+        if (
+            0 in failures
+            and failures[0].exitcode > 0
+            and all(f.exitcode > 0 or f.exitcode in stopped for r, f in failures.items() if r != 0)
+        ):
+            return failures[0].exitcode  # rank 0's own verdict (1, 2, 3, 4, 130, 143)
         # the first to fail, not the survivors the agent then stopped (SIGTERM) or that lost contact (4)
-        rank, failure = min(failures.items(), key=lambda kv: (kv[1].exitcode in (-signal.SIGTERM, 4),
-                                                               kv[1].timestamp, kv[0]))
-        how = (f"was killed by signal {-failure.exitcode}" if failure.exitcode < 0
-               else f"exited with code {failure.exitcode}")
-        print(f"simplenet: error: rank {rank} of {nproc} {how}; the other ranks were stopped "
-              "(see the lines above for its own message, if any)", file=sys.stderr)
+        rank, failure = min(
+            failures.items(), key=lambda kv: (kv[1].exitcode in (-signal.SIGTERM, 4), kv[1].timestamp, kv[0])
+        )
+        how = (
+            f"was killed by signal {-failure.exitcode}"
+            if failure.exitcode < 0
+            else f"exited with code {failure.exitcode}"
+        )
+        print(
+            f"simplenet: error: rank {rank} of {nproc} {how}; the other ranks were stopped "
+            "(see the lines above for its own message, if any)",
+            file=sys.stderr,
+        )
         return 4
     return 0
 

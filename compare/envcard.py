@@ -1,12 +1,12 @@
 """The environment card saved with every run: what produced these numbers."""
+
 from __future__ import annotations
 
 import platform
 import subprocess
 import sys
-from pathlib import Path
-
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,8 +18,11 @@ def blas_info() -> list[dict]:
         from threadpoolctl import threadpool_info
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
         return [{"note": "threadpoolctl not installed"}]
-    return [{k: info.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "filepath")}
-            for info in threadpool_info() if info.get("user_api") == "blas"]
+    return [
+        {k: info.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "filepath")}
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
 
 
 def package_version(name: str) -> str | None:
@@ -32,8 +35,9 @@ def package_version(name: str) -> str | None:
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None

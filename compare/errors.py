@@ -6,6 +6,7 @@ its exit code; the CLI maps the one base class, ``SimplenetError``:
 * 3, ``NonFiniteLoss``: training stopped on a NaN or infinite loss;
 * 4, ``ResourceError``: the machine failed the run (disk, memory, a lost DDP peer).
 """
+
 from __future__ import annotations
 
 
@@ -13,7 +14,7 @@ class SimplenetError(Exception):
     """Base of every error the judge reports itself, in one line; ``exit_code`` is the process's."""
 
     exit_code = 2
-    cause: BaseException | None = None      # the user's own exception behind it, for --traceback
+    cause: BaseException | None = None  # the user's own exception behind it, for --traceback
 
 
 class UserError(SimplenetError):
@@ -30,8 +31,7 @@ class NonFiniteLoss(SimplenetError, RuntimeError):
     """Training produced a NaN or infinite loss: stop at once and say where (exit code 3)."""
 
     def __init__(self, twin: str, step: int, value: float):
-        super().__init__(f"{twin} twin: loss became {value} at step {step}; training stopped "
-                         "(try a smaller --lr)")
+        super().__init__(f"{twin} twin: loss became {value} at step {step}; training stopped (try a smaller --lr)")
         self.twin, self.step = twin, step
 
     exit_code = 3

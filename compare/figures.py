@@ -8,6 +8,7 @@ object API (``Figure`` + the Agg canvas: no pyplot state, no window, closed afte
 * ``examples_image``: test images with a caption each (most confident mistakes, disagreements);
 * ``overlay_figure``: the twins' curves, the divergence on a log axis, the final confusion matrices.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,7 +45,7 @@ def tile_grid(rows: np.ndarray, shape: tuple[int, int] = (28, 28), columns: int 
     for i, row in enumerate(np.asarray(rows, dtype=np.float64)):
         r, c = divmod(i, columns)
         top, left = GRID_PAD + r * (h + GRID_PAD), GRID_PAD + c * (w + GRID_PAD)
-        grid[top:top + h, left:left + w] = row.reshape(h, w)
+        grid[top : top + h, left : left + w] = row.reshape(h, w)
     return grid
 
 
@@ -68,8 +69,9 @@ def weight_tiles(weight: np.ndarray, shape: tuple[int, int] = (28, 28)) -> np.nd
     return colorize(tile_grid(weight, shape), -limit, limit, "RdBu_r")
 
 
-def weight_diff_image(a: np.ndarray, b: np.ndarray, labels: tuple[str, str] = ("manual", "torch"),
-                      shape: tuple[int, int] = (28, 28)) -> np.ndarray:
+def weight_diff_image(
+    a: np.ndarray, b: np.ndarray, labels: tuple[str, str] = ("manual", "torch"), shape: tuple[int, int] = (28, 28)
+) -> np.ndarray:
     """|a − b| per tile on one scale from 0 to its maximum, which the title states."""
     diff = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
     top = float(diff.max())
@@ -86,7 +88,8 @@ def weight_diff_image(a: np.ndarray, b: np.ndarray, labels: tuple[str, str] = ("
 def confusion(true: np.ndarray, pred: np.ndarray, classes: int) -> np.ndarray:
     """counts[t, p]: test images of class t predicted as p."""
     return np.bincount(np.asarray(true) * classes + np.asarray(pred), minlength=classes * classes).reshape(
-        classes, classes)
+        classes, classes
+    )
 
 
 def draw_confusion(ax, counts: np.ndarray, names, title: str) -> None:
@@ -96,8 +99,15 @@ def draw_confusion(ax, counts: np.ndarray, names, title: str) -> None:
     for t in range(k):
         for p in range(k):
             if counts[t, p]:
-                ax.text(p, t, str(counts[t, p]), ha="center", va="center", fontsize=7,
-                        color="white" if share[t, p] > 0.5 else "black")
+                ax.text(
+                    p,
+                    t,
+                    str(counts[t, p]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if share[t, p] > 0.5 else "black",
+                )
     ax.set_xticks(range(k), labels=names, rotation=60 if max(map(len, names)) > 2 else 0, fontsize=7)
     ax.set_yticks(range(k), labels=names, fontsize=7)
     ax.set_xlabel("predicted", fontsize=8)
@@ -108,11 +118,16 @@ def draw_confusion(ax, counts: np.ndarray, names, title: str) -> None:
 # A 3×5 pixel font for the counts: per-epoch confusion images are painted with NumPy on a frame that
 # matplotlib draws once (axes, class names, title), instead of laying out 100 text objects each epoch.
 DIGITS = {
-    "0": ("111", "101", "101", "101", "111"), "1": ("010", "110", "010", "010", "111"),
-    "2": ("111", "001", "111", "100", "111"), "3": ("111", "001", "111", "001", "111"),
-    "4": ("101", "101", "111", "001", "001"), "5": ("111", "100", "111", "001", "111"),
-    "6": ("111", "100", "111", "101", "111"), "7": ("111", "001", "010", "010", "010"),
-    "8": ("111", "101", "111", "101", "111"), "9": ("111", "101", "111", "001", "111"),
+    "0": ("111", "101", "101", "101", "111"),
+    "1": ("010", "110", "010", "010", "111"),
+    "2": ("111", "001", "111", "100", "111"),
+    "3": ("111", "001", "111", "001", "111"),
+    "4": ("101", "101", "111", "001", "001"),
+    "5": ("111", "100", "111", "001", "111"),
+    "6": ("111", "100", "111", "101", "111"),
+    "7": ("111", "001", "010", "010", "010"),
+    "8": ("111", "101", "111", "101", "111"),
+    "9": ("111", "101", "111", "001", "111"),
 }
 GLYPHS = {d: np.array([[c == "1" for c in row] for row in rows]) for d, rows in DIGITS.items()}
 
@@ -123,8 +138,8 @@ def paint_number(image: np.ndarray, text: str, cx: int, cy: int, color, scale: i
     mask = mask.repeat(scale, axis=0).repeat(scale, axis=1)
     h, w = mask.shape
     top, left = cy - h // 2, cx - w // 2
-    region = image[top:top + h, left:left + w]
-    region[mask[:region.shape[0], :region.shape[1]]] = color
+    region = image[top : top + h, left : left + w]
+    region[mask[: region.shape[0], : region.shape[1]]] = color
 
 
 class ConfusionCanvas:
@@ -158,11 +173,16 @@ class ConfusionCanvas:
         ys = np.linspace(self.y0, self.y1, self.k + 1).round().astype(int)
         for t in range(self.k):
             for p in range(self.k):
-                image[ys[t]:ys[t + 1], xs[p]:xs[p + 1]] = colors[t, p]
+                image[ys[t] : ys[t + 1], xs[p] : xs[p + 1]] = colors[t, p]
                 if counts[t, p]:
-                    paint_number(image, str(int(counts[t, p])), (xs[p] + xs[p + 1]) // 2, (ys[t] + ys[t + 1]) // 2,
-                                 (255, 255, 255) if share[t, p] > 0.5 else (0, 0, 0),
-                                 scale=2 if counts[t, p] < 1000 else 1)
+                    paint_number(
+                        image,
+                        str(int(counts[t, p])),
+                        (xs[p] + xs[p + 1]) // 2,
+                        (ys[t] + ys[t + 1]) // 2,
+                        (255, 255, 255) if share[t, p] > 0.5 else (0, 0, 0),
+                        scale=2 if counts[t, p] < 1000 else 1,
+                    )
         return image
 
 
@@ -173,11 +193,11 @@ def examples_image(images: np.ndarray, captions: list[str], title: str, columns:
     columns = max(1, min(columns, count))
     lines = max(1, math.ceil(count / columns))
     h, w = (images.shape[1], images.shape[2]) if count else (28, 28)
-    gap = 12                                                   # room for the caption above each image
+    gap = 12  # room for the caption above each image
     mosaic = np.zeros((lines * (h + gap), columns * (w + 4)))
     for i, image in enumerate(images):
         r, c = divmod(i, columns)
-        mosaic[r * (h + gap) + gap:(r + 1) * (h + gap), c * (w + 4) + 2:c * (w + 4) + 2 + w] = image
+        mosaic[r * (h + gap) + gap : (r + 1) * (h + gap), c * (w + 4) + 2 : c * (w + 4) + 2 + w] = image
     fig = _figure(1.6 * columns, 1.5 * lines + 0.4)
     ax = fig.add_axes([0, 0, 1, 1 - 0.4 / (1.5 * lines + 0.4)])
     ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=255, interpolation="nearest", aspect="equal")
@@ -211,7 +231,7 @@ def overlay_figure(curves: dict, divergence: dict, matrices: dict, names, title:
             if tag in tags:
                 steps, values = np.asarray(tags[tag][0]), np.asarray(tags[tag][1])
                 color = colours[run]
-                if len(steps) > 200:            # per-step losses: faint, with their 100-step moving mean
+                if len(steps) > 200:  # per-step losses: faint, with their 100-step moving mean
                     ax.plot(steps, values, color=color, linewidth=0.5, alpha=0.25)
                     mean = np.convolve(values, np.ones(100) / 100, mode="valid")
                     ax.plot(steps[99:], mean, color=color, linewidth=1.2, label=f"{run} (100-step mean)")
@@ -227,8 +247,7 @@ def overlay_figure(curves: dict, divergence: dict, matrices: dict, names, title:
         ax = fig.add_subplot(rows, panels, 3)
         for tag, (steps, values) in divergence.items():
             positive = np.asarray(values) > 0
-            ax.plot(np.asarray(steps)[positive], np.asarray(values)[positive], label=tag.split("/", 1)[-1],
-                    linewidth=1)
+            ax.plot(np.asarray(steps)[positive], np.asarray(values)[positive], label=tag.split("/", 1)[-1], linewidth=1)
         ax.set_yscale("log")
         ax.set_title("divergence of the twins (log)", fontsize=10)
         ax.set_xlabel("step")

@@ -8,6 +8,7 @@ Relative error is measured against the tensor's scale,
 which never divides by zero and does not blow up on entries that are zero in both twins
 (dead ReLU units) or that cancel to rounding noise.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -25,7 +26,7 @@ from compare.faults import inject
 from compare.plugins import Implementation, check_finite
 from compare.twins import build_manual, build_torch, initial_state
 from compare.verdicts import FD_ATOL, FD_RTOL, H
-from compare.verdicts import GRADCHECK as TOLERANCE     # rel(manual, autograd) by dtype
+from compare.verdicts import GRADCHECK as TOLERANCE  # rel(manual, autograd) by dtype
 
 TINY = 1e-300
 
@@ -61,8 +62,8 @@ class FDCheck:
     name: str
     checked: int
     kinks: int
-    max_abs_err_manual: float     # |fd(reference) − plug-in|
-    max_abs_err_torch: float      # |fd(reference) − autograd|
+    max_abs_err_manual: float  # |fd(reference) − plug-in|
+    max_abs_err_torch: float  # |fd(reference) − autograd|
     passed_manual: bool
     passed_torch: bool
     max_abs_err_own: float = 0.0  # |fd(plug-in's own loss) − plug-in|
@@ -123,8 +124,9 @@ class GradReport:
         return gradcheck_html(self)
 
 
-def torch_forward_backward(net: torch.nn.Module, x, y, world: World = SINGLE,
-                           penalty=None, loss_fn=None) -> tuple[float, np.ndarray]:
+def torch_forward_backward(
+    net: torch.nn.Module, x, y, world: World = SINGLE, penalty=None, loss_fn=None
+) -> tuple[float, np.ndarray]:
     """Autograd's loss, logits and (in ``net``'s parameters) gradients of the batch.  Under DDP each
     rank differentiates its shard's weighted loss and DistributedDataParallel averages the gradients,
     which must then be the whole batch's (``compare.distributed``)."""
@@ -151,22 +153,44 @@ def torch_forward_backward(net: torch.nn.Module, x, y, world: World = SINGLE,
     return float(total), full
 
 
-def build_implementation(target, spec: ModelSpec, state: dict, dtype: str, convention: str | None,
-                         fault: str | None, l2: float = 0.0, l1: float = 0.0) -> Implementation:
+def build_implementation(
+    target,
+    spec: ModelSpec,
+    state: dict,
+    dtype: str,
+    convention: str | None,
+    fault: str | None,
+    l2: float = 0.0,
+    l1: float = 0.0,
+) -> Implementation:
     impl = plugins.load(target, spec, dtype, convention=convention, state=state, l2=l2, l1=l1)
     if fault:
         if impl.convention != "ours":
-            raise ConfigError(f"--inject-fault breaks layers of the ours convention; {impl.label} is "
-                              f"{impl.convention} - plant the bug in its code instead")
+            raise ConfigError(
+                f"--inject-fault breaks layers of the ours convention; {impl.label} is "
+                f"{impl.convention} - plant the bug in its code instead"
+            )
         inject(impl.model, impl.criterion, fault)
     return impl
 
 
-def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(), seed: int = 0,
-                   dtype: str = "float64", source: str = "given batch", fault: str | None = None,
-                   fd: bool = False, fd_samples: int | None = 16, manual_target=plugins.DEFAULT_TARGET,
-                   convention: str | None = None, world: World = SINGLE, l2: float = 0.0,
-                   l1: float = 0.0) -> GradReport:
+def gradient_proof(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    spec: ModelSpec = ModelSpec(),
+    seed: int = 0,
+    dtype: str = "float64",
+    source: str = "given batch",
+    fault: str | None = None,
+    fd: bool = False,
+    fd_samples: int | None = 16,
+    manual_target=plugins.DEFAULT_TARGET,
+    convention: str | None = None,
+    world: World = SINGLE,
+    l2: float = 0.0,
+    l1: float = 0.0,
+) -> GradReport:
     """Load ONE set of initial weights into the hand-written implementation ``manual_target`` (our twin
     by default; any plug-in, or a factory callable) and into autograd, run forward + backward on
     (x, y); compare the forward first (logits, reported loss), then every parameter, and diagnose
@@ -185,8 +209,7 @@ def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(
     if m_logits is None:
         m_logits = impl.forward(x.copy())
     m_logits = np.array(m_logits, copy=True)
-    t_loss, t_logits = torch_forward_backward(t_net, x.copy(), y.copy(), world, penalty,
-                                              torch_impl.LOSSES[spec.loss]())
+    t_loss, t_logits = torch_forward_backward(t_net, x.copy(), y.copy(), world, penalty, torch_impl.LOSSES[spec.loss]())
 
     t_grads = {name: p.grad.numpy() for name, p in t_net.named_parameters()}
     slots = {s.name: s for s in impl.slots}
@@ -195,43 +218,125 @@ def gradient_proof(x: np.ndarray, y: np.ndarray, *, spec: ModelSpec = ModelSpec(
         a, slot = m_grads[name], slots[name]
         if a is not None:
             check_finite(impl.label, slot, a)
-        if a is None or a.shape != b.shape:   # a broken backward may give no or a mis-shaped gradient
+        if a is None or a.shape != b.shape:  # a broken backward may give no or a mis-shaped gradient
             params.append(ParamCheck(name, list(b.shape), float("inf"), float("inf"), False, slot.native))
             continue
         r = max_rel_err(a, b)
-        params.append(ParamCheck(name, list(b.shape), float(np.abs(a - b).max()), r, r <= tol, slot.native,
-                                 worst=[] if r <= tol else worst_elements(a, b, slot)))
+        params.append(
+            ParamCheck(
+                name,
+                list(b.shape),
+                float(np.abs(a - b).max()),
+                r,
+                r <= tol,
+                slot.native,
+                worst=[] if r <= tol else worst_elements(a, b, slot),
+            )
+        )
     logits_rel = max_rel_err(m_logits, t_logits) if m_logits.shape == t_logits.shape else float("inf")
     loss_rel = abs(m_loss - t_loss) / max(abs(m_loss), abs(t_loss), TINY)
-    forward = dict(verdict="OK" if logits_rel <= tol else "MISMATCH", max_rel_err=logits_rel,
-                   max_abs_diff=float(np.abs(m_logits - t_logits).max()), diagnosis=None)
-    loss = dict(manual=m_loss, torch=t_loss, abs_diff=abs(m_loss - t_loss), rel_err=loss_rel,
-                passed=loss_rel <= tol, own_cross_entropy=catalogue.objective(m_logits, y, spec.loss), diagnosis=None)
+    forward = dict(
+        verdict="OK" if logits_rel <= tol else "MISMATCH",
+        max_rel_err=logits_rel,
+        max_abs_diff=float(np.abs(m_logits - t_logits).max()),
+        diagnosis=None,
+    )
+    loss = dict(
+        manual=m_loss,
+        torch=t_loss,
+        abs_diff=abs(m_loss - t_loss),
+        rel_err=loss_rel,
+        passed=loss_rel <= tol,
+        own_cross_entropy=catalogue.objective(m_logits, y, spec.loss),
+        diagnosis=None,
+    )
     ref_params = {k: v.astype(np.dtype(dtype)) for k, v in state.items()}
     run_penalty = manual.WeightPenalty(l2, l1).forward([v for k, v in ref_params.items() if k.endswith(".weight")])
     loss["own_cross_entropy"] += run_penalty
-    notes = explain(params, forward, loss, m_logits, t_logits, m_grads, t_grads, x, y, tol=tol, dtype=dtype, spec=spec,
-                    ref_params=ref_params, slots=slots, native_shapes=native_shapes, l2=l2, l1=l1,
-                    penalty=run_penalty)
+    notes = explain(
+        params,
+        forward,
+        loss,
+        m_logits,
+        t_logits,
+        m_grads,
+        t_grads,
+        x,
+        y,
+        tol=tol,
+        dtype=dtype,
+        spec=spec,
+        ref_params=ref_params,
+        slots=slots,
+        native_shapes=native_shapes,
+        l2=l2,
+        l1=l1,
+        penalty=run_penalty,
+    )
     report = GradReport(
-        dtype=dtype, tolerance=tol, batch_size=len(x), source=source, params=params,
+        dtype=dtype,
+        tolerance=tol,
+        batch_size=len(x),
+        source=source,
+        params=params,
         spec=spec.describe() + (f", L2 λ={l2:g}" if l2 else "") + (f", L1 λ={l1:g}" if l1 else ""),
-        loss=loss, logits=dict(max_abs_diff=forward["max_abs_diff"], max_rel_err=logits_rel, passed=logits_rel <= tol),
-        forward=forward, fault=fault,
-        fd=finite_differences(spec, state, x, y, t_grads, samples=fd_samples, seed=seed, fault=fault,
-                              manual_target=manual_target, convention=convention,
-                              forward_ok=logits_rel <= tol and loss_rel <= tol, wrong=impl.wrong_verdict, l2=l2, l1=l1)
-        if fd else None,
-        world=world.describe(), notes=notes,
-        implementation=dict(label=impl.label, target=impl.target, convention=impl.convention,
-                            mapping=impl.mapping(), header=impl.header(), mapping_lines=impl.mapping_lines()),
+        loss=loss,
+        logits=dict(max_abs_diff=forward["max_abs_diff"], max_rel_err=logits_rel, passed=logits_rel <= tol),
+        forward=forward,
+        fault=fault,
+        fd=finite_differences(
+            spec,
+            state,
+            x,
+            y,
+            t_grads,
+            samples=fd_samples,
+            seed=seed,
+            fault=fault,
+            manual_target=manual_target,
+            convention=convention,
+            forward_ok=logits_rel <= tol and loss_rel <= tol,
+            wrong=impl.wrong_verdict,
+            l2=l2,
+            l1=l1,
+        )
+        if fd
+        else None,
+        world=world.describe(),
+        notes=notes,
+        implementation=dict(
+            label=impl.label,
+            target=impl.target,
+            convention=impl.convention,
+            mapping=impl.mapping(),
+            header=impl.header(),
+            mapping_lines=impl.mapping_lines(),
+        ),
     )
     return report
 
 
-def explain(params: list[ParamCheck], forward: dict, loss: dict, logits, t_logits, grads, t_grads, x, y, *, tol: float,
-            dtype: str, spec: ModelSpec, ref_params: dict, slots: dict, native_shapes: dict, l2: float = 0.0,
-            l1: float = 0.0, penalty: float = 0.0) -> list[str]:
+def explain(
+    params: list[ParamCheck],
+    forward: dict,
+    loss: dict,
+    logits,
+    t_logits,
+    grads,
+    t_grads,
+    x,
+    y,
+    *,
+    tol: float,
+    dtype: str,
+    spec: ModelSpec,
+    ref_params: dict,
+    slots: dict,
+    native_shapes: dict,
+    l2: float = 0.0,
+    l1: float = 0.0,
+    penalty: float = 0.0,
+) -> list[str]:
     """Every diagnosis of one gradient proof, in the order a learner should fix things: arithmetic in a
     lower precision; then the forward (a wrong forward explains every wrong gradient after it); then the
     reported loss; then each gradient by its signature, and by re-enacting the catalogue's bugs where no
@@ -239,49 +344,74 @@ def explain(params: list[ParamCheck], forward: dict, loss: dict, logits, t_logit
     notes = []
     failing = [p for p in params if not p.passed]
     forward_bad = forward["verdict"] != "OK"
-    precision = precision_diagnosis(dtype, logits, grads, [forward["max_rel_err"]] * forward_bad
-                                    + [p.max_rel_err for p in failing])
+    precision = precision_diagnosis(
+        dtype, logits, grads, [forward["max_rel_err"]] * forward_bad + [p.max_rel_err for p in failing]
+    )
     if precision is not None:
         if forward_bad:
             forward["diagnosis"] = dict(precision)
         for p in failing:
             p.diagnosis = dict(precision)
     elif forward_bad:
-        found = ((catalogue.reenact("forward", ref_params, spec.activation, x, y, logits, grads, tol, l2, l1)
-                  if spec.plain else None)
-                 or catalogue.forward_signature(logits, t_logits, tol)
-                 or dict(code="unexplained", message="the logits differ from the reference forward's and no known "
-                         "forward bug reproduces them: check each layer's x·W + b and the activations in order"))
+        found = (
+            (
+                catalogue.reenact("forward", ref_params, spec.activation, x, y, logits, grads, tol, l2, l1)
+                if spec.plain
+                else None
+            )
+            or catalogue.forward_signature(logits, t_logits, tol)
+            or dict(
+                code="unexplained",
+                message="the logits differ from the reference forward's and no known "
+                "forward bug reproduces them: check each layer's x·W + b and the activations in order",
+            )
+        )
         forward["diagnosis"] = found
-        consistent = " (your backward is consistent with that forward: fix the forward)" if found.get(
-            "backward_consistent") else ""
+        consistent = (
+            " (your backward is consistent with that forward: fix the forward)"
+            if found.get("backward_consistent")
+            else ""
+        )
         for p in failing:
-            p.diagnosis = dict(code="forward", cause=found["code"], message=(
-                f"follows from the forward [{found['code']}]: the gradient of a wrong forward{consistent}"))
+            p.diagnosis = dict(
+                code="forward",
+                cause=found["code"],
+                message=(f"follows from the forward [{found['code']}]: the gradient of a wrong forward{consistent}"),
+            )
     if not loss["passed"]:
         d = catalogue.loss_diagnosis(loss["manual"], logits, y, tol, penalty, spec.loss)
         if d is None and forward_bad:
-            d = dict(code="forward", message="the reported loss is the cross-entropy of your logits: it differs "
-                     "because the forward does")
+            d = dict(
+                code="forward",
+                message="the reported loss is the cross-entropy of your logits: it differs because the forward does",
+            )
         loss["diagnosis"] = d
         if d is not None and not forward_bad and not failing:
             notes.append(f"{d['code']}: {d['message']}; your logits and gradients agree")
     if precision is None and not forward_bad and failing:
         diagnose(params, grads, t_grads, n=len(x), tol=tol, slots=slots, native_shapes=native_shapes)
-        half_sum = spec.out_features / 2          # Nielsen's ½·Σ_k against torch's mean over the classes
+        half_sum = spec.out_features / 2  # Nielsen's ½·Σ_k against torch's mean over the classes
         if spec.loss == "mse":
             for p in failing:
                 d = p.diagnosis
                 if d["code"] == "scale" and abs(d["factor"] / half_sum - 1) <= 1e-4:
-                    p.diagnosis = dict(code="loss-half-sum", factor=d["factor"], message=(
-                        f"{p.native} = {half_sum:g} × autograd (C/2, C = {spec.out_features}): the quadratic cost "
-                        "½·Σ over the classes (Nielsen's) where torch's MSELoss means over them - a convention, "
-                        "judged with --loss quadratic"))
+                    p.diagnosis = dict(
+                        code="loss-half-sum",
+                        factor=d["factor"],
+                        message=(
+                            f"{p.native} = {half_sum:g} × autograd (C/2, C = {spec.out_features}): the quadratic cost "
+                            "½·Σ over the classes (Nielsen's) where torch's MSELoss means over them - a convention, "
+                            "judged with --loss quadratic"
+                        ),
+                    )
         # a re-enactment that reproduces every gradient is the strongest evidence: it names the one bug
         # behind a set of signatures, and replaces "unexplained"/"upstream" outright
         # the catalogue's reference is SimpleNet's own objective (logits, cross-entropy)
-        found = (catalogue.reenact("backward", ref_params, spec.activation, x, y, logits, grads, tol, l2, l1)
-                 if spec.plain else None)
+        found = (
+            catalogue.reenact("backward", ref_params, spec.activation, x, y, logits, grads, tol, l2, l1)
+            if spec.plain
+            else None
+        )
         if found is not None:
             for p in failing:
                 if p.diagnosis["code"] in ("unexplained", "upstream"):
@@ -301,18 +431,38 @@ def precision_diagnosis(dtype: str, logits, grads: dict, errors: list[float]) ->
     in_band = all(TOLERANCE["float64"] < e <= TOLERANCE["float32"] for e in errors)
     if not low and not in_band:
         return None
-    why = (f"your code returns {', '.join(low)} arrays in a float64 run" if low else
-           f"every error ({max(errors):.1e} at worst) sits at float32 rounding in a float64 run")
-    return dict(code="precision", low_dtypes=low, message=(
-        f"{why}: your arithmetic runs in float32 (e.g. nnfs.init() patches np.dot to return float32, or an "
-        "astype/dtype default) - run with --dtype float32, or drop it"))
+    why = (
+        f"your code returns {', '.join(low)} arrays in a float64 run"
+        if low
+        else f"every error ({max(errors):.1e} at worst) sits at float32 rounding in a float64 run"
+    )
+    return dict(
+        code="precision",
+        low_dtypes=low,
+        message=(
+            f"{why}: your arithmetic runs in float32 (e.g. nnfs.init() patches np.dot to return float32, or an "
+            "astype/dtype default) - run with --dtype float32, or drop it"
+        ),
+    )
 
 
-def finite_differences(spec: ModelSpec, state: dict, x: np.ndarray, y: np.ndarray,
-                       torch_grads: dict[str, np.ndarray], *, samples: int | None = 16, seed: int = 0,
-                       fault: str | None = None, manual_target=plugins.DEFAULT_TARGET,
-                       convention: str | None = None, forward_ok: bool = True,
-                       wrong: str = "PLUG-IN WRONG", l2: float = 0.0, l1: float = 0.0) -> list[FDCheck]:
+def finite_differences(
+    spec: ModelSpec,
+    state: dict,
+    x: np.ndarray,
+    y: np.ndarray,
+    torch_grads: dict[str, np.ndarray],
+    *,
+    samples: int | None = 16,
+    seed: int = 0,
+    fault: str | None = None,
+    manual_target=plugins.DEFAULT_TARGET,
+    convention: str | None = None,
+    forward_ok: bool = True,
+    wrong: str = "PLUG-IN WRONG",
+    l2: float = 0.0,
+    l1: float = 0.0,
+) -> list[FDCheck]:
     """Central differences in float64, at ``samples`` random coordinates per parameter (every
     coordinate when ``samples`` is None), of two losses:
 
@@ -345,8 +495,10 @@ def finite_differences(spec: ModelSpec, state: dict, x: np.ndarray, y: np.ndarra
     rng = np.random.default_rng(seed)
     checks = []
     for name, p in impl.params.items():
-        data, mirror = p.data, ref_params[name].data       # views: writing them moves the implementation
-        coords = np.arange(data.size) if samples is None else rng.choice(data.size, min(samples, data.size), replace=False)
+        data, mirror = p.data, ref_params[name].data  # views: writing them moves the implementation
+        coords = (
+            np.arange(data.size) if samples is None else rng.choice(data.size, min(samples, data.size), replace=False)
+        )
         errors = {"manual": [0.0], "torch": [0.0], "own": [0.0]}
         passed = {"manual": True, "torch": True, "own": True}
         kinks = 0
@@ -362,16 +514,30 @@ def finite_differences(spec: ModelSpec, state: dict, x: np.ndarray, y: np.ndarra
                 kinks += 1
                 continue
             fd_ref, fd_own = (ref_up - ref_down) / (2 * H), (own_up - own_down) / (2 * H)
-            for side, grads, fd in (("manual", analytic, fd_ref), ("torch", torch_grads, fd_ref),
-                                    ("own", analytic, fd_own)):
+            for side, grads, fd in (
+                ("manual", analytic, fd_ref),
+                ("torch", torch_grads, fd_ref),
+                ("own", analytic, fd_own),
+            ):
                 an = value_at(grads[name], int(c), data.shape)
                 err = abs(fd - an) if np.isfinite(an) and np.isfinite(fd) else float("inf")
                 errors[side].append(err)
                 passed[side] &= err <= FD_ATOL + FD_RTOL * abs(an)
         verdict = fd_verdict(passed["manual"], passed["torch"], passed["own"], forward_ok, wrong)
-        checks.append(FDCheck(name, len(coords), kinks, max(errors["manual"]), max(errors["torch"]),
-                              bool(passed["manual"]), bool(passed["torch"]), max(errors["own"]),
-                              bool(passed["own"]), verdict))
+        checks.append(
+            FDCheck(
+                name,
+                len(coords),
+                kinks,
+                max(errors["manual"]),
+                max(errors["torch"]),
+                bool(passed["manual"]),
+                bool(passed["torch"]),
+                max(errors["own"]),
+                bool(passed["own"]),
+                verdict,
+            )
+        )
     return checks
 
 

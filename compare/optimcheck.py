@@ -14,6 +14,7 @@ are re-enacted on torch's rule (``VARIANTS``) and the one that reproduces the pl
 named - the same idea as the gradient catalogue.  Equivalent forms (CS231n's ``v = μv − lr·dw``
 momentum, Adam's "efficient" form) are told apart from bugs.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -34,8 +35,10 @@ CS231N = {
     "sgd": ("sgd", {"lr": ("learning_rate", 1e-2)}),
     "sgd_momentum": ("sgd", {"lr": ("learning_rate", 1e-2), "momentum": ("momentum", 0.9)}),
     "rmsprop": ("rmsprop", {"lr": ("learning_rate", 1e-2), "alpha": ("decay_rate", 0.99), "eps": ("epsilon", 1e-8)}),
-    "adam": ("adam", {"lr": ("learning_rate", 1e-3), "beta1": ("beta1", 0.9), "beta2": ("beta2", 0.999),
-                      "eps": ("epsilon", 1e-8)}),
+    "adam": (
+        "adam",
+        {"lr": ("learning_rate", 1e-3), "beta1": ("beta1", 0.9), "beta2": ("beta2", 0.999), "eps": ("epsilon", 1e-8)},
+    ),
 }
 # their state keys ↔ torch's state names
 CS231N_STATE = {"velocity": "momentum_buffer", "cache": "square_avg", "m": "exp_avg", "v": "exp_avg_sq", "t": "step"}
@@ -46,7 +49,7 @@ NNFS = {
     "rmsprop": {"lr": "learning_rate", "alpha": "rho", "eps": "epsilon"},
     "adam": {"lr": "learning_rate", "beta1": "beta_1", "beta2": "beta_2", "eps": "epsilon"},
 }
-NNFS_STATE = {   # rule → the book's layer attributes (weight_…, bias_…) ↔ torch's state names
+NNFS_STATE = {  # rule → the book's layer attributes (weight_…, bias_…) ↔ torch's state names
     "sgd": {"momentums": "momentum_buffer"},
     "adagrad": {"cache": "sum"},
     "rmsprop": {"cache": "square_avg"},
@@ -68,33 +71,61 @@ class Variant:
     code: str
     rules: tuple[str, ...]
     message: str
-    equivalent: bool = False        # a correct form that differs from torch's only in rounding or eps
+    equivalent: bool = False  # a correct form that differs from torch's only in rounding or eps
 
 
 VARIANTS = [
-    Variant("cs231n-momentum-form", ("sgd",), "v = μv − lr·dw, w += v: CS231n's momentum form, equal to torch's "
-            "b = μb + g, w −= lr·b under a constant learning rate", equivalent=True),
-    Variant("adam-efficient-form", ("adam",), "Adam's \"efficient\" form (Kingma & Ba, sec. 2): lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ), "
-            "w −= lr_t·m/(√v + ε) - it differs from torch.optim.Adam only in where ε enters (ε·√(1−β₂ᵗ) in "
-            "torch's terms); a variant, not a bug", equivalent=True),
-    Variant("adam-no-bias-correction", ("adam",), "no bias correction: m and v are used as they are, not divided "
-            "by (1 − β₁ᵗ) and (1 − β₂ᵗ)"),
-    Variant("adam-step-count-late", ("adam",), "the bias correction is one step late: t is incremented before "
-            "use from a default of 1 (t = 2 at the first step), where torch uses t = 1"),
-    Variant("adam-step-count-fixed", ("adam",), "the step count never changes (t stays 1): the bias correction "
-            "is that of the first step at every step"),
-    Variant("eps-inside-sqrt", ("adam", "rmsprop"), "ε is added inside the square root (√(v + ε)), where torch "
-            "adds it outside (√v + ε)"),
-    Variant("state-not-stored", ("sgd", "rmsprop", "adam"), "the state (velocity, cache or moments) is never "
-            "written back: each step starts from zeros again"),
-    Variant("nesterov-instead-of-classic", ("sgd",), "Nesterov momentum where classic momentum belongs "
-            "(w += −μ·v_prev + (1 + μ)·v)"),
+    Variant(
+        "cs231n-momentum-form",
+        ("sgd",),
+        "v = μv − lr·dw, w += v: CS231n's momentum form, equal to torch's "
+        "b = μb + g, w −= lr·b under a constant learning rate",
+        equivalent=True,
+    ),
+    Variant(
+        "adam-efficient-form",
+        ("adam",),
+        'Adam\'s "efficient" form (Kingma & Ba, sec. 2): lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ), '
+        "w −= lr_t·m/(√v + ε) - it differs from torch.optim.Adam only in where ε enters (ε·√(1−β₂ᵗ) in "
+        "torch's terms); a variant, not a bug",
+        equivalent=True,
+    ),
+    Variant(
+        "adam-no-bias-correction",
+        ("adam",),
+        "no bias correction: m and v are used as they are, not divided by (1 − β₁ᵗ) and (1 − β₂ᵗ)",
+    ),
+    Variant(
+        "adam-step-count-late",
+        ("adam",),
+        "the bias correction is one step late: t is incremented before "
+        "use from a default of 1 (t = 2 at the first step), where torch uses t = 1",
+    ),
+    Variant(
+        "adam-step-count-fixed",
+        ("adam",),
+        "the step count never changes (t stays 1): the bias correction is that of the first step at every step",
+    ),
+    Variant(
+        "eps-inside-sqrt",
+        ("adam", "rmsprop"),
+        "ε is added inside the square root (√(v + ε)), where torch adds it outside (√v + ε)",
+    ),
+    Variant(
+        "state-not-stored",
+        ("sgd", "rmsprop", "adam"),
+        "the state (velocity, cache or moments) is never written back: each step starts from zeros again",
+    ),
+    Variant(
+        "nesterov-instead-of-classic",
+        ("sgd",),
+        "Nesterov momentum where classic momentum belongs (w += −μ·v_prev + (1 + μ)·v)",
+    ),
     Variant("momentum-lr-twice", ("sgd",), "the learning rate is applied twice: v = μv + lr·dw, then w −= lr·v"),
 ]
 
 
-def reference(rule: str, hyper: dict, params: dict, grads_seq: list[dict], variant: str = "",
-              lr_at=None) -> list[dict]:
+def reference(rule: str, hyper: dict, params: dict, grads_seq: list[dict], variant: str = "", lr_at=None) -> list[dict]:
     """torch's ``rule`` (or a variant of it) applied to copies of ``params`` over ``grads_seq``; the
     parameters after every step.  ``lr_at(t)`` gives a per-step learning rate (the nnfs decay)."""
     w = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
@@ -144,11 +175,11 @@ def reference(rule: str, hyper: dict, params: dict, grads_seq: list[dict], varia
                 if variant == "adam-no-bias-correction":
                     w[k] -= lr * m / (np.sqrt(v) + eps)
                 elif variant == "adam-efficient-form":
-                    w[k] -= lr * math.sqrt(1 - b2 ** used) / (1 - b1 ** used) * m / (np.sqrt(v) + eps)
+                    w[k] -= lr * math.sqrt(1 - b2**used) / (1 - b1**used) * m / (np.sqrt(v) + eps)
                 elif variant == "eps-inside-sqrt":
-                    w[k] -= lr * (m / (1 - b1 ** used)) / np.sqrt(v / (1 - b2 ** used) + eps)
-                else:          # torch: θ −= (lr/(1−β₁ᵗ))·m/(√v/√(1−β₂ᵗ) + ε)
-                    w[k] -= (lr / (1 - b1 ** used)) * (m / (np.sqrt(v) / math.sqrt(1 - b2 ** used) + eps))
+                    w[k] -= lr * (m / (1 - b1**used)) / np.sqrt(v / (1 - b2**used) + eps)
+                else:  # torch: θ −= (lr/(1−β₁ᵗ))·m/(√v/√(1−β₂ᵗ) + ε)
+                    w[k] -= (lr / (1 - b1**used)) * (m / (np.sqrt(v) / math.sqrt(1 - b2**used) + eps))
                 s.update(m=m, v=v, t=step)
         out.append({k: v.copy() for k, v in w.items()})
     return out
@@ -170,8 +201,14 @@ class CS231nRule:
         self.configs: dict[str, dict] = {}
 
     def mapping(self) -> list[str]:
-        torch_name = {"lr": "lr", "momentum": "momentum", "alpha": "alpha", "eps": "eps", "beta1": "betas[0]",
-                      "beta2": "betas[1]"}
+        torch_name = {
+            "lr": "lr",
+            "momentum": "momentum",
+            "alpha": "alpha",
+            "eps": "eps",
+            "beta1": "betas[0]",
+            "beta2": "betas[1]",
+        }
         return [f"config['{self.config_keys[h]}'] = {v:g} ↔ {torch_name[h]} = {v:g}" for h, v in self.hyper.items()]
 
     def step(self, params: dict, grads: dict) -> None:
@@ -180,15 +217,19 @@ class CS231nRule:
             try:
                 result = self.fn(w, grads[k], config)
             except Exception as e:
-                raise PluginError(f"{self.label}: {self.name}(w, dw, config) raised {short(e)} at "
-                                  f"{where(e, self.files)}", e) from None
+                raise PluginError(
+                    f"{self.label}: {self.name}(w, dw, config) raised {short(e)} at {where(e, self.files)}", e
+                ) from None
             if not (isinstance(result, tuple) and len(result) == 2):
-                raise PluginError(f"{self.label}: {self.name}(w, dw, config) must return (next_w, config), got "
-                                  f"{type(result).__name__}")
+                raise PluginError(
+                    f"{self.label}: {self.name}(w, dw, config) must return (next_w, config), got "
+                    f"{type(result).__name__}"
+                )
             next_w, new_config = result
             if np.shape(next_w) != w.shape:
-                raise PluginError(f"{self.label}: {self.name} returned next_w of shape {np.shape(next_w)} for a "
-                                  f"{w.shape} parameter")
+                raise PluginError(
+                    f"{self.label}: {self.name} returned next_w of shape {np.shape(next_w)} for a {w.shape} parameter"
+                )
             if next_w is not w:
                 w[...] = next_w
             if isinstance(new_config, dict):
@@ -218,8 +259,15 @@ class NNFSOptimizer:
         kind = type(obj).__name__.lower()
         self.rule = next((r for r in ("adagrad", "rmsprop", "adam", "sgd") if r in kind), None)
         if self.rule is None:
-            self.rule = ("adam" if hasattr(obj, "beta_1") else "rmsprop" if hasattr(obj, "rho") else
-                         "sgd" if hasattr(obj, "momentum") else "adagrad")
+            self.rule = (
+                "adam"
+                if hasattr(obj, "beta_1")
+                else "rmsprop"
+                if hasattr(obj, "rho")
+                else "sgd"
+                if hasattr(obj, "momentum")
+                else "adagrad"
+            )
         self.hyper = {h: float(getattr(obj, a)) for h, a in NNFS[self.rule].items() if hasattr(obj, a)}
         self.decay = float(getattr(obj, "decay", 0.0) or 0.0)
         self.layers: dict[str, NNFSLayer] = {}
@@ -229,11 +277,15 @@ class NNFSOptimizer:
         return self.hyper["lr"] / (1 + self.decay * (t - 1))
 
     def mapping(self) -> list[str]:
-        lines = [f"{a} = {getattr(self.obj, a):g} ↔ {h} = {self.hyper[h]:g}" for h, a in NNFS[self.rule].items()
-                 if hasattr(self.obj, a)]
+        lines = [
+            f"{a} = {getattr(self.obj, a):g} ↔ {h} = {self.hyper[h]:g}"
+            for h, a in NNFS[self.rule].items()
+            if hasattr(self.obj, a)
+        ]
         if self.decay:
-            lines.append(f"decay = {self.decay:g} ↔ lr_t = lr / (1 + decay·(t − 1)) each step "
-                         "(torch: LambdaLR stepped per step)")
+            lines.append(
+                f"decay = {self.decay:g} ↔ lr_t = lr / (1 + decay·(t − 1)) each step (torch: LambdaLR stepped per step)"
+            )
         return lines
 
     def call(self, what, fn, *args):
@@ -247,7 +299,7 @@ class NNFSOptimizer:
         for layer_name in names:
             w, b = params[f"{layer_name}.weight"], params[f"{layer_name}.bias"]
             layer = self.layers.setdefault(layer_name, NNFSLayer(w, b))
-            layer.weights, layer.biases = w.T.copy(), b[None, :].copy()     # the parameters as they are now
+            layer.weights, layer.biases = w.T.copy(), b[None, :].copy()  # the parameters as they are now
             layer.dweights = np.array(grads[f"{layer_name}.weight"]).T.copy()
             layer.dbiases = np.array(grads[f"{layer_name}.bias"])[None, :].copy()
         if hasattr(self.obj, "pre_update_params"):
@@ -270,7 +322,8 @@ class NNFSOptimizer:
                     if hasattr(layer, attr):
                         value = np.asarray(getattr(layer, attr))
                         out.setdefault(f"{layer_name}.{which}", {})[torch_name] = (
-                            value.T if which == "weight" else value.reshape(-1))
+                            value.T if which == "weight" else value.reshape(-1)
+                        )
         return out
 
 
@@ -281,8 +334,12 @@ class _Param:
         self.data, self.grad = data, None
 
 
-TORCH_DEFAULTS = {"sgd": {"lr": 1e-3, "momentum": 0.0}, "rmsprop": {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8},
-                  "adagrad": {"lr": 1e-2, "eps": 1e-10}, "adam": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}}
+TORCH_DEFAULTS = {
+    "sgd": {"lr": 1e-3, "momentum": 0.0},
+    "rmsprop": {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8},
+    "adagrad": {"lr": 1e-2, "eps": 1e-10},
+    "adam": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+}
 
 
 class StepOptimizer:
@@ -298,8 +355,9 @@ class StepOptimizer:
         lowered = name.lower()
         self.rule = next((r for r in ("rmsprop", "adagrad", "adam", "sgd") if r in lowered), None)
         if self.rule is None:
-            raise PluginError(f"{label}: cannot tell which rule {name} is; its name should say sgd, rmsprop, "
-                              "adagrad or adam")
+            raise PluginError(
+                f"{label}: cannot tell which rule {name} is; its name should say sgd, rmsprop, adagrad or adam"
+            )
         accepted = inspect.signature(fn).parameters
         defaults = {k: v.default for k, v in accepted.items() if v.default is not inspect.Parameter.empty}
         self.kwargs, self.hyper = {}, dict(TORCH_DEFAULTS[self.rule])
@@ -323,8 +381,9 @@ class StepOptimizer:
             try:
                 self.obj = self.fn(list(self.params.values()), **self.kwargs)
             except Exception as e:
-                raise PluginError(f"{self.label}: building it on the parameters raised {short(e)} at "
-                                  f"{where(e, self.files)}", e) from None
+                raise PluginError(
+                    f"{self.label}: building it on the parameters raised {short(e)} at {where(e, self.files)}", e
+                ) from None
             self._restore(getattr(self, "pending", {}))
         for k, p in self.params.items():
             p.grad = np.array(grads[k])
@@ -333,7 +392,7 @@ class StepOptimizer:
         except Exception as e:
             raise PluginError(f"{self.label}: step() raised {short(e)} at {where(e, self.files)}", e) from None
         for k, p in self.params.items():
-            if p.data is not params[k]:           # rebound (p.data = p.data − …): copied back, bound again
+            if p.data is not params[k]:  # rebound (p.data = p.data − …): copied back, bound again
                 params[k][...] = p.data
                 p.data = params[k]
 
@@ -364,8 +423,14 @@ def load(target: str, overrides: dict):
     if _first_is_params(fn):
         return StepOptimizer(fn, name, factory.label, factory.files, overrides)
     if inspect.isclass(fn) or not _takes_three(fn):
-        book = {"lr": "learning_rate", "momentum": "momentum", "eps": "epsilon", "alpha": "rho",
-                "beta1": "beta_1", "beta2": "beta_2"}
+        book = {
+            "lr": "learning_rate",
+            "momentum": "momentum",
+            "eps": "epsilon",
+            "alpha": "rho",
+            "beta1": "beta_1",
+            "beta2": "beta_2",
+        }
         kwargs = {}
         try:
             accepted = inspect.signature(fn).parameters
@@ -377,11 +442,16 @@ def load(target: str, overrides: dict):
         try:
             obj = fn(**kwargs)
         except Exception as e:
-            raise PluginError(f"--plugin-optimizer {target}: {name}({', '.join(kwargs)}) raised {short(e)} at "
-                              f"{where(e, factory.files)}", e) from None
+            raise PluginError(
+                f"--plugin-optimizer {target}: {name}({', '.join(kwargs)}) raised {short(e)} at "
+                f"{where(e, factory.files)}",
+                e,
+            ) from None
         if not callable(getattr(obj, "update_params", None)):
-            raise PluginError(f"--plugin-optimizer {target}: a {type(obj).__name__} has no update_params(layer); "
-                              "give a cs231n function (sgd, sgd_momentum, rmsprop, adam) or an nnfs optimizer")
+            raise PluginError(
+                f"--plugin-optimizer {target}: a {type(obj).__name__} has no update_params(layer); "
+                "give a cs231n function (sgd, sgd_momentum, rmsprop, adam) or an nnfs optimizer"
+            )
         return NNFSOptimizer(obj, factory.label, factory.files)
     return CS231nRule(fn, name, factory.label, factory.files, overrides)
 
@@ -407,12 +477,18 @@ def torch_trajectory(rule: str, hyper: dict, params: dict, grads_seq: list[dict]
     import torch
 
     tensors = {k: torch.tensor(np.array(v, dtype=np.float64), requires_grad=True) for k, v in params.items()}
-    kw = {"sgd": lambda: dict(momentum=hyper.get("momentum", 0.0)),
-          "rmsprop": lambda: dict(alpha=hyper.get("alpha", 0.99), eps=hyper["eps"]),
-          "adagrad": lambda: dict(eps=hyper["eps"]),
-          "adam": lambda: dict(betas=(hyper["beta1"], hyper["beta2"]), eps=hyper["eps"])}[rule]()
-    cls = {"sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad,
-           "adam": torch.optim.Adam}[rule]
+    kw = {
+        "sgd": lambda: dict(momentum=hyper.get("momentum", 0.0)),
+        "rmsprop": lambda: dict(alpha=hyper.get("alpha", 0.99), eps=hyper["eps"]),
+        "adagrad": lambda: dict(eps=hyper["eps"]),
+        "adam": lambda: dict(betas=(hyper["beta1"], hyper["beta2"]), eps=hyper["eps"]),
+    }[rule]()
+    cls = {
+        "sgd": torch.optim.SGD,
+        "rmsprop": torch.optim.RMSprop,
+        "adagrad": torch.optim.Adagrad,
+        "adam": torch.optim.Adam,
+    }[rule]
     opt = cls(list(tensors.values()), lr=hyper["lr"], foreach=False, **kw)
     out = []
     for t, grads in enumerate(grads_seq, start=1):
@@ -457,8 +533,15 @@ class OptimReport:
         return {**asdict(self), "passed": self.passed}
 
 
-def check(target: str, *, steps: int = 50, dtype: str = "float64", seed: int = 0, overrides: dict | None = None,
-          shapes: dict = SHAPES) -> OptimReport:
+def check(
+    target: str,
+    *,
+    steps: int = 50,
+    dtype: str = "float64",
+    seed: int = 0,
+    overrides: dict | None = None,
+    shapes: dict = SHAPES,
+) -> OptimReport:
     """Apply the plug-in's optimizer and torch.optim's to the same parameters and gradients for ``steps``
     steps; compare parameters and state after each; diagnose where they part."""
     if steps < 1:
@@ -484,15 +567,30 @@ def check(target: str, *, steps: int = 50, dtype: str = "float64", seed: int = 0
             if e > worst["rel_err"]:
                 worst = {"rel_err": e, "step": t, "parameter": k}
             if first is None and e > tol:
-                first = {"step": t, "parameter": k, "rel_err": e,
-                         "state": diverged_state(my_state.get(k, {}), ref_state.get(k, {}), opt, tol)}
+                first = {
+                    "step": t,
+                    "parameter": k,
+                    "rel_err": e,
+                    "state": diverged_state(my_state.get(k, {}), ref_state.get(k, {}), opt, tol),
+                }
         for k, pieces in my_state.items():
             for name, value in pieces.items():
                 e = state_error(name, value, ref_state.get(k, {}), opt)
                 if e is not None:
                     state_err[name] = max(state_err.get(name, 0.0), e)
-    report = OptimReport(plugin=target, style=opt.style, rule=opt.rule, steps=steps, dtype=dtype, tolerance=tol,
-                         mapping=opt.mapping(), worst=worst, first_divergence=first, state=state_err, diagnosis=None)
+    report = OptimReport(
+        plugin=target,
+        style=opt.style,
+        rule=opt.rule,
+        steps=steps,
+        dtype=dtype,
+        tolerance=tol,
+        mapping=opt.mapping(),
+        worst=worst,
+        first_divergence=first,
+        state=state_err,
+        diagnosis=None,
+    )
     if first is None:
         return report
     mine_seq = [m for m, _ in trajectory]
@@ -500,13 +598,19 @@ def check(target: str, *, steps: int = 50, dtype: str = "float64", seed: int = 0
         if opt.rule not in variant.rules:
             continue
         re = reference(opt.rule, opt.hyper, init, grads_seq, variant.code, lr_at)
-        if all(rel(m[k], r[k]) <= max(tol, 1e-10 if dtype == "float64" else tol) for m, r in zip(mine_seq, re)
-               for k in shapes):
+        if all(
+            rel(m[k], r[k]) <= max(tol, 1e-10 if dtype == "float64" else tol)
+            for m, r in zip(mine_seq, re)
+            for k in shapes
+        ):
             report.diagnosis = {"code": variant.code, "message": variant.message, "equivalent": variant.equivalent}
             report.verdict = "VARIANT" if variant.equivalent else "MISMATCH"
             return report
-    report.diagnosis = {"code": "unexplained", "message": "no known optimizer bug reproduces your trajectory; "
-                        "compare your update line by line with torch.optim's (docs/plugins.md, Check your optimizer)"}
+    report.diagnosis = {
+        "code": "unexplained",
+        "message": "no known optimizer bug reproduces your trajectory; "
+        "compare your update line by line with torch.optim's (docs/plugins.md, Check your optimizer)",
+    }
     report.verdict = "MISMATCH"
     return report
 
@@ -542,25 +646,36 @@ def _plain(v) -> str:
 
 def format_report(r: OptimReport) -> str:
     torch_cls = {"sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adam": "Adam"}[r.rule]
-    lines = [f"plug-in optimizer: {r.plugin} ({r.style}) ↔ torch.optim.{torch_cls}",
-             *[f"  {m}" for m in r.mapping],
-             f"optimcheck: {r.steps} steps, {r.dtype}, {len(SHAPES)} parameters, random N(0,1) parameters and "
-             f"gradients, tolerance {r.tolerance:.0e}"]
+    lines = [
+        f"plug-in optimizer: {r.plugin} ({r.style}) ↔ torch.optim.{torch_cls}",
+        *[f"  {m}" for m in r.mapping],
+        f"optimcheck: {r.steps} steps, {r.dtype}, {len(SHAPES)} parameters, random N(0,1) parameters and "
+        f"gradients, tolerance {r.tolerance:.0e}",
+    ]
     w = r.worst
-    lines.append("parameters: identical to torch's at every step" if not w["rel_err"] else
-                 f"parameters: worst relative error {w['rel_err']:.2e} (step {w['step']}, {w['parameter']})")
+    lines.append(
+        "parameters: identical to torch's at every step"
+        if not w["rel_err"]
+        else f"parameters: worst relative error {w['rel_err']:.2e} (step {w['step']}, {w['parameter']})"
+    )
     for name, e in sorted(r.state.items()):
         lines.append(f"state {name}: worst relative error {e:.2e}")
     if r.first_divergence:
         f = r.first_divergence
-        lines.append(f"first divergence: step {f['step']}, {f['parameter']} (relative error {f['rel_err']:.2e})"
-                     + (f"; the state that diverged: {f['state']}" if f["state"] else ""))
+        lines.append(
+            f"first divergence: step {f['step']}, {f['parameter']} (relative error {f['rel_err']:.2e})"
+            + (f"; the state that diverged: {f['state']}" if f["state"] else "")
+        )
     if r.diagnosis:
         lines.append(f"diagnosis [{r.diagnosis['code']}]: {r.diagnosis['message']}")
     lines.append("")
-    lines.append({"AGREE": f"verdict: AGREE - every step within {r.tolerance:.0e} of torch.optim.{torch_cls}",
-                  "VARIANT": f"verdict: VARIANT - an equivalent form of torch.optim.{torch_cls}, not a bug",
-                  "MISMATCH": f"verdict: MISMATCH - your {r.rule} differs from torch.optim.{torch_cls}"}[r.verdict])
+    lines.append(
+        {
+            "AGREE": f"verdict: AGREE - every step within {r.tolerance:.0e} of torch.optim.{torch_cls}",
+            "VARIANT": f"verdict: VARIANT - an equivalent form of torch.optim.{torch_cls}, not a bug",
+            "MISMATCH": f"verdict: MISMATCH - your {r.rule} differs from torch.optim.{torch_cls}",
+        }[r.verdict]
+    )
     return "\n".join(lines)
 
 
@@ -568,13 +683,25 @@ __all__ = ["check", "format_report", "load", "reference", "VARIANTS", "OptimRepo
 
 
 # --- the plug-in's optimizer in training (compare / train) ---------------------------------------
-TORCH_FLAG = {"lr": "--lr", "momentum": "--momentum", "alpha": "--alpha", "eps": "--eps", "beta1": "--betas",
-              "beta2": "--betas"}
+TORCH_FLAG = {
+    "lr": "--lr",
+    "momentum": "--momentum",
+    "alpha": "--alpha",
+    "eps": "--eps",
+    "beta1": "--betas",
+    "beta2": "--betas",
+}
 
 
 def cfg_hyper(cfg) -> dict:
-    return {"lr": cfg.lr, "momentum": cfg.momentum, "alpha": cfg.alpha, "eps": cfg.eps,
-            "beta1": cfg.betas[0], "beta2": cfg.betas[1]}
+    return {
+        "lr": cfg.lr,
+        "momentum": cfg.momentum,
+        "alpha": cfg.alpha,
+        "eps": cfg.eps,
+        "beta1": cfg.betas[0],
+        "beta2": cfg.betas[1],
+    }
 
 
 class TrainingOptimizer:
@@ -585,36 +712,51 @@ class TrainingOptimizer:
     it (exit 2), never a silent difference of defaults; so is a rule of another kind than --optimizer."""
 
     def __init__(self, target: str, cfg, params: dict):
-        self.target, self.params = target, params           # torch name → manual.Parameter (torch layout)
+        self.target, self.params = target, params  # torch name → manual.Parameter (torch layout)
         overrides = {k: v for k, v in cfg_hyper(cfg).items()}
         self.impl = load(target, {})
-        if isinstance(self.impl, CS231nRule):               # the config is ours to give: the run's values
+        if isinstance(self.impl, CS231nRule):  # the config is ours to give: the run's values
             self.impl.hyper = {h: overrides[h] for h in self.impl.hyper}
         want = {"sgd": "sgd", "rmsprop": "rmsprop", "adagrad": "adagrad", "adam": "adam"}.get(cfg.optimizer)
         if want != self.impl.rule:
-            raise ConfigError(f"--plugin-optimizer {target} is {self.impl.rule}, the run's --optimizer is "
-                              f"{cfg.optimizer}: give --optimizer {self.impl.rule} so torch runs the same rule")
+            raise ConfigError(
+                f"--plugin-optimizer {target} is {self.impl.rule}, the run's --optimizer is "
+                f"{cfg.optimizer}: give --optimizer {self.impl.rule} so torch runs the same rule"
+            )
         if self.impl.rule == "sgd" and bool(self.impl.hyper.get("momentum", 0.0)) != bool(cfg.momentum):
-            raise ConfigError(f"--plugin-optimizer {target}: momentum {self.impl.hyper.get('momentum', 0.0):g} "
-                              f"against the run's --momentum {cfg.momentum:g}; give the same to both")
+            raise ConfigError(
+                f"--plugin-optimizer {target}: momentum {self.impl.hyper.get('momentum', 0.0):g} "
+                f"against the run's --momentum {cfg.momentum:g}; give the same to both"
+            )
         for h, mine in self.impl.hyper.items():
             theirs = overrides[h]
             if not math.isclose(mine, theirs, rel_tol=1e-12, abs_tol=0.0):
-                shown = f"{TORCH_FLAG[h]} {theirs:g}" if h not in ("beta1", "beta2") else \
-                    f"--betas {cfg.betas[0]:g},{cfg.betas[1]:g}"
-                raise ConfigError(f"--plugin-optimizer {target}: its {h} is {mine:g}, the run's {shown}; the "
-                                  f"hyper-parameters differ before training - give {TORCH_FLAG[h]} "
-                                  f"{mine:g} (or change yours) so both sides run the same")
+                shown = (
+                    f"{TORCH_FLAG[h]} {theirs:g}"
+                    if h not in ("beta1", "beta2")
+                    else f"--betas {cfg.betas[0]:g},{cfg.betas[1]:g}"
+                )
+                raise ConfigError(
+                    f"--plugin-optimizer {target}: its {h} is {mine:g}, the run's {shown}; the "
+                    f"hyper-parameters differ before training - give {TORCH_FLAG[h]} "
+                    f"{mine:g} (or change yours) so both sides run the same"
+                )
         if isinstance(self.impl, NNFSOptimizer) and self.impl.decay:
-            raise ConfigError(f"--plugin-optimizer {target}: decay {self.impl.decay:g} lowers the learning rate "
-                              "every step, which no --schedule of this run does; use decay=0 (or optimcheck, "
-                              "which maps it)")
+            raise ConfigError(
+                f"--plugin-optimizer {target}: decay {self.impl.decay:g} lowers the learning rate "
+                "every step, which no --schedule of this run does; use decay=0 (or optimcheck, "
+                "which maps it)"
+            )
         if cfg.schedule != "none":
-            raise ConfigError(f"--plugin-optimizer {target} keeps its own learning rate: use --schedule none "
-                              f"(the run's is {cfg.schedule})")
+            raise ConfigError(
+                f"--plugin-optimizer {target} keeps its own learning rate: use --schedule none "
+                f"(the run's is {cfg.schedule})"
+            )
         if cfg.weight_decay:
-            raise ConfigError(f"--plugin-optimizer {target}: --weight-decay {cfg.weight_decay:g} has no counterpart "
-                              "in the plug-in's rule; use --weight-decay 0")
+            raise ConfigError(
+                f"--plugin-optimizer {target}: --weight-decay {cfg.weight_decay:g} has no counterpart "
+                "in the plug-in's rule; use --weight-decay 0"
+            )
         self.param_groups = [{"lr": cfg.lr}]
         self.steps = 0
 
@@ -626,16 +768,18 @@ class TrainingOptimizer:
         self.steps += 1
         if self.steps == 1 and isinstance(self.impl, CS231nRule):
             self._check_config()
-        assert all(id(arrays[k]) == before[k] for k in names)     # written in place into the judge's views
+        assert all(id(arrays[k]) == before[k] for k in names)  # written in place into the judge's views
 
     def _check_config(self) -> None:
         """A rule that overwrote the hyper-parameters it was given (a hard-coded epsilon) is named."""
         for k, config in self.impl.configs.items():
             for h, key in self.impl.config_keys.items():
                 if key in config and not math.isclose(float(config[key]), self.impl.hyper[h], rel_tol=1e-12):
-                    raise PluginError(f"{self.impl.label}: {self.impl.name} changed config['{key}'] from "
-                                      f"{self.impl.hyper[h]:g} to {float(config[key]):g} (hard-coded?); the run's "
-                                      f"{TORCH_FLAG[h]} is {self.impl.hyper[h]:g}")
+                    raise PluginError(
+                        f"{self.impl.label}: {self.impl.name} changed config['{key}'] from "
+                        f"{self.impl.hyper[h]:g} to {float(config[key]):g} (hard-coded?); the run's "
+                        f"{TORCH_FLAG[h]} is {self.impl.hyper[h]:g}"
+                    )
             break
 
     def mapping(self) -> list[str]:
@@ -673,7 +817,7 @@ class TrainingOptimizer:
             owner, attr = key.split("|", 1)
             value = np.array(value)
             plain = value.item() if value.ndim == 0 else value
-            if owner == "~":                     # a step() object's attributes, set once it is built
+            if owner == "~":  # a step() object's attributes, set once it is built
                 pending[attr] = plain
                 continue
             if isinstance(self.impl, CS231nRule):

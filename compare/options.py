@@ -1,6 +1,7 @@
 """What a command is told, as data: the run's options (a frozen record the CLI fills and the library
 reads) and the tables of flags the CLI builds its parser from.  Nothing here knows argparse: a flag's
 ``kind`` names one of the value parsers in ``KINDS``, which raise ``BadValue``."""
+
 from __future__ import annotations
 
 import math
@@ -14,6 +15,7 @@ class BadValue(ValueError):
 def number(typ, low=None, *, above: bool = False, high=None):
     """A value parser: an int or a finite float, at least ``low`` (greater than it when ``above``) and at
     most ``high``, so a value the run cannot use is refused at the parser."""
+
     def parse(text: str):
         try:
             value = typ(text)
@@ -26,15 +28,17 @@ def number(typ, low=None, *, above: bool = False, high=None):
         if high is not None and value > high:
             raise BadValue(f"{text} must be at most {high}")
         return value
-    parse.__name__ = typ.__name__      # the parser names the type in its messages
+
+    parse.__name__ = typ.__name__  # the parser names the type in its messages
     return parse
 
 
 def experiment_name(text: str) -> str:
     """--experiment is a directory *name* under --logdir: never a path that leads out of it."""
     if text in ("", ".", "..") or "/" in text or "\\" in text or "\0" in text:
-        raise BadValue(f"{text!r} is not a name: give one directory name (no '/', not '.' or '..'); --logdir says "
-                       "where it goes")
+        raise BadValue(
+            f"{text!r} is not a name: give one directory name (no '/', not '.' or '..'); --logdir says where it goes"
+        )
     return text
 
 
@@ -53,9 +57,16 @@ def betas(text: str) -> tuple[float, float]:
     return b1, b2
 
 
-KINDS = {"positive": number(int, 1), "nonneg": number(float, 0), "above0": number(float, 0, above=True),
-         "seed": number(int, 0, high=2**63 - 1),      # numpy's Generator takes non-negative seeds
-         "text": str, "path": path_text, "name": experiment_name, "betas": betas}
+KINDS = {
+    "positive": number(int, 1),
+    "nonneg": number(float, 0),
+    "above0": number(float, 0, above=True),
+    "seed": number(int, 0, high=2**63 - 1),  # numpy's Generator takes non-negative seeds
+    "text": str,
+    "path": path_text,
+    "name": experiment_name,
+    "betas": betas,
+}
 
 
 @dataclass(frozen=True)
@@ -69,30 +80,30 @@ class RunOptions:
     resume: str | None = None
     log_every: int = 50
     quiet: bool = False
-    progress: bool | None = None           # a progress bar; None: on a terminal unless quiet
+    progress: bool | None = None  # a progress bar; None: on a terminal unless quiet
     images: bool = True
     stop_grace: float = 5.0
     step_timeout: float | None = None
     device: str = "auto"
     data_dir: str | None = None
     download: bool = True
-    manual: str | None = None              # --manual TARGET; None: ours (or the checkpoint's)
+    manual: str | None = None  # --manual TARGET; None: ours (or the checkpoint's)
     convention: str = "auto"
     plugin_optimizer: str | None = None
-    overrides: dict = field(default_factory=dict)     # TrainConfig fields the user set
+    overrides: dict = field(default_factory=dict)  # TrainConfig fields the user set
 
 
 @dataclass(frozen=True)
 class Flag:
     flag: str
     dest: str
-    kind: str                  # a value parser of KINDS, "switch" (store_true) or "maybe" (True or unset)
+    kind: str  # a value parser of KINDS, "switch" (store_true) or "maybe" (True or unset)
     help: str
     default: object = None
     metavar: str | None = None
     choices: tuple | None = None
     required: bool = False
-    short: str | None = None       # e.g. -o beside --output; a flag without dashes is positional
+    short: str | None = None  # e.g. -o beside --output; a flag without dashes is positional
 
     def but(self, **changes) -> "Flag":
         from dataclasses import replace
@@ -119,8 +130,13 @@ CONFIG_FLAGS = (
     Flag("--seed", "seed", "seed", "seeds the initial weights and the batch order"),
     Flag("--dtype", "dtype", "text", "float32 or float64"),
     Flag("--eval-batch-size", "eval_batch_size", "positive", "batch size for evaluation"),
-    Flag("--l2", "l2", "nonneg", "L2 regularization in the loss, ½·λ·ΣW² over the weights only (CS231n's reg; "
-                                 "not --weight-decay, which the optimizer applies)"),
+    Flag(
+        "--l2",
+        "l2",
+        "nonneg",
+        "L2 regularization in the loss, ½·λ·ΣW² over the weights only (CS231n's reg; "
+        "not --weight-decay, which the optimizer applies)",
+    ),
     Flag("--l1", "l1", "nonneg", "L1 regularization in the loss, λ·Σ|W| over the weights only (the nnfs book's)"),
     Flag("--betas", "betas", "betas", "Adam betas"),
     Flag("--nesterov", "nesterov", "maybe", "Nesterov momentum (SGD)"),
@@ -128,25 +144,46 @@ CONFIG_FLAGS = (
     Flag("--centered", "centered", "maybe", "centered RMSprop"),
 )
 # defaults that depend on the optimizer, as torch.optim has them (compare.config.OPTIMIZER_DEFAULTS)
-SHOWN_DEFAULTS = {"lr": "{lrs}",
-                  "weight_decay": "0, but 0.01 for adamw (torch.optim's)",
-                  "momentum": "0.9 for sgd, 0 for rmsprop (torch's)",
-                  "eps": "1e-8, but 1e-10 for adagrad (torch.optim's)", "betas": "0.9,0.999"}
+SHOWN_DEFAULTS = {
+    "lr": "{lrs}",
+    "weight_decay": "0, but 0.01 for adamw (torch.optim's)",
+    "momentum": "0.9 for sgd, 0 for rmsprop (torch's)",
+    "eps": "1e-8, but 1e-10 for adagrad (torch.optim's)",
+    "betas": "0.9,0.999",
+}
 
 # RunOptions' fields (train, compare, sweep, overfit leave some out)
 RUN_FLAGS = (
     Flag("--logdir", "logdir", "path", "TensorBoard root; each run gets its own experiment directory", "runs"),
-    Flag("--experiment", "experiment", "name", "experiment name (default: {command}-<timestamp>; numbered if it "
-                                               "exists)"),
+    Flag(
+        "--experiment", "experiment", "name", "experiment name (default: {command}-<timestamp>; numbered if it exists)"
+    ),
     Flag("--checkpoint-dir", "checkpoint_dir", "path", "where checkpoints go (default: <experiment>/checkpoints)"),
-    Flag("--resume", "resume", "path", "continue from a checkpoint (a ckpt-… directory, or the directory holding "
-                                       "them)", metavar="PATH_OR_DIR"),
+    Flag(
+        "--resume",
+        "resume",
+        "path",
+        "continue from a checkpoint (a ckpt-… directory, or the directory holding them)",
+        metavar="PATH_OR_DIR",
+    ),
     Flag("--log-every", "log_every", "positive", "steps between reads of the loss back to the host", 50),
-    Flag("--stop-grace", "stop_grace", "nonneg", "after SIGINT/SIGTERM, seconds a step may still take before it is "
-                                                "abandoned (a hung plug-in); the run then ends with exit 130/143",
-         5.0, "S"),
-    Flag("--step-timeout", "step_timeout", "above0", "abandon any step that runs longer than S seconds, exit 4 "
-                                                    "(default: off)", None, "S"),
+    Flag(
+        "--stop-grace",
+        "stop_grace",
+        "nonneg",
+        "after SIGINT/SIGTERM, seconds a step may still take before it is "
+        "abandoned (a hung plug-in); the run then ends with exit 130/143",
+        5.0,
+        "S",
+    ),
+    Flag(
+        "--step-timeout",
+        "step_timeout",
+        "above0",
+        "abandon any step that runs longer than S seconds, exit 4 (default: off)",
+        None,
+        "S",
+    ),
     Flag("--quiet", "quiet", "switch", "no progress bars or per-epoch lines"),
     Flag("--no-images", "no_images", "switch", "no pictures in TensorBoard (weights, confusion matrices, mistakes)"),
 )
@@ -160,8 +197,13 @@ GRADCHECK_FLAGS = (
 )
 GRADCHECK_CHECK_FLAGS = (
     Flag("--random-data", "random_data", "switch", "use random inputs instead of MNIST"),
-    Flag("--l2", "l2", "nonneg", "L2 regularization ½·λ·ΣW² in the loss (weights only; a factory taking reg or l2 "
-                                 "gets it)", 0.0),
+    Flag(
+        "--l2",
+        "l2",
+        "nonneg",
+        "L2 regularization ½·λ·ΣW² in the loss (weights only; a factory taking reg or l2 gets it)",
+        0.0,
+    ),
     Flag("--l1", "l1", "nonneg", "L1 regularization λ·Σ|W| in the loss (weights only)", 0.0),
     Flag("--fd", "fd", "switch", "also check both twins against finite differences (three-way)"),
     Flag("--fd-samples", "fd_samples", "positive", "coordinates per parameter for --fd", 16),
@@ -182,26 +224,52 @@ OPTIMCHECK_FLAGS = (
 BENCH_FLAGS = (
     Flag("--batch-sizes", "batch_sizes", "text", "batch sizes to time, comma-separated", "64,256"),
     Flag("--dtypes", "dtypes", "text", "dtypes to time, comma-separated", "float32,float64"),
-    Flag("--repeats", "repeats", "positive", "timed rounds, one epoch per figure each (min and median shown); an even "
-                                             "number puts each twin before and after its plain loop equally often", 4),
+    Flag(
+        "--repeats",
+        "repeats",
+        "positive",
+        "timed rounds, one epoch per figure each (min and median shown); an even "
+        "number puts each twin before and after its plain loop equally often",
+        4,
+    ),
     Flag("--device", "device", "text", "torch twin's device: auto, cpu, cuda or mps", "cpu"),
     Flag("--no-baseline", "no_baseline", "switch", "skip the slow DataLoader + ToTensor baseline"),
-    Flag("--nproc", "nprocs", "text", "also time train --impl torch under DDP with these process counts, e.g. 1,2 "
-                                      "(epoch time and one step's all-reduce)", metavar="N,M"),
-    Flag("--no-startup", "no_startup", "switch", "skip timing whole default commands (gradcheck, train, compare; about "
-                                                 "two minutes)"),
+    Flag(
+        "--nproc",
+        "nprocs",
+        "text",
+        "also time train --impl torch under DDP with these process counts, e.g. 1,2 "
+        "(epoch time and one step's all-reduce)",
+        metavar="N,M",
+    ),
+    Flag(
+        "--no-startup",
+        "no_startup",
+        "switch",
+        "skip timing whole default commands (gradcheck, train, compare; about two minutes)",
+    ),
 )
-MANUAL_HELP = ("the hand-written implementation to judge: manual (ours), sklearn, MODULE:FACTORY or "
-               "path/to/file.py:FACTORY (docs/plugins.md; default: {default})")
-DATA_DIR_HELP = ("data root (DIR/MNIST/raw/, DIR/FashionMNIST/raw/, DIR/KMNIST/raw/ or a flat DIR of the four files, "
-                 "raw or .gz); default: $SIMPLENET_DATA, else ./data (downloaded there if missing)")
-LOSS_HELP = ("cross-entropy (of logits), mse (mean squared error on one-hot targets, torch.nn.MSELoss) or "
-             "quadratic (Nielsen's ½·Σ over the classes: C/2 × mse) (default: cross-entropy)")
-PLUGIN_OPTIMIZER_HELP = ("update the hand-written side with your own optimizer (a cs231n rule such as optim.py:adam, "
-                         "or an nnfs optimizer class), judged against torch.optim's --optimizer; needs --schedule "
-                         "none")
-NPROC_HELP = ("run the torch twin in N processes under torch's DistributedDataParallel, launched by "
-              "torch.distributed.run (gloo on CPU, NCCL on CUDA; default: 1, one process)")
+MANUAL_HELP = (
+    "the hand-written implementation to judge: manual (ours), sklearn, MODULE:FACTORY or "
+    "path/to/file.py:FACTORY (docs/plugins.md; default: {default})"
+)
+DATA_DIR_HELP = (
+    "data root (DIR/MNIST/raw/, DIR/FashionMNIST/raw/, DIR/KMNIST/raw/ or a flat DIR of the four files, "
+    "raw or .gz); default: $SIMPLENET_DATA, else ./data (downloaded there if missing)"
+)
+LOSS_HELP = (
+    "cross-entropy (of logits), mse (mean squared error on one-hot targets, torch.nn.MSELoss) or "
+    "quadratic (Nielsen's ½·Σ over the classes: C/2 × mse) (default: cross-entropy)"
+)
+PLUGIN_OPTIMIZER_HELP = (
+    "update the hand-written side with your own optimizer (a cs231n rule such as optim.py:adam, "
+    "or an nnfs optimizer class), judged against torch.optim's --optimizer; needs --schedule "
+    "none"
+)
+NPROC_HELP = (
+    "run the torch twin in N processes under torch's DistributedDataParallel, launched by "
+    "torch.distributed.run (gloo on CPU, NCCL on CUDA; default: 1, one process)"
+)
 
 
 def spelled(names) -> str:
@@ -241,9 +309,12 @@ def config_overrides(values: dict) -> dict:
     model = [values.get(k) for k in ("hidden", "activation", "loss", "output_activation")]
     if any(v is not None for v in model):
         hidden, activation, loss, output = model
-        given["spec"] = ModelSpec(hidden=ModelSpec.parse_hidden(hidden if hidden is not None else "128,64"),
-                                  activation=activation or "relu", loss=loss or "cross-entropy",
-                                  output_activation=output or "none")
+        given["spec"] = ModelSpec(
+            hidden=ModelSpec.parse_hidden(hidden if hidden is not None else "128,64"),
+            activation=activation or "relu",
+            loss=loss or "cross-entropy",
+            output_activation=output or "none",
+        )
     return given
 
 
@@ -253,32 +324,65 @@ DEVICE_HELP = "torch twin's device: auto, cpu, cuda or mps"
 
 
 def objective_flags(defaults: bool) -> tuple[Flag, ...]:
-    return (Flag("--loss", "loss", "text", LOSS_HELP, "cross-entropy" if defaults else None),
-            Flag("--output-activation", "output_activation", "text",
-                 "after the last layer: none (logits), sigmoid or softmax (default: none)", "none" if defaults else None))
+    return (
+        Flag("--loss", "loss", "text", LOSS_HELP, "cross-entropy" if defaults else None),
+        Flag(
+            "--output-activation",
+            "output_activation",
+            "text",
+            "after the last layer: none (logits), sigmoid or softmax (default: none)",
+            "none" if defaults else None,
+        ),
+    )
 
 
 def data_flags(dataset_default: str | None = "mnist") -> tuple[Flag, ...]:
     shown = "mnist; on --resume, the checkpoint's" if dataset_default is None else dataset_default
-    return (Flag("--dataset", "dataset", "text", f"which of the MNIST family (default: {shown})", dataset_default,
-                 choices=tuple(_dataset_names())),
-            Flag("--data-dir", "data_dir", "path", DATA_DIR_HELP),
-            Flag("--no-download", "no_download", "switch", "never fetch the data; fail if it is missing"))
+    return (
+        Flag(
+            "--dataset",
+            "dataset",
+            "text",
+            f"which of the MNIST family (default: {shown})",
+            dataset_default,
+            choices=tuple(_dataset_names()),
+        ),
+        Flag("--data-dir", "data_dir", "path", DATA_DIR_HELP),
+        Flag("--no-download", "no_download", "switch", "never fetch the data; fail if it is missing"),
+    )
 
 
 def plugin_flags(default_shown: str = "manual") -> tuple[Flag, ...]:
     from compare.plugins import convention_names
 
-    return (Flag("--manual", "manual", "text", MANUAL_HELP.format(default=default_shown), metavar="TARGET"),
-            Flag("--convention", "convention", "text", "how the plug-in's names and layouts map to torch's (default: "
-                                                       "auto, detected)", "auto", choices=("auto", *convention_names())),
-            Flag("--traceback", "traceback", "switch", "on a plug-in error, show the full Python traceback (for "
-                                                       "debugging a plug-in)"))
+    return (
+        Flag("--manual", "manual", "text", MANUAL_HELP.format(default=default_shown), metavar="TARGET"),
+        Flag(
+            "--convention",
+            "convention",
+            "text",
+            "how the plug-in's names and layouts map to torch's (default: auto, detected)",
+            "auto",
+            choices=("auto", *convention_names()),
+        ),
+        Flag(
+            "--traceback",
+            "traceback",
+            "switch",
+            "on a plug-in error, show the full Python traceback (for debugging a plug-in)",
+        ),
+    )
 
 
-NPROC_FLAGS = (Flag("--nproc", "nproc", "positive", NPROC_HELP, 1, metavar="N"),
-               Flag("--force", "force", "switch", "allow --nproc above this machine's core count on the CPU (slow: "
-                                                  "they share cores)"))
+NPROC_FLAGS = (
+    Flag("--nproc", "nproc", "positive", NPROC_HELP, 1, metavar="N"),
+    Flag(
+        "--force",
+        "force",
+        "switch",
+        "allow --nproc above this machine's core count on the CPU (slow: they share cores)",
+    ),
+)
 
 
 def train_flags(command: str, exclude: tuple[str, ...] = (), defaults: dict | None = None) -> tuple[Flag, ...]:
@@ -288,19 +392,37 @@ def train_flags(command: str, exclude: tuple[str, ...] = (), defaults: dict | No
 
     defaults = defaults or {}
     shown = TrainConfig(**defaults)
-    flags = [f.but(default=defaults.get(f.dest), help=registry_text(
-                 f.help if f.kind == "maybe" else f"{f.help} (default: {SHOWN_DEFAULTS.get(f.dest, getattr(shown, f.dest))})"))
-             for f in CONFIG_FLAGS if f.flag not in exclude]
-    flags += [Flag("--hidden", "hidden", "text", "hidden layer sizes, comma-separated; 'none' for softmax regression "
-                                                 "(default: 128,64)"),
-              Flag("--activation", "activation", "text", "relu, sigmoid or tanh (default: relu)"),
-              *objective_flags(False),
-              Flag("--device", "device", "text", f"{DEVICE_HELP} (auto: cuda, then mps, then cpu)", "auto"),
-              *data_flags(None)]
+    flags = [
+        f.but(
+            default=defaults.get(f.dest),
+            help=registry_text(
+                f.help
+                if f.kind == "maybe"
+                else f"{f.help} (default: {SHOWN_DEFAULTS.get(f.dest, getattr(shown, f.dest))})"
+            ),
+        )
+        for f in CONFIG_FLAGS
+        if f.flag not in exclude
+    ]
+    flags += [
+        Flag(
+            "--hidden",
+            "hidden",
+            "text",
+            "hidden layer sizes, comma-separated; 'none' for softmax regression (default: 128,64)",
+        ),
+        Flag("--activation", "activation", "text", "relu, sigmoid or tanh (default: relu)"),
+        *objective_flags(False),
+        Flag("--device", "device", "text", f"{DEVICE_HELP} (auto: cuda, then mps, then cpu)", "auto"),
+        *data_flags(None),
+    ]
     flags += [f.but(help=f.help.replace("{command}", command)) for f in RUN_FLAGS if f.flag not in exclude]
-    return (*flags, JSON, *plugin_flags("manual; on --resume, the checkpoint's"),
-            Flag("--plugin-optimizer", "plugin_optimizer", "text", PLUGIN_OPTIMIZER_HELP,
-                 metavar="FILE_OR_MODULE:NAME"))
+    return (
+        *flags,
+        JSON,
+        *plugin_flags("manual; on --resume, the checkpoint's"),
+        Flag("--plugin-optimizer", "plugin_optimizer", "text", PLUGIN_OPTIMIZER_HELP, metavar="FILE_OR_MODULE:NAME"),
+    )
 
 
 def unset(exclude: tuple[str, ...], defaults: dict | None = None) -> dict:
@@ -314,8 +436,20 @@ def _dataset_names():
     return DATASETS
 
 
-OVERFIT_LEAVES_OUT = ("--epochs", "--schedule", "--step-size", "--gamma", "--eval-batch-size", "--logdir",
-                      "--experiment", "--checkpoint-dir", "--resume", "--log-every", "--quiet", "--no-images")
+OVERFIT_LEAVES_OUT = (
+    "--epochs",
+    "--schedule",
+    "--step-size",
+    "--gamma",
+    "--eval-batch-size",
+    "--logdir",
+    "--experiment",
+    "--checkpoint-dir",
+    "--resume",
+    "--log-every",
+    "--quiet",
+    "--no-images",
+)
 OVERFIT_DEFAULTS = {"batch_size": 16, "schedule": "none"}
 SWEEP_LEAVES_OUT, SWEEP_DEFAULTS = ("--lr", "--resume", "--checkpoint-dir"), {"epochs": 1}
 
@@ -325,7 +459,7 @@ class Command:
     name: str
     help: str
     flags: tuple[Flag, ...]
-    defaults_shown: bool = False        # --help appends each flag's default
+    defaults_shown: bool = False  # --help appends each flag's default
     unset: dict = field(default_factory=dict)
 
 
@@ -335,38 +469,116 @@ def commands() -> list[Command]:
 
     impl = Flag("--impl", "impl", "text", "which twin (default: {default})", choices=("manual", "torch", "both"))
     return [
-        Command("gradcheck", "compare both twins' gradients, parameter by parameter, on one batch",
-                (*GRADCHECK_FLAGS, *objective_flags(True), *data_flags(), *GRADCHECK_CHECK_FLAGS,
-                 Flag("--inject-fault", "inject_fault", "text", "break the manual backward on purpose, to watch the "
-                                                                "check fail", choices=tuple(sorted(FAULTS))),
-                 JSON, *plugin_flags(), *NPROC_FLAGS), defaults_shown=True),
-        Command("train", "train one twin on MNIST (or Fashion-MNIST, KMNIST), logged to TensorBoard",
-                (impl.but(choices=("manual", "torch"), required=True, help="which twin to train"),
-                 *train_flags("train"), *NPROC_FLAGS)),
-        Command("compare", "train both twins in lockstep from one start and one batch order",
-                (*train_flags("compare"), *NPROC_FLAGS)),
-        Command("overfit", "check the pipes: can the net memorise one batch (loss < 1e-3)?",
-                (impl.but(default="both", help="which twin (default: both)"),
-                 *train_flags("overfit", OVERFIT_LEAVES_OUT, OVERFIT_DEFAULTS),
-                 Flag("--max-steps", "max_steps", "positive", "step budget (default: 1000)", 1000),
-                 Flag("--target", "target", "above0", "loss to reach (default: 0.001)", 1e-3)),
-                unset=unset(OVERFIT_LEAVES_OUT, OVERFIT_DEFAULTS)),
-        Command("sweep", "one short training per learning rate, each its own TensorBoard run",
-                (impl.but(default="torch", help="which twin (default: torch)"),
-                 *train_flags("sweep", SWEEP_LEAVES_OUT, SWEEP_DEFAULTS),
-                 Flag("--lr", "lrs", "text", "comma-separated learning rates (default: 0.001,0.01,0.1,1)",
-                      "0.001,0.01,0.1,1")), unset=unset(SWEEP_LEAVES_OUT, SWEEP_DEFAULTS)),
-        Command("optimcheck", "your optimizer (CS231n update rules or an nnfs optimizer object) against torch.optim, "
-                              "step by step; needs no data",
-                (Flag("--plugin-optimizer", "plugin_optimizer", "text", "a cs231n rule (…optim.py:adam, sgd, "
-                      "sgd_momentum, rmsprop) or an nnfs optimizer class (…:Optimizer_Adam)",
-                      metavar="FILE_OR_MODULE:NAME", required=True), *OPTIMCHECK_FLAGS), defaults_shown=True),
-        Command("plot", "draw a run's curves, divergence and confusion matrices into a PNG (no server)",
-                (Flag("run_dir", "run_dir", "text", "the run directory a train or compare run printed (logs: …)",
-                      metavar="RUN_DIR"),
-                 Flag("--output", "output", "text", "where to write (default: RUN_DIR/plot.png)", metavar="FILE.png",
-                      short="-o"))),
-        Command("bench", "time both twins' training epochs side by side, against a FLOP floor",
-                (*BENCH_FLAGS, *data_flags(), Flag("--json", "json", "text", "also write the figures to this JSON file"),
-                 Flag("--quiet", "quiet", "switch", "print only the final table")), defaults_shown=True),
+        Command(
+            "gradcheck",
+            "compare both twins' gradients, parameter by parameter, on one batch",
+            (
+                *GRADCHECK_FLAGS,
+                *objective_flags(True),
+                *data_flags(),
+                *GRADCHECK_CHECK_FLAGS,
+                Flag(
+                    "--inject-fault",
+                    "inject_fault",
+                    "text",
+                    "break the manual backward on purpose, to watch the check fail",
+                    choices=tuple(sorted(FAULTS)),
+                ),
+                JSON,
+                *plugin_flags(),
+                *NPROC_FLAGS,
+            ),
+            defaults_shown=True,
+        ),
+        Command(
+            "train",
+            "train one twin on MNIST (or Fashion-MNIST, KMNIST), logged to TensorBoard",
+            (
+                impl.but(choices=("manual", "torch"), required=True, help="which twin to train"),
+                *train_flags("train"),
+                *NPROC_FLAGS,
+            ),
+        ),
+        Command(
+            "compare",
+            "train both twins in lockstep from one start and one batch order",
+            (*train_flags("compare"), *NPROC_FLAGS),
+        ),
+        Command(
+            "overfit",
+            "check the pipes: can the net memorise one batch (loss < 1e-3)?",
+            (
+                impl.but(default="both", help="which twin (default: both)"),
+                *train_flags("overfit", OVERFIT_LEAVES_OUT, OVERFIT_DEFAULTS),
+                Flag("--max-steps", "max_steps", "positive", "step budget (default: 1000)", 1000),
+                Flag("--target", "target", "above0", "loss to reach (default: 0.001)", 1e-3),
+            ),
+            unset=unset(OVERFIT_LEAVES_OUT, OVERFIT_DEFAULTS),
+        ),
+        Command(
+            "sweep",
+            "one short training per learning rate, each its own TensorBoard run",
+            (
+                impl.but(default="torch", help="which twin (default: torch)"),
+                *train_flags("sweep", SWEEP_LEAVES_OUT, SWEEP_DEFAULTS),
+                Flag(
+                    "--lr",
+                    "lrs",
+                    "text",
+                    "comma-separated learning rates (default: 0.001,0.01,0.1,1)",
+                    "0.001,0.01,0.1,1",
+                ),
+            ),
+            unset=unset(SWEEP_LEAVES_OUT, SWEEP_DEFAULTS),
+        ),
+        Command(
+            "optimcheck",
+            "your optimizer (CS231n update rules or an nnfs optimizer object) against torch.optim, "
+            "step by step; needs no data",
+            (
+                Flag(
+                    "--plugin-optimizer",
+                    "plugin_optimizer",
+                    "text",
+                    "a cs231n rule (…optim.py:adam, sgd, "
+                    "sgd_momentum, rmsprop) or an nnfs optimizer class (…:Optimizer_Adam)",
+                    metavar="FILE_OR_MODULE:NAME",
+                    required=True,
+                ),
+                *OPTIMCHECK_FLAGS,
+            ),
+            defaults_shown=True,
+        ),
+        Command(
+            "plot",
+            "draw a run's curves, divergence and confusion matrices into a PNG (no server)",
+            (
+                Flag(
+                    "run_dir",
+                    "run_dir",
+                    "text",
+                    "the run directory a train or compare run printed (logs: …)",
+                    metavar="RUN_DIR",
+                ),
+                Flag(
+                    "--output",
+                    "output",
+                    "text",
+                    "where to write (default: RUN_DIR/plot.png)",
+                    metavar="FILE.png",
+                    short="-o",
+                ),
+            ),
+        ),
+        Command(
+            "bench",
+            "time both twins' training epochs side by side, against a FLOP floor",
+            (
+                *BENCH_FLAGS,
+                *data_flags(),
+                Flag("--json", "json", "text", "also write the figures to this JSON file"),
+                Flag("--quiet", "quiet", "switch", "print only the final table"),
+            ),
+            defaults_shown=True,
+        ),
     ]

@@ -1,4 +1,5 @@
 """What the runner logs as pictures at epoch ends (the images themselves: ``compare.figures``)."""
+
 from __future__ import annotations
 
 import math
@@ -8,7 +9,7 @@ import numpy as np
 from compare import figures
 from compare.datasets import DATASETS
 
-EXAMPLES = 18          # images in a grid of mistakes or disagreements
+EXAMPLES = 18  # images in a grid of mistakes or disagreements
 
 
 def warm_up() -> None:
@@ -34,7 +35,8 @@ def twin_pictures(log, twin, cfg, step: int, last: bool) -> None:
     canvas = getattr(twin, "confusion_canvas", None)
     if canvas is None:
         canvas = twin.confusion_canvas = figures.ConfusionCanvas(
-            names, f"{twin.label}: confusion on the {DATASETS[cfg.dataset].title} test set")
+            names, f"{twin.label}: confusion on the {DATASETS[cfg.dataset].title} test set"
+        )
     log.image("confusion/test", canvas.image(counts), step)
     log.text("confusion/counts", counts.tolist(), step)
     shape = tile_shape(cfg.spec.in_features)
@@ -45,9 +47,15 @@ def twin_pictures(log, twin, cfg, step: int, last: bool) -> None:
         worst = wrong[np.argsort(-twin.test_confidence[wrong], kind="stable")][:EXAMPLES]
         images = np.asarray(twin.images["test"])[worst]
         captions = [f"{names[true[i]]} → {names[pred[i]]} ({twin.test_confidence[i]:.2f})" for i in worst]
-        log.image("mistakes/most_confident", figures.examples_image(
-            images, captions, f"{twin.label}: the test images it gets most confidently wrong "
-                              "(true → predicted, probability)"), step)
+        log.image(
+            "mistakes/most_confident",
+            figures.examples_image(
+                images,
+                captions,
+                f"{twin.label}: the test images it gets most confidently wrong (true → predicted, probability)",
+            ),
+            step,
+        )
 
 
 def divergence_pictures(log, twins, cfg, step: int, last: bool) -> None:
@@ -59,14 +67,27 @@ def divergence_pictures(log, twins, cfg, step: int, last: bool) -> None:
     log.scalars({"divergence/test_predictions_differ": float(differ.size)}, step)
     shape = tile_shape(cfg.spec.in_features)
     if shape is not None:
-        log.image("divergence/layer1_weights_abs_diff", figures.weight_diff_image(
-            a.params()["layer1.weight"], b.params()["layer1.weight"], (a.label, b.label), shape), step)
+        log.image(
+            "divergence/layer1_weights_abs_diff",
+            figures.weight_diff_image(
+                a.params()["layer1.weight"], b.params()["layer1.weight"], (a.label, b.label), shape
+            ),
+            step,
+        )
     if last:
         shown = differ[:EXAMPLES]
         true = a.test_labels()
         images = np.asarray(a.images["test"])[shown]
-        captions = [f"{names[true[i]]}: {a.label} {names[a.test_pred[i]]}, {b.label} {names[b.test_pred[i]]}"
-                    for i in shown]
-        log.image("divergence/disagreements", figures.examples_image(
-            images, captions, f"the {differ.size} test images the twins classify differently"
-                              + (f" (first {len(shown)})" if differ.size > len(shown) else "")), step)
+        captions = [
+            f"{names[true[i]]}: {a.label} {names[a.test_pred[i]]}, {b.label} {names[b.test_pred[i]]}" for i in shown
+        ]
+        log.image(
+            "divergence/disagreements",
+            figures.examples_image(
+                images,
+                captions,
+                f"the {differ.size} test images the twins classify differently"
+                + (f" (first {len(shown)})" if differ.size > len(shown) else ""),
+            ),
+            step,
+        )

@@ -4,6 +4,7 @@ Reads every run under RUN_DIR (``manual``/``torch``/``divergence`` of a compare,
 one train run) with TensorBoard's own ``EventAccumulator`` and draws ``figures.overlay_figure``:
 train loss and test accuracy of each twin, the divergence on a log axis, the final confusion matrices.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,15 +22,15 @@ DIVERGENCE_TAGS = ("divergence/abs_loss_diff", "divergence/abs_test_accuracy_dif
 def find_runs(root: Path) -> dict[str, Path]:
     """Directories under ``root`` (itself included) that hold event files, by name relative to it."""
     if not root.is_dir():
-        raise DataError(f"{root}: not a directory; give the run directory a train or compare run printed "
-                        "(logs: …)")
+        raise DataError(f"{root}: not a directory; give the run directory a train or compare run printed (logs: …)")
     runs = {}
     for events in sorted(root.rglob("events.out.tfevents.*")):
         folder = events.parent
         runs[str(folder.relative_to(root)) if folder != root else root.name] = folder
     if not runs:
-        raise DataError(f"{root}: holds no TensorBoard event files; give the run directory a train or compare "
-                        "run printed (logs: …)")
+        raise DataError(
+            f"{root}: holds no TensorBoard event files; give the run directory a train or compare run printed (logs: …)"
+        )
     return runs
 
 
@@ -68,8 +69,11 @@ def load(root: Path) -> dict:
                     events = acc.Scalars(tag)
                     divergence[tag] = ([e.step for e in events], [e.value for e in events])
             continue
-        curves[name] = {tag: ([e.step for e in acc.Scalars(tag)], [e.value for e in acc.Scalars(tag)])
-                        for tag in ("train/loss", "test/accuracy") if tag in tags}
+        curves[name] = {
+            tag: ([e.step for e in acc.Scalars(tag)], [e.value for e in acc.Scalars(tag)])
+            for tag in ("train/loss", "test/accuracy")
+            if tag in tags
+        }
         counts = text_payload(acc, "confusion/counts")
         if counts is not None:
             matrices[name] = np.asarray(counts, dtype=np.int64)
@@ -88,8 +92,10 @@ def plot(root: str | Path, out: str | Path | None = None) -> Path:
     names = dataset.classes if len(dataset.classes) == k else tuple(map(str, range(k)))
     spec = cfg.get("spec", {})
     shape = " → ".join(map(str, [spec.get("in_features", "?"), *spec.get("hidden", []), spec.get("out_features", "?")]))
-    title = (f"{root.name}: simplenet {data['config'].get('command', '?')}, {dataset.title}, {shape}, "
-             f"{cfg.get('dtype', '?')}, {cfg.get('optimizer', '?')} lr {cfg.get('lr', '?')}")
+    title = (
+        f"{root.name}: simplenet {data['config'].get('command', '?')}, {dataset.title}, {shape}, "
+        f"{cfg.get('dtype', '?')}, {cfg.get('optimizer', '?')} lr {cfg.get('lr', '?')}"
+    )
     fig = figures.overlay_figure(data["curves"], data["divergence"], data["matrices"], names, title)
     out = Path(out) if out else root / "plot.png"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -106,10 +112,12 @@ def plot_runs(run_dir: str, output: str | None = None) -> int:
     from compare.errors import ConfigError, ResourceError
     from compare.resources import os_error_line
 
-    runs = run_dirs(Path(run_dir)) or [Path(run_dir)]    # none: plot() says why in one line
+    runs = run_dirs(Path(run_dir)) or [Path(run_dir)]  # none: plot() says why in one line
     if len(runs) > 1 and output:
-        raise ConfigError(f"{run_dir} holds {len(runs)} runs; drop -o to write RUN/plot.png for each, "
-                          f"or give one run directory (e.g. {runs[0]})")
+        raise ConfigError(
+            f"{run_dir} holds {len(runs)} runs; drop -o to write RUN/plot.png for each, "
+            f"or give one run directory (e.g. {runs[0]})"
+        )
     wrote = 0
     for run in runs:
         try:

@@ -1,6 +1,7 @@
 """The process around a command: its streams, signals, garbage collector and DDP launch, the paths it
 writes, and how a failure of the machine becomes one line.  Nothing here knows argparse: the CLI
 passes plain values."""
+
 from __future__ import annotations
 
 import gc
@@ -40,6 +41,7 @@ def quiet_writer_threads() -> None:
         if issubclass(info.exc_type, OSError) and type(info.thread).__name__ == "_AsyncWriterThread":
             return
         default(info)
+
     threading.excepthook = hook
 
 
@@ -51,17 +53,26 @@ def resource_error_line(e: BaseException) -> str | None:
     if isinstance(e, OSError):
         stream = getattr(e, "stream", None)
         if stream is not None:
-            return (f"writing to {stream}: {e.strerror or e}; send the output somewhere with room "
-                    "(a file on another disk), or use --quiet / --json")
+            return (
+                f"writing to {stream}: {e.strerror or e}; send the output somewhere with room "
+                "(a file on another disk), or use --quiet / --json"
+            )
         return os_error_line(e)
     if isinstance(e, MemoryError):
-        return f"out of memory ({' '.join(str(e).split()) or 'an allocation failed'}); use a smaller --hidden, " \
-               "--batch-size or --eval-batch-size, or float32"
+        return (
+            f"out of memory ({' '.join(str(e).split()) or 'an allocation failed'}); use a smaller --hidden, "
+            "--batch-size or --eval-batch-size, or float32"
+        )
     torch = sys.modules.get("torch")
-    if torch is not None and isinstance(e, getattr(torch, "OutOfMemoryError", ())) or (
-            isinstance(e, RuntimeError) and "can't allocate memory" in str(e)):
-        return f"out of memory ({' '.join(str(e).split())[:160]}); use a smaller --hidden, --batch-size or " \
-               "--eval-batch-size, or float32"
+    if (
+        torch is not None
+        and isinstance(e, getattr(torch, "OutOfMemoryError", ()))
+        or (isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
+    ):
+        return (
+            f"out of memory ({' '.join(str(e).split())[:160]}); use a smaller --hidden, --batch-size or "
+            "--eval-batch-size, or float32"
+        )
     return None
 
 
@@ -92,7 +103,7 @@ class Guarded:
             return fn(*args)
         except OSError as e:
             e.stream = self._name
-            try:                       # later flushes (at exit) go nowhere instead of failing again
+            try:  # later flushes (at exit) go nowhere instead of failing again
                 os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
             except (OSError, ValueError, AttributeError):
                 pass
@@ -132,13 +143,17 @@ def check_nproc(nproc: int, device: str = "cpu", force: bool = False) -> None:
         if nproc > have:
             raise ConfigError(f"--nproc {nproc}: this machine has {have} CUDA device(s), one per process is needed")
     elif nproc > cores and not force:
-        raise ConfigError(f"--nproc {nproc}: this machine has {cores} cores for {nproc} CPU processes, which would "
-                          "only share them; use at most {cores}, or add --force".replace("{cores}", str(cores)))
-    per_process = 600 * 2**20          # a worker's resident size with torch loaded and a default run (measured ~0.5 GB)
+        raise ConfigError(
+            f"--nproc {nproc}: this machine has {cores} cores for {nproc} CPU processes, which would "
+            "only share them; use at most {cores}, or add --force".replace("{cores}", str(cores))
+        )
+    per_process = 600 * 2**20  # a worker's resident size with torch loaded and a default run (measured ~0.5 GB)
     available = resources.available_memory()
     if available is not None and nproc * per_process > available:
-        raise ConfigError(f"--nproc {nproc}: {nproc} processes need about {nproc * per_process / 2**30:.1f} GiB of "
-                          f"memory, {available / 2**30:.1f} GiB is available; use fewer")
+        raise ConfigError(
+            f"--nproc {nproc}: {nproc} processes need about {nproc * per_process / 2**30:.1f} GiB of "
+            f"memory, {available / 2**30:.1f} GiB is available; use fewer"
+        )
 
 
 def cuda_count() -> int:
@@ -150,8 +165,16 @@ def cuda_count() -> int:
         return 0
 
 
-def distributed_start(command: str, argv: list[str], *, impl: str | None = None, nproc: int = 1,
-                      device: str = "cpu", force: bool = False, step_timeout: float | None = None):
+def distributed_start(
+    command: str,
+    argv: list[str],
+    *,
+    impl: str | None = None,
+    nproc: int = 1,
+    device: str = "cpu",
+    force: bool = False,
+    step_timeout: float | None = None,
+):
     """(exit code, None) when this process launched workers and is done; (None, world) otherwise.
 
     Launched by ``--nproc N`` or by a user's own ``torchrun`` (the launcher's environment), a worker
@@ -161,13 +184,15 @@ def distributed_start(command: str, argv: list[str], *, impl: str | None = None,
     world = distributed.from_environment()
     wants = nproc > 1 or (world is not None and world.size > 1)
     if wants and (command == "train" and impl != "torch"):
-        raise ConfigError("--nproc runs the torch twin under DDP; use it with train --impl torch, compare or "
-                          "gradcheck (the manual twin is one process, in rank 0)")
+        raise ConfigError(
+            "--nproc runs the torch twin under DDP; use it with train --impl torch, compare or "
+            "gradcheck (the manual twin is one process, in rank 0)"
+        )
     if wants and command not in ("train", "compare", "gradcheck"):
         raise ConfigError(f"--nproc applies to train --impl torch, compare and gradcheck, not {command}")
     if world is None and nproc > 1:
         check_nproc(nproc, device, force)
-        start_up_done()               # this process only waits on its workers now, for as long as they run
+        start_up_done()  # this process only waits on its workers now, for as long as they run
         return distributed.launch(argv, nproc, step_timeout), None
     if world is not None and world.size > 1:
         distributed.die_with_parent()
@@ -181,10 +206,17 @@ def peer_lost_line(e: BaseException, world) -> str | None:
     dist = sys.modules.get("torch.distributed")
     if world is None or dist is None or not isinstance(e, RuntimeError):
         return None
-    if isinstance(e, getattr(dist, "DistError", ())) or "gloo" in str(e).lower() or "nccl" in str(e).lower() \
-            or "Connection closed" in str(e) or "timed out" in str(e).lower():
-        return f"rank {world.rank}: lost contact with the other ranks ({' '.join(str(e).split())[:120]}); " \
-               "one of them stopped - see its line"
+    if (
+        isinstance(e, getattr(dist, "DistError", ()))
+        or "gloo" in str(e).lower()
+        or "nccl" in str(e).lower()
+        or "Connection closed" in str(e)
+        or "timed out" in str(e).lower()
+    ):
+        return (
+            f"rank {world.rank}: lost contact with the other ranks ({' '.join(str(e).split())[:120]}); "
+            "one of them stopped - see its line"
+        )
     return None
 
 
@@ -201,8 +233,6 @@ def count_sigint(signum, frame):
     raising KeyboardInterrupt itself is told from a real Ctrl-C (compare.plugins)."""
     SIGNALS.count += 1
     raise KeyboardInterrupt
-
-
 
 
 def as_error(e: BaseException, world=None) -> SimplenetError | None:
@@ -241,7 +271,7 @@ def guarded(argv: list[str] | None, run) -> int:
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         try:
             signal.signal(signal.SIGINT, count_sigint)
-        except ValueError:            # not the main thread
+        except ValueError:  # not the main thread
             pass
     command = (argv if argv is not None else sys.argv[1:])[:1] or ["?"]
     stdout, sys.stdout = sys.stdout, Guarded(sys.stdout, "standard output")
@@ -249,7 +279,7 @@ def guarded(argv: list[str] | None, run) -> int:
         code = run(argv)
         sys.stdout.flush()
         return code
-    except OSError as e:         # the stream itself failed (after the command was done)
+    except OSError as e:  # the stream itself failed (after the command was done)
         if getattr(e, "stream", None) is None:
             raise
         print(f"simplenet {command[0]}: error: {resource_error_line(e)}", file=sys.stderr)

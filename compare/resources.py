@@ -6,6 +6,7 @@
   run's dtype and the largest activation batch, against the memory the OS says is available;
 * ``os_error_line``: any ``OSError`` as one line naming the path and what to do.
 """
+
 from __future__ import annotations
 
 import errno
@@ -14,25 +15,27 @@ import os
 from pathlib import Path
 
 from compare.config import ModelSpec, state_buffers
-from compare.errors import ConfigError, ResourceError
 from compare.datasets import IMAGE_MAGIC
+from compare.errors import ConfigError, ResourceError
 
-GiB = 1024 ** 3
-DEFAULT_COUNTS = (60000, 10000)      # MNIST, when the files are not there yet (they will be downloaded)
+GiB = 1024**3
+DEFAULT_COUNTS = (60000, 10000)  # MNIST, when the files are not there yet (they will be downloaded)
 
 
 def os_error_line(e: OSError, what: str = "") -> str:
     """``OSError`` → 'cannot write PATH: No space left on device; free space or …'."""
     path = e.filename if e.filename is not None else what or "?"
     reason = e.strerror or str(e) or type(e).__name__
-    hint = {errno.ENOSPC: "free disk space, or point --logdir / --checkpoint-dir at another disk",
-            errno.EDQUOT: "the disk quota is used up: free space or use another disk",
-            errno.EACCES: "choose a directory you can write (--logdir / --checkpoint-dir / --json)",
-            errno.EPERM: "choose a directory you can write (--logdir / --checkpoint-dir / --json)",
-            errno.EROFS: "the file system is read-only: choose a writable directory",
-            errno.ENOTDIR: "a part of the path is a file, not a directory: choose another path",
-            errno.ENOENT: "a part of the path does not exist and cannot be made: choose another path",
-            errno.ENAMETOOLONG: "the path is too long: choose a shorter one"}.get(e.errno, "check the path and the disk")
+    hint = {
+        errno.ENOSPC: "free disk space, or point --logdir / --checkpoint-dir at another disk",
+        errno.EDQUOT: "the disk quota is used up: free space or use another disk",
+        errno.EACCES: "choose a directory you can write (--logdir / --checkpoint-dir / --json)",
+        errno.EPERM: "choose a directory you can write (--logdir / --checkpoint-dir / --json)",
+        errno.EROFS: "the file system is read-only: choose a writable directory",
+        errno.ENOTDIR: "a part of the path is a file, not a directory: choose another path",
+        errno.ENOENT: "a part of the path does not exist and cannot be made: choose another path",
+        errno.ENAMETOOLONG: "the path is too long: choose a shorter one",
+    }.get(e.errno, "check the path and the disk")
     return f"{what + ': ' if what and what != path else ''}{path}: {reason}; {hint}"
 
 
@@ -53,8 +56,9 @@ def probe_writable(path: str | Path, flag: str) -> None:
         probe.mkdir()
         probe.rmdir()
     except OSError as e:
-        raise ConfigError(f"{flag} {path}: cannot create anything in {ancestor} ({e.strerror or e}); "
-                          "choose a writable directory") from None
+        raise ConfigError(
+            f"{flag} {path}: cannot create anything in {ancestor} ({e.strerror or e}); choose a writable directory"
+        ) from None
 
 
 def dataset_counts(paths: dict[str, Path | None]) -> tuple[int, int]:
@@ -75,9 +79,21 @@ def dataset_counts(paths: dict[str, Path | None]) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
-def memory_needed(spec: ModelSpec, *, dtype: str, batch_size: int, eval_batch_size: int, optimizer: str,
-                  momentum: float, amsgrad: bool, n_train: int, n_test: int, twins: int, centered: bool = False,
-                  device_twins: int = 0) -> dict[str, int]:
+def memory_needed(
+    spec: ModelSpec,
+    *,
+    dtype: str,
+    batch_size: int,
+    eval_batch_size: int,
+    optimizer: str,
+    momentum: float,
+    amsgrad: bool,
+    n_train: int,
+    n_test: int,
+    twins: int,
+    centered: bool = False,
+    device_twins: int = 0,
+) -> dict[str, int]:
     """Bytes the run holds at its peak, by part. ``device_twins`` of the ``twins`` keep their share on
     an accelerator (counted there, not here)."""
     item = 8 if dtype == "float64" else 4
@@ -114,6 +130,8 @@ def check_memory(parts: dict[str, int], available: int | None = None) -> None:
     need = sum(parts.values())
     if available is not None and need > available:
         detail = ", ".join(f"{k} {v / GiB:.3g}" for k, v in parts.items())
-        raise ResourceError(f"this run needs about {need / GiB:.3g} GiB of memory ({detail} GiB) but "
-                            f"{available / GiB:.3g} GiB is available; use a smaller --hidden, --batch-size or "
-                            "--eval-batch-size, or float32")
+        raise ResourceError(
+            f"this run needs about {need / GiB:.3g} GiB of memory ({detail} GiB) but "
+            f"{available / GiB:.3g} GiB is available; use a smaller --hidden, --batch-size or "
+            "--eval-batch-size, or float32"
+        )

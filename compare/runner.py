@@ -4,6 +4,7 @@ The harness owns everything shared: the initial weights, the batch order (a perm
 epoch drawn from ``numpy.random.default_rng((seed, epoch))``, independent of the device and
 of which twin runs), logging, checkpoints and interruption.  Each twin only does its step.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm      # a widget in Jupyter, text in a terminal
+from tqdm.auto import tqdm  # a widget in Jupyter, text in a terminal
 
 from compare import checkpoint, distributed, pictures
 from compare.config import TrainConfig
@@ -26,6 +27,7 @@ from compare.distributed import SINGLE, World
 from compare.errors import SIGNALS, NonFiniteLoss, StepAbandoned
 from compare.tblog import RunLogger
 from compare.verdicts import LOCKSTEP_TOLERANCE, lockstep_report, moving_average, param_max_abs_diff  # noqa: F401
+
 
 def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     """The batch order of ``epoch``: a pure function of (seed, epoch), so a resumed run
@@ -72,11 +74,10 @@ class StopRequest:
 
     CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
-    def __init__(self, hard_second_sigint: bool = True, grace: float | None = None,
-                 step_timeout: float | None = None):
+    def __init__(self, hard_second_sigint: bool = True, grace: float | None = None, step_timeout: float | None = None):
         self.signum: int | None = None
         self._old = {}
-        self.hard = hard_second_sigint      # not under DDP: a rank leaving mid-collective strands the others
+        self.hard = hard_second_sigint  # not under DDP: a rank leaving mid-collective strands the others
         # a step that has not ended ``grace`` seconds after the first signal is abandoned (None: wait),
         # and so is any step running longer than ``step_timeout`` seconds
         self.grace, self.step_timeout = grace, step_timeout
@@ -86,7 +87,7 @@ class StopRequest:
         self._closed = threading.Event()
 
     def _handle(self, signum, frame):
-        if self.abandon is not None:         # our own signal: the step is given up (if it still runs)
+        if self.abandon is not None:  # our own signal: the step is given up (if it still runs)
             abandon, self.abandon = self.abandon, None
             if self.in_step:
                 raise abandon
@@ -97,8 +98,9 @@ class StopRequest:
         first = self.signum is None
         self.signum = self.signum or signum
         if first and self.in_step and self.grace is not None:
-            threading.Thread(target=self._give_up_after, args=(self.steps_begun, signum), daemon=True,
-                             name="stop-grace").start()
+            threading.Thread(
+                target=self._give_up_after, args=(self.steps_begun, signum), daemon=True, name="stop-grace"
+            ).start()
 
     def begin_step(self) -> None:
         self.steps_begun += 1
@@ -116,15 +118,15 @@ class StopRequest:
             return
         if self.in_step and self.steps_begun == step:
             name = signal.Signals(signum).name
-            self._interrupt(StepAbandoned(f"the step did not finish within {self.grace:g} s of {name}",
-                                          self.CODES[signum]))
+            self._interrupt(
+                StepAbandoned(f"the step did not finish within {self.grace:g} s of {name}", self.CODES[signum])
+            )
 
     def _watch(self) -> None:
         period = min(1.0, self.step_timeout / 4)
         fired = 0
         while not self._closed.wait(period):
-            if (self.in_step and fired != self.steps_begun
-                    and time.monotonic() - self.step_started > self.step_timeout):
+            if self.in_step and fired != self.steps_begun and time.monotonic() - self.step_started > self.step_timeout:
                 fired = self.steps_begun
                 self._interrupt(StepAbandoned(f"the step ran past --step-timeout {self.step_timeout:g} s", 4))
 
@@ -132,7 +134,7 @@ class StopRequest:
         for s in self.CODES:
             try:
                 self._old[s] = signal.signal(s, self._handle)
-            except ValueError:           # not the main thread: leave signals alone
+            except ValueError:  # not the main thread: leave signals alone
                 pass
         if self._old and self.step_timeout:
             self._watchdog = threading.Thread(target=self._watch, daemon=True, name="step-timeout")
@@ -181,7 +183,7 @@ class Outcome:
     global_step: int
     interrupted_by: int | None = None
     checkpoint: Path | None = None
-    message: str | None = None            # why the run stopped early, when a step was abandoned
+    message: str | None = None  # why the run stopped early, when a step was abandoned
 
 
 class _NoBar:
@@ -195,38 +197,51 @@ class _NoBar:
 class Runner:
     """Drives ``twins`` (1 or 2) through ``cfg.epochs`` epochs over the same batches."""
 
-    def __init__(self, cfg: TrainConfig, twins: list, *, run_dir: Path, checkpoint_dir: Path,
-                 command: str, extra_meta: dict | None = None, log_every: int = 50, quiet: bool = False,
-                 progress: bool | None = None,
-                 env: dict | None = None, images: bool = True, world: World = SINGLE,
-                 stop_grace: float | None = 5.0, step_timeout: float | None = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        twins: list,
+        *,
+        run_dir: Path,
+        checkpoint_dir: Path,
+        command: str,
+        extra_meta: dict | None = None,
+        log_every: int = 50,
+        quiet: bool = False,
+        progress: bool | None = None,
+        env: dict | None = None,
+        images: bool = True,
+        world: World = SINGLE,
+        stop_grace: float | None = 5.0,
+        step_timeout: float | None = None,
+    ):
         self.cfg, self.twins = cfg, twins
         self.run_dir, self.checkpoint_dir, self.command = Path(run_dir), Path(checkpoint_dir), command
         self.extra_meta = extra_meta or {}
         self.log_every, self.quiet, self.env = max(1, log_every), quiet, env or {}
         # a progress bar: asked for (the API's progress=True), else on a terminal unless quiet
         self.progress = progress if progress is not None else not quiet and sys.stderr.isatty()
-        self.images, self.world = images and world.leader, world     # pictures are rank 0's to make
+        self.images, self.world = images and world.leader, world  # pictures are rank 0's to make
         self.sync_device = next((t.device for t in twins if t.name == "torch"), None)
         self.n = len(twins[0].y_train)
         self.steps_per_epoch = math.ceil(self.n / cfg.batch_size)
         self.histories = {t.name: History() for t in twins}
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.partial: dict | None = None
-        self.max_param_diff, self.params_left_at = 0.0, None   # the trajectory's |Δθ|, and where it left
+        self.max_param_diff, self.params_left_at = 0.0, None  # the trajectory's |Δθ|, and where it left
         self.stop_grace, self.step_timeout = stop_grace, step_timeout
         self.last_checkpoint: Path | None = None
         # one run, one checkpoint directory: an id stored with every checkpoint; pruning touches only this
         # run's checkpoints, and in a directory it does not own only those this process wrote
         self.run_id, self.owns_checkpoint_dir, self.written = uuid.uuid4().hex, True, []
-        self.step_seconds = 0.0                       # wall time inside training steps (for bench)
-        self.first_step_at: float | None = None       # time.time() when the first step began
+        self.step_seconds = 0.0  # wall time inside training steps (for bench)
+        self.first_step_at: float | None = None  # time.time() when the first step began
         # and outside them: per-step losses read back, checked and logged; epoch ends (evaluation,
         # diagnostics, histograms, pictures); checkpoints (seconds, for bench)
         self.outside_seconds = {"step_logging": 0.0, "epoch_ends": 0.0, "checkpoints": 0.0}
-        self.allreduce_seconds: float | None = None   # one gradient all-reduce, measured under DDP
+        self.allreduce_seconds: float | None = None  # one gradient all-reduce, measured under DDP
         self.loggers: dict[str, RunLogger] = {}
-        self.before_last_step: dict[str, dict[str, np.ndarray]] = {}   # for the update-to-weight ratio
+        self.before_last_step: dict[str, dict[str, np.ndarray]] = {}  # for the update-to-weight ratio
 
     # --- resume ---------------------------------------------------------------------------
     def restore(self, ckpt: Path, meta: dict) -> None:
@@ -242,7 +257,7 @@ class Runner:
 
     # --- logging ----------------------------------------------------------------------------
     def open_loggers(self, purge_step: int | None) -> None:
-        if not self.world.leader:            # one voice: rank 0 writes TensorBoard
+        if not self.world.leader:  # one voice: rank 0 writes TensorBoard
             self.loggers = {name: NullLogger() for name in [t.name for t in self.twins] + ["divergence"]}
             return
         for twin in self.twins:
@@ -270,11 +285,14 @@ class Runner:
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> Outcome:
-        if self.images:         # matplotlib's import (~0.5 s) overlaps the first epoch's BLAS-bound steps
+        if self.images:  # matplotlib's import (~0.5 s) overlaps the first epoch's BLAS-bound steps
             threading.Thread(target=pictures.warm_up, name="import-matplotlib", daemon=True).start()
-        alone = self.world.size == 1         # under DDP a rank must not leave a collective on its own
-        stop = StopRequest(hard_second_sigint=alone, grace=self.stop_grace if alone else None,
-                           step_timeout=self.step_timeout if alone else None)
+        alone = self.world.size == 1  # under DDP a rank must not leave a collective on its own
+        stop = StopRequest(
+            hard_second_sigint=alone,
+            grace=self.stop_grace if alone else None,
+            step_timeout=self.step_timeout if alone else None,
+        )
         stepper = Stepper(self.twins)
         try:
             # NumPy's overflow warnings would only repeat what the non-finite check says in one line
@@ -294,14 +312,19 @@ class Runner:
                     t.restore_epoch(self.partial[t.name]["correct"])
             self.partial = None
             started = time.perf_counter()
-            bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, leave=False, unit="step",
-                       desc=f"epoch {e + 1}/{cfg.epochs}", disable=not self.progress)
+            bar = tqdm(
+                total=self.steps_per_epoch,
+                initial=self.step_in_epoch,
+                leave=False,
+                unit="step",
+                desc=f"epoch {e + 1}/{cfg.epochs}",
+                disable=not self.progress,
+            )
             s = flushed = self.step_in_epoch
             while s < self.steps_per_epoch:
                 lo, hi = s * cfg.batch_size, min(self.n, (s + 1) * cfg.batch_size)
-                if s == self.steps_per_epoch - 1:      # for the update-to-weight ratio
-                    self.before_last_step = {t.name: {k: v.copy() for k, v in t.params().items()}
-                                             for t in twins}
+                if s == self.steps_per_epoch - 1:  # for the update-to-weight ratio
+                    self.before_last_step = {t.name: {k: v.copy() for k, v in t.params().items()} for t in twins}
                 if self.first_step_at is None:
                     self.first_step_at = time.time()
                 t0 = time.perf_counter()
@@ -314,12 +337,12 @@ class Runner:
                     return self._abandoned(abandoned, s, flushed)
                 stop.end_step()
                 self.step_seconds += time.perf_counter() - t0
-                if self.world.size > 1:                     # for the launcher's hang watch (--step-timeout)
+                if self.world.size > 1:  # for the launcher's hang watch (--step-timeout)
                     distributed.heartbeat(self.world.rank, self.global_step + 1)
                 s += 1
                 self.global_step += 1
                 if self.world.size > 1:
-                    stop.agree(self.sync_device)                # every rank stops after the same step
+                    stop.agree(self.sync_device)  # every rank stops after the same step
                 if s - flushed >= self.log_every or s == self.steps_per_epoch or stop.requested:
                     with self._timed("step_logging"):
                         self._flush(flushed, s, bar)
@@ -334,7 +357,7 @@ class Runner:
                 self.epoch, self.step_in_epoch = e + 1, 0
             with self._timed("checkpoints"):
                 ckpt = self._checkpoint()
-            if stop.requested:     # mid-epoch, or during evaluation once the epoch was done: saved either way
+            if stop.requested:  # mid-epoch, or during evaluation once the epoch was done: saved either way
                 return Outcome(self.histories, self.global_step, stop.CODES[stop.signum], ckpt)
         self._final_hparams()
         return Outcome(self.histories, self.global_step)
@@ -353,10 +376,12 @@ class Runner:
                 self._flush(flushed, s, _NoBar())
             self.step_in_epoch = s
             ckpt = self._checkpoint()
-        message = (f"step {step} (in {who}) was abandoned: {abandoned}; "
-                   + (f"the {step - 1} steps before it are checkpointed" if saved else
-                      "its twins are no longer at one step, so nothing new was saved"
-                      + (f"; the last checkpoint is {ckpt}" if ckpt else "")))
+        message = f"step {step} (in {who}) was abandoned: {abandoned}; " + (
+            f"the {step - 1} steps before it are checkpointed"
+            if saved
+            else "its twins are no longer at one step, so nothing new was saved"
+            + (f"; the last checkpoint is {ckpt}" if ckpt else "")
+        )
         return Outcome(self.histories, self.global_step, abandoned.code, ckpt, message=message)
 
     @contextmanager
@@ -369,7 +394,7 @@ class Runner:
 
     def _flush(self, a: int, b: int, bar) -> None:
         """Read losses of steps a..b-1 back once, check them, log them."""
-        first = self.global_step - (b - a) + 1           # global step numbers are 1-based
+        first = self.global_step - (b - a) + 1  # global step numbers are 1-based
         losses = {}
         for t in self.twins:
             values = t.host_losses(a, b)
@@ -379,8 +404,9 @@ class Runner:
             losses[t.name] = values
             self.histories[t.name].step_loss.extend(values.tolist())
             self.loggers[t.name].step_losses(first, values)
-            self.loggers[t.name].scalars({f"grad_norm/{k}": float(np.linalg.norm(g))
-                                          for k, g in t.grads().items()}, self.global_step)
+            self.loggers[t.name].scalars(
+                {f"grad_norm/{k}": float(np.linalg.norm(g)) for k, g in t.grads().items()}, self.global_step
+            )
         if len(self.twins) == 2:
             # the trajectory itself: both twins' parameters at every read-back (every --log-every steps)
             gap = param_max_abs_diff(self.twins)
@@ -388,8 +414,9 @@ class Runner:
             limit = LOCKSTEP_TOLERANCE[self.cfg.dtype]["params"]
             if self.params_left_at is None and limit is not None and gap > limit:
                 self.params_left_at = self.global_step
-            self.loggers["divergence"].step_losses(first, np.abs(losses["manual"] - losses["torch"]),
-                                                   tag="divergence/abs_loss_diff")
+            self.loggers["divergence"].step_losses(
+                first, np.abs(losses["manual"] - losses["torch"]), tag="divergence/abs_loss_diff"
+            )
         bar.update(b - a)
         bar.set_postfix(loss=f"{next(iter(losses.values()))[-1]:.4f}")
 
@@ -398,19 +425,34 @@ class Runner:
         step = self.global_step
         rows = {}
         for t in self.twins:
-            losses = np.asarray(self.histories[t.name].step_loss[-self.steps_per_epoch:])
+            losses = np.asarray(self.histories[t.name].step_loss[-self.steps_per_epoch :])
             sizes = np.full(self.steps_per_epoch, self.cfg.batch_size)
             sizes[-1] = self.n - self.cfg.batch_size * (self.steps_per_epoch - 1)
             test_loss, test_acc = t.evaluate()
-            row = dict(epoch=e + 1, step=step, lr=t.lr(), train_loss=float((losses * sizes).sum() / self.n),
-                       train_accuracy=t.host_correct() / self.n, test_loss=test_loss, test_accuracy=test_acc,
-                       seconds=seconds)
+            row = dict(
+                epoch=e + 1,
+                step=step,
+                lr=t.lr(),
+                train_loss=float((losses * sizes).sum() / self.n),
+                train_accuracy=t.host_correct() / self.n,
+                test_loss=test_loss,
+                test_accuracy=test_acc,
+                seconds=seconds,
+            )
             row["diagnostics"] = self._diagnostics(t)
             self.histories[t.name].epochs.append(row)
             rows[t.name] = row
             log = self.loggers[t.name]
-            log.scalars({"train/accuracy": row["train_accuracy"], "train/epoch_loss": row["train_loss"],
-                         "test/loss": test_loss, "test/accuracy": test_acc, "train/lr": row["lr"]}, step)
+            log.scalars(
+                {
+                    "train/accuracy": row["train_accuracy"],
+                    "train/epoch_loss": row["train_loss"],
+                    "test/loss": test_loss,
+                    "test/accuracy": test_acc,
+                    "train/lr": row["lr"],
+                },
+                step,
+            )
             log.scalars({f"diagnostics/{k}": v for k, v in row["diagnostics"].items()}, step)
             log.histograms("weights", t.params(), step)
             log.histograms("grads", t.grads(), step)
@@ -419,19 +461,27 @@ class Runner:
             t.scheduler.step()
         if len(self.twins) == 2:
             m, t_ = rows["manual"], rows["torch"]
-            self.loggers["divergence"].scalars({
-                "divergence/abs_test_accuracy_diff": abs(m["test_accuracy"] - t_["test_accuracy"]),
-                "divergence/abs_test_loss_diff": abs(m["test_loss"] - t_["test_loss"]),
-                "divergence/param_max_abs_diff": param_max_abs_diff(self.twins)}, step)
+            self.loggers["divergence"].scalars(
+                {
+                    "divergence/abs_test_accuracy_diff": abs(m["test_accuracy"] - t_["test_accuracy"]),
+                    "divergence/abs_test_loss_diff": abs(m["test_loss"] - t_["test_loss"]),
+                    "divergence/param_max_abs_diff": param_max_abs_diff(self.twins),
+                },
+                step,
+            )
             if self.images:
-                pictures.divergence_pictures(self.loggers["divergence"], self.twins, self.cfg, step,
-                                             last=e + 1 == self.cfg.epochs)
+                pictures.divergence_pictures(
+                    self.loggers["divergence"], self.twins, self.cfg, step, last=e + 1 == self.cfg.epochs
+                )
         if not self.quiet:
             for t in self.twins:
                 row = rows[t.name]
-                print(f"epoch {row['epoch']:>3}/{self.cfg.epochs}  {t.label:<6}  train loss {row['train_loss']:.4f}  "
-                      f"acc {row['train_accuracy']:.4f}  test loss {row['test_loss']:.4f}  "
-                      f"acc {row['test_accuracy']:.4f}  lr {row['lr']:.4g}  {row['seconds']:.1f}s", flush=True)
+                print(
+                    f"epoch {row['epoch']:>3}/{self.cfg.epochs}  {t.label:<6}  train loss {row['train_loss']:.4f}  "
+                    f"acc {row['train_accuracy']:.4f}  test loss {row['test_loss']:.4f}  "
+                    f"acc {row['test_accuracy']:.4f}  lr {row['lr']:.4g}  {row['seconds']:.1f}s",
+                    flush=True,
+                )
 
     def _diagnostics(self, twin) -> dict[str, float]:
         """The seeds' health checks, per layer: dead ReLU units (on up to one eval batch of test
@@ -443,47 +493,79 @@ class Runner:
         for i in range(1, len(self.cfg.spec.hidden) + 2):
             w, b = f"layer{i}.weight", f"layer{i}.bias"
             if w in grads:
-                diag[f"grad_norm/layer{i}"] = float(np.sqrt(np.sum(grads[w].astype(np.float64) ** 2)
-                                                            + np.sum(grads[b].astype(np.float64) ** 2)))
+                diag[f"grad_norm/layer{i}"] = float(
+                    np.sqrt(np.sum(grads[w].astype(np.float64) ** 2) + np.sum(grads[b].astype(np.float64) ** 2))
+                )
             if before is not None:
                 old = before[w].astype(np.float64)
-                diag[f"update_ratio/layer{i}"] = float(np.linalg.norm(params[w] - old) / max(np.linalg.norm(old), 1e-300))
+                diag[f"update_ratio/layer{i}"] = float(
+                    np.linalg.norm(params[w] - old) / max(np.linalg.norm(old), 1e-300)
+                )
         for i, fraction in enumerate(twin.dead_relu(), start=1):
             diag[f"dead_relu/act{i}"] = fraction
         return diag
 
     def _final_hparams(self) -> None:
-        hp = {"command": self.command, "optimizer": self.cfg.optimizer, "lr": self.cfg.lr,
-              "batch_size": self.cfg.batch_size, "epochs": self.cfg.epochs, "momentum": self.cfg.momentum,
-              "schedule": self.cfg.schedule, "hidden": self.cfg.spec.hidden_text(),
-              "activation": self.cfg.spec.activation, "dtype": self.cfg.dtype, "seed": self.cfg.seed}
+        hp = {
+            "command": self.command,
+            "optimizer": self.cfg.optimizer,
+            "lr": self.cfg.lr,
+            "batch_size": self.cfg.batch_size,
+            "epochs": self.cfg.epochs,
+            "momentum": self.cfg.momentum,
+            "schedule": self.cfg.schedule,
+            "hidden": self.cfg.spec.hidden_text(),
+            "activation": self.cfg.spec.activation,
+            "dtype": self.cfg.dtype,
+            "seed": self.cfg.seed,
+        }
         for t in self.twins:
             last = self.histories[t.name].epochs[-1] if self.histories[t.name].epochs else {}
-            self.loggers[t.name].hparams(dict(hp, impl=t.label), {
-                "hparam/test_accuracy": last.get("test_accuracy", float("nan")),
-                "hparam/test_loss": last.get("test_loss", float("nan"))})
+            self.loggers[t.name].hparams(
+                dict(hp, impl=t.label),
+                {
+                    "hparam/test_accuracy": last.get("test_accuracy", float("nan")),
+                    "hparam/test_loss": last.get("test_loss", float("nan")),
+                },
+            )
 
     def _checkpoint(self) -> Path:
         meta = {
-            "format": checkpoint.FORMAT, "command": self.command, "impls": [t.name for t in self.twins],
-            "step": self.global_step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
-            "batch_order": {"generator": "numpy.random.default_rng((seed, epoch)).permutation",
-                            "seed": self.cfg.seed, "epoch": self.epoch, "next_batch": self.step_in_epoch},
-            "config": self.cfg.to_dict(), "env": self.env, "run_dir": str(self.run_dir.resolve()),
+            "format": checkpoint.FORMAT,
+            "command": self.command,
+            "impls": [t.name for t in self.twins],
+            "step": self.global_step,
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "batch_order": {
+                "generator": "numpy.random.default_rng((seed, epoch)).permutation",
+                "seed": self.cfg.seed,
+                "epoch": self.epoch,
+                "next_batch": self.step_in_epoch,
+            },
+            "config": self.cfg.to_dict(),
+            "env": self.env,
+            "run_dir": str(self.run_dir.resolve()),
             "history": {name: vars(h) for name, h in self.histories.items()},
             "run_id": self.run_id,
             "max_param_diff": self.max_param_diff,
-            "params_left_at": self.params_left_at, **self.extra_meta,
+            "params_left_at": self.params_left_at,
+            **self.extra_meta,
         }
-        for logger in self.loggers.values():     # what the checkpoint covers is on disk before it
+        for logger in self.loggers.values():  # what the checkpoint covers is on disk before it
             logger.flush()
-        if self.step_in_epoch:       # mid-epoch: keep what the epoch's running figures need
+        if self.step_in_epoch:  # mid-epoch: keep what the epoch's running figures need
             meta["partial"] = {t.name: {"correct": t.host_correct()} for t in self.twins}
-        if not self.world.leader:    # rank 0 writes; the others took part in the collectives above
+        if not self.world.leader:  # rank 0 writes; the others took part in the collectives above
             return self.checkpoint_dir / f"ckpt-{self.global_step:09d}"
         self.last_checkpoint = checkpoint.save(
-            self.checkpoint_dir, self.global_step, self.twins, meta, run_id=self.run_id,
-            prunable=None if self.owns_checkpoint_dir else self.written.__contains__)
+            self.checkpoint_dir,
+            self.global_step,
+            self.twins,
+            meta,
+            run_id=self.run_id,
+            prunable=None if self.owns_checkpoint_dir else self.written.__contains__,
+        )
         self.written.append(self.last_checkpoint)
         return self.last_checkpoint
 
@@ -491,12 +573,18 @@ class Runner:
 def dashboard(twins) -> dict:
     """The Custom Scalars layout: the twins first (loss, accuracy, divergence), then blame by layer."""
     names = " vs ".join(t.label for t in twins)
-    twins_first = {f"train loss: {names}": ["Multiline", [r"^train/loss$"]],
-                   f"test accuracy: {names}": ["Multiline", [r"^test/accuracy$"]]}
+    twins_first = {
+        f"train loss: {names}": ["Multiline", [r"^train/loss$"]],
+        f"test accuracy: {names}": ["Multiline", [r"^test/accuracy$"]],
+    }
     if len(twins) == 2:
         twins_first["divergence per step: |Δ loss|"] = ["Multiline", [r"^divergence/abs_loss_diff$"]]
         twins_first["test predictions that differ"] = ["Multiline", [r"^divergence/test_predictions_differ$"]]
-    return {"1. the twins": twins_first,
-            "2. blame by layer": {"gradient norm per layer": ["Multiline", [r"^diagnostics/grad_norm/"]],
-                                  "update-to-weight ratio per layer": ["Multiline", [r"^diagnostics/update_ratio/"]],
-                                  "dead ReLU units": ["Multiline", [r"^diagnostics/dead_relu/"]]}}
+    return {
+        "1. the twins": twins_first,
+        "2. blame by layer": {
+            "gradient norm per layer": ["Multiline", [r"^diagnostics/grad_norm/"]],
+            "update-to-weight ratio per layer": ["Multiline", [r"^diagnostics/update_ratio/"]],
+            "dead ReLU units": ["Multiline", [r"^diagnostics/dead_relu/"]],
+        },
+    }

@@ -6,6 +6,7 @@ these; nothing here prints a report (``compare.report`` formats them) or knows a
 Each function takes the run's ``RunOptions`` and its process ``World`` explicitly; the world that a
 DDP run joins (its backend is known once the device is) comes back in the result.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,10 @@ def resolve_config(opts: RunOptions, command: str, impls: list[str]):
     implementation = meta.get("implementation", {})
     written = implementation.get("target", "manual")
     if opts.manual is not None and opts.manual != written:
-        raise CheckpointError(f"{ckpt} was written with --manual {written}, not {opts.manual}; "
-                              "drop --manual to resume it, or start a new run")
+        raise CheckpointError(
+            f"{ckpt} was written with --manual {written}, not {opts.manual}; "
+            "drop --manual to resume it, or start a new run"
+        )
     opts = replace(opts, manual=written, plugin_optimizer=opts.plugin_optimizer or implementation.get("optimizer"))
     cfg = TrainConfig.from_dict(meta["config"])
     for key, value in given.items():
@@ -60,20 +63,23 @@ def resolve_config(opts: RunOptions, command: str, impls: list[str]):
             shown = value.describe() if key == "spec" else value
             theirs = getattr(cfg, key).describe() if key == "spec" else getattr(cfg, key)
             raise CheckpointError(
-                f"{ckpt} was made with {key}={theirs}, not {shown}; drop that flag to resume, or start a new run")
+                f"{ckpt} was made with {key}={theirs}, not {shown}; drop that flag to resume, or start a new run"
+            )
     if "epochs" in given and given["epochs"] != cfg.epochs:
         done = meta["epoch"] + (1 if meta.get("step_in_epoch") else 0)
         if given["epochs"] < done:
             raise CheckpointError(
                 f"--epochs {given['epochs']}: {ckpt} has already trained {done} epoch(s); resume with "
-                f"--epochs {cfg.epochs} (or at least {done}), or start a new run")
+                f"--epochs {cfg.epochs} (or at least {done}), or start a new run"
+            )
         if cfg.schedule == "cosine":
             # the cosine horizon is the run's length: the epochs already trained followed a schedule that a
             # fresh run of the new length would not have had, so the result could match neither run
             raise CheckpointError(
                 f"--epochs {given['epochs']}: {ckpt} follows a cosine schedule over {cfg.epochs} epochs, which "
                 f"its first {done} epoch(s) already trained with; a different length is another run - resume "
-                f"with --epochs {cfg.epochs}, or start a new run (--schedule none or step can be extended)")
+                f"with --epochs {cfg.epochs}, or start a new run (--schedule none or step can be extended)"
+            )
         cfg = cfg.replace(epochs=given["epochs"])
     return cfg, opts, ckpt, meta
 
@@ -101,7 +107,7 @@ def build_twins(opts: RunOptions, cfg: TrainConfig, impls: list[str], world):
     if "torch" in impls:
         device = resolve_device(opts.device)
         if world.size > 1 and device.type == "cuda":
-            device = torch_device(f"cuda:{world.local_rank}")           # one device per rank
+            device = torch_device(f"cuda:{world.local_rank}")  # one device per rank
     elif opts.device not in ("auto", "cpu"):
         raise ConfigError(f"--device {opts.device}: the manual twin runs on the CPU only; drop --device")
     else:
@@ -109,7 +115,7 @@ def build_twins(opts: RunOptions, cfg: TrainConfig, impls: list[str], world):
     strict_numerics()
     if world.size > 1:
         world = distributed.init(world, device.type)
-        impls = [i for i in impls if i == "torch" or world.leader]       # the manual twin runs in rank 0
+        impls = [i for i in impls if i == "torch" or world.leader]  # the manual twin runs in rank 0
     if len(impls) == 2 or world.size > 1:
         from compare.runner import lockstep_threads
 
@@ -120,8 +126,12 @@ def build_twins(opts: RunOptions, cfg: TrainConfig, impls: list[str], world):
     state = initial_state(cfg.spec, cfg.seed)
     if opts.plugin_optimizer and "manual" not in impls:
         raise ConfigError("--plugin-optimizer updates the hand-written side; --impl torch trains autograd only")
-    twins = [ManualTwin(cfg, state, root, impl, opts.plugin_optimizer) if name == "manual"
-             else TorchTwin(cfg, state, root, device, world) for name in impls]
+    twins = [
+        ManualTwin(cfg, state, root, impl, opts.plugin_optimizer)
+        if name == "manual"
+        else TorchTwin(cfg, state, root, device, world)
+        for name in impls
+    ]
     if len(twins) == 2:
         for split in ("train", "test"):
             if not np.array_equal(twins[0].images[split], twins[1].images[split].numpy()):
@@ -137,26 +147,46 @@ def check_run_memory(opts: RunOptions, cfg: TrainConfig, impls: list[str], devic
     from compare.datasets import locate_all
 
     n_train, n_test = resources.dataset_counts(locate_all(resolve_root(opts.data_dir), cfg.dataset))
-    parts = resources.memory_needed(cfg.spec, dtype=cfg.dtype, batch_size=cfg.batch_size,
-                                    eval_batch_size=cfg.eval_batch_size, optimizer=cfg.optimizer,
-                                    momentum=cfg.momentum, amsgrad=cfg.amsgrad, centered=cfg.centered,
-                                    n_train=n_train, n_test=n_test,
-                                    twins=len(impls), device_twins=int("torch" in impls and device.type != "cpu"))
+    parts = resources.memory_needed(
+        cfg.spec,
+        dtype=cfg.dtype,
+        batch_size=cfg.batch_size,
+        eval_batch_size=cfg.eval_batch_size,
+        optimizer=cfg.optimizer,
+        momentum=cfg.momentum,
+        amsgrad=cfg.amsgrad,
+        centered=cfg.centered,
+        n_train=n_train,
+        n_test=n_test,
+        twins=len(impls),
+        device_twins=int("torch" in impls and device.type != "cpu"),
+    )
     resources.check_memory(parts)
 
 
 def timing(runner) -> dict:
     """Where the wall time went: inside training steps, and when the first step began (epoch seconds)."""
-    return {"step_seconds": runner.step_seconds, "first_step_at": runner.first_step_at,
-            "outside_steps_seconds": dict(runner.outside_seconds),
-            "world_size": runner.world.size, "allreduce_seconds": runner.allreduce_seconds}
+    return {
+        "step_seconds": runner.step_seconds,
+        "first_step_at": runner.first_step_at,
+        "outside_steps_seconds": dict(runner.outside_seconds),
+        "world_size": runner.world.size,
+        "allreduce_seconds": runner.allreduce_seconds,
+    }
 
 
 def implementation_meta(twins) -> dict:
     """Which hand-written implementation (and optimizer) ran, for checkpoints and JSON (empty for torch alone)."""
-    return {"implementation": {"label": t.label, "target": t.model.target, "convention": t.model.convention,
-                               "optimizer": getattr(t.optimizer, "target", None)}
-            for t in twins if t.name == "manual"}
+    return {
+        "implementation": {
+            "label": t.label,
+            "target": t.model.target,
+            "convention": t.model.convention,
+            "optimizer": getattr(t.optimizer, "target", None),
+        }
+        for t in twins
+        if t.name == "manual"
+    }
 
 
 def stored_run_dir(meta: dict, ckpt: Path) -> Path:
@@ -188,8 +218,8 @@ def run_training(opts: RunOptions, command: str, impls: list[str], world=None) -
     world = world or SINGLE
     if opts.log_every < 1:
         raise ConfigError(f"--log-every {opts.log_every} must be at least 1")
-    cfg, opts, ckpt, meta = resolve_config(opts, command, impls)     # checked before the heavy imports
-    leader = world.leader            # rank 0 alone creates and writes directories
+    cfg, opts, ckpt, meta = resolve_config(opts, command, impls)  # checked before the heavy imports
+    leader = world.leader  # rank 0 alone creates and writes directories
     if ckpt is None and leader:
         probe_writable(opts.logdir, "--logdir")
     if opts.checkpoint_dir and leader:
@@ -199,30 +229,47 @@ def run_training(opts: RunOptions, command: str, impls: list[str], world=None) -
     if ckpt is not None and meta.get("data_fingerprint"):
         changed = fingerprint_change(meta["data_fingerprint"], data_fingerprint)
         if changed is not None:
-            raise CheckpointError(f"{ckpt} was trained on other data: {changed}; resume with the run's data "
-                                  "(--data-dir), or start a new run")
+            raise CheckpointError(
+                f"{ckpt} was trained on other data: {changed}; resume with the run's data "
+                "(--data-dir), or start a new run"
+            )
     hand = [t for t in twins if t.name == "manual"]
     if hand:
         say(opts, hand[0].model.header(), *hand[0].model.mapping_lines())
         if hasattr(hand[0].optimizer, "header"):
             say(opts, hand[0].optimizer.header(), *(f"  {line}" for line in hand[0].optimizer.mapping()))
     if ckpt is None and not leader:
-        run_dir = Path(opts.logdir) / f"rank-{world.rank}-writes-nothing"      # never created
+        run_dir = Path(opts.logdir) / f"rank-{world.rank}-writes-nothing"  # never created
         checkpoint_dir = run_dir / "checkpoints"
     elif ckpt is None:
-        run_dir = new_experiment_dir(opts.logdir, opts.experiment, command if command == "compare"
-                                     else f"train-{impls[0]}")
+        run_dir = new_experiment_dir(
+            opts.logdir, opts.experiment, command if command == "compare" else f"train-{impls[0]}"
+        )
         checkpoint_dir = Path(opts.checkpoint_dir) if opts.checkpoint_dir else run_dir / "checkpoints"
     else:
         run_dir = stored_run_dir(meta, ckpt)
         checkpoint_dir = Path(opts.checkpoint_dir) if opts.checkpoint_dir else ckpt.parent
     env = environment_card(device, cfg.dtype, cfg.seed, world)
-    runner = Runner(cfg, twins, run_dir=run_dir, checkpoint_dir=checkpoint_dir, command=command, world=world,
-                    log_every=opts.log_every, quiet=opts.quiet or not leader, env=env, images=opts.images,
-                    progress=opts.progress if leader else False,
-                    stop_grace=opts.stop_grace, step_timeout=opts.step_timeout,
-                    extra_meta={"data_dir": str(Path(root).resolve()), "data_fingerprint": data_fingerprint,
-                                **implementation_meta(twins)})
+    runner = Runner(
+        cfg,
+        twins,
+        run_dir=run_dir,
+        checkpoint_dir=checkpoint_dir,
+        command=command,
+        world=world,
+        log_every=opts.log_every,
+        quiet=opts.quiet or not leader,
+        env=env,
+        images=opts.images,
+        progress=opts.progress if leader else False,
+        stop_grace=opts.stop_grace,
+        step_timeout=opts.step_timeout,
+        extra_meta={
+            "data_dir": str(Path(root).resolve()),
+            "data_fingerprint": data_fingerprint,
+            **implementation_meta(twins),
+        },
+    )
     if ckpt is not None:
         runner.restore(ckpt, meta)
         say(opts, f"resuming from {ckpt} at step {runner.global_step} (epoch {runner.epoch + 1})")
@@ -231,8 +278,11 @@ def run_training(opts: RunOptions, command: str, impls: list[str], world=None) -
 
             moved = supersede(ckpt.parent, runner.global_step)
             if moved:
-                say(opts, f"a new branch of the run: {len(moved)} later checkpoint(s) kept as {moved[0].name}"
-                          f"{' …' if len(moved) > 1 else ''}, out of --resume's way")
+                say(
+                    opts,
+                    f"a new branch of the run: {len(moved)} later checkpoint(s) kept as {moved[0].name}"
+                    f"{' …' if len(moved) > 1 else ''}, out of --resume's way",
+                )
     if leader:
         claim_run_dir(runner, run_dir, checkpoint_dir, fresh=ckpt is None)
         card = run_dir / ("environment.json" if ckpt is None else f"environment-resume-{runner.global_step}.json")
@@ -241,10 +291,11 @@ def run_training(opts: RunOptions, command: str, impls: list[str], world=None) -
     runner.open_loggers(purge_step=runner.global_step + 1 if ckpt is not None else None)
     if ckpt is None:
         runner.log_config()
-    if world.size > 1:       # for bench: what one step's gradient all-reduce costs here
+    if world.size > 1:  # for bench: what one step's gradient all-reduce costs here
         torch_twin = next(t for t in twins if t.name == "torch")
         runner.allreduce_seconds = distributed.allreduce_seconds(
-            sum(p.numel() for p in torch_twin.model.parameters()), torch_twin.dtype, device)
+            sum(p.numel() for p in torch_twin.model.parameters()), torch_twin.dtype, device
+        )
     try:
         outcome = runner.run()
     except BaseException:
@@ -277,11 +328,13 @@ def tell_how_to_resume(opts: RunOptions, command: str, impls: list[str], outcome
     again = f"{program('simplenet')} {command}" + (f" --impl {impls[0]}" if command == "train" else "")
     data = f" --data-dir {opts.data_dir}" if opts.data_dir else ""
     if outcome.message:
-        print(f"simplenet {command}: {'error' if outcome.interrupted_by == EXIT_RESOURCE else 'stopped'}: "
-              f"{outcome.message}", file=sys.stderr)
+        print(
+            f"simplenet {command}: {'error' if outcome.interrupted_by == EXIT_RESOURCE else 'stopped'}: "
+            f"{outcome.message}",
+            file=sys.stderr,
+        )
     else:
-        print(f"interrupted at step {outcome.global_step}; checkpoint written to {outcome.checkpoint}",
-              file=sys.stderr)
+        print(f"interrupted at step {outcome.global_step}; checkpoint written to {outcome.checkpoint}", file=sys.stderr)
     if outcome.checkpoint is not None:
         print(f"resume with: {again} --resume {outcome.checkpoint}{data}", file=sys.stderr)
 
@@ -291,10 +344,18 @@ def train_results(run: Run, impl: str) -> dict:
     runner, outcome = run.runner, run.outcome
     history = outcome.histories[impl]
     final = history.epochs[-1]["test_accuracy"] if history.epochs else None
-    payload = {"impl": impl, **implementation_meta(runner.twins), "config": runner.cfg.to_dict(),
-               "timing": timing(runner), "epochs": history.epochs,
-               "final_test_accuracy": final, "steps": outcome.global_step, "label": runner.twins[0].label,
-               "logdir": str(runner.run_dir.parent), "run_dir": str(runner.run_dir)}
+    payload = {
+        "impl": impl,
+        **implementation_meta(runner.twins),
+        "config": runner.cfg.to_dict(),
+        "timing": timing(runner),
+        "epochs": history.epochs,
+        "final_test_accuracy": final,
+        "steps": outcome.global_step,
+        "label": runner.twins[0].label,
+        "logdir": str(runner.run_dir.parent),
+        "run_dir": str(runner.run_dir),
+    }
     write_file(runner.run_dir / "results.json", json.dumps(payload, indent=2) + "\n")
     return payload
 
@@ -306,23 +367,46 @@ def compare_results(run: Run) -> dict:
     runner, outcome = run.runner, run.outcome
     cfg = runner.cfg
     m, t = outcome.histories["manual"], outcome.histories["torch"]
-    report = lockstep_report(outcome.histories, runner.twins, cfg.dtype, max_param_diff=runner.max_param_diff,
-                             params_left_at=runner.params_left_at)
-    epochs = [{"epoch": a["epoch"], "manual": a, "torch": b,
-               "abs_test_accuracy_diff": abs(a["test_accuracy"] - b["test_accuracy"]),
-               "abs_test_loss_diff": abs(a["test_loss"] - b["test_loss"])} for a, b in zip(m.epochs, t.epochs)]
+    report = lockstep_report(
+        outcome.histories,
+        runner.twins,
+        cfg.dtype,
+        max_param_diff=runner.max_param_diff,
+        params_left_at=runner.params_left_at,
+    )
+    epochs = [
+        {
+            "epoch": a["epoch"],
+            "manual": a,
+            "torch": b,
+            "abs_test_accuracy_diff": abs(a["test_accuracy"] - b["test_accuracy"]),
+            "abs_test_loss_diff": abs(a["test_loss"] - b["test_loss"]),
+        }
+        for a, b in zip(m.epochs, t.epochs)
+    ]
     measured = report["measured"]
-    payload = {"passed": report["passed"], **implementation_meta(runner.twins), "dtype": cfg.dtype,
-               "steps": outcome.global_step, "timing": timing(runner),
-               "max_abs_loss_diff": measured["step_loss"], "max_abs_window_loss_diff": measured["window_loss"],
-               "max_abs_test_accuracy_diff": measured["test_accuracy"],
-               "max_abs_test_loss_diff": measured["test_loss"],
-               "final_param_max_abs_diff": param_max_abs_diff(runner.twins),
-               "max_param_abs_diff_along_run": measured["params"],
-               "steps_within_1e-4": report["steps_within_1e-4"], "checks": report["checks"], "epochs": epochs,
-               "notes": report["notes"], "loss_diagnosis": report["loss_diagnosis"],
-               "params_left_at": report["params_left_at"],
-               "config": cfg.to_dict(), "logdir": str(runner.run_dir.parent), "run_dir": str(runner.run_dir)}
+    payload = {
+        "passed": report["passed"],
+        **implementation_meta(runner.twins),
+        "dtype": cfg.dtype,
+        "steps": outcome.global_step,
+        "timing": timing(runner),
+        "max_abs_loss_diff": measured["step_loss"],
+        "max_abs_window_loss_diff": measured["window_loss"],
+        "max_abs_test_accuracy_diff": measured["test_accuracy"],
+        "max_abs_test_loss_diff": measured["test_loss"],
+        "final_param_max_abs_diff": param_max_abs_diff(runner.twins),
+        "max_param_abs_diff_along_run": measured["params"],
+        "steps_within_1e-4": report["steps_within_1e-4"],
+        "checks": report["checks"],
+        "epochs": epochs,
+        "notes": report["notes"],
+        "loss_diagnosis": report["loss_diagnosis"],
+        "params_left_at": report["params_left_at"],
+        "config": cfg.to_dict(),
+        "logdir": str(runner.run_dir.parent),
+        "run_dir": str(runner.run_dir),
+    }
     write_file(runner.run_dir / "results.json", json.dumps(payload, indent=2) + "\n")
     return payload
 
@@ -343,8 +427,14 @@ def overfit_results(opts: RunOptions, impls: list[str], *, max_steps: int, targe
         for line in twins[0].model.mapping_lines():
             print(line)
     results = overfit(twins, seed=cfg.seed, batch_size=cfg.batch_size, max_steps=max_steps, target=target)
-    payload = {"passed": all(r.reached for r in results.values()), **implementation_meta(twins), "target": target,
-               "max_steps": max_steps, "config": cfg.to_dict(), "results": {k: vars(r) for k, r in results.items()}}
+    payload = {
+        "passed": all(r.reached for r in results.values()),
+        **implementation_meta(twins),
+        "target": target,
+        "max_steps": max_steps,
+        "config": cfg.to_dict(),
+        "results": {k: vars(r) for k, r in results.items()},
+    }
     return payload, {t.name: t.label for t in twins}
 
 
@@ -357,7 +447,9 @@ def sweep_results(opts: RunOptions, impl: str, lrs_text: str, world=None) -> dic
     try:
         lrs = [float(v) for v in lrs_text.split(",")]
     except ValueError:
-        raise ConfigError(f"--lr {lrs_text!r} is malformed; give comma-separated rates such as 0.001,0.01,0.1,1") from None
+        raise ConfigError(
+            f"--lr {lrs_text!r} is malformed; give comma-separated rates such as 0.001,0.01,0.1,1"
+        ) from None
     if opts.resume:
         raise ConfigError("--resume does not apply to a sweep; resume one of its runs with simplenet train")
     impls = ["manual", "torch"] if impl == "both" else [impl]
@@ -365,34 +457,72 @@ def sweep_results(opts: RunOptions, impl: str, lrs_text: str, world=None) -> dic
     exp = new_experiment_dir(opts.logdir, opts.experiment, "sweep")
     rows = []
     for lr in lrs:
-        run_opts = replace(opts, logdir=str(exp), experiment=f"lr={lr:g}", checkpoint_dir=None,
-                           overrides={**opts.overrides, "lr": lr})
+        run_opts = replace(
+            opts, logdir=str(exp), experiment=f"lr={lr:g}", checkpoint_dir=None, overrides={**opts.overrides, "lr": lr}
+        )
         say(opts, f"--- lr {lr:g} ---")
         try:
             run = run_training(run_opts, command, impls, world)
             if run.stopped is not None:
                 return {"stopped": run.stopped}
-            for name in impls:               # --impl both: each twin its own row
+            for name in impls:  # --impl both: each twin its own row
                 history = run.outcome.histories[name]
                 last = history.epochs[-1]
-                rows.append(dict(lr=lr, impl=name, first_loss=history.step_loss[0], train_loss=last["train_loss"],
-                                 test_accuracy=last["test_accuracy"], diverged=False, note=""))
+                rows.append(
+                    dict(
+                        lr=lr,
+                        impl=name,
+                        first_loss=history.step_loss[0],
+                        train_loss=last["train_loss"],
+                        test_accuracy=last["test_accuracy"],
+                        diverged=False,
+                        note="",
+                    )
+                )
         except NonFiniteLoss as e:
-            rows += [dict(lr=lr, impl=name, first_loss=None, train_loss=None, test_accuracy=None, diverged=True,
-                          note=f"non-finite loss at step {e.step}" + (f" ({e.twin} twin)" if len(impls) > 1 else ""))
-                     for name in impls]
+            rows += [
+                dict(
+                    lr=lr,
+                    impl=name,
+                    first_loss=None,
+                    train_loss=None,
+                    test_accuracy=None,
+                    diverged=True,
+                    note=f"non-finite loss at step {e.step}" + (f" ({e.twin} twin)" if len(impls) > 1 else ""),
+                )
+                for name in impls
+            ]
     finite = [r["train_loss"] for r in rows if r["train_loss"] is not None and r["train_loss"] == r["train_loss"]]
     for r in rows:
         r["verdict"] = sweep_verdict(r["first_loss"] or 0.0, r["train_loss"], r["diverged"], min(finite, default=None))
     good = [r for r in rows if r["verdict"] == "learns"]
     best = max(good, key=lambda r: r["test_accuracy"]) if good else None
-    return {"logdir": str(exp), "impl": impl, "impls": impls, "epochs": opts.overrides.get("epochs"), "runs": rows,
-            "best_lr": best["lr"] if best else None}
+    return {
+        "logdir": str(exp),
+        "impl": impl,
+        "impls": impls,
+        "epochs": opts.overrides.get("epochs"),
+        "runs": rows,
+        "best_lr": best["lr"] if best else None,
+    }
 
 
-def gradcheck(opts: RunOptions, spec: ModelSpec, *, batch_size: int, seed: int, dtype: str, dataset: str = "mnist",
-              random_data: bool = False, fault: str | None = None, fd: bool = False, fd_samples: int | None = 16,
-              l2: float = 0.0, l1: float = 0.0, world=None):
+def gradcheck(
+    opts: RunOptions,
+    spec: ModelSpec,
+    *,
+    batch_size: int,
+    seed: int,
+    dtype: str,
+    dataset: str = "mnist",
+    random_data: bool = False,
+    fault: str | None = None,
+    fd: bool = False,
+    fd_samples: int | None = 16,
+    l2: float = 0.0,
+    l1: float = 0.0,
+    world=None,
+):
     """``simplenet gradcheck``: the gradient proof on one batch (MNIST's or random), with the torch side
     under DDP when ``world`` has several processes; returns the ``GradReport`` (None on a follower rank)."""
     from compare import distributed, plugins
@@ -410,10 +540,22 @@ def gradcheck(opts: RunOptions, spec: ModelSpec, *, batch_size: int, seed: int, 
         x, y = real_batch(root, batch_size, seed, dtype, dataset)
         source = f"{DATASETS[dataset].title} train from {root}, seed {seed}"
     world = distributed.init(world, "cpu") if world else distributed.SINGLE
-    report = gradient_proof(x, y, spec=spec, seed=seed, dtype=dtype, source=source, fault=fault,
-                            fd=fd and world.leader, fd_samples=fd_samples,
-                            manual_target=opts.manual or plugins.DEFAULT_TARGET, convention=opts.convention,
-                            world=world, l2=l2, l1=l1)
+    report = gradient_proof(
+        x,
+        y,
+        spec=spec,
+        seed=seed,
+        dtype=dtype,
+        source=source,
+        fault=fault,
+        fd=fd and world.leader,
+        fd_samples=fd_samples,
+        manual_target=opts.manual or plugins.DEFAULT_TARGET,
+        convention=opts.convention,
+        world=world,
+        l2=l2,
+        l1=l1,
+    )
     if world.size > 1:
         report.source += f"; torch: DDP over {world.size} {world.backend} processes, shards averaged"
     return report if world.leader else None

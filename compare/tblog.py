@@ -9,6 +9,7 @@ first-layer unit looks at), ``confusion/test`` with ``test/accuracy_per_class/<c
 the last epoch ``mistakes/most_confident``; in compare, ``divergence/layer1_weights_abs_diff``,
 ``divergence/test_predictions_differ`` and ``divergence/disagreements``.
 """
+
 from __future__ import annotations
 
 import io
@@ -77,6 +78,7 @@ class RunLogger:
                 return method(*args, **kwargs)
             except OSError as e:
                 raise ResourceError("TensorBoard log " + os_error_line(e, str(self.run_dir))) from None
+
         return call
 
     def step_losses(self, first_step: int, losses: np.ndarray, tag: str = "train/loss") -> None:
@@ -104,9 +106,14 @@ class RunLogger:
 
         buffer = io.BytesIO()
         Image.fromarray(np.ascontiguousarray(image)).quantize(256, method=Image.Quantize.FASTOCTREE).save(
-            buffer, format="PNG", compress_level=1)
-        value = Summary.Value(tag=tag, image=Summary.Image(height=image.shape[0], width=image.shape[1], colorspace=3,
-                                                           encoded_image_string=buffer.getvalue()))
+            buffer, format="PNG", compress_level=1
+        )
+        value = Summary.Value(
+            tag=tag,
+            image=Summary.Image(
+                height=image.shape[0], width=image.shape[1], colorspace=3, encoded_image_string=buffer.getvalue()
+            ),
+        )
         self.writer._get_file_writer().add_summary(Summary(value=[value]), step)
 
     def custom_scalars(self, layout: dict) -> None:

@@ -8,6 +8,7 @@
 A failure raises ``AssertionError`` whose message is the whole report - every parameter, the
 diagnosis and the worst elements - so the test log says what is wrong and where.
 """
+
 from __future__ import annotations
 
 from compare.api import check_gradients, check_optimizer

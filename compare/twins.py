@@ -4,6 +4,7 @@
 wrap each twin's model, loss, optimizer, schedule and data behind one small interface, so a single training loop (``compare.runner``) drives either
 twin alone (``simplenet train``) or both in lockstep (``simplenet compare``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,17 +42,29 @@ def build_manual(spec: ModelSpec, state: dict[str, np.ndarray], dtype: str) -> m
     return net
 
 
-def build_torch(spec: ModelSpec, state: dict[str, np.ndarray], dtype: str,
-                device: torch.device | str = "cpu") -> torch_impl.SimpleNet:
+def build_torch(
+    spec: ModelSpec, state: dict[str, np.ndarray], dtype: str, device: torch.device | str = "cpu"
+) -> torch_impl.SimpleNet:
     net = torch_impl.SimpleNet(**spec.kwargs(), dtype=TORCH_DTYPES[dtype], device=device)
     net.load_numpy_state(state)
     return net
 
 
 def optimizer_kwargs(cfg: TrainConfig) -> dict:
-    return dict(lr=cfg.lr, momentum=cfg.momentum, dampening=cfg.dampening, nesterov=cfg.nesterov,
-                weight_decay=cfg.weight_decay, betas=cfg.betas, eps=cfg.eps, amsgrad=cfg.amsgrad, alpha=cfg.alpha,
-                centered=cfg.centered, lr_decay=cfg.lr_decay, initial_accumulator_value=cfg.initial_accumulator_value)
+    return dict(
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        dampening=cfg.dampening,
+        nesterov=cfg.nesterov,
+        weight_decay=cfg.weight_decay,
+        betas=cfg.betas,
+        eps=cfg.eps,
+        amsgrad=cfg.amsgrad,
+        alpha=cfg.alpha,
+        centered=cfg.centered,
+        lr_decay=cfg.lr_decay,
+        initial_accumulator_value=cfg.initial_accumulator_value,
+    )
 
 
 def scheduler_kwargs(cfg: TrainConfig) -> dict:
@@ -68,30 +81,38 @@ class ManualTwin:
 
     name = "manual"
 
-    def __init__(self, cfg: TrainConfig, state: dict[str, np.ndarray], root, impl=None,
-                 plugin_optimizer: str | None = None):
+    def __init__(
+        self, cfg: TrainConfig, state: dict[str, np.ndarray], root, impl=None, plugin_optimizer: str | None = None
+    ):
         self.cfg, self.dtype = cfg, NP_DTYPES[cfg.dtype]
-        self.model = impl if impl is not None else plugins.load(plugins.DEFAULT_TARGET, cfg.spec, cfg.dtype,
-                                                                l2=cfg.l2, l1=cfg.l1)
+        self.model = (
+            impl
+            if impl is not None
+            else plugins.load(plugins.DEFAULT_TARGET, cfg.spec, cfg.dtype, l2=cfg.l2, l1=cfg.l1)
+        )
         self.model.load_state(state)
         # the run directory beside torch's and divergence's in TensorBoard
-        self.label = self.model.label if self.model.label not in ("torch", "divergence") else f"{self.model.label}-plugin"
-        if plugin_optimizer:         # the learner's own update rule, judged against torch.optim's
+        self.label = (
+            self.model.label if self.model.label not in ("torch", "divergence") else f"{self.model.label}-plugin"
+        )
+        if plugin_optimizer:  # the learner's own update rule, judged against torch.optim's
             from compare.optimcheck import TrainingOptimizer
 
             self.optimizer = TrainingOptimizer(plugin_optimizer, cfg, self.model.params)
         else:
-            self.optimizer = manual.optim.make_optimizer(cfg.optimizer, self.model.params.values(),
-                                                         **optimizer_kwargs(cfg))
+            self.optimizer = manual.optim.make_optimizer(
+                cfg.optimizer, self.model.params.values(), **optimizer_kwargs(cfg)
+            )
         self.scheduler = manual.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
-        self.loss_fn = manual.LOSSES[cfg.spec.loss]()     # the test loss of the plug-in's outputs
+        self.loss_fn = manual.LOSSES[cfg.spec.loss]()  # the test loss of the plug-in's outputs
         self.reported_max_diff, self.loss_note = 0.0, None  # the plug-in's reported loss against the judged
         (train_images, self.y_train), (test_images, self.y_test) = (
-            manual.data.load_split(root, split, cfg.dataset) for split in ("train", "test"))
+            manual.data.load_split(root, split, cfg.dataset) for split in ("train", "test")
+        )
         self.images = {"train": train_images, "test": test_images}
         self.x_train = manual.data.normalize(train_images, self.dtype, cfg.dataset)
         self.x_test = manual.data.normalize(test_images, self.dtype, cfg.dataset)
-        for a in (self.x_train, self.y_train, self.x_test, self.y_test):   # no plug-in can change them
+        for a in (self.x_train, self.y_train, self.x_test, self.y_test):  # no plug-in can change them
             a.flags.writeable = False
 
     def begin_epoch(self, perm: np.ndarray, steps: int) -> None:
@@ -111,14 +132,15 @@ class ManualTwin:
         idx = self.perm[lo:hi]
         y = self.y_train[idx]
         try:
-            reported, logits = self.model.compute_gradients(self.x_train[idx], y)   # sets (or clears) every .grad
+            reported, logits = self.model.compute_gradients(self.x_train[idx], y)  # sets (or clears) every .grad
         except StepAbandoned as e:
-            e.clean = True               # before the update: parameters and optimizer as after the last step
+            e.clean = True  # before the update: parameters and optimizer as after the last step
             raise
         reported, judged = float(reported), catalogue.objective(logits, y, self.cfg.spec.loss)
-        if self.model.run_penalty:       # the run's L2/L1 at the weights this step started from
-            judged += self.model.run_penalty.forward([p.data for n, p in self.model.params.items()
-                                                      if n.endswith(".weight")])
+        if self.model.run_penalty:  # the run's L2/L1 at the weights this step started from
+            judged += self.model.run_penalty.forward(
+                [p.data for n, p in self.model.params.items() if n.endswith(".weight")]
+            )
         self.optimizer.step()
         self.losses[s] = judged
         gap = abs(reported - judged)
@@ -126,9 +148,14 @@ class ManualTwin:
             self.reported_max_diff = gap
         # relative to max(|loss|, 1): a small loss's rounding is that of the logits it comes from, not its own
         if self.loss_note is None and gap > self.REPORTED_RTOL[self.cfg.dtype] * max(abs(judged), 1.0):
-            self.loss_note = catalogue.loss_diagnosis(reported, logits, y, self.REPORTED_RTOL[self.cfg.dtype],
-                                                      judged - catalogue.objective(logits, y, self.cfg.spec.loss),
-                                                      self.cfg.spec.loss)
+            self.loss_note = catalogue.loss_diagnosis(
+                reported,
+                logits,
+                y,
+                self.REPORTED_RTOL[self.cfg.dtype],
+                judged - catalogue.objective(logits, y, self.cfg.spec.loss),
+                self.cfg.spec.loss,
+            )
             if self.loss_note is not None:
                 self.loss_note["first_step_in_epoch"] = s + 1
         self.correct += np.count_nonzero(logits.argmax(axis=1) == y)
@@ -145,7 +172,8 @@ class ManualTwin:
     def evaluate(self) -> tuple[float, float]:
         """(test loss, test accuracy); the predictions and their probabilities are kept for pictures."""
         loss, accuracy, self.test_pred, self.test_confidence = manual.train.evaluate(
-            self.model.forward, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size)
+            self.model.forward, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size
+        )
         return loss, accuracy
 
     def test_labels(self) -> np.ndarray:
@@ -164,7 +192,7 @@ class ManualTwin:
         """Measured on our twin's forward with the implementation's current weights (a property of the
         weights and the spec, so the same for every implementation)."""
         ref = build_manual(self.cfg.spec, self.model.state_dict(), self.cfg.dtype)
-        return manual.train.dead_relu_fraction(ref, self.x_test[:self.cfg.eval_batch_size])
+        return manual.train.dead_relu_fraction(ref, self.x_test[: self.cfg.eval_batch_size])
 
 
 class TorchTwin:
@@ -176,21 +204,29 @@ class TorchTwin:
 
     name = label = "torch"
 
-    def __init__(self, cfg: TrainConfig, state: dict[str, np.ndarray], root, device: torch.device,
-                 world: World = SINGLE):
+    def __init__(
+        self, cfg: TrainConfig, state: dict[str, np.ndarray], root, device: torch.device, world: World = SINGLE
+    ):
         self.cfg, self.device, self.dtype, self.world = cfg, device, TORCH_DTYPES[cfg.dtype], world
         self.model = build_torch(cfg.spec, state, cfg.dtype, device)
         # under DDP the step runs through the wrapper (its backward all-reduces the gradients);
         # evaluation, checkpoints and diagnostics read the plain module, the same on every rank
-        self.stepped = self.model if world.size == 1 else torch.nn.parallel.DistributedDataParallel(
-            self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.stepped = (
+            self.model
+            if world.size == 1
+            else torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None
+            )
+        )
         self.loss_fn = torch_impl.LOSSES[cfg.spec.loss]()
         self.penalty = torch_impl.WeightPenalty(cfg.l2, cfg.l1)
-        self.optimizer = torch_impl.optim.make_optimizer(cfg.optimizer, self.model.parameters(),
-                                                         **optimizer_kwargs(cfg))
+        self.optimizer = torch_impl.optim.make_optimizer(
+            cfg.optimizer, self.model.parameters(), **optimizer_kwargs(cfg)
+        )
         self.scheduler = torch_impl.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
         (train_images, train_labels), (test_images, test_labels) = (
-            torch_impl.data.load_split(root, split, cfg.dataset) for split in ("train", "test"))
+            torch_impl.data.load_split(root, split, cfg.dataset) for split in ("train", "test")
+        )
         self.images = {"train": train_images, "test": test_images}
         self.x_train = torch_impl.data.normalize(train_images, self.dtype, device, cfg.dataset)
         self.x_test = torch_impl.data.normalize(test_images, self.dtype, device, cfg.dataset)
@@ -202,14 +238,18 @@ class TorchTwin:
         self.correct = torch.zeros((), dtype=torch.int64, device=self.device)
 
     def step(self, s: int, lo: int, hi: int) -> None:
-        a, b = distributed.shard(lo, hi, self.world)           # the whole batch when alone
+        a, b = distributed.shard(lo, hi, self.world)  # the whole batch when alone
         idx = self.perm[a:b]
-        loss, correct = torch_impl.train.train_step(self.stepped, self.loss_fn, self.optimizer,
-                                                    self.x_train.index_select(0, idx),
-                                                    self.y_train.index_select(0, idx),
-                                                    distributed.shard_weight(b - a, hi - lo, self.world),
-                                                    penalty=self.penalty)
-        self.losses[s] = loss if self.world.size == 1 else loss * ((b - a) / (hi - lo))   # share of the mean
+        loss, correct = torch_impl.train.train_step(
+            self.stepped,
+            self.loss_fn,
+            self.optimizer,
+            self.x_train.index_select(0, idx),
+            self.y_train.index_select(0, idx),
+            distributed.shard_weight(b - a, hi - lo, self.world),
+            penalty=self.penalty,
+        )
+        self.losses[s] = loss if self.world.size == 1 else loss * ((b - a) / (hi - lo))  # share of the mean
         self.correct += correct
 
     def _summed(self, t: torch.Tensor) -> torch.Tensor:
@@ -230,8 +270,9 @@ class TorchTwin:
 
     def evaluate(self) -> tuple[float, float]:
         """(test loss, test accuracy); the predictions and their probabilities are kept for pictures."""
-        loss, accuracy, pred, confidence = torch_impl.train.evaluate(self.model, self.loss_fn, self.x_test,
-                                                                     self.y_test, self.cfg.eval_batch_size)
+        loss, accuracy, pred, confidence = torch_impl.train.evaluate(
+            self.model, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size
+        )
         self.test_pred, self.test_confidence = pred.cpu().numpy(), confidence.cpu().numpy()
         return loss, accuracy
 
@@ -242,11 +283,10 @@ class TorchTwin:
         return self.model.numpy_state()
 
     def grads(self) -> dict[str, np.ndarray]:
-        return {name: p.grad.detach().cpu().numpy() for name, p in self.model.named_parameters()
-                if p.grad is not None}
+        return {name: p.grad.detach().cpu().numpy() for name, p in self.model.named_parameters() if p.grad is not None}
 
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def dead_relu(self) -> list[float]:
-        return torch_impl.train.dead_relu_fraction(self.model, self.x_test[:self.cfg.eval_batch_size])
+        return torch_impl.train.dead_relu_fraction(self.model, self.x_test[: self.cfg.eval_batch_size])

@@ -5,6 +5,7 @@
 * ``OPTIMCHECK``: an optimizer's parameters after each step against torch.optim's, by dtype;
 * ``LOCKSTEP``: the figures of two trajectories trained side by side (``lockstep_report``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,10 +22,22 @@ OPTIMCHECK = {"float64": 1e-12, "float32": 1e-6}
 # figures.  ``None`` = measured and reported, not judged.
 WINDOW = 100
 LOCKSTEP = LOCKSTEP_TOLERANCE = {
-    "float64": {"step_loss": 1e-9, "window_loss": 1e-9, "test_accuracy": 1e-4, "final_test_accuracy": 1e-4,
-                "test_loss": 1e-9, "params": 1e-8},
-    "float32": {"step_loss": None, "window_loss": 5e-2, "test_accuracy": 2e-2, "final_test_accuracy": 5e-3,
-                "test_loss": 1e-1, "params": None},
+    "float64": {
+        "step_loss": 1e-9,
+        "window_loss": 1e-9,
+        "test_accuracy": 1e-4,
+        "final_test_accuracy": 1e-4,
+        "test_loss": 1e-9,
+        "params": 1e-8,
+    },
+    "float32": {
+        "step_loss": None,
+        "window_loss": 5e-2,
+        "test_accuracy": 2e-2,
+        "final_test_accuracy": 5e-3,
+        "test_loss": 1e-1,
+        "params": None,
+    },
 }
 CHECK_NAMES = {
     "step_loss": "max per-step |Δloss|",
@@ -46,8 +59,9 @@ def moving_average(x: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(x, np.ones(window) / window, mode="valid")
 
 
-def lockstep_report(histories: dict, twins, dtype: str, *, max_param_diff: float = 0.0,
-                    params_left_at: int | None = None) -> dict:
+def lockstep_report(
+    histories: dict, twins, dtype: str, *, max_param_diff: float = 0.0, params_left_at: int | None = None
+) -> dict:
     """Measured divergence of the two twins' trajectories, each against its tolerance for ``dtype``.
 
     Every figure is the judge's own: the per-step loss is the cross-entropy of each side's logits,
@@ -61,33 +75,62 @@ def lockstep_report(histories: dict, twins, dtype: str, *, max_param_diff: float
     measured = {
         "step_loss": float(diff.max(initial=0.0)),
         "window_loss": float(np.abs(moving_average(a, WINDOW) - moving_average(b, WINDOW)).max(initial=0.0)),
-        "test_accuracy": max((abs(x["test_accuracy"] - y["test_accuracy"]) for x, y in zip(m.epochs, t.epochs)),
-                             default=0.0),
-        "final_test_accuracy": abs(m.epochs[-1]["test_accuracy"] - t.epochs[-1]["test_accuracy"])
-        if m.epochs else 0.0,
+        "test_accuracy": max(
+            (abs(x["test_accuracy"] - y["test_accuracy"]) for x, y in zip(m.epochs, t.epochs)), default=0.0
+        ),
+        "final_test_accuracy": abs(m.epochs[-1]["test_accuracy"] - t.epochs[-1]["test_accuracy"]) if m.epochs else 0.0,
         "test_loss": max((abs(x["test_loss"] - y["test_loss"]) for x, y in zip(m.epochs, t.epochs)), default=0.0),
         "params": max(param_max_abs_diff(twins), max_param_diff),
     }
     tol = LOCKSTEP_TOLERANCE[dtype]
-    checks = [{"check": key, "name": CHECK_NAMES[key], "measured": value, "tolerance": tol[key],
-               "passed": None if tol[key] is None else value <= tol[key]} for key, value in measured.items()]
+    checks = [
+        {
+            "check": key,
+            "name": CHECK_NAMES[key],
+            "measured": value,
+            "tolerance": tol[key],
+            "passed": None if tol[key] is None else value <= tol[key],
+        }
+        for key, value in measured.items()
+    ]
     manual_twin = next(t for t in twins if t.name == "manual")
-    checks.append({"check": "reported_loss", "name": "max |reported − judged loss|",
-                   "measured": manual_twin.reported_max_diff, "tolerance": None, "passed": None})
+    checks.append(
+        {
+            "check": "reported_loss",
+            "name": "max |reported − judged loss|",
+            "measured": manual_twin.reported_max_diff,
+            "tolerance": None,
+            "passed": None,
+        }
+    )
     passed = all(c["passed"] is not False for c in checks)
     notes = []
     if manual_twin.loss_note is not None:
         d = manual_twin.loss_note
-        notes.append(f"{d['code']}" + (f" at {d['clip']:g}" if "clip" in d else "") + f": {d['message']}"
-                     + ("; the judged loss and your parameters agree" if passed else ""))
+        notes.append(
+            f"{d['code']}"
+            + (f" at {d['clip']:g}" if "clip" in d else "")
+            + f": {d['message']}"
+            + ("; the judged loss and your parameters agree" if passed else "")
+        )
     if params_left_at is not None:
-        notes.append(f"the parameters left the {tol['params']:.0e} tolerance first at step {params_left_at} "
-                     "(read back every --log-every steps)")
+        notes.append(
+            f"the parameters left the {tol['params']:.0e} tolerance first at step {params_left_at} "
+            "(read back every --log-every steps)"
+        )
     own_optimizer = getattr(manual_twin.optimizer, "target", None)
     if not passed and own_optimizer:
-        notes.append(f"the hand-written side was updated by your optimizer: `simplenet optimcheck "
-                     f"--plugin-optimizer {own_optimizer}` compares it with torch.optim step by step and names the bug, "
-                     "and `simplenet gradcheck` your gradients")
-    return {"passed": passed, "checks": checks, "measured": measured, "notes": notes,
-            "loss_diagnosis": manual_twin.loss_note, "params_left_at": params_left_at,
-            "steps_within_1e-4": int(separated[0]) if separated.size else len(diff)}
+        notes.append(
+            f"the hand-written side was updated by your optimizer: `simplenet optimcheck "
+            f"--plugin-optimizer {own_optimizer}` compares it with torch.optim step by step and names the bug, "
+            "and `simplenet gradcheck` your gradients"
+        )
+    return {
+        "passed": passed,
+        "checks": checks,
+        "measured": measured,
+        "notes": notes,
+        "loss_diagnosis": manual_twin.loss_note,
+        "params_left_at": params_left_at,
+        "steps_within_1e-4": int(separated[0]) if separated.size else len(diff),
+    }

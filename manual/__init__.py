@@ -1,6 +1,29 @@
 """The hand-written twin: SimpleNet's forward and backward in pure NumPy (never imports torch)."""
-from manual.layers import LOSSES, CrossEntropyLoss, Linear, MSELoss, Parameter, ReLU, Sigmoid, Softmax, Tanh, WeightPenalty
+
+from manual.layers import (
+    LOSSES,
+    CrossEntropyLoss,
+    Linear,
+    MSELoss,
+    Parameter,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    WeightPenalty,
+)
 from manual.model import SimpleNet
 
-__all__ = ["LOSSES", "CrossEntropyLoss", "Linear", "MSELoss", "Parameter", "ReLU", "Sigmoid", "SimpleNet", "Softmax",
-           "Tanh", "WeightPenalty"]
+__all__ = [
+    "LOSSES",
+    "CrossEntropyLoss",
+    "Linear",
+    "MSELoss",
+    "Parameter",
+    "ReLU",
+    "Sigmoid",
+    "SimpleNet",
+    "Softmax",
+    "Tanh",
+    "WeightPenalty",
+]

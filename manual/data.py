@@ -5,6 +5,7 @@ torchvision's layout (``ROOT/MNIST/raw/<file>``, ``ROOT/FashionMNIST/raw/…``, 
 or a flat directory that holds the four files (``ROOT/<file>``).  Every defect gets a one-line
 ``DataError`` that names the file at fault.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -14,9 +15,21 @@ from pathlib import Path
 import numpy as np
 
 # the family's facts are the judge's (compare/datasets.py), shared with the autograd twin
-from compare.datasets import (DATASETS, FILES, IMAGE_MAGIC, LABEL_MAGIC, MEAN, STD, DataError, check_split,  # noqa: F401
-                              hint, locate, locate_all, not_found, split_paths)
-
+from compare.datasets import (  # noqa: F401
+    DATASETS,
+    FILES,
+    IMAGE_MAGIC,
+    LABEL_MAGIC,
+    MEAN,
+    STD,
+    DataError,
+    check_split,
+    hint,
+    locate,
+    locate_all,
+    not_found,
+    split_paths,
+)
 
 
 def read_idx(path: str | Path, magic: int) -> np.ndarray:
@@ -32,18 +45,20 @@ def read_idx(path: str | Path, magic: int) -> np.ndarray:
         raise DataError(f"{path}: truncated ({len(raw)} bytes, not even a header); replace the file")
     found = int.from_bytes(raw[:4], "big")
     if found != magic:
-        raise DataError(f"{path}: wrong magic number 0x{found:08x} (expected 0x{magic:08x}); "
-                        "is it the right MNIST file?")
+        raise DataError(
+            f"{path}: wrong magic number 0x{found:08x} (expected 0x{magic:08x}); is it the right MNIST file?"
+        )
     ndim = raw[3]
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{path}: truncated header; replace the file")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + int(np.prod(dims))
     if len(raw) != expected:
         what = "truncated" if len(raw) < expected else "has trailing bytes"
-        raise DataError(f"{path}: {what}: {len(raw)} bytes for dimensions {dims} "
-                        f"(expected {expected}); replace the file")
+        raise DataError(
+            f"{path}: {what}: {len(raw)} bytes for dimensions {dims} (expected {expected}); replace the file"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 

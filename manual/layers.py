@@ -6,6 +6,7 @@ into ``param.grad`` (as torch does).  Updating weights is the optimizer's job.
 
 Shapes: N = batch size, I = in_features, O = out_features.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,8 +47,9 @@ class Linear(Module):
     U(-1/√I, 1/√I) for the bias; both reduce to U(-1/√I, 1/√I).
     """
 
-    def __init__(self, in_features: int, out_features: int, *,
-                 rng: np.random.Generator | None = None, dtype=np.float32):
+    def __init__(
+        self, in_features: int, out_features: int, *, rng: np.random.Generator | None = None, dtype=np.float32
+    ):
         rng = np.random.default_rng() if rng is None else rng
         bound = 1.0 / np.sqrt(in_features)
         self.in_features, self.out_features = in_features, out_features
@@ -56,15 +58,15 @@ class Linear(Module):
         self.x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.x = x                                       # (N, I), kept for dL/dW
-        y = x @ self.weight.data.T                       # (N, O)
-        y += self.bias.data                              # in place: no second (N, O) temporary
+        self.x = x  # (N, I), kept for dL/dW
+        y = x @ self.weight.data.T  # (N, O)
+        y += self.bias.data  # in place: no second (N, O) temporary
         return y
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         """``need_input_grad=False`` skips dL/dx, as autograd does for an input that needs no
         gradient (the images): for layer1 that is a third of the backward's FLOPs."""
-        g = grad_out                                     # g = dL/dy   (N, O)
+        g = grad_out  # g = dL/dy   (N, O)
         # dL/dW = gᵀ·x                                     (O, I)
         self.weight.accumulate(g.T @ self.x)
         # dL/db = Σ_n g[n]                                 (O,)
@@ -86,7 +88,7 @@ class ReLU(Module):
         self.mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.mask = x > 0                                # (N, F) bool
+        self.mask = x > 0  # (N, F) bool
         return np.maximum(x, 0, out=x if self.inplace else None)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
@@ -145,10 +147,10 @@ class CrossEntropyLoss(Module):
 
     def forward(self, logits: np.ndarray, target: np.ndarray) -> np.ndarray:
         rows = np.arange(logits.shape[0])
-        shifted = logits - logits.max(axis=1, keepdims=True)          # (N, C), max row entry 0
+        shifted = logits - logits.max(axis=1, keepdims=True)  # (N, C), max row entry 0
         exp = np.exp(shifted)
-        sum_exp = exp.sum(axis=1, keepdims=True)                      # (N, 1)
-        self.probs = np.divide(exp, sum_exp, out=exp)                 # softmax, in place of exp
+        sum_exp = exp.sum(axis=1, keepdims=True)  # (N, 1)
+        self.probs = np.divide(exp, sum_exp, out=exp)  # softmax, in place of exp
         self.target = target
         # −log softmax(z)[t] = log Σ_k e^(z_k − max) − (z_t − max), only at the targets
         return np.mean(np.log(sum_exp[:, 0]) - shifted[rows, target])
@@ -187,7 +189,7 @@ class MSELoss(Module):
 
     def __init__(self):
         self.diff: np.ndarray | None = None
-        self.probs: np.ndarray | None = None        # the outputs: what evaluation ranks as scores
+        self.probs: np.ndarray | None = None  # the outputs: what evaluation ranks as scores
 
     def forward(self, outputs: np.ndarray, target: np.ndarray) -> np.ndarray:
         onehot = np.zeros_like(outputs)
@@ -235,5 +237,5 @@ class WeightPenalty:
 
 
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
-OUTPUT_ACTIVATIONS = {"sigmoid": Sigmoid, "softmax": Softmax}     # "none": the logits themselves
+OUTPUT_ACTIVATIONS = {"sigmoid": Sigmoid, "softmax": Softmax}  # "none": the logits themselves
 LOSSES = {"cross-entropy": CrossEntropyLoss, "mse": MSELoss, "quadratic": QuadraticLoss}

@@ -3,6 +3,7 @@
 Layers are ``layer1 … layerK`` (torch's key names and ``(out, in)`` layout), the
 activation after each hidden layer is ``act1 … act(K-1)``; the last layer gives logits.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
@@ -13,9 +14,17 @@ from manual.layers import ACTIVATIONS, OUTPUT_ACTIVATIONS, Linear, Module, Param
 
 
 class SimpleNet(Module):
-    def __init__(self, in_features: int = 784, hidden: Sequence[int] = (128, 64),
-                 out_features: int = 10, activation: str = "relu", output_activation: str = "none", *,
-                 dtype=np.float32, rng: np.random.Generator | None = None):
+    def __init__(
+        self,
+        in_features: int = 784,
+        hidden: Sequence[int] = (128, 64),
+        out_features: int = 10,
+        activation: str = "relu",
+        output_activation: str = "none",
+        *,
+        dtype=np.float32,
+        rng: np.random.Generator | None = None,
+    ):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
         self.dtype = np.dtype(dtype)
@@ -37,10 +46,10 @@ class SimpleNet(Module):
         self.out_act = OUTPUT_ACTIVATIONS[output_activation]() if output_activation != "none" else None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=self.dtype).reshape(-1, self.in_features)   # x.view(-1, 784)
+        x = np.asarray(x, dtype=self.dtype).reshape(-1, self.in_features)  # x.view(-1, 784)
         for layer, act in zip(self.layers, self.acts):
             x = act(layer(x))
-        z = self.layers[-1](x)                                              # logits (N, 10)
+        z = self.layers[-1](x)  # logits (N, 10)
         return self.out_act(z) if self.out_act is not None else z
 
     def backward(self, grad_logits: np.ndarray, need_input_grad: bool = False) -> np.ndarray | None:

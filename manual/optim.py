@@ -5,6 +5,7 @@ torch's single-tensor (``foreach=False``) implementations, so that from one stat
 gradient stream both twins produce the same parameters (to rounding: torch fuses
 ``p + α·g`` into one FMA on CPU, NumPy rounds twice).
 """
+
 from __future__ import annotations
 
 import math
@@ -20,7 +21,7 @@ class Optimizer:
     def __init__(self, params: Iterable[Parameter], defaults: dict):
         self.defaults = dict(defaults)
         self.param_groups = [dict(defaults, params=list(params))]
-        self.state: dict[int, dict] = {}          # index of the parameter → its buffers
+        self.state: dict[int, dict] = {}  # index of the parameter → its buffers
 
     def zero_grad(self) -> None:
         for p in self.param_groups[0]["params"]:
@@ -49,10 +50,18 @@ class Optimizer:
 class SGD(Optimizer):
     """torch.optim.SGD: momentum, dampening, Nesterov, weight decay (L2 added to the gradient)."""
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False):
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov))
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ):
+        super().__init__(
+            params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+        )
 
     def step(self) -> None:
         group = self.param_groups[0]
@@ -81,10 +90,16 @@ class Adam(Optimizer):
 
     decoupled = False
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, amsgrad=amsgrad))
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+    ):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
 
     def step(self) -> None:
         group = self.param_groups[0]
@@ -111,8 +126,8 @@ class Adam(Optimizer):
             # v ← β₂v + (1 − β₂)g²
             v *= beta2
             v += (1 - beta2) * g * g
-            bias_correction1 = 1 - beta1 ** t
-            bias_correction2_sqrt = math.sqrt(1 - beta2 ** t)
+            bias_correction1 = 1 - beta1**t
+            bias_correction2_sqrt = math.sqrt(1 - beta2**t)
             if amsgrad:
                 # v̂ ← max(v̂, v)
                 np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
@@ -127,18 +142,34 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
 
 class RMSprop(Optimizer):
     """torch.optim.RMSprop: a running mean of g² (optionally centered), momentum, L2 weight decay."""
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False):
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                      centered=centered))
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ):
+        super().__init__(
+            params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered)
+        )
 
     def step(self) -> None:
         group = self.param_groups[0]
@@ -182,11 +213,26 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """torch.optim.Adagrad: the sum of every g² so far, a decaying learning rate, L2 weight decay."""
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value, eps=eps))
-        for p in self.param_groups[0]["params"]:        # torch makes the state at construction
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                lr_decay=lr_decay,
+                weight_decay=weight_decay,
+                initial_accumulator_value=initial_accumulator_value,
+                eps=eps,
+            ),
+        )
+        for p in self.param_groups[0]["params"]:  # torch makes the state at construction
             self.state[len(self.state)] = {"step": 0, "sum": np.full_like(p.data, initial_accumulator_value)}
 
     def step(self) -> None:
@@ -269,10 +315,11 @@ class CosineAnnealingLR(LRScheduler):
         if t == 0:
             return [g["lr"] for g in groups]
         if (t - 1 - T) % (2 * T) == 0:
-            return [g["lr"] + (base - eta) * (1 - math.cos(math.pi / T)) / 2
-                    for base, g in zip(self.base_lrs, groups)]
-        return [(1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (g["lr"] - eta) + eta
-                for g in groups]
+            return [g["lr"] + (base - eta) * (1 - math.cos(math.pi / T)) / 2 for base, g in zip(self.base_lrs, groups)]
+        return [
+            (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (g["lr"] - eta) + eta
+            for g in groups
+        ]
 
 
 @dataclass(frozen=True)
@@ -287,12 +334,15 @@ class Registered:
 
 
 ADAM_TAKES = ("betas", "eps", "weight_decay", "amsgrad")
-OPTIMIZERS = {      # mirrored name by name in torch_impl/optim.py
+OPTIMIZERS = {  # mirrored name by name in torch_impl/optim.py
     "sgd": Registered(SGD, ("momentum", "dampening", "weight_decay", "nesterov"), lambda h: int(h["momentum"] > 0)),
     "adam": Registered(Adam, ADAM_TAKES, lambda h: 2 + bool(h["amsgrad"])),
     "adamw": Registered(AdamW, ADAM_TAKES, lambda h: 2 + bool(h["amsgrad"])),
-    "rmsprop": Registered(RMSprop, ("alpha", "eps", "weight_decay", "momentum", "centered"),
-                          lambda h: 1 + (h["momentum"] > 0) + bool(h["centered"])),
+    "rmsprop": Registered(
+        RMSprop,
+        ("alpha", "eps", "weight_decay", "momentum", "centered"),
+        lambda h: 1 + (h["momentum"] > 0) + bool(h["centered"]),
+    ),
     "adagrad": Registered(Adagrad, ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"), lambda h: 1),
 }
 
@@ -304,8 +354,9 @@ def make_optimizer(name: str, params, *, lr, **hyper) -> Optimizer:
     return entry.cls(params, lr=lr, **{k: v for k, v in hyper.items() if k in entry.takes})
 
 
-def make_scheduler(name: str, optimizer: Optimizer, *, epochs: int, step_size: int = 5,
-                   gamma: float = 0.1) -> LRScheduler:
+def make_scheduler(
+    name: str, optimizer: Optimizer, *, epochs: int, step_size: int = 5, gamma: float = 0.1
+) -> LRScheduler:
     if name == "step":
         return StepLR(optimizer, step_size=step_size, gamma=gamma)
     if name == "cosine":

@@ -3,6 +3,7 @@
 The epoch loop (batch order, logging, checkpoints) is the harness's, shared by both twins;
 this module holds what differs: how a step computes and applies the gradients.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,9 +13,15 @@ from manual.model import SimpleNet
 from manual.optim import Optimizer
 
 
-def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer,
-               x: np.ndarray, y: np.ndarray, weight: float = 1.0,
-               penalty: WeightPenalty | None = None) -> tuple[np.ndarray, np.ndarray]:
+def train_step(
+    model: SimpleNet,
+    loss_fn: CrossEntropyLoss,
+    optimizer: Optimizer,
+    x: np.ndarray,
+    y: np.ndarray,
+    weight: float = 1.0,
+    penalty: WeightPenalty | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Forward, backward, update; returns (loss, number correct) of the batch before the update.
 
     ``weight`` scales the loss that is differentiated, as in ``torch_impl.train.train_step``;
@@ -36,18 +43,19 @@ def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer
     return loss, np.count_nonzero(logits.argmax(axis=1) == y)
 
 
-def evaluate(model: SimpleNet, loss_fn: CrossEntropyLoss, x: np.ndarray, y: np.ndarray,
-             batch_size: int = 10000) -> tuple[float, float, np.ndarray, np.ndarray]:
+def evaluate(
+    model: SimpleNet, loss_fn: CrossEntropyLoss, x: np.ndarray, y: np.ndarray, batch_size: int = 10000
+) -> tuple[float, float, np.ndarray, np.ndarray]:
     """(mean loss, accuracy, predicted class, its softmax probability) over (x, y), in large batches."""
     total_loss, correct = 0.0, 0
     pred, confidence = np.empty(len(x), dtype=np.int64), np.empty(len(x), dtype=np.float64)
     for start in range(0, len(x), batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         logits = model(xb)
         total_loss += float(loss_fn(logits, yb)) * len(xb)
-        pred[start:start + len(xb)] = logits.argmax(axis=1)
-        confidence[start:start + len(xb)] = loss_fn.probs.max(axis=1)
-        correct += int(np.count_nonzero(pred[start:start + len(xb)] == yb))
+        pred[start : start + len(xb)] = logits.argmax(axis=1)
+        confidence[start : start + len(xb)] = loss_fn.probs.max(axis=1)
+        correct += int(np.count_nonzero(pred[start : start + len(xb)] == yb))
     return total_loss / len(x), correct / len(x), pred, confidence
 
 

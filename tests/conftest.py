@@ -1,4 +1,5 @@
 """Shared fixtures: a real MNIST root when SIMPLENET_DATA names one, tiny IDX files otherwise."""
+
 from __future__ import annotations
 
 import gzip
@@ -31,8 +32,9 @@ def write_idx(path: Path, array: np.ndarray, magic: int | None = None, gz: bool 
     return path
 
 
-def make_mnist(root: Path, n_train: int = 96, n_test: int = 40, layout: str = "torchvision",
-               gz: bool = False, seed: int = 0) -> Path:
+def make_mnist(
+    root: Path, n_train: int = 96, n_test: int = 40, layout: str = "torchvision", gz: bool = False, seed: int = 0
+) -> Path:
     """A tiny, learnable MNIST look-alike: each class is a noisy bright blob at its own place."""
     rng = np.random.default_rng(seed)
     folder = root / "MNIST" / "raw" if layout == "torchvision" else root
@@ -43,7 +45,7 @@ def make_mnist(root: Path, n_train: int = 96, n_test: int = 40, layout: str = "t
         images = rng.integers(0, 60, (n, 28, 28))
         for i, c in enumerate(labels):
             r, col = 2 + (c // 5) * 13, 2 + (c % 5) * 5
-            images[i, r:r + 10, col:col + 5] += 180
+            images[i, r : r + 10, col : col + 5] += 180
         return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.uint8)
 
     for prefix, n in (("train", n_train), ("t10k", n_test)):
@@ -53,8 +55,7 @@ def make_mnist(root: Path, n_train: int = 96, n_test: int = 40, layout: str = "t
     return root
 
 
-DAMAGE = ["file missing", "wrong magic", "truncated", "counts differ", "label out of range", "not 28x28",
-          "bad gzip"]
+DAMAGE = ["file missing", "wrong magic", "truncated", "counts differ", "label out of range", "not 28x28", "bad gzip"]
 
 
 def damage_mnist(root: Path, kind: str, split: str = "train") -> str:
@@ -67,7 +68,7 @@ def damage_mnist(root: Path, kind: str, split: str = "train") -> str:
         labels.unlink()
         return labels.name
     if kind == "wrong magic":
-        images.write_bytes(b"\x00\x00\x08\x01" + images.read_bytes()[4:])   # a label file's magic
+        images.write_bytes(b"\x00\x00\x08\x01" + images.read_bytes()[4:])  # a label file's magic
     elif kind == "truncated":
         images.write_bytes(images.read_bytes()[:-100])
     elif kind == "counts differ":
@@ -102,8 +103,9 @@ def tiny_mnist(tmp_path) -> Path:
 def mnist_root() -> Path:
     root = os.environ.get("SIMPLENET_DATA")
     if not root or not (Path(root) / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
-        pytest.skip("needs real MNIST: set SIMPLENET_DATA to a directory holding MNIST/raw/ "
-                    "(CI sets it to ../shared/data)")
+        pytest.skip(
+            "needs real MNIST: set SIMPLENET_DATA to a directory holding MNIST/raw/ (CI sets it to ../shared/data)"
+        )
     return Path(root)
 
 

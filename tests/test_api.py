@@ -1,5 +1,6 @@
 """The judge as a library: check_gradients / check_optimizer in a plain session, report objects that
 print as the CLI's table and render as HTML, and the pytest helpers an instructor copies."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -34,17 +35,19 @@ def cli_json(tmp_path, *args):
 @pytest.mark.parametrize("kind", ["cs231n object", "nnfs layer list", "factory", "target string"])
 def test_check_gradients_gives_the_clis_numbers(kind, tmp_path):
     fc, layers = module("cs231n_fc"), module("nnfs_layers")
-    net = {"cs231n object": lambda: fc.FullyConnectedNet([784, 128, 64, 10], dtype=np.float64),
-           "nnfs layer list": lambda: layers.build([784, 128, 64, 10]),
-           "factory": lambda: layers.build,
-           "target string": lambda: f"{ROOT}/examples/cs231n_fc.py:FullyConnectedNet"}[kind]()
+    net = {
+        "cs231n object": lambda: fc.FullyConnectedNet([784, 128, 64, 10], dtype=np.float64),
+        "nnfs layer list": lambda: layers.build([784, 128, 64, 10]),
+        "factory": lambda: layers.build,
+        "target string": lambda: f"{ROOT}/examples/cs231n_fc.py:FullyConnectedNet",
+    }[kind]()
     before = {k: v.copy() for k, v in net.params.items()} if kind == "cs231n object" else None
     report = check_gradients(net, batch_size=16)
     assert report.ok and report.passed
     target = "cs231n_fc.py:FullyConnectedNet" if kind in ("cs231n object", "target string") else "nnfs_layers.py:build"
     ref = cli_json(tmp_path, "--manual", f"{ROOT}/examples/{target}")
     assert [p["max_rel_err"] for p in report.to_dict()["params"]] == [p["max_rel_err"] for p in ref["params"]]
-    if before is not None:                 # the judge worked on a copy: the user's weights are untouched
+    if before is not None:  # the judge worked on a copy: the user's weights are untouched
         assert all(np.array_equal(net.params[k], v) for k, v in before.items())
 
 
@@ -62,7 +65,9 @@ def test_a_planted_bug_fails_the_helper_with_its_diagnosis():
     fc = module("cs231n_fc")
     net = fc.FullyConnectedNet([784, 32, 10], dtype=np.float64)
     loss = net.loss
-    net.loss = lambda X, y=None: loss(X) if y is None else (lambda v: (v[0], {k: g * len(X) for k, g in v[1].items()}))(loss(X, y))
+    net.loss = lambda X, y=None: (
+        loss(X) if y is None else (lambda v: (v[0], {k: g * len(X) for k, g in v[1].items()}))(loss(X, y))
+    )
     with pytest.raises(AssertionError, match=r"diagnosis \[batch-sum\]"):
         assert_gradients_match(net, batch_size=8)
     assert "color:#cf222e" in check_gradients(net, batch_size=8)._repr_html_()
@@ -74,16 +79,29 @@ def test_check_optimizer_and_its_report():
 
 
 def test_the_instructors_example_test_file_passes():
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        str(ROOT / "examples" / "test_student_backprop.py")], capture_output=True, text=True,
-                       cwd=ROOT, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(ROOT / "examples" / "test_student_backprop.py"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout[-2000:]
     assert "3 passed" in r.stdout
 
 
 def test_importing_compare_stays_light():
-    r = subprocess.run([sys.executable, "-c", "import compare, sys; print('torch' in sys.modules)"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", "import compare, sys; print('torch' in sys.modules)"], capture_output=True, text=True
+    )
     assert r.stdout.strip() == "False"
 
 
@@ -94,21 +112,25 @@ def test_compare_training_gives_the_clis_numbers_and_table(tiny_mnist, tmp_path,
 
     fc = module("cs231n_fc")
     flags = ["--epochs", "1", "--batch-size", "50", "--dtype", "float64", "--data-dir", str(tiny_mnist), "--quiet"]
-    for kind, net in (("ours", "manual"), ("cs231n object", fc.FullyConnectedNet([784, 128, 64, 10], dtype=np.float64))):
+    for kind, net in (
+        ("ours", "manual"),
+        ("cs231n object", fc.FullyConnectedNet([784, 128, 64, 10], dtype=np.float64)),
+    ):
         out = tmp_path / f"{kind}.json"
         manual_flag = [] if net == "manual" else ["--manual", f"{ROOT}/examples/cs231n_fc.py:FullyConnectedNet"]
         assert main(["compare", *flags, "--logdir", str(tmp_path / "cli"), "--json", str(out), *manual_flag]) == 0
         printed = capsys.readouterr().out
         ref = json.loads(out.read_text())
-        report = compare_training(net, epochs=1, batch_size=50, dtype="float64", data_dir=tiny_mnist,
-                                  logdir=tmp_path / "api")
-        assert capsys.readouterr().out == ""                                   # quiet by default
+        report = compare_training(
+            net, epochs=1, batch_size=50, dtype="float64", data_dir=tiny_mnist, logdir=tmp_path / "api"
+        )
+        assert capsys.readouterr().out == ""  # quiet by default
         assert report.ok and report.to_dict()["passed"]
         assert [e["manual"]["test_loss"] for e in report.epochs] == [e["manual"]["test_loss"] for e in ref["epochs"]]
         assert [c["measured"] for c in report.checks] == [c["measured"] for c in ref["checks"]]
         ours = str(report).replace(report.run_dir, "RUN").replace(str(tmp_path / "api"), "LOGDIR")
         theirs = printed.rstrip("\n").replace(ref["run_dir"], "RUN").replace(str(tmp_path / "cli"), "LOGDIR")
-        if kind == "ours":          # an object is labelled by its class, a target by file and name: same rows
+        if kind == "ours":  # an object is labelled by its class, a target by file and name: same rows
             assert ours == theirs
         assert "<table>" in report._repr_html_() and "AGREE" in report._repr_html_()
 
@@ -118,7 +140,7 @@ def test_compare_training_names_a_planted_bug(tiny_mnist, tmp_path):
 
     fc = module("cs231n_fc")
 
-    class ScaledW1(fc.FullyConnectedNet):            # W1's gradient 1.5× too large: training leaves torch's path
+    class ScaledW1(fc.FullyConnectedNet):  # W1's gradient 1.5× too large: training leaves torch's path
         def loss(self, X, y=None):
             out = super().loss(X, y)
             if y is None:
@@ -127,8 +149,14 @@ def test_compare_training_names_a_planted_bug(tiny_mnist, tmp_path):
             grads["W1"] = grads["W1"] * 1.5
             return loss, grads
 
-    report = compare_training(ScaledW1([784, 128, 64, 10], dtype=np.float64), epochs=1, batch_size=50,
-                              dtype="float64", data_dir=tiny_mnist, logdir=tmp_path)
+    report = compare_training(
+        ScaledW1([784, 128, 64, 10], dtype=np.float64),
+        epochs=1,
+        batch_size=50,
+        dtype="float64",
+        data_dir=tiny_mnist,
+        logdir=tmp_path,
+    )
     assert not report.ok and "MISMATCH" in str(report)
     assert any(c["passed"] is False for c in report.checks)
 

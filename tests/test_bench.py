@@ -1,4 +1,5 @@
 """The benchmark runs end to end on tiny data (a smoke test: no timing is asserted)."""
+
 import json
 
 from compare.bench import flops_per_sample
@@ -13,11 +14,28 @@ def test_flops_per_sample_of_simplenet():
 
 def test_bench_runs_and_reports_every_figure(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "b.json"
-    assert main(["bench", "--data-dir", str(tiny_mnist), "--repeats", "1", "--batch-sizes", "16,32",
-                 "--json", str(out), "--quiet", "--no-startup"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--data-dir",
+                str(tiny_mnist),
+                "--repeats",
+                "1",
+                "--batch-sizes",
+                "16,32",
+                "--json",
+                str(out),
+                "--quiet",
+                "--no-startup",
+            ]
+        )
+        == 0
+    )
     r = json.loads(out.read_text())
-    assert set(r["epoch_seconds"]) == {f"{impl}/{dt}/{bs}" for impl in ("manual", "torch")
-                                       for dt in ("float32", "float64") for bs in (16, 32)}
+    assert set(r["epoch_seconds"]) == {
+        f"{impl}/{dt}/{bs}" for impl in ("manual", "torch") for dt in ("float32", "float64") for bs in (16, 32)
+    }
     assert all(s["median"] > 0 and s["x_floor"] > 0 for s in r["epoch_seconds"].values())
     assert set(r["lockstep"]) == {"16", "32"} and set(r["dataloader_seconds"]) == {"16", "32"}
     assert r["gemm_peak"]["float32"]["flops"] > 1e8
@@ -41,8 +59,10 @@ def test_plain_loops_do_the_twins_math(tiny_mnist):
 
     cfg = TrainConfig(dtype="float64", batch_size=16, schedule="none")
     state = initial_state(cfg.spec, 0)
-    for twin, loop in ((ManualTwin(cfg, state, tiny_mnist), plain_numpy_loop),
-                       (TorchTwin(cfg, state, tiny_mnist, "cpu"), plain_torch_loop)):
+    for twin, loop in (
+        (ManualTwin(cfg, state, tiny_mnist), plain_numpy_loop),
+        (TorchTwin(cfg, state, tiny_mnist, "cpu"), plain_torch_loop),
+    ):
         x = twin.x_train if isinstance(twin.x_train, np.ndarray) else twin.x_train.numpy()
         y = twin.y_train if isinstance(twin.y_train, np.ndarray) else twin.y_train.numpy()
         run = loop(x, y, state, 16)
@@ -55,8 +75,29 @@ def test_plain_loops_do_the_twins_math(tiny_mnist):
 
 def test_bench_times_ddp(tiny_mnist, tmp_path):
     out = tmp_path / "b.json"
-    assert main(["bench", "--data-dir", str(tiny_mnist), "--repeats", "1", "--batch-sizes", "16", "--dtypes",
-                 "float32", "--json", str(out), "--quiet", "--no-startup", "--no-baseline", "--nproc", "1,2"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--data-dir",
+                str(tiny_mnist),
+                "--repeats",
+                "1",
+                "--batch-sizes",
+                "16",
+                "--dtypes",
+                "float32",
+                "--json",
+                str(out),
+                "--quiet",
+                "--no-startup",
+                "--no-baseline",
+                "--nproc",
+                "1,2",
+            ]
+        )
+        == 0
+    )
     r = json.loads(out.read_text())
     assert r["nproc"]["1"]["epoch_seconds"] > 0 and r["nproc"]["1"]["allreduce_seconds"] is None
     assert r["nproc"]["2"]["allreduce_seconds"] > 0
@@ -65,13 +106,24 @@ def test_bench_times_ddp(tiny_mnist, tmp_path):
 def test_each_twin_is_timed_beside_its_plain_loop_in_both_orders():
     from compare.bench import timing_order
 
-    keys = ["manual/float32/64", "torch/float32/64", "manual/float64/64", "lockstep/float32/64",
-            "plain-numpy/float32/64", "plain-torch/float32/64", "manual/float32/256", "plain-numpy/float32/256"]
+    keys = [
+        "manual/float32/64",
+        "torch/float32/64",
+        "manual/float64/64",
+        "lockstep/float32/64",
+        "plain-numpy/float32/64",
+        "plain-torch/float32/64",
+        "manual/float32/256",
+        "plain-numpy/float32/256",
+    ]
     rounds = [timing_order(keys, r) for r in range(4)]
     for order in rounds:
-        assert sorted(order) == sorted(keys)                     # every configuration, once a round
-    for twin, loop in (("manual/float32/64", "plain-numpy/float32/64"), ("torch/float32/64", "plain-torch/float32/64"),
-                       ("manual/float32/256", "plain-numpy/float32/256")):
+        assert sorted(order) == sorted(keys)  # every configuration, once a round
+    for twin, loop in (
+        ("manual/float32/64", "plain-numpy/float32/64"),
+        ("torch/float32/64", "plain-torch/float32/64"),
+        ("manual/float32/256", "plain-numpy/float32/256"),
+    ):
         firsts = []
         for order in rounds:
             i, j = order.index(twin), order.index(loop)
@@ -96,7 +148,7 @@ def test_startup_figures_account_for_the_time_outside_the_steps(tiny_mnist):
         parts = c["outside_parts"]
         assert set(parts) == {"start_up", "step_logging", "epoch_ends", "checkpoints", "rest"}
         assert 0 < parts["start_up"] < c["wall"] and parts["start_up"] == c["to_first_step"]
-        assert all(v > 0 for k, v in parts.items() if k != "rest")   # 15 epochs: each part took time
+        assert all(v > 0 for k, v in parts.items() if k != "rest")  # 15 epochs: each part took time
         assert abs(sum(parts.values()) + c["step_seconds"] - c["wall"]) < 1e-6
-        assert 0 < parts["rest"] < c["wall"]     # between epochs, results, closing logs, exit (disjoint from the parts)
+        assert 0 < parts["rest"] < c["wall"]  # between epochs, results, closing logs, exit (disjoint from the parts)
         assert c["outside_fraction"] == c["outside_steps"] / c["wall"]

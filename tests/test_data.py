@@ -1,12 +1,13 @@
 """Both twins' MNIST readers: both layouts, raw and .gz, and each kind of damaged file."""
+
 import gzip
 
 import numpy as np
 import pytest
 
 from compare.data import ensure_mnist
-from manual import data as manual_data
 from compare.datasets import DataError
+from manual import data as manual_data
 from torch_impl import data as torch_data
 
 READERS = {"manual": manual_data.load_split, "torch": torch_data.load_split}
@@ -42,8 +43,7 @@ def test_both_twins_normalise_identically(tiny_mnist):
     assert x[0, 0] == pytest.approx((1 - 0.1307) / 0.3081)
 
 
-KINDS = ["file missing", "wrong magic", "truncated", "counts differ", "label out of range", "not 28x28",
-         "bad gzip"]
+KINDS = ["file missing", "wrong magic", "truncated", "counts differ", "label out of range", "not 28x28", "bad gzip"]
 
 
 @pytest.mark.parametrize("impl", sorted(READERS))
@@ -104,17 +104,35 @@ def test_the_mnist_family_in_lockstep(tmp_path, mnist_factory, dataset, folder, 
     for f in made.iterdir():
         f.rename(target / f.name)
     out = tmp_path / "c.json"
-    code = main(["compare", "--dataset", dataset, "--epochs", "1", "--dtype", "float64", "--batch-size", "10",
-                 "--data-dir", str(root), "--no-download", "--logdir", str(tmp_path / "runs"), "--json", str(out)])
+    code = main(
+        [
+            "compare",
+            "--dataset",
+            dataset,
+            "--epochs",
+            "1",
+            "--dtype",
+            "float64",
+            "--batch-size",
+            "10",
+            "--data-dir",
+            str(root),
+            "--no-download",
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--json",
+            str(out),
+        ]
+    )
     payload = json.loads(out.read_text())
     assert code == 0 and payload["max_abs_loss_diff"] <= 1e-9
     assert payload["config"]["dataset"] == dataset
     assert f"lockstep compare: {DATASETS[dataset].title}," in capsys.readouterr().out
     images, _ = manual_data.load_split(root, "train", dataset)
     x = manual_data.normalize(images, np.float64, dataset)
-    np.testing.assert_allclose(x, (images.reshape(len(images), -1) / 255 - DATASETS[dataset].mean)
-                               / DATASETS[dataset].std, rtol=1e-12)
+    np.testing.assert_allclose(
+        x, (images.reshape(len(images), -1) / 255 - DATASETS[dataset].mean) / DATASETS[dataset].std, rtol=1e-12
+    )
     # the MNIST folder is not where Fashion-MNIST/KMNIST are looked for
-    assert main(["gradcheck", "--dataset", dataset, "--data-dir", str(tmp_path / "made-nothing"),
-                 "--no-download"]) == 2
+    assert main(["gradcheck", "--dataset", dataset, "--data-dir", str(tmp_path / "made-nothing"), "--no-download"]) == 2
     assert f"{DATASETS[dataset].title} train-images-idx3-ubyte not found in" in capsys.readouterr().err

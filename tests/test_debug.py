@@ -1,4 +1,5 @@
 """The debugging routine: overfit one batch, learning-rate sweep, non-finite stop, diagnostics."""
+
 import json
 import subprocess
 import sys
@@ -39,10 +40,31 @@ def test_overfit_fails_with_a_broken_manual_backward(tiny_mnist, monkeypatch, ca
 
 
 def test_non_finite_loss_stops_with_one_line(tiny_mnist, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "compare.cli", "train", "--impl", "manual", "--quiet",
-                        "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path), "--lr", "1e6",
-                        "--epochs", "3", "--batch-size", "8", "--log-every", "1"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compare.cli",
+            "train",
+            "--impl",
+            "manual",
+            "--quiet",
+            "--data-dir",
+            str(tiny_mnist),
+            "--logdir",
+            str(tmp_path),
+            "--lr",
+            "1e6",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "--log-every",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 3
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr
@@ -53,9 +75,29 @@ def test_non_finite_loss_stops_with_one_line(tiny_mnist, tmp_path):
 
 def test_sweep_shows_divergence_and_a_good_rate(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "s.json"
-    assert main(["sweep", "--impl", "manual", "--lr", "0.0001,0.1,1000", "--epochs", "3", "--batch-size", "16",
-                 "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"), "--quiet",
-                 "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--impl",
+                "manual",
+                "--lr",
+                "0.0001,0.1,1000",
+                "--epochs",
+                "3",
+                "--batch-size",
+                "16",
+                "--data-dir",
+                str(tiny_mnist),
+                "--logdir",
+                str(tmp_path / "runs"),
+                "--quiet",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     payload = json.loads(out.read_text())
     verdicts = {r["lr"]: r["verdict"] for r in payload["runs"]}
     assert verdicts[1000] == "diverged"
@@ -72,11 +114,38 @@ def test_diagnostics_in_json_and_tensorboard(tiny_mnist, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "t.json"
-    assert main(["train", "--impl", "torch", "--quiet", "--data-dir", str(tiny_mnist), "--logdir",
-                 str(tmp_path / "runs"), "--experiment", "d", "--epochs", "2", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--impl",
+                "torch",
+                "--quiet",
+                "--data-dir",
+                str(tiny_mnist),
+                "--logdir",
+                str(tmp_path / "runs"),
+                "--experiment",
+                "d",
+                "--epochs",
+                "2",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     diag = json.loads(out.read_text())["epochs"][-1]["diagnostics"]
-    assert set(diag) == {"grad_norm/layer1", "grad_norm/layer2", "grad_norm/layer3", "update_ratio/layer1",
-                         "update_ratio/layer2", "update_ratio/layer3", "dead_relu/act1", "dead_relu/act2"}
+    assert set(diag) == {
+        "grad_norm/layer1",
+        "grad_norm/layer2",
+        "grad_norm/layer3",
+        "update_ratio/layer1",
+        "update_ratio/layer2",
+        "update_ratio/layer3",
+        "dead_relu/act1",
+        "dead_relu/act2",
+    }
     assert all(0 <= diag[f"dead_relu/act{i}"] <= 1 for i in (1, 2))
     assert all(0 < diag[f"update_ratio/layer{i}"] < 1 for i in (1, 2, 3))
     acc = EventAccumulator(str(tmp_path / "runs" / "d" / "torch"), size_guidance={"scalars": 0})
@@ -87,14 +156,14 @@ def test_diagnostics_in_json_and_tensorboard(tiny_mnist, tmp_path):
 def test_dead_relu_fraction_counts_units_that_never_fire():
     import torch
 
-    from compare.twins import build_manual, build_torch, initial_state
-    from compare.config import ModelSpec
     import manual.train
     import torch_impl.train
+    from compare.config import ModelSpec
+    from compare.twins import build_manual, build_torch, initial_state
 
     spec = ModelSpec(hidden=(8, 4), in_features=5, out_features=3)
     state = initial_state(spec, 0)
-    state["layer1.bias"][:2] = -1e6                    # units 0 and 1 of layer 1 can never fire
+    state["layer1.bias"][:2] = -1e6  # units 0 and 1 of layer 1 can never fire
     x = np.random.default_rng(0).standard_normal((50, 5))
     ours = manual.train.dead_relu_fraction(build_manual(spec, state, "float64"), x)
     theirs = torch_impl.train.dead_relu_fraction(build_torch(spec, state, "float64"), torch.tensor(x))
@@ -102,28 +171,71 @@ def test_dead_relu_fraction_counts_units_that_never_fire():
     assert ours[0] == pytest.approx(2 / 8)
 
 
-@pytest.mark.parametrize("flags", [["--hidden", "none"], ["--hidden", "32"], ["--hidden", "24,16,12"],
-                                   ["--activation", "sigmoid"], ["--activation", "tanh", "--optimizer", "adamw"],
-                                   ["--optimizer", "adam", "--amsgrad"],
-                                   ["--momentum", "0.9", "--nesterov", "--weight-decay", "1e-3", "--schedule", "step",
-                                    "--step-size", "1"]],
-                         ids=["softmax-regression", "one-hidden", "three-hidden", "sigmoid", "tanh-adamw",
-                              "amsgrad", "nesterov-step"])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--hidden", "none"],
+        ["--hidden", "32"],
+        ["--hidden", "24,16,12"],
+        ["--activation", "sigmoid"],
+        ["--activation", "tanh", "--optimizer", "adamw"],
+        ["--optimizer", "adam", "--amsgrad"],
+        ["--momentum", "0.9", "--nesterov", "--weight-decay", "1e-3", "--schedule", "step", "--step-size", "1"],
+    ],
+    ids=["softmax-regression", "one-hidden", "three-hidden", "sigmoid", "tanh-adamw", "amsgrad", "nesterov-step"],
+)
 def test_lockstep_float64_for_other_specs_and_optimizers(tiny_mnist, tmp_path, flags):
     out = tmp_path / "c.json"
-    assert main(["compare", "--quiet", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"),
-                 "--epochs", "2", "--batch-size", "16", "--dtype", "float64", "--json", str(out), *flags]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--quiet",
+                "--data-dir",
+                str(tiny_mnist),
+                "--logdir",
+                str(tmp_path / "runs"),
+                "--epochs",
+                "2",
+                "--batch-size",
+                "16",
+                "--dtype",
+                "float64",
+                "--json",
+                str(out),
+                *flags,
+            ]
+        )
+        == 0
+    )
     assert json.loads(out.read_text())["max_abs_loss_diff"] <= 1e-9
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("flags", [["--optimizer", "adam"],
-                                   ["--optimizer", "adam", "--hidden", "256,128,64", "--activation", "tanh"]],
-                         ids=["adam", "adam-256-128-64-tanh"])
+@pytest.mark.parametrize(
+    "flags",
+    [["--optimizer", "adam"], ["--optimizer", "adam", "--hidden", "256,128,64", "--activation", "tanh"]],
+    ids=["adam", "adam-256-128-64-tanh"],
+)
 def test_full_mnist_float64_lockstep_adam(mnist_root, tmp_path, flags):
     out = tmp_path / "c.json"
-    code = main(["compare", "--quiet", "--data-dir", str(mnist_root), "--logdir", str(tmp_path / "runs"),
-                 "--epochs", "1", "--dtype", "float64", "--json", str(out), *flags])
+    code = main(
+        [
+            "compare",
+            "--quiet",
+            "--data-dir",
+            str(mnist_root),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--epochs",
+            "1",
+            "--dtype",
+            "float64",
+            "--json",
+            str(out),
+            *flags,
+        ]
+    )
     payload = json.loads(out.read_text())
     assert code == 0 and payload["max_abs_loss_diff"] <= 1e-9
 

@@ -1,4 +1,5 @@
 """Bad input → exit 2, one line on stderr naming the culprit, no traceback, nothing lost."""
+
 import shutil
 import subprocess
 import sys
@@ -8,8 +9,9 @@ import torch
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "compare.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "compare.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def assert_one_line_error(r, *needles):
@@ -26,8 +28,22 @@ def good_run(tmp_path_factory, mnist_factory_module):
     """A tiny float64 compare run (2 epochs, so 2 checkpoints), made once for the checkpoint cases."""
     base = tmp_path_factory.mktemp("good")
     data = mnist_factory_module(base / "data")
-    r = cli("compare", "--quiet", "--data-dir", data, "--logdir", base / "runs", "--experiment", "x",
-            "--epochs", "2", "--batch-size", "16", "--dtype", "float64")
+    r = cli(
+        "compare",
+        "--quiet",
+        "--data-dir",
+        data,
+        "--logdir",
+        base / "runs",
+        "--experiment",
+        "x",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--dtype",
+        "float64",
+    )
     assert r.returncode == 0, r.stderr
     return data, base / "runs" / "x" / "checkpoints"
 
@@ -60,7 +76,7 @@ FLAG_CASES = [
 def test_bad_flags(tiny_mnist, tmp_path, flags, needle):
     r = cli("train", "--impl", "manual", "--data-dir", tiny_mnist, "--logdir", tmp_path / "runs", *flags)
     assert_one_line_error(r, needle)
-    assert not (tmp_path / "runs").exists()          # nothing half-made
+    assert not (tmp_path / "runs").exists()  # nothing half-made
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA; the error needs one without")
@@ -78,8 +94,9 @@ def test_missing_data_directory(tmp_path):
 
 
 @pytest.mark.parametrize("impl", ["manual", "torch"])
-@pytest.mark.parametrize("kind", ["file missing", "wrong magic", "truncated", "counts differ",
-                                  "label out of range", "not 28x28"])
+@pytest.mark.parametrize(
+    "kind", ["file missing", "wrong magic", "truncated", "counts differ", "label out of range", "not 28x28"]
+)
 def test_damaged_data(tiny_mnist, mnist_damage, tmp_path, impl, kind):
     culprit = mnist_damage(tiny_mnist, kind, split="test")
     r = cli("train", "--impl", impl, "--data-dir", tiny_mnist, "--no-download", "--logdir", tmp_path / "runs")
@@ -126,13 +143,20 @@ def test_damaged_checkpoint_is_refused_and_the_previous_one_survives(good_run, t
     r = cli("compare", "--resume", ckpts, "--data-dir", data, "--quiet")
     assert_one_line_error(r, twin)
     assert previous.is_dir() and (previous / "manual.npz").is_file() and (previous / "torch.pt").is_file()
-    assert target.read_bytes() != blob                 # the damaged file was left for the user to see
+    assert target.read_bytes() != blob  # the damaged file was left for the user to see
     r = cli("compare", "--resume", previous, "--data-dir", data, "--quiet")
     assert r.returncode == 0, r.stderr
 
 
-@pytest.mark.parametrize("flags,needle", [(["--hidden", "32"], "spec"), (["--dtype", "float32"], "dtype"),
-                                         (["--activation", "tanh"], "spec"), (["--lr", "0.5"], "lr")])
+@pytest.mark.parametrize(
+    "flags,needle",
+    [
+        (["--hidden", "32"], "spec"),
+        (["--dtype", "float32"], "dtype"),
+        (["--activation", "tanh"], "spec"),
+        (["--lr", "0.5"], "lr"),
+    ],
+)
 def test_resume_with_another_architecture_or_dtype(good_run, tmp_path, flags, needle):
     data, ckpts = fresh_copy(good_run, tmp_path)
     r = cli("compare", "--resume", ckpts, "--data-dir", data, *flags)

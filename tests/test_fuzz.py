@@ -5,6 +5,7 @@ most two lines on stderr, and nothing is left in the working directory outside t
 directory.  The matrix is derived from the parser itself, so a new numeric flag is fuzzed without
 anyone listing it here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,34 +20,52 @@ DOCUMENTED = {0, 1, 2, 3, 4}
 BAD = ["0", "-1", "-0.5", "nan", "inf", "1e309", "abc", ""]
 HUGE = "99999999999"
 # flags whose huge value is a long but legitimate run (fuzzed with bad values only), or that spawn workers
-DURATIONS = {"--epochs", "--max-steps", "--repeats", "--stop-grace", "--step-timeout", "--nproc", "--log-every",
-             "--step-size", "--fd-samples", "--steps"}
+DURATIONS = {
+    "--epochs",
+    "--max-steps",
+    "--repeats",
+    "--stop-grace",
+    "--step-timeout",
+    "--nproc",
+    "--log-every",
+    "--step-size",
+    "--fd-samples",
+    "--steps",
+}
 COMMANDS = ["gradcheck", "train", "compare", "overfit", "sweep", "bench", "optimcheck"]
 
 
 def numeric_flags(command: str) -> list[str]:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
-    return [a.option_strings[-1] for a in sub._actions if a.option_strings and a.type is not None
-            and getattr(a.type, "__name__", "") in ("int", "float")]
+    return [
+        a.option_strings[-1]
+        for a in sub._actions
+        if a.option_strings and a.type is not None and getattr(a.type, "__name__", "") in ("int", "float")
+    ]
 
 
 def base(command: str, data: Path, logdir: Path) -> list[str]:
     small = ["--data-dir", str(data), "--no-download"]
     run = ["--logdir", str(logdir), "--quiet", "--no-images", "--batch-size", "32"]
-    return {"gradcheck": ["gradcheck", "--batch-size", "8", *small],
-            "train": ["train", "--impl", "manual", "--epochs", "1", *small, *run],
-            "compare": ["compare", "--epochs", "1", *small, *run],
-            "overfit": ["overfit", "--impl", "manual", "--max-steps", "20", *small],
-            "sweep": ["sweep", "--impl", "manual", "--lr", "0.1", "--epochs", "1", *small, *run],
-            "bench": ["bench", *small],
-            "optimcheck": ["optimcheck", "--plugin-optimizer", f"{ROOT}/examples/cs231n_optim.py:adam",
-                           "--steps", "3"]}[command]
+    return {
+        "gradcheck": ["gradcheck", "--batch-size", "8", *small],
+        "train": ["train", "--impl", "manual", "--epochs", "1", *small, *run],
+        "compare": ["compare", "--epochs", "1", *small, *run],
+        "overfit": ["overfit", "--impl", "manual", "--max-steps", "20", *small],
+        "sweep": ["sweep", "--impl", "manual", "--lr", "0.1", "--epochs", "1", *small, *run],
+        "bench": ["bench", *small],
+        "optimcheck": ["optimcheck", "--plugin-optimizer", f"{ROOT}/examples/cs231n_optim.py:adam", "--steps", "3"],
+    }[command]
 
 
-CASES = [(command, flag, value) for command in COMMANDS for flag in numeric_flags(command)
-         for value in BAD + ([HUGE] if flag not in DURATIONS and command != "bench" else [])]
-TEXT = {   # flags whose values are text: (commands, values)
+CASES = [
+    (command, flag, value)
+    for command in COMMANDS
+    for flag in numeric_flags(command)
+    for value in BAD + ([HUGE] if flag not in DURATIONS and command != "bench" else [])
+]
+TEXT = {  # flags whose values are text: (commands, values)
     "--hidden": (["gradcheck", "train", "compare"], ["0", "-1", "abc", "", "1,,2", HUGE, "none"]),
     "--betas": (["train"], ["0.9", "a,b", "1.5,0.9", "-1,0.5", ""]),
     "--activation": (["gradcheck", "train"], ["gelu", ""]),
@@ -61,12 +80,15 @@ TEXT = {   # flags whose values are text: (commands, values)
     "--batch-sizes": (["bench"], ["", "0", "-1", "a"]),
     "--dtypes": (["bench"], ["", "float16"]),
     "--manual": (["gradcheck"], ["", "x", ":", "nope.py:f", "os:getcwd", "json:dumps"]),
-    "--plugin-optimizer": (["optimcheck", "compare"], ["", "x", "nope.py:adam", "os:getcwd", "json:dumps",
-                                                       f"{ROOT}/examples/cs231n_optim.py:adamax"]),
+    "--plugin-optimizer": (
+        ["optimcheck", "compare"],
+        ["", "x", "nope.py:adam", "os:getcwd", "json:dumps", f"{ROOT}/examples/cs231n_optim.py:adamax"],
+    ),
 }
-CASES += [(command, flag, value) for flag, (commands, values) in TEXT.items() for command in commands
-          for value in values]
-PLUGINS = {   # what the plug-in does wrong → the body of its loss(X, y)
+CASES += [
+    (command, flag, value) for flag, (commands, values) in TEXT.items() for command in commands for value in values
+]
+PLUGINS = {  # what the plug-in does wrong → the body of its loss(X, y)
     "raises": "raise RuntimeError('boom')",
     "exits": "import sys; sys.exit(0)",
     "interrupts": "raise KeyboardInterrupt",
@@ -77,7 +99,7 @@ PLUGINS = {   # what the plug-in does wrong → the body of its loss(X, y)
     "list gradients": "return np.zeros((len(X), 10)) if y is None else (2.3, {k: v.tolist() for k, v in self.params.items()})",
     "nan loss": "return np.zeros((len(X), 10)) if y is None else (float('nan'), {k: 0 * v for k, v in self.params.items()})",
 }
-PLUGIN_SOURCE = '''import numpy as np
+PLUGIN_SOURCE = """import numpy as np
 
 
 class Net:
@@ -87,14 +109,14 @@ class Net:
 
     def loss(self, X, y=None):
         {body}
-'''
+"""
 
 
 def check(argv, cwd: Path, logdir: Path, capsys):
     before = {p.name for p in cwd.iterdir()}
     try:
-        code = main(argv)                 # anything else raised here is a traceback the user would see
-    except SystemExit as e:               # the parser's own exit (usage errors: 2)
+        code = main(argv)  # anything else raised here is a traceback the user would see
+    except SystemExit as e:  # the parser's own exit (usage errors: 2)
         code = e.code
     err = capsys.readouterr().err
     assert code in DOCUMENTED, (argv, code, err)

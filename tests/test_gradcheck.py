@@ -1,4 +1,5 @@
 """The gradient proof: both twins agree on every parameter, and the proof fails when they don't."""
+
 import json
 import subprocess
 import sys
@@ -30,7 +31,7 @@ def test_twins_agree_on_random_batches(dtype, seed):
     worst = max(p.max_rel_err for p in report.params)
     assert report.passed, f"worst relative error {worst:.2e} > {TOLERANCE[dtype]:.0e}"
     if dtype == "float64":
-        assert worst < 1e-12          # float64 agreement is at rounding level, far inside the 1e-10 bound
+        assert worst < 1e-12  # float64 agreement is at rounding level, far inside the 1e-10 bound
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
@@ -58,8 +59,9 @@ def test_finite_differences_pass_on_every_coordinate_of_a_small_net():
     x, y = random_batch(10, 1, "float64", in_features=8, classes=4)
     report = gradient_proof(x, y, spec=spec, fd=True, fd_samples=None)
     assert report.passed
-    assert sum(c.checked for c in report.fd) == sum(p.data.size for p in build_manual(
-        spec, initial_state(spec, 0), "float64").parameters())
+    assert sum(c.checked for c in report.fd) == sum(
+        p.data.size for p in build_manual(spec, initial_state(spec, 0), "float64").parameters()
+    )
 
 
 def test_kinks_are_reported_not_failed():
@@ -67,19 +69,27 @@ def test_kinks_are_reported_not_failed():
     x, y = random_batch(10, 1, "float64", in_features=8, classes=4)
     state = initial_state(spec, 0)
     z = x @ state["layer1.weight"].T + state["layer1.bias"]
-    state["layer1.bias"][2] -= z[0, 2] - 1e-7          # sample 0's unit 2 now sits 1e-7 above the kink
+    state["layer1.bias"][2] -= z[0, 2] - 1e-7  # sample 0's unit 2 now sits 1e-7 above the kink
     t_net = build_torch(spec, state, "float64")
     torch.nn.functional.cross_entropy(t_net(torch.tensor(x)), torch.tensor(y)).backward()
     grads = {n: p.grad.numpy() for n, p in t_net.named_parameters()}
     checks = {c.name: c for c in finite_differences(spec, state, x, y, grads, samples=None)}
     assert checks["layer1.bias"].kinks >= 1
-    assert checks["layer1.weight"].kinks >= 1          # row 2 of the weight moves the same unit
+    assert checks["layer1.weight"].kinks >= 1  # row 2 of the weight moves the same unit
     assert all(c.passed_manual and c.passed_torch for c in checks.values())
 
 
-@pytest.mark.parametrize("spec", [ModelSpec(hidden=()), ModelSpec(hidden=(32,)), ModelSpec(hidden=(48, 32, 16)),
-                                  ModelSpec(activation="sigmoid"), ModelSpec(activation="tanh")],
-                         ids=["softmax-regression", "one-hidden", "three-hidden", "sigmoid", "tanh"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ModelSpec(hidden=()),
+        ModelSpec(hidden=(32,)),
+        ModelSpec(hidden=(48, 32, 16)),
+        ModelSpec(activation="sigmoid"),
+        ModelSpec(activation="tanh"),
+    ],
+    ids=["softmax-regression", "one-hidden", "three-hidden", "sigmoid", "tanh"],
+)
 def test_other_architectures_agree(spec):
     x, y = random_batch(24, 3, "float64")
     report = gradient_proof(x, y, spec=spec, dtype="float64", fd=True, fd_samples=6)
@@ -96,7 +106,7 @@ def test_state_round_trip_manual_torch_manual():
     for k in NAMES:
         assert back[k].shape == state[k].shape
         np.testing.assert_array_equal(back[k], state[k])
-    assert state["layer1.weight"].shape == (128, 784)     # torch's (out, in) layout
+    assert state["layer1.weight"].shape == (128, 784)  # torch's (out, in) layout
 
 
 def test_load_state_dict_rejects_wrong_shapes():
@@ -118,8 +128,10 @@ def test_manual_keeps_its_dtype_through_forward_and_backward():
 
 
 def test_importing_manual_never_loads_torch():
-    code = ("import sys, manual, manual.layers, manual.model, manual.data, manual.optim, manual.train; "
-            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    code = (
+        "import sys, manual, manual.layers, manual.model, manual.data, manual.optim, manual.train; "
+        "sys.exit(1 if 'torch' in sys.modules else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
@@ -127,9 +139,11 @@ def test_neither_twin_imports_the_other():
     """The MNIST family's facts are the judge's (compare.datasets): importing every module of one twin
     loads no module of the other."""
     for twin, other in (("manual", "torch_impl"), ("torch_impl", "manual")):
-        code = (f"import pkgutil, importlib, sys, {twin}\n"
-                f"for m in pkgutil.iter_modules({twin}.__path__): importlib.import_module('{twin}.' + m.name)\n"
-                f"sys.exit(1 if any(n == '{other}' or n.startswith('{other}.') for n in sys.modules) else 0)")
+        code = (
+            f"import pkgutil, importlib, sys, {twin}\n"
+            f"for m in pkgutil.iter_modules({twin}.__path__): importlib.import_module('{twin}.' + m.name)\n"
+            f"sys.exit(1 if any(n == '{other}' or n.startswith('{other}.') for n in sys.modules) else 0)"
+        )
         assert subprocess.run([sys.executable, "-c", code]).returncode == 0, f"{twin} loads {other}"
 
 

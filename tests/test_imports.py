@@ -1,5 +1,6 @@
 """Commands import only what they use: torchvision (seconds of start-up, torch._dynamo) only to
 download data or when the torch twin reads it."""
+
 import json
 import subprocess
 import sys
@@ -18,18 +19,31 @@ print(json.dumps({{"code": code, "torchvision": "torchvision" in sys.modules, "t
 
 
 def loaded(argv):
-    r = subprocess.run([sys.executable, "-c", PROBE.format(argv=[str(a) for a in argv])],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=[str(a) for a in argv])], capture_output=True, text=True
+    )
     return json.loads(r.stdout.strip().splitlines()[-1]), r
 
 
 @pytest.mark.parametrize("case", ["help", "train --impl manual", "gradcheck --random-data", "gradcheck (data)"])
 def test_commands_that_need_no_torchvision_do_not_load_it(case, tiny_mnist, tmp_path):
-    argv = {"help": ["--help"],
-            "train --impl manual": ["train", "--impl", "manual", "--epochs", "1", "--quiet", "--data-dir", tiny_mnist,
-                                    "--logdir", tmp_path / "runs"],
-            "gradcheck --random-data": ["gradcheck", "--random-data"],
-            "gradcheck (data)": ["gradcheck", "--data-dir", tiny_mnist, "--batch-size", "8"]}[case]
+    argv = {
+        "help": ["--help"],
+        "train --impl manual": [
+            "train",
+            "--impl",
+            "manual",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--data-dir",
+            tiny_mnist,
+            "--logdir",
+            tmp_path / "runs",
+        ],
+        "gradcheck --random-data": ["gradcheck", "--random-data"],
+        "gradcheck (data)": ["gradcheck", "--data-dir", tiny_mnist, "--batch-size", "8"],
+    }[case]
     state, r = loaded(argv)
     assert state["code"] == 0, r.stderr
     assert not state["torchvision"]
@@ -39,11 +53,22 @@ def test_commands_that_need_no_torchvision_do_not_load_it(case, tiny_mnist, tmp_
 
 def test_the_torch_twin_reading_data_does_load_it(tiny_mnist, tmp_path):
     """The probe can see torchvision when it is loaded (the check above can fail)."""
-    state, r = loaded(["train", "--impl", "torch", "--epochs", "1", "--quiet", "--data-dir", tiny_mnist,
-                       "--logdir", tmp_path / "runs"])
+    state, r = loaded(
+        [
+            "train",
+            "--impl",
+            "torch",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--data-dir",
+            tiny_mnist,
+            "--logdir",
+            tmp_path / "runs",
+        ]
+    )
     assert state["code"] == 0, r.stderr
     assert state["torchvision"]
-
 
 
 GC_PROBE = """
@@ -72,8 +97,12 @@ print(json.dumps(dict(seen, code=code, frozen_after=gc.get_freeze_count())))
 
 
 def collector_seen(argv, module: str, path: list[str]) -> dict:
-    r = subprocess.run([sys.executable, "-c", GC_PROBE.format(argv=[str(a) for a in argv], module=module, path=path)],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", GC_PROBE.format(argv=[str(a) for a in argv], module=module, path=path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     seen = json.loads(r.stdout.strip().splitlines()[-1])
     assert seen["code"] == 0, r.stderr
     return seen
@@ -86,7 +115,7 @@ def test_start_up_without_collections_training_with_them(impl, tiny_mnist, tmp_p
     at the end everything is frozen for a quick exit.  In-process callers (tests) are untouched."""
     argv = ["train", "--impl", impl, "--epochs", "1", "--quiet", "--data-dir", tiny_mnist, "--logdir"]
     seen = collector_seen(argv + [tmp_path / "runs"], "compare.runner", ["Runner", "run"])
-    assert seen["enabled"] and seen["frozen"] > 100_000            # torch's objects, out of the collector's way
+    assert seen["enabled"] and seen["frozen"] > 100_000  # torch's objects, out of the collector's way
     assert seen["frozen_after"] >= seen["frozen"]
 
     import gc
@@ -99,6 +128,23 @@ def test_start_up_without_collections_training_with_them(impl, tiny_mnist, tmp_p
 
 
 def test_the_launcher_waits_on_its_workers_with_collections_on(tiny_mnist, tmp_path):
-    seen = collector_seen(["train", "--impl", "torch", "--nproc", "2", "--epochs", "1", "--quiet", "--no-images",
-                           "--data-dir", tiny_mnist, "--logdir", tmp_path / "runs"], "compare.distributed", ["launch"])
-    assert seen["enabled"]          # the launcher lives, waiting, as long as the run
+    seen = collector_seen(
+        [
+            "train",
+            "--impl",
+            "torch",
+            "--nproc",
+            "2",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--no-images",
+            "--data-dir",
+            tiny_mnist,
+            "--logdir",
+            tmp_path / "runs",
+        ],
+        "compare.distributed",
+        ["launch"],
+    )
+    assert seen["enabled"]  # the launcher lives, waiting, as long as the run

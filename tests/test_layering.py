@@ -1,13 +1,15 @@
 """The CLI is a shell over the library: argparse and its parsed-arguments namespace stop at
 ``compare/cli.py``; below it, functions take plain values (``RunOptions``, numbers, paths)."""
+
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BELOW_CLI = sorted(p for d in ("compare", "manual", "torch_impl") for p in (ROOT / d).rglob("*.py")
-                   if p != ROOT / "compare" / "cli.py")
+BELOW_CLI = sorted(
+    p for d in ("compare", "manual", "torch_impl") for p in (ROOT / d).rglob("*.py") if p != ROOT / "compare" / "cli.py"
+)
 
 
 def offences(path: Path) -> list[str]:
@@ -19,8 +21,9 @@ def offences(path: Path) -> list[str]:
             found.append(f"{path.name}:{node.lineno} imports argparse")
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "argparse":
             found.append(f"{path.name}:{node.lineno} imports from argparse")
-        if isinstance(node, (ast.Name, ast.Attribute)) and (getattr(node, "id", None) == "Namespace"
-                                                            or getattr(node, "attr", None) == "Namespace"):
+        if isinstance(node, (ast.Name, ast.Attribute)) and (
+            getattr(node, "id", None) == "Namespace" or getattr(node, "attr", None) == "Namespace"
+        ):
             found.append(f"{path.name}:{node.lineno} uses Namespace")
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             a = node.args
@@ -38,10 +41,12 @@ def test_no_parsed_arguments_below_the_cli():
 
 def test_the_check_finds_what_it_is_for(tmp_path):
     planted = tmp_path / "planted.py"
-    planted.write_text("import argparse\nfrom argparse import Namespace\n\ndef run(args, *args2):\n"
-                       "    return argparse.Namespace(**vars(args))\n")
+    planted.write_text(
+        "import argparse\nfrom argparse import Namespace\n\ndef run(args, *args2):\n"
+        "    return argparse.Namespace(**vars(args))\n"
+    )
     found = offences(planted)
-    assert len(found) == 4, found          # the import, the from-import, argparse.Namespace, the args parameter
+    assert len(found) == 4, found  # the import, the from-import, argparse.Namespace, the args parameter
     assert any("takes args" in f for f in found)
 
 
@@ -49,6 +54,9 @@ def test_the_cli_is_thin():
     tree = ast.parse((ROOT / "compare" / "cli.py").read_text())
     lines = (ROOT / "compare" / "cli.py").read_text().count("\n")
     assert lines <= 350, lines
-    commands = {n.name: n.end_lineno - n.lineno + 1 for n in tree.body
-                if isinstance(n, ast.FunctionDef) and n.name.startswith("cmd_")}
+    commands = {
+        n.name: n.end_lineno - n.lineno + 1
+        for n in tree.body
+        if isinstance(n, ast.FunctionDef) and n.name.startswith("cmd_")
+    }
     assert len(commands) == 8 and max(commands.values()) <= 20, commands

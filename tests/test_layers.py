@@ -1,4 +1,5 @@
 """Tier 1 and 2: each hand-written layer against finite differences and against autograd."""
+
 import numpy as np
 import pytest
 import torch
@@ -68,7 +69,7 @@ def test_cross_entropy_is_stable_for_huge_logits():
 def test_activation_against_autograd(name, dtype):
     np_dt, t_dt = DT[dtype]
     x, g = RNG.standard_normal((8, 9)).astype(np_dt), RNG.standard_normal((8, 9)).astype(np_dt)
-    x[0, :3] = 0.0                                     # ReLU's gradient at exactly 0 is 0 in both
+    x[0, :3] = 0.0  # ReLU's gradient at exactly 0 is 0 in both
     m = getattr(manual, name)()
     xt = torch.tensor(x, requires_grad=True)
     yt = getattr(torch.nn, name)()(xt)
@@ -85,7 +86,7 @@ def test_linear_against_autograd(dtype):
     m = manual.Linear(20, 7, rng=np.random.default_rng(1), dtype=np_dt)
     t = torch.nn.Linear(20, 7, dtype=t_dt)
     with torch.no_grad():
-        t.weight.copy_(torch.tensor(m.weight.data))       # same (out, in) layout: no transpose
+        t.weight.copy_(torch.tensor(m.weight.data))  # same (out, in) layout: no transpose
         t.bias.copy_(torch.tensor(m.bias.data))
     x, g = RNG.standard_normal((5, 20)).astype(np_dt), RNG.standard_normal((5, 7)).astype(np_dt)
     xt = torch.tensor(x, requires_grad=True)
@@ -118,7 +119,7 @@ def test_linear_init_matches_torch_default_distribution():
         assert np.abs(w).max() <= bound
     assert layer.weight.shape == (300, 400) == ref.shape
     assert np.abs(layer.weight.data).max() > 0.99 * bound
-    assert layer.weight.data.std() == pytest.approx(ref.std(), rel=0.02)   # both ≈ bound/√3
+    assert layer.weight.data.std() == pytest.approx(ref.std(), rel=0.02)  # both ≈ bound/√3
 
 
 def test_the_twins_register_the_same_activations_and_losses():

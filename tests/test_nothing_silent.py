@@ -1,5 +1,6 @@
 """Resume refuses what would change the run and keeps it in one place; nothing already written is lost;
 every parser-valid input is used or refused in one line; the newcomer's paths work."""
+
 from __future__ import annotations
 
 import json
@@ -11,17 +12,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli, one_line
 
 from compare import checkpoint
 from compare.cli import main
-from helpers import cli, one_line
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def train(data, logdir, *extra):
-    return ["train", "--impl", "manual", "--batch-size", "16", "--dtype", "float64", "--data-dir", str(data),
-            "--logdir", str(logdir), "--quiet", "--no-images", *map(str, extra)]
+    return [
+        "train",
+        "--impl",
+        "manual",
+        "--batch-size",
+        "16",
+        "--dtype",
+        "float64",
+        "--data-dir",
+        str(data),
+        "--logdir",
+        str(logdir),
+        "--quiet",
+        "--no-images",
+        *map(str, extra),
+    ]
 
 
 @pytest.fixture
@@ -43,7 +58,7 @@ def test_resume_on_other_data_is_refused_naming_the_file(tmp_path, mnist_factory
     mnist_factory(edited)
     images = next(edited.rglob("train-images-idx3-ubyte"))
     raw = bytearray(images.read_bytes())
-    raw[-1] ^= 0xFF                                     # one pixel, same size
+    raw[-1] ^= 0xFF  # one pixel, same size
     images.write_bytes(bytes(raw))
     assert main(train(edited, tmp_path / "runs", "--resume", ckpts)) == 2
     assert "differs in content" in one_line(capsys.readouterr().err)
@@ -62,10 +77,29 @@ def test_epochs_on_resume(tmp_path, mnist_factory, capsys):
 
     step = ("--schedule", "step", "--step-size", "1", "--gamma", "0.5")
     assert main(train(data, tmp_path / "runs", "--experiment", "s", "--epochs", "2", *step)) == 0
-    assert main(train(data, tmp_path / "runs", "--resume", tmp_path / "runs" / "s", "--epochs", "4",
-                      "--json", tmp_path / "resumed.json")) == 0
-    assert main(train(data, tmp_path / "runs", "--experiment", "f", "--epochs", "4", *step,
-                      "--json", tmp_path / "fresh.json")) == 0
+    assert (
+        main(
+            train(
+                data,
+                tmp_path / "runs",
+                "--resume",
+                tmp_path / "runs" / "s",
+                "--epochs",
+                "4",
+                "--json",
+                tmp_path / "resumed.json",
+            )
+        )
+        == 0
+    )
+    assert (
+        main(
+            train(
+                data, tmp_path / "runs", "--experiment", "f", "--epochs", "4", *step, "--json", tmp_path / "fresh.json"
+            )
+        )
+        == 0
+    )
     resumed = json.loads((tmp_path / "resumed.json").read_text())
     fresh = json.loads((tmp_path / "fresh.json").read_text())
     assert [e["test_loss"] for e in resumed["epochs"]] == [e["test_loss"] for e in fresh["epochs"]]
@@ -82,10 +116,21 @@ def test_resume_from_another_working_directory_keeps_one_run_directory(tmp_path,
     assert r.returncode == 0, r.stderr
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    r = cli("train", "--impl", "manual", "--resume", work / "runs" / "w", "--epochs", "3", "--data-dir", data,
-            "--quiet", cwd=elsewhere)
+    r = cli(
+        "train",
+        "--impl",
+        "manual",
+        "--resume",
+        work / "runs" / "w",
+        "--epochs",
+        "3",
+        "--data-dir",
+        data,
+        "--quiet",
+        cwd=elsewhere,
+    )
     assert r.returncode == 0, r.stderr
-    assert not (elsewhere / "runs").exists()                     # nothing split off into the new cwd
+    assert not (elsewhere / "runs").exists()  # nothing split off into the new cwd
     assert list((work / "runs" / "w").glob("environment-resume-*.json"))
 
 
@@ -110,14 +155,14 @@ def test_pruning_never_deletes_a_copied_checkpoint(tmp_path, mnist_factory):
 
     shutil.copytree(src, copy / src.name)
     assert main(train(data, tmp_path / "runs", "--resume", copy / src.name, "--epochs", "5")) == 0
-    assert (copy / src.name).is_dir()                             # the copy survives keep-3 pruning
-    assert len(list(copy.glob("ckpt-*"))) == 4                    # the copy + the newest 3 this run wrote
+    assert (copy / src.name).is_dir()  # the copy survives keep-3 pruning
+    assert len(list(copy.glob("ckpt-*"))) == 4  # the copy + the newest 3 this run wrote
 
 
 def test_a_same_step_resave_killed_between_its_renames_leaves_a_checkpoint(tmp_path):
     """The re-save window with slowed renames and a real kill -9: find() always returns a complete ckpt."""
     directory = tmp_path / "ckpts"
-    script = f'''
+    script = f"""
 import os, sys, time
 from pathlib import Path
 from compare import checkpoint
@@ -144,13 +189,13 @@ def slow(a, b):
         time.sleep(60)
 os.replace = slow
 checkpoint.save(d, 5, [Twin()], {{"step": 5}}, run_id="x")
-'''
+"""
     proc = subprocess.Popen([sys.executable, "-c", script])
     deadline = time.time() + 60
     while not (directory / "between").exists():
         assert proc.poll() is None and time.time() < deadline
         time.sleep(0.05)
-    assert not (directory / "ckpt-000000005").exists()           # the window: no visible ckpt-5
+    assert not (directory / "ckpt-000000005").exists()  # the window: no visible ckpt-5
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     found = checkpoint.find(directory)
@@ -188,8 +233,13 @@ def test_a_shifted_header_is_a_data_error_not_a_memory_one(tmp_path, mnist_facto
 
 def test_a_full_stdout_is_a_machine_failure_with_the_right_hint(tmp_path, tiny_mnist):
     with open("/dev/full", "w") as full:
-        r = subprocess.run([sys.executable, "-m", "compare.cli", "gradcheck", "--random-data", "--batch-size", "4"],
-                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "compare.cli", "gradcheck", "--random-data", "--batch-size", "4"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
     assert r.returncode == 4, r.stderr
     assert "writing to standard output" in r.stderr and "Traceback" not in r.stderr
 
@@ -207,23 +257,68 @@ def test_train_quiet_still_ends_with_one_summary_line(tiny_mnist, tmp_path, caps
 
 
 def test_sweep_both_tabulates_both_twins_and_plot_draws_each_run(tiny_mnist, tmp_path, capsys):
-    assert main(["sweep", "--impl", "both", "--lr", "0.01,0.1", "--batch-size", "16", "--data-dir", str(tiny_mnist),
-                 "--logdir", str(tmp_path / "runs"), "--experiment", "sw", "--quiet", "--no-images",
-                 "--json", str(tmp_path / "s.json")]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--impl",
+                "both",
+                "--lr",
+                "0.01,0.1",
+                "--batch-size",
+                "16",
+                "--data-dir",
+                str(tiny_mnist),
+                "--logdir",
+                str(tmp_path / "runs"),
+                "--experiment",
+                "sw",
+                "--quiet",
+                "--no-images",
+                "--json",
+                str(tmp_path / "s.json"),
+            ]
+        )
+        == 0
+    )
     rows = json.loads((tmp_path / "s.json").read_text())["runs"]
-    assert sorted((r["lr"], r["impl"]) for r in rows) == [(0.01, "manual"), (0.01, "torch"), (0.1, "manual"),
-                                                          (0.1, "torch")]
+    assert sorted((r["lr"], r["impl"]) for r in rows) == [
+        (0.01, "manual"),
+        (0.01, "torch"),
+        (0.1, "manual"),
+        (0.1, "torch"),
+    ]
     capsys.readouterr()
     assert main(["plot", str(tmp_path / "runs" / "sw")]) == 0
     wrote = [line for line in capsys.readouterr().out.splitlines() if line.startswith("wrote ")]
     assert len(wrote) == 2 and all(Path(line[6:]).is_file() for line in wrote)
-    assert main(["plot", str(tmp_path / "runs")]) == 0                 # runs/ itself: every run in it
+    assert main(["plot", str(tmp_path / "runs")]) == 0  # runs/ itself: every run in it
 
 
 def test_run_sh_passes_the_data_and_model_flags_to_every_step(tiny_mnist, tmp_path):
-    r = subprocess.run(["bash", str(ROOT / "scripts" / "run.sh"), "--data-dir", str(tiny_mnist), "--no-download",
-                        "--dtype", "float64", "--epochs", "1", "--batch-size", "16", "--logdir", str(tmp_path / "runs"),
-                        "--quiet", "--no-images"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    r = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "scripts" / "run.sh"),
+            "--data-dir",
+            str(tiny_mnist),
+            "--no-download",
+            "--dtype",
+            "float64",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--quiet",
+            "--no-images",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert f"float64, batch of 64 (MNIST train from {tiny_mnist}" in r.stdout
     assert "verdict: AGREE" in r.stdout
@@ -251,15 +346,19 @@ def test_a_branch_resumed_from_an_older_checkpoint_keeps_its_whole_visible_histo
     ckpts = runs / "e" / "checkpoints"
     oldest = sorted(ckpts.glob("ckpt-*"))[0]
     started = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "compare.cli", *base, "--resume", str(oldest)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "compare.cli", *base, "--resume", str(oldest)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     second = ckpts / "ckpt-000000120"
     while not (second.exists() and second.stat().st_mtime >= started):
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert len(list(ckpts.glob("superseded-*-ckpt-*"))) == 2            # the old branch's, kept aside
+    assert len(list(ckpts.glob("superseded-*-ckpt-*"))) == 2  # the old branch's, kept aside
     assert main([*base, "--resume", str(ckpts)]) == 0
     acc = EventAccumulator(str(runs / "e" / "manual"), size_guidance={"scalars": 0})
     acc.Reload()

@@ -1,4 +1,5 @@
 """Tier 3: each hand-written optimizer and schedule against torch.optim, 25 steps from one state."""
+
 import numpy as np
 import pytest
 import torch
@@ -49,7 +50,7 @@ def run_both(name, kwargs, dtype, schedule=("none", {}), steps=25, lr=0.05):
             p.grad, q.grad = g.copy(), torch.tensor(g.copy())
         opt_m.step()
         opt_t.step()
-        if step % 3 == 2:                              # an "epoch" every 3 steps
+        if step % 3 == 2:  # an "epoch" every 3 steps
             sch_m.step()
             sch_t.step()
         assert sch_m.get_last_lr() == pytest.approx(sch_t.get_last_lr(), rel=1e-15)
@@ -75,12 +76,13 @@ def test_schedules_match_torch(name, schedule):
 
 def test_a_wrong_update_rule_is_caught():
     """The parity check can fail: SGD momentum with the dampening applied the wrong way round."""
+
     class BrokenSGD(manual_optim.SGD):
         def step(self):
             for _, p, state in self._params_with_grad():
                 buf = state.setdefault("momentum_buffer", np.zeros_like(p.data))
                 buf *= 0.9
-                buf += 0.1 * p.grad                    # EMA form, not torch's μ·b + (1 − τ)·g
+                buf += 0.1 * p.grad  # EMA form, not torch's μ·b + (1 − τ)·g
                 p.data -= self.param_groups[0]["lr"] * buf
 
     rng = np.random.default_rng(0)
@@ -132,9 +134,21 @@ def test_the_memory_estimate_reads_each_optimizers_state():
     from compare.config import ModelSpec
     from compare.resources import memory_needed
 
-    parts = {name: memory_needed(ModelSpec(), dtype="float64", batch_size=64, eval_batch_size=64, optimizer=name,
-                                 momentum=0.0, amsgrad=False, n_train=100, n_test=10, twins=1)
-             ["parameters, gradients and optimizer state"] for name in ("sgd", "adagrad", "adam")}
+    parts = {
+        name: memory_needed(
+            ModelSpec(),
+            dtype="float64",
+            batch_size=64,
+            eval_batch_size=64,
+            optimizer=name,
+            momentum=0.0,
+            amsgrad=False,
+            n_train=100,
+            n_test=10,
+            twins=1,
+        )["parameters, gradients and optimizer state"]
+        for name in ("sgd", "adagrad", "adam")
+    }
     assert parts["sgd"] < parts["adagrad"] < parts["adam"]
 
 
@@ -158,10 +172,19 @@ def test_the_twins_register_the_same_optimizers():
         assert entry.cls.__name__ == torch_optim.OPTIMIZERS[name].cls.__name__, name
 
 
-@pytest.mark.parametrize("name,hyper", [("sgd", {}), ("sgd", dict(momentum=0.9)), ("adam", {}),
-                                        ("adam", dict(amsgrad=True)), ("adamw", dict(amsgrad=True)),
-                                        ("rmsprop", {}), ("rmsprop", dict(momentum=0.9, centered=True)),
-                                        ("adagrad", {})])
+@pytest.mark.parametrize(
+    "name,hyper",
+    [
+        ("sgd", {}),
+        ("sgd", dict(momentum=0.9)),
+        ("adam", {}),
+        ("adam", dict(amsgrad=True)),
+        ("adamw", dict(amsgrad=True)),
+        ("rmsprop", {}),
+        ("rmsprop", dict(momentum=0.9, centered=True)),
+        ("adagrad", {}),
+    ],
+)
 def test_each_registered_state_count_is_what_torch_keeps(name, hyper):
     """The memory estimate's count of state arrays per parameter, against torch.optim's own state after a
     step (every tensor the size of the parameter; the step counter is not one)."""
@@ -172,8 +195,15 @@ def test_each_registered_state_count_is_what_torch_keeps(name, hyper):
     p.grad = torch.ones(5)
     opt.step()
     kept = sum(1 for v in opt.state[p].values() if torch.is_tensor(v) and v.shape == p.shape)
-    assert state_buffers(name, momentum=hyper.get("momentum", 0.0), amsgrad=hyper.get("amsgrad", False),
-                         centered=hyper.get("centered", False)) == kept
+    assert (
+        state_buffers(
+            name,
+            momentum=hyper.get("momentum", 0.0),
+            amsgrad=hyper.get("amsgrad", False),
+            centered=hyper.get("centered", False),
+        )
+        == kept
+    )
 
 
 def test_a_new_optimizer_is_a_registry_entry(monkeypatch):
@@ -192,9 +222,20 @@ def test_a_new_optimizer_is_a_registry_entry(monkeypatch):
     spec = ModelSpec()
 
     def state_bytes(name):
-        return memory_needed(spec, dtype="float64", batch_size=64, eval_batch_size=64, optimizer=name, momentum=0.0,
-                             amsgrad=False, n_train=100, n_test=10, twins=1)["parameters, gradients and optimizer state"]
+        return memory_needed(
+            spec,
+            dtype="float64",
+            batch_size=64,
+            eval_batch_size=64,
+            optimizer=name,
+            momentum=0.0,
+            amsgrad=False,
+            n_train=100,
+            n_test=10,
+            twins=1,
+        )["parameters, gradients and optimizer state"]
+
     params = 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
-    assert state_bytes("toy") - state_bytes("sgd") == 3 * params * 8      # sgd without momentum keeps none
+    assert state_bytes("toy") - state_bytes("sgd") == 3 * params * 8  # sgd without momentum keeps none
     opt = manual_optim.make_optimizer("toy", [Parameter(np.zeros(3))], lr=0.1, momentum=0.5, betas=(0.1, 0.2))
     assert isinstance(opt, manual_optim.SGD) and opt.param_groups[0]["momentum"] == 0.5

@@ -1,6 +1,7 @@
 """The learner's own optimizer against torch.optim (``simplenet optimcheck``): the correct examples agree
 every step, and each classic bug found in public solutions is caught at its first step, with the state
 that diverged and the diagnosis that re-enacts it; equivalent forms are variants, not failures."""
+
 from __future__ import annotations
 
 import json
@@ -34,52 +35,120 @@ def test_the_cs231n_rules_agree_with_torch(rule, dtype):
     assert all(e <= r.tolerance for e in r.state.values())
 
 
-@pytest.mark.parametrize("cls,extra", [("Optimizer_SGD", {"momentum": 0.9, "lr": 0.1}), ("Optimizer_SGD", {}),
-                                       ("Optimizer_Adagrad", {}), ("Optimizer_RMSprop", {}), ("Optimizer_Adam", {})])
+@pytest.mark.parametrize(
+    "cls,extra",
+    [
+        ("Optimizer_SGD", {"momentum": 0.9, "lr": 0.1}),
+        ("Optimizer_SGD", {}),
+        ("Optimizer_Adagrad", {}),
+        ("Optimizer_RMSprop", {}),
+        ("Optimizer_Adam", {}),
+    ],
+)
 def test_the_nnfs_optimizers_agree_with_torch(cls, extra):
     r = check(f"{ROOT}/examples/nnfs_optim.py:{cls}", steps=50, overrides=extra)
     assert r.verdict == "AGREE", (r.first_divergence, r.diagnosis)
-    assert r.state or (cls == "Optimizer_SGD" and not extra)      # plain SGD keeps no state
+    assert r.state or (cls == "Optimizer_SGD" and not extra)  # plain SGD keeps no state
 
 
 def test_the_acceptance_command(tmp_path, capsys):
     out = tmp_path / "o.json"
-    assert main(["optimcheck", "--plugin-optimizer", f"{ROOT}/examples/cs231n_optim.py:adam", "--steps", "50",
-                 "--dtype", "float64", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "optimcheck",
+                "--plugin-optimizer",
+                f"{ROOT}/examples/cs231n_optim.py:adam",
+                "--steps",
+                "50",
+                "--dtype",
+                "float64",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "config['epsilon'] = 1e-08 ↔ eps = 1e-08" in text and "verdict: AGREE" in text
     payload = json.loads(out.read_text())
     assert payload["passed"] and payload["worst"]["rel_err"] <= 1e-12
 
 
-ADAM_BUGS = {   # code → (edits of the example's adam, the step it first diverges at, the state named)
-    "adam-no-bias-correction": ((('m_hat = config["m"] / (1 - b1 ** config["t"])', 'm_hat = config["m"]'),
-                                 ('v_hat = config["v"] / (1 - b2 ** config["t"])', 'v_hat = config["v"]')), 1, None),
+ADAM_BUGS = {  # code → (edits of the example's adam, the step it first diverges at, the state named)
+    "adam-no-bias-correction": (
+        (
+            ('m_hat = config["m"] / (1 - b1 ** config["t"])', 'm_hat = config["m"]'),
+            ('v_hat = config["v"] / (1 - b2 ** config["t"])', 'v_hat = config["v"]'),
+        ),
+        1,
+        None,
+    ),
     "adam-step-count-late": ((('config.setdefault("t", 0)', 'config.setdefault("t", 1)'),), 1, "step"),
-    "adam-step-count-fixed": ((('config.setdefault("t", 0)', 'config.setdefault("t", 1)'),
-                               ('config["t"] += 1 ', 'config["t"] += 0 ')), 2, "step"),
+    "adam-step-count-fixed": (
+        (('config.setdefault("t", 0)', 'config.setdefault("t", 1)'), ('config["t"] += 1 ', 'config["t"] += 0 ')),
+        2,
+        "step",
+    ),
     "eps-inside-sqrt": ((('np.sqrt(v_hat) + config["epsilon"]', 'np.sqrt(v_hat + config["epsilon"])'),), 1, None),
-    "adam-efficient-form": ((('m_hat = config["m"] / (1 - b1 ** config["t"])', 'm_hat = config["m"]'),
-                             ('v_hat = config["v"] / (1 - b2 ** config["t"])', 'v_hat = config["v"]'),
-                             ('w = w - config["learning_rate"] * m_hat',
-                              'w = w - config["learning_rate"] * (1 - b2 ** config["t"]) ** 0.5 / (1 - b1 ** config["t"]) * m_hat')),
-                            1, None),
+    "adam-efficient-form": (
+        (
+            ('m_hat = config["m"] / (1 - b1 ** config["t"])', 'm_hat = config["m"]'),
+            ('v_hat = config["v"] / (1 - b2 ** config["t"])', 'v_hat = config["v"]'),
+            (
+                'w = w - config["learning_rate"] * m_hat',
+                'w = w - config["learning_rate"] * (1 - b2 ** config["t"]) ** 0.5 / (1 - b1 ** config["t"]) * m_hat',
+            ),
+        ),
+        1,
+        None,
+    ),
 }
 OTHER_BUGS = {
-    "rmsprop eps-inside-sqrt": ("rmsprop", (('(np.sqrt(config["cache"]) + config["epsilon"])',
-                                             'np.sqrt(config["cache"] + config["epsilon"])'),), "eps-inside-sqrt", 1),
-    "rmsprop state-not-stored": ("rmsprop", (('config["cache"] = dr * config["cache"] + (1 - dr) * dw * dw',
-                                              'cache = dr * config["cache"] + (1 - dr) * dw * dw'),
-                                             ('np.sqrt(config["cache"])', 'np.sqrt(cache)')), "state-not-stored", 2),
-    "momentum state-not-stored": ("sgd_momentum", (('config["velocity"] = v', 'pass'),), "state-not-stored", 2),
-    "nesterov": ("sgd_momentum", (('return w + v, config', 'return w - config["momentum"] * config.get("prev", 0 * v) + '
-                                   '(1 + config["momentum"]) * v, {**config, "prev": v}'),
-                                  ('v = config.get("velocity", np.zeros_like(w))', 'v = config.get("prev", np.zeros_like(w))')),
-                 "nesterov-instead-of-classic", 1),
-    "momentum lr twice": ("sgd_momentum", (('v = config["momentum"] * v - config["learning_rate"] * dw',
-                                            'v = config["momentum"] * v + config["learning_rate"] * dw'),
-                                           ('return w + v, config', 'return w - config["learning_rate"] * v, config')),
-                          "momentum-lr-twice", 1),
+    "rmsprop eps-inside-sqrt": (
+        "rmsprop",
+        (('(np.sqrt(config["cache"]) + config["epsilon"])', 'np.sqrt(config["cache"] + config["epsilon"])'),),
+        "eps-inside-sqrt",
+        1,
+    ),
+    "rmsprop state-not-stored": (
+        "rmsprop",
+        (
+            (
+                'config["cache"] = dr * config["cache"] + (1 - dr) * dw * dw',
+                'cache = dr * config["cache"] + (1 - dr) * dw * dw',
+            ),
+            ('np.sqrt(config["cache"])', "np.sqrt(cache)"),
+        ),
+        "state-not-stored",
+        2,
+    ),
+    "momentum state-not-stored": ("sgd_momentum", (('config["velocity"] = v', "pass"),), "state-not-stored", 2),
+    "nesterov": (
+        "sgd_momentum",
+        (
+            (
+                "return w + v, config",
+                'return w - config["momentum"] * config.get("prev", 0 * v) + '
+                '(1 + config["momentum"]) * v, {**config, "prev": v}',
+            ),
+            ('v = config.get("velocity", np.zeros_like(w))', 'v = config.get("prev", np.zeros_like(w))'),
+        ),
+        "nesterov-instead-of-classic",
+        1,
+    ),
+    "momentum lr twice": (
+        "sgd_momentum",
+        (
+            (
+                'v = config["momentum"] * v - config["learning_rate"] * dw',
+                'v = config["momentum"] * v + config["learning_rate"] * dw',
+            ),
+            ("return w + v, config", 'return w - config["learning_rate"] * v, config'),
+        ),
+        "momentum-lr-twice",
+        1,
+    ),
 }
 
 
@@ -91,7 +160,7 @@ def test_each_adam_bug_is_caught_at_its_step_with_its_diagnosis(code, tmp_path):
     assert r.first_divergence["step"] == step
     if state:
         assert r.first_divergence["state"].startswith(state)
-    if code == "adam-efficient-form":           # a variant, not a bug: reported, not failed
+    if code == "adam-efficient-form":  # a variant, not a bug: reported, not failed
         assert r.verdict == "VARIANT" and r.passed and "only in where ε enters" in r.diagnosis["message"]
     else:
         assert r.verdict == "MISMATCH" and not r.passed
@@ -100,22 +169,33 @@ def test_each_adam_bug_is_caught_at_its_step_with_its_diagnosis(code, tmp_path):
 @pytest.mark.parametrize("case", sorted(OTHER_BUGS))
 def test_each_rmsprop_and_momentum_bug_is_caught(case, tmp_path):
     rule, changes, code, step = OTHER_BUGS[case]
-    r = check(f"{planted(tmp_path, CS231N, *changes)}:{rule}", steps=30, overrides={"lr": 0.1} if rule != "rmsprop" else {})
+    r = check(
+        f"{planted(tmp_path, CS231N, *changes)}:{rule}", steps=30, overrides={"lr": 0.1} if rule != "rmsprop" else {}
+    )
     assert r.verdict == "MISMATCH"
     assert r.diagnosis["code"] == code, r.diagnosis
     assert r.first_divergence["step"] == step
 
 
 def test_a_late_bias_correction_in_the_books_adam(tmp_path):
-    path = planted(tmp_path, NNFS, ("b1, b2, t = self.beta_1, self.beta_2, self.iterations + 1",
-                                    "b1, b2, t = self.beta_1, self.beta_2, self.iterations + 2"))
+    path = planted(
+        tmp_path,
+        NNFS,
+        (
+            "b1, b2, t = self.beta_1, self.beta_2, self.iterations + 1",
+            "b1, b2, t = self.beta_1, self.beta_2, self.iterations + 2",
+        ),
+    )
     r = check(f"{path}:Optimizer_Adam", steps=20)
     assert r.diagnosis["code"] == "adam-step-count-late" and r.first_divergence["step"] == 1
 
 
 def test_an_unknown_bug_is_unexplained_and_correct_code_gets_no_diagnosis(tmp_path):
-    path = planted(tmp_path, CS231N, ('config["v"] = b2 * config["v"] + (1 - b2) * dw * dw',
-                                      'config["v"] = b2 * config["v"] + (1 - b2) * abs(dw)'))
+    path = planted(
+        tmp_path,
+        CS231N,
+        ('config["v"] = b2 * config["v"] + (1 - b2) * dw * dw', 'config["v"] = b2 * config["v"] + (1 - b2) * abs(dw)'),
+    )
     r = check(f"{path}:adam", steps=10)
     assert r.verdict == "MISMATCH" and r.diagnosis["code"] == "unexplained"
     for rule in ("sgd", "sgd_momentum", "rmsprop", "adam"):
@@ -133,17 +213,40 @@ def test_a_broken_plugin_optimizer_is_one_line(tmp_path, capsys):
 
 # --- the plug-in's optimizer in lockstep training ------------------------------------------------
 def compare_args(data, tmp_path, *extra):
-    return ["compare", "--epochs", "1", "--dtype", "float64", "--batch-size", "10", "--schedule", "none",
-            "--data-dir", str(data), "--logdir", str(tmp_path / "runs"), "--quiet", "--no-images",
-            "--json", str(tmp_path / "c.json"), *extra]
+    return [
+        "compare",
+        "--epochs",
+        "1",
+        "--dtype",
+        "float64",
+        "--batch-size",
+        "10",
+        "--schedule",
+        "none",
+        "--data-dir",
+        str(data),
+        "--logdir",
+        str(tmp_path / "runs"),
+        "--quiet",
+        "--no-images",
+        "--json",
+        str(tmp_path / "c.json"),
+        *extra,
+    ]
 
 
-@pytest.mark.parametrize("target,flags", [
-    ("nnfs_optim.py:Optimizer_Adam", ["--optimizer", "adam", "--eps", "1e-7"]),
-    ("cs231n_optim.py:adam", ["--optimizer", "adam"]),
-    ("cs231n_optim.py:sgd_momentum", ["--optimizer", "sgd", "--lr", "0.01"]),
-    ("nnfs_optim.py:Optimizer_RMSprop", ["--optimizer", "rmsprop", "--lr", "0.001", "--alpha", "0.9", "--eps", "1e-7"]),
-])
+@pytest.mark.parametrize(
+    "target,flags",
+    [
+        ("nnfs_optim.py:Optimizer_Adam", ["--optimizer", "adam", "--eps", "1e-7"]),
+        ("cs231n_optim.py:adam", ["--optimizer", "adam"]),
+        ("cs231n_optim.py:sgd_momentum", ["--optimizer", "sgd", "--lr", "0.01"]),
+        (
+            "nnfs_optim.py:Optimizer_RMSprop",
+            ["--optimizer", "rmsprop", "--lr", "0.001", "--alpha", "0.9", "--eps", "1e-7"],
+        ),
+    ],
+)
 def test_compare_with_the_plugins_own_optimizer_agrees_per_step(target, flags, tiny_mnist, tmp_path):
     code = main(compare_args(tiny_mnist, tmp_path, "--plugin-optimizer", f"{ROOT}/examples/{target}", *flags))
     payload = json.loads((tmp_path / "c.json").read_text())
@@ -152,8 +255,16 @@ def test_compare_with_the_plugins_own_optimizer_agrees_per_step(target, flags, t
 
 
 def test_a_mismatched_hyperparameter_is_named_before_training(tiny_mnist, tmp_path, capsys):
-    code = main(compare_args(tiny_mnist, tmp_path, "--plugin-optimizer", f"{ROOT}/examples/nnfs_optim.py:Optimizer_Adam",
-                             "--optimizer", "adam"))
+    code = main(
+        compare_args(
+            tiny_mnist,
+            tmp_path,
+            "--plugin-optimizer",
+            f"{ROOT}/examples/nnfs_optim.py:Optimizer_Adam",
+            "--optimizer",
+            "adam",
+        )
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "its eps is 1e-07, the run's --eps 1e-08" in err[0] and not (tmp_path / "runs").exists()
@@ -162,10 +273,19 @@ def test_a_mismatched_hyperparameter_is_named_before_training(tiny_mnist, tmp_pa
 
 
 def test_a_buggy_plugin_optimizer_fails_compare_and_points_at_optimcheck(tiny_mnist, tmp_path, capsys):
-    path = planted(tmp_path, NNFS, ("b1, b2, t = self.beta_1, self.beta_2, self.iterations + 1",
-                                    "b1, b2, t = self.beta_1, self.beta_2, self.iterations + 2"))
-    code = main(compare_args(tiny_mnist, tmp_path, "--plugin-optimizer", f"{path}:Optimizer_Adam", "--optimizer", "adam",
-                             "--eps", "1e-7"))
+    path = planted(
+        tmp_path,
+        NNFS,
+        (
+            "b1, b2, t = self.beta_1, self.beta_2, self.iterations + 1",
+            "b1, b2, t = self.beta_1, self.beta_2, self.iterations + 2",
+        ),
+    )
+    code = main(
+        compare_args(
+            tiny_mnist, tmp_path, "--plugin-optimizer", f"{path}:Optimizer_Adam", "--optimizer", "adam", "--eps", "1e-7"
+        )
+    )
     assert code == 1
     assert "simplenet optimcheck --plugin-optimizer" in capsys.readouterr().out
 
@@ -181,43 +301,106 @@ def test_a_step_style_optimizer_agrees(cls, extra):
 
 
 def test_a_step_style_bug_is_named(tmp_path):
-    path = planted(tmp_path, STEP, ("m_hat = m / (1 - self.b1 ** self.t)", "m_hat = m"),
-                   ("v_hat = v / (1 - self.b2 ** self.t)", "v_hat = v"))
+    path = planted(
+        tmp_path,
+        STEP,
+        ("m_hat = m / (1 - self.b1 ** self.t)", "m_hat = m"),
+        ("v_hat = v / (1 - self.b2 ** self.t)", "v_hat = v"),
+    )
     r = check(f"{path}:MyAdam", steps=20)
     assert r.diagnosis["code"] == "adam-no-bias-correction" and r.first_divergence["step"] == 1
 
 
 def test_compare_with_a_step_style_optimizer(tiny_mnist, tmp_path):
-    code = main(compare_args(tiny_mnist, tmp_path, "--plugin-optimizer", f"{ROOT}/examples/step_optim.py:MyAdam",
-                             "--optimizer", "adam"))
+    code = main(
+        compare_args(
+            tiny_mnist, tmp_path, "--plugin-optimizer", f"{ROOT}/examples/step_optim.py:MyAdam", "--optimizer", "adam"
+        )
+    )
     payload = json.loads((tmp_path / "c.json").read_text())
     assert code == 0 and payload["max_abs_loss_diff"] <= 1e-9
 
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adagrad"])
 def test_rmsprop_and_adagrad_lockstep_at_torchs_defaults(optimizer, tiny_mnist, tmp_path):
-    code = main(["compare", "--optimizer", optimizer, "--epochs", "1", "--dtype", "float64", "--batch-size", "10",
-                 "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"), "--quiet", "--no-images",
-                 "--json", str(tmp_path / "c.json")])
+    code = main(
+        [
+            "compare",
+            "--optimizer",
+            optimizer,
+            "--epochs",
+            "1",
+            "--dtype",
+            "float64",
+            "--batch-size",
+            "10",
+            "--data-dir",
+            str(tiny_mnist),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--quiet",
+            "--no-images",
+            "--json",
+            str(tmp_path / "c.json"),
+        ]
+    )
     payload = json.loads((tmp_path / "c.json").read_text())
     assert code == 0 and payload["max_abs_loss_diff"] <= 1e-9
     import torch
 
     defaults = {"rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad}[optimizer](
-        [torch.zeros(1, requires_grad=True)]).defaults
+        [torch.zeros(1, requires_grad=True)]
+    ).defaults
     assert payload["config"]["lr"] == defaults["lr"] and payload["config"]["eps"] == defaults["eps"]
 
 
-@pytest.mark.parametrize("target,optimizer", [("step_optim.py:MyAdam", "adam"), ("cs231n_optim.py:adam", "adam"),
-                                              ("nnfs_optim.py:Optimizer_Adam", "adam")])
+@pytest.mark.parametrize(
+    "target,optimizer",
+    [("step_optim.py:MyAdam", "adam"), ("cs231n_optim.py:adam", "adam"), ("nnfs_optim.py:Optimizer_Adam", "adam")],
+)
 def test_a_run_with_the_plugins_optimizer_resumes_exactly(target, optimizer, tiny_mnist, tmp_path):
     """Its state (moments, counters) goes into the checkpoint and comes back: resumed = uninterrupted."""
-    base = ["train", "--impl", "manual", "--plugin-optimizer", f"{ROOT}/examples/{target}", "--optimizer", optimizer,
-            "--schedule", "none", "--dtype", "float64", "--batch-size", "16", "--data-dir", str(tiny_mnist), "--quiet",
-            "--no-images", "--logdir", str(tmp_path / "runs")] + (["--eps", "1e-7"] if "nnfs" in target else [])
+    base = [
+        "train",
+        "--impl",
+        "manual",
+        "--plugin-optimizer",
+        f"{ROOT}/examples/{target}",
+        "--optimizer",
+        optimizer,
+        "--schedule",
+        "none",
+        "--dtype",
+        "float64",
+        "--batch-size",
+        "16",
+        "--data-dir",
+        str(tiny_mnist),
+        "--quiet",
+        "--no-images",
+        "--logdir",
+        str(tmp_path / "runs"),
+    ] + (["--eps", "1e-7"] if "nnfs" in target else [])
     assert main([*base, "--experiment", "a", "--epochs", "1"]) == 0
-    assert main(["train", "--impl", "manual", "--resume", str(tmp_path / "runs" / "a"), "--epochs", "3",
-                 "--data-dir", str(tiny_mnist), "--quiet", "--json", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--impl",
+                "manual",
+                "--resume",
+                str(tmp_path / "runs" / "a"),
+                "--epochs",
+                "3",
+                "--data-dir",
+                str(tiny_mnist),
+                "--quiet",
+                "--json",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     assert main([*base, "--experiment", "b", "--epochs", "3", "--json", str(tmp_path / "f.json")]) == 0
     resumed, fresh = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "rf")
     assert [e["test_loss"] for e in resumed["epochs"]] == [e["test_loss"] for e in fresh["epochs"]]

@@ -1,4 +1,5 @@
 """Pictures: what layer1 looks at, confusion matrices, mistakes, the twins' dashboard, and `plot`."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,21 @@ def tiles_size(units, side=28, scale=1):
 
 
 def run(command, data, tmp_path, *extra, name="x"):
-    argv = [command, "--data-dir", str(data), "--logdir", str(tmp_path / "runs"), "--experiment", name,
-            "--epochs", "2", "--batch-size", "16", "--quiet", *map(str, extra)]
+    argv = [
+        command,
+        "--data-dir",
+        str(data),
+        "--logdir",
+        str(tmp_path / "runs"),
+        "--experiment",
+        name,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--quiet",
+        *map(str, extra),
+    ]
     if command == "train":
         argv[1:1] = ["--impl", "manual"]
     assert main(argv) == 0
@@ -48,15 +62,22 @@ def test_each_twin_logs_its_pictures(tiny_mnist, tmp_path, hidden, units):
     exp = run("train", tiny_mnist, tmp_path, "--hidden", hidden)
     acc = events(exp / "manual")
     h, w, n = image_shape(acc, "weights/layer1")
-    assert (h, w) == tiles_size(units) and n == 2                       # one grid per epoch, sized to the layer
+    assert (h, w) == tiles_size(units) and n == 2  # one grid per epoch, sized to the layer
     h, w, n = image_shape(acc, "confusion/test")
     assert n == 2 and h > 300 and w > 300
-    assert image_shape(acc, "mistakes/most_confident")[2] == 1          # at the last epoch only
+    assert image_shape(acc, "mistakes/most_confident")[2] == 1  # at the last epoch only
     tags = set(acc.Tags()["scalars"])
     assert {f"test/accuracy_per_class/{c}" for c in "0123456789"} <= tags
     # the per-class accuracies and the counts agree with the overall test accuracy
-    counts = np.array(json.loads(acc.Tensors("confusion/counts/text_summary")[-1].tensor_proto.string_val[0]
-                                 .decode().split("```json\n")[1].split("\n```")[0]))
+    counts = np.array(
+        json.loads(
+            acc.Tensors("confusion/counts/text_summary")[-1]
+            .tensor_proto.string_val[0]
+            .decode()
+            .split("```json\n")[1]
+            .split("\n```")[0]
+        )
+    )
     total = acc.Scalars("test/accuracy")[-1].value
     assert counts.sum() == 40 and counts.trace() / 40 == pytest.approx(total)
     per_class = [acc.Scalars(f"test/accuracy_per_class/{c}")[-1].value for c in "0123456789"]
@@ -70,7 +91,9 @@ def test_compare_logs_the_divergence_pictures_and_a_dashboard(tiny_mnist, tmp_pa
     assert image_shape(div, "divergence/disagreements")[2] == 1
     assert len(div.Scalars("divergence/test_predictions_differ")) == 2
     for twin in ("manual", "torch"):
-        assert {"weights/layer1", "confusion/test", "mistakes/most_confident"} <= set(events(exp / twin).Tags()["images"])
+        assert {"weights/layer1", "confusion/test", "mistakes/most_confident"} <= set(
+            events(exp / twin).Tags()["images"]
+        )
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
     from tensorboard.plugins.custom_scalar import layout_pb2
 
@@ -112,6 +135,7 @@ def test_divergence_count_counts_disagreements(tiny_mnist, tmp_path):
             return np.zeros(40, np.int64)
 
     from compare.config import TrainConfig
+
     pred = np.zeros(40, np.int64)
     other = pred.copy()
     other[[3, 7, 11]] = 5
@@ -131,8 +155,8 @@ def test_weight_tiles_share_one_symmetric_scale():
     w[0, :] = 1.0
     w[1, :] = -1.0
     img = figures.weight_tiles(w)
-    grey = img[1 + 29 + 10, 30 + 10]                   # tile 3 (all zeros): the colour map's middle
-    assert abs(int(grey[0]) - int(grey[2])) < 10       # neither red nor blue
+    grey = img[1 + 29 + 10, 30 + 10]  # tile 3 (all zeros): the colour map's middle
+    assert abs(int(grey[0]) - int(grey[2])) < 10  # neither red nor blue
     red, blue = img[10, 10], img[10, 30 + 10]
     assert red[0] > red[2] and blue[2] > blue[0]
 
@@ -156,7 +180,7 @@ def test_plot_a_compare_and_a_train_run(tiny_mnist, tmp_path, capsys):
         assert f"wrote {out}" in capsys.readouterr().out
         img = imread(out)
         assert img.shape[0] >= 700 and img.shape[1] >= (1400 if command == "compare" else 900)
-        assert img[..., :3].std() > 0.05                    # not blank
+        assert img[..., :3].std() > 0.05  # not blank
 
 
 def test_plot_a_directory_without_events(tmp_path, capsys):
@@ -175,9 +199,23 @@ def free_port() -> int:
 def test_a_real_tensorboard_lists_both_twins_images(tiny_mnist, tmp_path):
     exp = run("compare", tiny_mnist, tmp_path)
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(exp), "--port", str(port),
-                               "--host", "127.0.0.1", "--load_fast", "false"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(exp),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--load_fast",
+            "false",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline, tags = time.time() + 90, None
         while time.time() < deadline:

@@ -1,4 +1,5 @@
 """The plug-in protocol: anyone's hand-written network judged like ours, and told where the bug is."""
+
 from __future__ import annotations
 
 import json
@@ -39,16 +40,24 @@ def proof(target, dtype="float64", n=16, seed=0, spec=ModelSpec(), **kw):
 
 # --- correct implementations agree -----------------------------------------------------------
 @pytest.mark.parametrize("convention", sorted(EXAMPLES))
-@pytest.mark.parametrize("spec", [ModelSpec(), ModelSpec(hidden=(32,), activation="tanh"),
-                                  ModelSpec(hidden=(24, 16, 8), activation="sigmoid"), ModelSpec(hidden=())],
-                         ids=["default", "tanh", "sigmoid3", "softmax-regression"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ModelSpec(),
+        ModelSpec(hidden=(32,), activation="tanh"),
+        ModelSpec(hidden=(24, 16, 8), activation="sigmoid"),
+        ModelSpec(hidden=()),
+    ],
+    ids=["default", "tanh", "sigmoid3", "softmax-regression"],
+)
 def test_each_convention_agrees_with_autograd_in_float64(convention, spec):
     if convention == "ours" and spec.activation != "relu":
         pytest.skip("the minimal example is ReLU only")
     r = proof(EXAMPLES[convention], spec=spec, n=32)
     assert r.implementation["convention"] == convention
-    assert [p.name for p in r.params] == [n for k in range(1, len(spec.hidden) + 2)
-                                          for n in (f"layer{k}.weight", f"layer{k}.bias")]
+    assert [p.name for p in r.params] == [
+        n for k in range(1, len(spec.hidden) + 2) for n in (f"layer{k}.weight", f"layer{k}.bias")
+    ]
     assert r.passed
     assert max(p.max_rel_err for p in r.params) <= 1e-12
     assert all(p.diagnosis is None and not p.worst for p in r.params)
@@ -63,7 +72,7 @@ def test_finite_differences_of_the_plugins_own_loss(convention):
 
 
 def test_finite_differences_blame_the_plugin_side():
-    def no_mean(sizes, dtype):        # forgets 1/N in dL/dlogits: the loss is a mean, the gradient a sum
+    def no_mean(sizes, dtype):  # forgets 1/N in dL/dlogits: the loss is a mean, the gradient a sum
         net = example("cs231n").FullyConnectedNet(sizes, dtype=dtype)
         loss = net.loss
 
@@ -72,8 +81,10 @@ def test_finite_differences_blame_the_plugin_side():
                 return loss(X)
             value, grads = loss(X, y)
             return value, {k: g * len(X) for k, g in grads.items()}
+
         net.loss = wrong
         return net
+
     r = proof(no_mean, fd=True, fd_samples=4)
     assert not r.passed
     assert all(not c.passed_manual and c.passed_torch for c in r.fd)
@@ -134,6 +145,7 @@ def test_convention_can_be_forced(capsys):
 # --- planted bugs get the right diagnosis -----------------------------------------------------
 def cs231n_with(change):
     """A cs231n factory whose grads pass through ``change(grads, X)``."""
+
     def factory(sizes, activation, dtype):
         net = example("cs231n").FullyConnectedNet(sizes, activation, dtype=dtype)
         loss = net.loss
@@ -143,39 +155,43 @@ def cs231n_with(change):
                 return loss(X)
             value, grads = loss(X, y)
             return value, change(dict(grads), X)
+
         net.loss = planted
         return net
+
     return factory
 
 
 def layers_with(index, method):
     """An NNFS-style factory whose layer ``index`` has ``backward`` replaced by ``method``."""
+
     def factory(sizes, activation, dtype):
         layers = example("layers").build(sizes, activation, dtype)
         layers[index].backward = method.__get__(layers[index])
         return layers
+
     return factory
 
 
 def dense_bias_mean(self, dvalues):
     self.dweights = self.inputs.T @ dvalues
-    self.dbiases = np.mean(dvalues, axis=0, keepdims=True)       # bug: mean, not Σ over the batch
+    self.dbiases = np.mean(dvalues, axis=0, keepdims=True)  # bug: mean, not Σ over the batch
     self.dinputs = dvalues @ self.weights.T
 
 
 def dense_no_bias(self, dvalues):
-    self.dweights = self.inputs.T @ dvalues                      # bug: dbiases never set
+    self.dweights = self.inputs.T @ dvalues  # bug: dbiases never set
     self.dinputs = dvalues @ self.weights.T
 
 
 def dense_bias_wrong_axis(self, dvalues):
     self.dweights = self.inputs.T @ dvalues
-    self.dbiases = np.sum(dvalues, axis=1, keepdims=True)        # bug: summed over units, (N, 1)
+    self.dbiases = np.sum(dvalues, axis=1, keepdims=True)  # bug: summed over units, (N, 1)
     self.dinputs = dvalues @ self.weights.T
 
 
 def relu_no_mask(self, dvalues):
-    self.dinputs = dvalues.copy()                                # bug: forgets to zero where inputs <= 0
+    self.dinputs = dvalues.copy()  # bug: forgets to zero where inputs <= 0
 
 
 def ours_with(change):
@@ -186,8 +202,10 @@ def ours_with(change):
         def planted(g):
             backward(g)
             change(net)
+
         net.backward = planted
         return net
+
     return factory
 
 
@@ -195,14 +213,15 @@ def negate_w2(net):
     net.W[1].grad = -net.W[1].grad
 
 
-PLANTED = {   # bug → (factory, {parameter: expected diagnosis code}); every other parameter passes
-    "batch-sum": (cs231n_with(lambda g, X: {k: v * len(X) for k, v in g.items()}),
-                  dict.fromkeys(NAMES, "batch-sum")),
+PLANTED = {  # bug → (factory, {parameter: expected diagnosis code}); every other parameter passes
+    "batch-sum": (cs231n_with(lambda g, X: {k: v * len(X) for k, v in g.items()}), dict.fromkeys(NAMES, "batch-sum")),
     "batch-mean-twice": (layers_with(0, dense_bias_mean), {"layer1.bias": "batch-mean-twice"}),
     "sign": (ours_with(negate_w2), {"layer2.weight": "sign"}),
     "scale": (cs231n_with(lambda g, X: {**g, "W3": 0.5 * g["W3"]}), {"layer3.weight": "scale"}),
-    "transposed": (cs231n_with(lambda g, X: {**g, "W2": np.ascontiguousarray(g["W2"].T)}),
-                   {"layer2.weight": "transposed"}),
+    "transposed": (
+        cs231n_with(lambda g, X: {**g, "W2": np.ascontiguousarray(g["W2"].T)}),
+        {"layer2.weight": "transposed"},
+    ),
     "missing": (layers_with(2, dense_no_bias), {"layer2.bias": "missing"}),
     "missing-key": (cs231n_with(lambda g, X: {k: v for k, v in g.items() if k != "b1"}), {"layer1.bias": "missing"}),
     "shape": (layers_with(4, dense_bias_wrong_axis), {"layer3.bias": "shape"}),
@@ -232,20 +251,34 @@ def test_each_planted_bug_gets_its_diagnosis_on_the_right_parameter(bug, dtype):
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_our_twins_injected_faults_are_diagnosed(fault):
-    expected = {"loss-mean": dict.fromkeys(NAMES, "batch-sum"), "bias-sum": {"layer1.bias": "batch-mean-twice"},
-                "transposed-weight": {"layer2.weight": "transposed"},
-                "relu-mask": dict.fromkeys(NAMES[:4], "relu-mask-missing")}[fault]
+    expected = {
+        "loss-mean": dict.fromkeys(NAMES, "batch-sum"),
+        "bias-sum": {"layer1.bias": "batch-mean-twice"},
+        "transposed-weight": {"layer2.weight": "transposed"},
+        "relu-mask": dict.fromkeys(NAMES[:4], "relu-mask-missing"),
+    }[fault]
     r = proof("manual", fault=fault)
     assert {p.name: p.diagnosis["code"] for p in r.params if p.diagnosis} == expected
 
 
 def test_report_shows_worst_elements_and_json_carries_the_diagnosis(tmp_path, capsys):
     target = tmp_path / "buggy.py"
-    target.write_text(Path(EXAMPLES["cs231n"].rsplit(":", 1)[0]).read_text().replace(
-        "dscores /= n ", "dscores /= 1 "))                        # the loss gradient summed over the batch
+    target.write_text(
+        Path(EXAMPLES["cs231n"].rsplit(":", 1)[0]).read_text().replace("dscores /= n ", "dscores /= 1 ")
+    )  # the loss gradient summed over the batch
     out_json = tmp_path / "r.json"
-    code = main(["gradcheck", "--random-data", "--batch-size", "8", "--manual", f"{target}:FullyConnectedNet",
-                 "--json", str(out_json)])
+    code = main(
+        [
+            "gradcheck",
+            "--random-data",
+            "--batch-size",
+            "8",
+            "--manual",
+            f"{target}:FullyConnectedNet",
+            "--json",
+            str(out_json),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert "diagnosis [batch-sum]: W1 = 8 × autograd" in out
@@ -261,53 +294,160 @@ def test_report_shows_worst_elements_and_json_carries_the_diagnosis(tmp_path, ca
 @pytest.mark.parametrize("convention", sorted(EXAMPLES))
 def test_one_epoch_float64_lockstep_per_step(convention, tiny_mnist, tmp_path, capsys):
     out = tmp_path / "c.json"
-    code = main(["compare", "--manual", EXAMPLES[convention], "--epochs", "1", "--dtype", "float64",
-                 "--batch-size", "10", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"),
-                 "--experiment", "x", "--quiet", "--json", str(out)])
+    code = main(
+        [
+            "compare",
+            "--manual",
+            EXAMPLES[convention],
+            "--epochs",
+            "1",
+            "--dtype",
+            "float64",
+            "--batch-size",
+            "10",
+            "--data-dir",
+            str(tiny_mnist),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--experiment",
+            "x",
+            "--quiet",
+            "--json",
+            str(out),
+        ]
+    )
     payload = json.loads(out.read_text())
     assert code == 0 and payload["passed"]
-    assert payload["steps"] == 10                                   # 96 images, last batch of 6
+    assert payload["steps"] == 10  # 96 images, last batch of 6
     assert payload["max_abs_loss_diff"] <= 1e-9
     label = payload["implementation"]["label"]
     assert payload["implementation"]["convention"] == convention
     runs = {p.name for p in (tmp_path / "runs" / "x").iterdir() if p.is_dir()}
-    assert {label, "torch", "divergence"} <= runs                  # the plug-in's run beside torch's
+    assert {label, "torch", "divergence"} <= runs  # the plug-in's run beside torch's
 
 
 def test_adam_and_adamw_update_plugin_arrays_in_place(tiny_mnist, tmp_path):
     for opt in ("adam", "adamw"):
         out = tmp_path / f"{opt}.json"
-        code = main(["compare", "--manual", EXAMPLES["cs231n"], "--optimizer", opt, "--weight-decay", "0.01",
-                     "--epochs", "2", "--dtype", "float64", "--batch-size", "16", "--data-dir", str(tiny_mnist),
-                     "--logdir", str(tmp_path / "runs"), "--quiet", "--json", str(out)])
+        code = main(
+            [
+                "compare",
+                "--manual",
+                EXAMPLES["cs231n"],
+                "--optimizer",
+                opt,
+                "--weight-decay",
+                "0.01",
+                "--epochs",
+                "2",
+                "--dtype",
+                "float64",
+                "--batch-size",
+                "16",
+                "--data-dir",
+                str(tiny_mnist),
+                "--logdir",
+                str(tmp_path / "runs"),
+                "--quiet",
+                "--json",
+                str(out),
+            ]
+        )
         payload = json.loads(out.read_text())
         assert code == 0 and payload["max_abs_loss_diff"] <= 1e-9 and payload["final_param_max_abs_diff"] <= 1e-8
 
 
 def test_train_and_overfit_take_a_plugin(tiny_mnist, tmp_path, capsys):
-    code = main(["train", "--impl", "manual", "--manual", "sklearn", "--epochs", "1", "--batch-size", "16",
-                 "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"), "--experiment", "t", "--quiet",
-                 "--json", str(tmp_path / "t.json")])
+    code = main(
+        [
+            "train",
+            "--impl",
+            "manual",
+            "--manual",
+            "sklearn",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--data-dir",
+            str(tiny_mnist),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--experiment",
+            "t",
+            "--quiet",
+            "--json",
+            str(tmp_path / "t.json"),
+        ]
+    )
     assert code == 0
     payload = json.loads((tmp_path / "t.json").read_text())
     assert payload["implementation"]["label"] == "sklearn"
     assert (tmp_path / "runs" / "t" / "sklearn").is_dir()
-    code = main(["overfit", "--manual", EXAMPLES["layers"], "--data-dir", str(tiny_mnist), "--max-steps", "300",
-                 "--lr", "0.1"])
+    code = main(
+        ["overfit", "--manual", EXAMPLES["layers"], "--data-dir", str(tiny_mnist), "--max-steps", "300", "--lr", "0.1"]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "nnfs_layers.build reached loss" in out
 
 
 def test_resume_keeps_the_plugin(tiny_mnist, tmp_path, capsys):
-    args = ["train", "--impl", "manual", "--batch-size", "16", "--data-dir", str(tiny_mnist), "--quiet",
-            "--logdir", str(tmp_path / "runs"), "--experiment", "r", "--schedule", "none"]   # extendable
+    args = [
+        "train",
+        "--impl",
+        "manual",
+        "--batch-size",
+        "16",
+        "--data-dir",
+        str(tiny_mnist),
+        "--quiet",
+        "--logdir",
+        str(tmp_path / "runs"),
+        "--experiment",
+        "r",
+        "--schedule",
+        "none",
+    ]  # extendable
     assert main([*args, "--manual", EXAMPLES["cs231n"], "--epochs", "1", "--dtype", "float64"]) == 0
     ckpts = tmp_path / "runs" / "r" / "checkpoints"
-    assert main(["train", "--impl", "manual", "--resume", str(ckpts), "--epochs", "2", "--quiet",
-                 "--data-dir", str(tiny_mnist), "--json", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--impl",
+                "manual",
+                "--resume",
+                str(ckpts),
+                "--epochs",
+                "2",
+                "--quiet",
+                "--data-dir",
+                str(tiny_mnist),
+                "--json",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "r.json").read_text())["implementation"]["convention"] == "cs231n"
-    assert main(["train", "--impl", "manual", "--resume", str(ckpts), "--epochs", "3", "--manual", "sklearn",
-                 "--data-dir", str(tiny_mnist)]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--impl",
+                "manual",
+                "--resume",
+                str(ckpts),
+                "--epochs",
+                "3",
+                "--manual",
+                "sklearn",
+                "--data-dir",
+                str(tiny_mnist),
+            ]
+        )
+        == 2
+    )
     assert "was written with --manual" in capsys.readouterr().err
 
 
@@ -329,7 +469,7 @@ def test_unloadable_plugins_get_one_line(case, capsys):
     assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
 
 
-PLUGIN_SOURCE = '''import numpy as np
+PLUGIN_SOURCE = """import numpy as np
 import sys
 sys.path  # a plug-in of the user's, written to a file
 
@@ -346,24 +486,42 @@ class Net:
 
 def make(sizes, dtype):
     return Net(sizes, dtype)
-'''
-BROKEN = {   # what the plug-in does → (command, message fragments)
-    "factory raises": ("raise RuntimeError('bad init')", "return None", "gradcheck",
-                       ["make(sizes, dtype) raised RuntimeError: bad init at", "plugin.py:9"]),
-    "wrong logits": ("pass", "return np.zeros((N, 3)) if y is None else (0.0, {})", "gradcheck",
-                     ["logits of shape (16, 3), expected (16, 10)"]),
-    "extra parameter": ("self.params['gamma1'] = np.ones(3)", "return None", "gradcheck",
-                        ["extra parameter gamma1"]),
+"""
+BROKEN = {  # what the plug-in does → (command, message fragments)
+    "factory raises": (
+        "raise RuntimeError('bad init')",
+        "return None",
+        "gradcheck",
+        ["make(sizes, dtype) raised RuntimeError: bad init at", "plugin.py:9"],
+    ),
+    "wrong logits": (
+        "pass",
+        "return np.zeros((N, 3)) if y is None else (0.0, {})",
+        "gradcheck",
+        ["logits of shape (16, 3), expected (16, 10)"],
+    ),
+    "extra parameter": ("self.params['gamma1'] = np.ones(3)", "return None", "gradcheck", ["extra parameter gamma1"]),
     "missing parameter": ("del self.params['b2']", "return None", "gradcheck", ["parameter b2 is missing"]),
-    "nan gradient": ("pass", "g = {k: np.zeros_like(v) for k, v in self.params.items()}; g['W2'][0, 0] = np.nan; "
-                     "return (np.zeros((N, 10)) if y is None else (2.3, g))", "gradcheck",
-                     ["gradient of W2 (layer2.weight) holds nan"]),
+    "nan gradient": (
+        "pass",
+        "g = {k: np.zeros_like(v) for k, v in self.params.items()}; g['W2'][0, 0] = np.nan; "
+        "return (np.zeros((N, 10)) if y is None else (2.3, g))",
+        "gradcheck",
+        ["gradient of W2 (layer2.weight) holds nan"],
+    ),
     "wrong gradient shape in training": (
-        "pass", "g = {k: np.zeros_like(v) for k, v in self.params.items()}; g['W1'] = np.zeros((3, 3)); "
-        "return (np.zeros((N, 10)) if y is None else (2.3, g))", "compare",
-        ["gradient of W1 has shape (3, 3), expected (784, 128)"]),
-    "loss raises": ("pass", "raise ValueError('shapes do not align')", "gradcheck",
-                    ["backward raised ValueError: shapes do not align at", "plugin.py:13"]),
+        "pass",
+        "g = {k: np.zeros_like(v) for k, v in self.params.items()}; g['W1'] = np.zeros((3, 3)); "
+        "return (np.zeros((N, 10)) if y is None else (2.3, g))",
+        "compare",
+        ["gradient of W1 has shape (3, 3), expected (784, 128)"],
+    ),
+    "loss raises": (
+        "pass",
+        "raise ValueError('shapes do not align')",
+        "gradcheck",
+        ["backward raised ValueError: shapes do not align at", "plugin.py:13"],
+    ),
 }
 
 
@@ -372,8 +530,11 @@ def test_broken_plugins_get_one_line_naming_the_culprit(case, tmp_path, tiny_mni
     init, body, command, fragments = BROKEN[case]
     path = tmp_path / "plugin.py"
     path.write_text(PLUGIN_SOURCE.format(init=init, body=body))
-    extra = (["--random-data", "--batch-size", "16"] if command == "gradcheck" else
-             ["--epochs", "1", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"), "--quiet"])
+    extra = (
+        ["--random-data", "--batch-size", "16"]
+        if command == "gradcheck"
+        else ["--epochs", "1", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"), "--quiet"]
+    )
     assert main([command, "--manual", f"{path}:make", *extra]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
@@ -385,8 +546,11 @@ def test_broken_plugins_get_one_line_naming_the_culprit(case, tmp_path, tiny_mni
 def test_traceback_flag_shows_the_plugins_trace(tmp_path):
     path = tmp_path / "plugin.py"
     path.write_text(PLUGIN_SOURCE.format(init="raise RuntimeError('bad init')", body="return None"))
-    r = subprocess.run([sys.executable, "-m", "compare.cli", "gradcheck", "--random-data", "--manual",
-                        f"{path}:make", "--traceback"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "compare.cli", "gradcheck", "--random-data", "--manual", f"{path}:make", "--traceback"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2
     assert "Traceback (most recent call last)" in r.stderr and f'File "{path}", line 9' in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("simplenet gradcheck: error:")
@@ -408,13 +572,47 @@ def test_manual_flag_is_refused_for_the_torch_twin_alone(tiny_mnist, capsys):
 @pytest.mark.slow
 def test_sklearn_on_real_mnist(mnist_root, tmp_path):
     """The acceptance run: gradcheck ≤ 1e-12 and a 1-epoch float64 lockstep ≤ 1e-9 per step, full MNIST."""
-    r = subprocess.run([sys.executable, "-m", "compare.cli", "gradcheck", "--manual", "sklearn", "--data-dir",
-                        str(mnist_root), "--json", str(tmp_path / "g.json")], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compare.cli",
+            "gradcheck",
+            "--manual",
+            "sklearn",
+            "--data-dir",
+            str(mnist_root),
+            "--json",
+            str(tmp_path / "g.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     g = json.loads((tmp_path / "g.json").read_text())
     assert max(p["max_rel_err"] for p in g["params"]) <= 1e-12
-    r = subprocess.run([sys.executable, "-m", "compare.cli", "compare", "--manual", "sklearn", "--epochs", "1",
-                        "--dtype", "float64", "--data-dir", str(mnist_root), "--logdir", str(tmp_path / "runs"),
-                        "--quiet", "--json", str(tmp_path / "c.json")], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compare.cli",
+            "compare",
+            "--manual",
+            "sklearn",
+            "--epochs",
+            "1",
+            "--dtype",
+            "float64",
+            "--data-dir",
+            str(mnist_root),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--quiet",
+            "--json",
+            str(tmp_path / "c.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "c.json").read_text())["max_abs_loss_diff"] <= 1e-9

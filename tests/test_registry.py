@@ -1,9 +1,9 @@
 """The plug-in door is narrow: a new convention is one module in ``compare/plugins/conventions/``, which
 the judge then detects, offers to ``--convention`` and judges, with no other edit."""
+
 from __future__ import annotations
 
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -15,7 +15,7 @@ from compare.plugins import conventions, protocol
 
 # A toy convention: an object holding [(W, b), …] pairs in torch's layout and giving
 # ``gradients(x, y)`` → (mean cross-entropy, [(dW, db), …]).  Nothing of it exists in the project.
-TOY = '''
+TOY = """
 import numpy as np
 
 from compare.plugins.protocol import Implementation, Slot, register
@@ -52,10 +52,10 @@ class Pairs(Implementation):
         loss, grads = self.obj.gradients(x, y)
         return loss, None, {f"layer{k + 1}.{n}": g for k, pair in enumerate(grads)
                             for n, g in zip(("weight", "bias"), pair)}
-'''
+"""
 
 # A network in that convention, with an optional planted bug: no ReLU mask in the backward.
-NET = '''
+NET = """
 import numpy as np
 
 
@@ -100,7 +100,7 @@ def make(sizes):
 
 def make_buggy(sizes):
     return PairNet(sizes, mask=False)
-'''
+"""
 
 
 @pytest.fixture
@@ -119,8 +119,10 @@ def toy_convention(tmp_path, monkeypatch):
 
 def test_the_shipped_conventions_come_from_the_registry():
     assert set(plugins.convention_names()) == {"ours", "cs231n", "layers", "sklearn"}
-    assert plugins.aliases() == {"manual": "compare.plugins.conventions.ours:our_twin",
-                                 "sklearn": "compare.plugins.conventions.sklearn:sklearn_mlp"}
+    assert plugins.aliases() == {
+        "manual": "compare.plugins.conventions.ours:our_twin",
+        "sklearn": "compare.plugins.conventions.sklearn:sklearn_mlp",
+    }
 
 
 def test_a_new_convention_is_one_module(toy_convention, capsys):
@@ -142,10 +144,20 @@ def test_a_new_convention_is_one_module(toy_convention, capsys):
     target = f"{toy_convention / 'pairnet.py'}:make"
     assert main(["gradcheck", "--random-data", "--batch-size", "8", "--manual", target]) == 0
     assert "(pairs convention" in capsys.readouterr().out
-    assert main(["gradcheck", "--random-data", "--batch-size", "8", "--manual", target,
-                 "--convention", "pairs"]) == 0
-    assert main(["gradcheck", "--random-data", "--batch-size", "8",
-                 "--manual", f"{toy_convention / 'pairnet.py'}:make_buggy"]) == 1
+    assert main(["gradcheck", "--random-data", "--batch-size", "8", "--manual", target, "--convention", "pairs"]) == 0
+    assert (
+        main(
+            [
+                "gradcheck",
+                "--random-data",
+                "--batch-size",
+                "8",
+                "--manual",
+                f"{toy_convention / 'pairnet.py'}:make_buggy",
+            ]
+        )
+        == 1
+    )
 
 
 def test_an_object_no_convention_matches_is_told_what_each_needs():

@@ -1,5 +1,6 @@
 """L2 (and L1) regularization in the loss, in both twins and in anyone's code: agreement where it is
 right, and each classic regularization bug named by re-enacting it."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CS231N = (ROOT / "examples" / "cs231n_fc.py").read_text()
 REG_GRAD = 'grads[f"W{k}"] = x.T @ dout + self.reg * W'
 REG_LOSS = "loss += 0.5 * self.reg * np.sum(W * W)"
-TARGETS = {"ours (the judge adds it)": "manual", "cs231n (its own reg)": f"{ROOT}/examples/cs231n_fc.py:FullyConnectedNet",
-           "layers (the judge adds it)": f"{ROOT}/examples/nnfs_layers.py:build", "sklearn": "sklearn"}
+TARGETS = {
+    "ours (the judge adds it)": "manual",
+    "cs231n (its own reg)": f"{ROOT}/examples/cs231n_fc.py:FullyConnectedNet",
+    "layers (the judge adds it)": f"{ROOT}/examples/nnfs_layers.py:build",
+    "sklearn": "sklearn",
+}
 
 
 def proof(target, dtype="float64", l2=1e-2, l1=0.0, n=16, seed=0):
@@ -51,16 +56,23 @@ def test_the_two_train_steps_apply_the_same_penalty():
     m, t = build_manual(spec, state, "float64"), build_torch(spec, state, "float64")
     opt_m = manual.optim.SGD(m.parameters(), lr=0.1)
     opt_t = torch_impl.optim.SGD(t.parameters(), lr=0.1)
-    loss_m, _ = manual.train.train_step(m, manual.CrossEntropyLoss(), opt_m, x, y,
-                                        penalty=manual.WeightPenalty(l2=0.05, l1=0.01))
-    loss_t, _ = torch_impl.train.train_step(t, torch_impl.CrossEntropyLoss(), opt_t, torch.tensor(x), torch.tensor(y),
-                                            penalty=torch_impl.WeightPenalty(l2=0.05, l1=0.01))
+    loss_m, _ = manual.train.train_step(
+        m, manual.CrossEntropyLoss(), opt_m, x, y, penalty=manual.WeightPenalty(l2=0.05, l1=0.01)
+    )
+    loss_t, _ = torch_impl.train.train_step(
+        t,
+        torch_impl.CrossEntropyLoss(),
+        opt_t,
+        torch.tensor(x),
+        torch.tensor(y),
+        penalty=torch_impl.WeightPenalty(l2=0.05, l1=0.01),
+    )
     assert abs(float(loss_m) - float(loss_t)) <= 1e-14
     for (name, p), q in zip(m.named_parameters(), t.parameters()):
         np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=0, atol=1e-14, err_msg=name)
     plain = build_manual(spec, state, "float64")
     manual.train.train_step(plain, manual.CrossEntropyLoss(), manual.optim.SGD(plain.parameters(), lr=0.1), x, y)
-    assert np.abs(plain.layer1.weight.data - m.layer1.weight.data).max() > 1e-4     # the penalty did something
+    assert np.abs(plain.layer1.weight.data - m.layer1.weight.data).max() > 1e-4  # the penalty did something
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -73,16 +85,23 @@ def test_every_convention_agrees_with_l2_and_l1(case, dtype):
         assert max(p.max_rel_err for p in r.params) <= 1e-12
 
 
-BUGS = {   # the bug → (edits of the cs231n example, {parameter: (code, layer)})
-    "reg-gradient-missing": (((REG_GRAD, 'grads[f"W{k}"] = x.T @ dout'),),
-                             {f"layer{k}.weight": ("reg-gradient-missing", None) for k in (1, 2, 3)}),
-    "reg-gradient-doubled": (((REG_GRAD, 'grads[f"W{k}"] = x.T @ dout + 2 * self.reg * W'),),
-                             {f"layer{k}.weight": ("reg-gradient-doubled", None) for k in (1, 2, 3)}),
-    "reg-layer-missing": (((REG_GRAD, 'grads[f"W{k}"] = x.T @ dout + (self.reg * W if k < self.num_layers else 0)'),),
-                          {"layer3.weight": ("reg-layer-missing", "layer3")}),
-    "reg-on-biases": ((('grads[f"b{k}"] = dout.sum(axis=0)',
-                        'grads[f"b{k}"] = dout.sum(axis=0) + self.reg * self.params[f"b{k}"]'),),
-                      {f"layer{k}.bias": ("reg-on-biases", None) for k in (1, 2, 3)}),
+BUGS = {  # the bug → (edits of the cs231n example, {parameter: (code, layer)})
+    "reg-gradient-missing": (
+        ((REG_GRAD, 'grads[f"W{k}"] = x.T @ dout'),),
+        {f"layer{k}.weight": ("reg-gradient-missing", None) for k in (1, 2, 3)},
+    ),
+    "reg-gradient-doubled": (
+        ((REG_GRAD, 'grads[f"W{k}"] = x.T @ dout + 2 * self.reg * W'),),
+        {f"layer{k}.weight": ("reg-gradient-doubled", None) for k in (1, 2, 3)},
+    ),
+    "reg-layer-missing": (
+        ((REG_GRAD, 'grads[f"W{k}"] = x.T @ dout + (self.reg * W if k < self.num_layers else 0)'),),
+        {"layer3.weight": ("reg-layer-missing", "layer3")},
+    ),
+    "reg-on-biases": (
+        (('grads[f"b{k}"] = dout.sum(axis=0)', 'grads[f"b{k}"] = dout.sum(axis=0) + self.reg * self.params[f"b{k}"]'),),
+        {f"layer{k}.bias": ("reg-on-biases", None) for k in (1, 2, 3)},
+    ),
 }
 
 
@@ -90,8 +109,8 @@ BUGS = {   # the bug → (edits of the cs231n example, {parameter: (code, layer)
 @pytest.mark.parametrize("bug", sorted(BUGS))
 def test_each_regularization_bug_is_named(bug, dtype, tmp_path):
     changes, expected = BUGS[bug]
-    if bug == "reg-on-biases":       # biases start at zero in the example: give them values the penalty can see
-        changes = changes + (("self.params[f\"b{k}\"] = np.zeros(o, dtype)", "self.params[f\"b{k}\"] = np.ones(o, dtype)"),)
+    if bug == "reg-on-biases":  # biases start at zero in the example: give them values the penalty can see
+        changes = changes + (('self.params[f"b{k}"] = np.zeros(o, dtype)', 'self.params[f"b{k}"] = np.ones(o, dtype)'),)
     r = proof(plugin(tmp_path, *changes), dtype=dtype, l2=0.05)
     got = {p.name: (p.diagnosis["code"], p.diagnosis.get("layer")) for p in r.params if p.diagnosis}
     assert got == expected
@@ -111,16 +130,38 @@ def test_reg_goes_only_to_a_factory_that_names_it():
     impl = plugins.load(TARGETS["cs231n (its own reg)"], ModelSpec(), "float64", l2=0.3)
     assert impl.obj.reg == 0.3 and not impl.penalty.l2 and impl.run_penalty.l2 == 0.3
     impl = plugins.load("manual", ModelSpec(), "float64", l2=0.3)
-    assert impl.penalty.l2 == 0.3                       # our twin takes no reg: the judge adds it
+    assert impl.penalty.l2 == 0.3  # our twin takes no reg: the judge adds it
 
 
 @pytest.mark.parametrize("target", ["cs231n", "ours"])
 def test_l2_trains_in_lockstep(target, tiny_mnist, tmp_path):
     manual_flag = ["--manual", TARGETS["cs231n (its own reg)"]] if target == "cs231n" else []
     out = tmp_path / "c.json"
-    assert main(["compare", "--l2", "1e-3", *manual_flag, "--epochs", "1", "--dtype", "float64", "--batch-size", "10",
-                 "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"), "--quiet", "--no-images",
-                 "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--l2",
+                "1e-3",
+                *manual_flag,
+                "--epochs",
+                "1",
+                "--dtype",
+                "float64",
+                "--batch-size",
+                "10",
+                "--data-dir",
+                str(tiny_mnist),
+                "--logdir",
+                str(tmp_path / "runs"),
+                "--quiet",
+                "--no-images",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     payload = json.loads(out.read_text())
     assert payload["max_abs_loss_diff"] <= 1e-9 and payload["config"]["l2"] == 1e-3
     assert next(c for c in payload["checks"] if c["check"] == "reported_loss")["measured"] <= 1e-12
@@ -128,7 +169,27 @@ def test_l2_trains_in_lockstep(target, tiny_mnist, tmp_path):
 
 def test_a_missing_reg_gradient_fails_the_lockstep(tiny_mnist, tmp_path):
     out = tmp_path / "c.json"
-    code = main(["compare", "--l2", "0.1", "--manual", plugin(tmp_path, (REG_GRAD, 'grads[f"W{k}"] = x.T @ dout')),
-                 "--epochs", "1", "--dtype", "float64", "--batch-size", "10", "--data-dir", str(tiny_mnist),
-                 "--logdir", str(tmp_path / "runs"), "--quiet", "--no-images", "--json", str(out)])
+    code = main(
+        [
+            "compare",
+            "--l2",
+            "0.1",
+            "--manual",
+            plugin(tmp_path, (REG_GRAD, 'grads[f"W{k}"] = x.T @ dout')),
+            "--epochs",
+            "1",
+            "--dtype",
+            "float64",
+            "--batch-size",
+            "10",
+            "--data-dir",
+            str(tiny_mnist),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--quiet",
+            "--no-images",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 1

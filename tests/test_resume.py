@@ -1,4 +1,5 @@
 """Interrupt a real training process, resume it, and get exactly the uninterrupted run."""
+
 import json
 import signal
 import subprocess
@@ -51,18 +52,32 @@ def tb_losses(run_dir):
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, mnist_factory, case):
     command, impls, sig, code = CASES[case]
     data = mnist_factory(tmp_path / "data", n_train=3000, n_test=200)
-    common = ["--data-dir", data, "--logdir", tmp_path / "runs", "--epochs", "6", "--batch-size", "4",
-              "--dtype", "float64", "--quiet", "--log-every", "20"]
+    common = [
+        "--data-dir",
+        data,
+        "--logdir",
+        tmp_path / "runs",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "4",
+        "--dtype",
+        "float64",
+        "--quiet",
+        "--log-every",
+        "20",
+    ]
 
-    for attempt in range(4):         # a signal that lands between epochs is retried: we want mid-epoch
+    for attempt in range(4):  # a signal that lands between epochs is retried: we want mid-epoch
         name = f"cut{attempt}"
-        proc = subprocess.Popen(cli(*command, *common, "--experiment", name), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            cli(*command, *common, "--experiment", name), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         ckpts = tmp_path / "runs" / name / "checkpoints"
         deadline = time.time() + 120
         while not any(ckpts.glob("ckpt-*")) and time.time() < deadline and proc.poll() is None:
             time.sleep(0.02)
-        time.sleep(0.05 + 0.04 * attempt)                # into the second epoch
+        time.sleep(0.05 + 0.04 * attempt)  # into the second epoch
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == code, err
@@ -70,7 +85,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, mnist_factory, c
         cut = final_checkpoint(ckpts)
         cut_meta = read_checkpoint(cut, impls)[impls[0]][2]
         assert 0 < cut_meta["step"] < 6 * 750
-        if cut_meta["step_in_epoch"] > 0:                # stopped mid-epoch, after the current step
+        if cut_meta["step_in_epoch"] > 0:  # stopped mid-epoch, after the current step
             break
     else:
         pytest.fail("four signals in a row landed between epochs")
@@ -84,10 +99,12 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, mnist_factory, c
     whole = read_checkpoint(final_checkpoint(tmp_path / "runs" / "whole" / "checkpoints"), impls)
     for impl in impls:
         assert len(resumed[impl][0]) == 6 * 750
-        assert resumed[impl][0] == whole[impl][0]                   # every per-step loss, bit for bit
+        assert resumed[impl][0] == whole[impl][0]  # every per-step loss, bit for bit
         for k, v in whole[impl][1].items():
-            np.testing.assert_array_equal(resumed[impl][1][k], v)   # final parameters, bit for bit
-        cut_points, whole_points = tb_losses(tmp_path / "runs" / name / impl), tb_losses(
-            tmp_path / "runs" / "whole" / impl)
-        assert [s for s, _ in cut_points] == list(range(1, 6 * 750 + 1))   # each step exactly once
+            np.testing.assert_array_equal(resumed[impl][1][k], v)  # final parameters, bit for bit
+        cut_points, whole_points = (
+            tb_losses(tmp_path / "runs" / name / impl),
+            tb_losses(tmp_path / "runs" / "whole" / impl),
+        )
+        assert [s for s, _ in cut_points] == list(range(1, 6 * 750 + 1))  # each step exactly once
         assert cut_points == whole_points

@@ -1,6 +1,7 @@
 """A plug-in cannot fool or break the judge: it cannot change the judge's data, end the judge's process
 with its own exit code, train copies of its parameters unnoticed, slip malformed results past step 1,
 or hang the run beyond one signal."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import HANGING_PLUGIN, cli, one_line
 
 from compare import plugins
 from compare.cli import main
 from compare.config import TrainConfig
-from helpers import HANGING_PLUGIN, cli, one_line
 
 ROOT = Path(__file__).resolve().parents[1]
 CS231N = (ROOT / "examples" / "cs231n_fc.py").read_text()
@@ -34,8 +35,22 @@ def cs231n_plugin(tmp_path: Path, first_lines: str, name: str = "plug") -> str:
 
 
 def train_args(tiny_mnist, tmp_path, *extra):
-    return ["train", "--impl", "manual", "--epochs", "1", "--batch-size", "16", "--data-dir", str(tiny_mnist),
-            "--logdir", str(tmp_path / "runs"), "--quiet", "--no-images", *extra]
+    return [
+        "train",
+        "--impl",
+        "manual",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--data-dir",
+        str(tiny_mnist),
+        "--logdir",
+        str(tmp_path / "runs"),
+        "--quiet",
+        "--no-images",
+        *extra,
+    ]
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -52,7 +67,7 @@ def test_the_judges_test_set_is_unchanged_by_a_writing_plugin(tmp_path, tiny_mni
 
     cfg = TrainConfig(dtype="float64")
     impl = plugins.load(cs231n_plugin(tmp_path, "X -= 0.25"), cfg.spec, cfg.dtype)
-    impl._forward = lambda x: np.subtract(x, 0.25, out=x) @ np.zeros((784, 10))   # writes in its forward too
+    impl._forward = lambda x: np.subtract(x, 0.25, out=x) @ np.zeros((784, 10))  # writes in its forward too
     twin = ManualTwin(cfg, initial_state(cfg.spec, 0), tiny_mnist, impl=impl)
     before = hashlib.sha256(twin.x_test.tobytes() + twin.y_test.tobytes()).hexdigest()
     with pytest.raises(plugins.PluginError, match="writes into the judge's batch"):
@@ -61,8 +76,10 @@ def test_the_judges_test_set_is_unchanged_by_a_writing_plugin(tmp_path, tiny_mni
 
 
 # --- control flow ------------------------------------------------------------------------------
-@pytest.mark.parametrize("exit_with", ["import sys; sys.exit(0)", "import sys; sys.exit(3)",
-                                       "raise KeyboardInterrupt", "raise GeneratorExit"])
+@pytest.mark.parametrize(
+    "exit_with",
+    ["import sys; sys.exit(0)", "import sys; sys.exit(3)", "raise KeyboardInterrupt", "raise GeneratorExit"],
+)
 def test_a_plugins_exit_or_interrupt_is_never_our_exit_code(exit_with, tmp_path):
     target = cs231n_plugin(tmp_path, exit_with)
     r = cli("gradcheck", "--random-data", "--batch-size", "8", "--manual", target)
@@ -73,15 +90,18 @@ def test_a_plugins_exit_or_interrupt_is_never_our_exit_code(exit_with, tmp_path)
 
 # --- state -------------------------------------------------------------------------------------
 def test_a_plugin_that_replaces_its_parameters_is_stopped_with_the_line(tmp_path, tiny_mnist, capsys):
-    target = cs231n_plugin(tmp_path, "for k in list(self.params):\n    self.params[k] = self.params[k].astype(self.dtype)")
+    target = cs231n_plugin(
+        tmp_path, "for k in list(self.params):\n    self.params[k] = self.params[k].astype(self.dtype)"
+    )
     assert main(train_args(tiny_mnist, tmp_path, "--manual", target)) == 2
     line = one_line(capsys.readouterr().err)
     assert "replaced W1 with a new array at" in line and "plug.py:" in line and "in place" in line
 
 
 def test_new_parameter_objects_per_call_are_stopped(tmp_path, tiny_mnist, capsys):
-    source = MINIMAL.replace("    def __call__(self, x):\n",
-                             "    def __call__(self, x):\n        self.W = [Param(w.data) for w in self.W]\n")
+    source = MINIMAL.replace(
+        "    def __call__(self, x):\n", "    def __call__(self, x):\n        self.W = [Param(w.data) for w in self.W]\n"
+    )
     (tmp_path / "fresh.py").write_text(source)
     assert main(train_args(tiny_mnist, tmp_path, "--manual", f"{tmp_path / 'fresh.py'}:MLP")) == 2
     assert "named_parameters() now yields a new object for layer1.weight" in one_line(capsys.readouterr().err)
@@ -92,9 +112,30 @@ def test_gradients_as_lists_train_like_arrays(tmp_path, tiny_mnist):
     source = MINIMAL.replace("self.W[k].grad = g.T @ self.h[k]", "self.W[k].grad = (g.T @ self.h[k]).tolist()")
     (tmp_path / "lists.py").write_text(source)
     out = tmp_path / "c.json"
-    assert main(["compare", "--manual", f"{tmp_path / 'lists.py'}:MLP", "--epochs", "1", "--dtype", "float64",
-                 "--batch-size", "16", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"), "--quiet",
-                 "--no-images", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--manual",
+                f"{tmp_path / 'lists.py'}:MLP",
+                "--epochs",
+                "1",
+                "--dtype",
+                "float64",
+                "--batch-size",
+                "16",
+                "--data-dir",
+                str(tiny_mnist),
+                "--logdir",
+                str(tmp_path / "runs"),
+                "--quiet",
+                "--no-images",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
 
 
 def test_a_per_sample_loss_vector_is_refused(tmp_path, tiny_mnist, capsys):
@@ -107,7 +148,9 @@ def test_a_per_sample_loss_vector_is_refused(tmp_path, tiny_mnist, capsys):
 def test_a_nan_gradient_at_a_later_step_is_caught(tmp_path, tiny_mnist, capsys):
     """Not only the first step is validated: the third step's NaN gradient stops the run in one line."""
     path = tmp_path / "spoiled.py"
-    path.write_text(CS231N + '''
+    path.write_text(
+        CS231N
+        + """
 
 class Spoiled(FullyConnectedNet):
     calls = 0
@@ -120,7 +163,8 @@ class Spoiled(FullyConnectedNet):
         if Spoiled.calls == 3:
             out[1]["W2"][0, 0] = np.nan
         return out
-''')
+"""
+    )
     assert main(train_args(tiny_mnist, tmp_path, "--manual", f"{path}:Spoiled")) == 2
     assert "gradient of W2 (layer2.weight) holds nan" in one_line(capsys.readouterr().err)
 
@@ -141,10 +185,25 @@ def test_a_hung_plugin_stops_on_one_sigterm_with_a_checkpoint(tmp_path, tiny_mni
     path = tmp_path / "hang.py"
     path.write_text(CS231N + HANG)
     mark = tmp_path / "hanging"
-    args = train_args(tiny_mnist, tmp_path, "--manual", f"{path}:Hanging", "--dtype", "float64", "--stop-grace", "1",
-                      "--experiment", "h")
-    proc = subprocess.Popen([sys.executable, "-m", "compare.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "HANG_AT": "4", "HANG_MARK": str(mark)})
+    args = train_args(
+        tiny_mnist,
+        tmp_path,
+        "--manual",
+        f"{path}:Hanging",
+        "--dtype",
+        "float64",
+        "--stop-grace",
+        "1",
+        "--experiment",
+        "h",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "compare.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HANG_AT": "4", "HANG_MARK": str(mark)},
+    )
     wait_for(mark, proc)
     sent = time.time()
     proc.send_signal(signal.SIGTERM)
@@ -163,8 +222,10 @@ def test_a_hung_plugin_stops_on_one_sigterm_with_a_checkpoint(tmp_path, tiny_mni
 def test_step_timeout_makes_a_hung_step_one_line_exit_4(tmp_path, tiny_mnist):
     path = tmp_path / "hang.py"
     path.write_text(CS231N + HANG)
-    r = cli(*train_args(tiny_mnist, tmp_path, "--manual", f"{path}:Hanging", "--step-timeout", "1"),
-            env={"HANG_AT": "2", "HANG_MARK": str(tmp_path / "m")})
+    r = cli(
+        *train_args(tiny_mnist, tmp_path, "--manual", f"{path}:Hanging", "--step-timeout", "1"),
+        env={"HANG_AT": "2", "HANG_MARK": str(tmp_path / "m")},
+    )
     assert r.returncode == 4, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
     assert "step 2 (in hang.Hanging) was abandoned: the step ran past --step-timeout 1 s" in r.stderr
@@ -174,8 +235,12 @@ def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path):
     mark = tmp_path / "importing"
     path = tmp_path / "slow.py"
     path.write_text(f"import time\nopen({str(mark)!r}, 'w').close()\ntime.sleep(60)\n" + CS231N)
-    proc = subprocess.Popen([sys.executable, "-m", "compare.cli", "gradcheck", "--random-data", "--manual",
-                             f"{path}:FullyConnectedNet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "compare.cli", "gradcheck", "--random-data", "--manual", f"{path}:FullyConnectedNet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(mark, proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

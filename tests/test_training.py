@@ -1,4 +1,5 @@
 """Training both twins: lockstep agreement, one batch order, TensorBoard logs read back."""
+
 import json
 import socket
 import subprocess
@@ -11,8 +12,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from compare.cli import build_parser, main, options_from
-from compare.session import run_training
 from compare.runner import epoch_permutation
+from compare.session import run_training
 
 
 def train_args(*extra):
@@ -67,32 +68,70 @@ def test_the_two_train_steps_mirror_each_other(weight):
     for name in state:
         np.testing.assert_allclose(after_m[name], after_t[name], rtol=0, atol=1e-14)
         moved = np.abs(after_m[name] - state[name]).max()
-        assert moved > 1e-3 * weight, name                  # the step did move every parameter
+        assert moved > 1e-3 * weight, name  # the step did move every parameter
 
 
 def test_lockstep_float64_agrees_every_step(tiny_mnist, tmp_path):
     out = tmp_path / "c.json"
-    code = main(["compare", "--quiet", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"),
-                 "--epochs", "3", "--batch-size", "16", "--dtype", "float64", "--json", str(out)])
+    code = main(
+        [
+            "compare",
+            "--quiet",
+            "--data-dir",
+            str(tiny_mnist),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--epochs",
+            "3",
+            "--batch-size",
+            "16",
+            "--dtype",
+            "float64",
+            "--json",
+            str(out),
+        ]
+    )
     payload = json.loads(out.read_text())
     assert code == 0 and payload["passed"]
     assert payload["steps"] == 3 * 6
     assert payload["max_abs_loss_diff"] <= 1e-9
     assert payload["max_abs_test_accuracy_diff"] <= 1e-4
     assert payload["final_param_max_abs_diff"] <= 1e-8
-    assert {"passed", "dtype", "steps", "max_abs_loss_diff", "max_abs_test_accuracy_diff",
-            "final_param_max_abs_diff", "epochs", "logdir"} <= set(payload)
+    assert {
+        "passed",
+        "dtype",
+        "steps",
+        "max_abs_loss_diff",
+        "max_abs_test_accuracy_diff",
+        "final_param_max_abs_diff",
+        "epochs",
+        "logdir",
+    } <= set(payload)
     assert set(payload["epochs"][0]) >= {"epoch", "manual", "torch"}
 
 
 def test_lockstep_catches_a_broken_twin(tiny_mnist, tmp_path, monkeypatch):
     """A wrong manual backward must turn the lockstep verdict into a mismatch (exit 1)."""
-    from compare.faults import LinearBiasNotSummed
     import manual.layers
+    from compare.faults import LinearBiasNotSummed
 
     monkeypatch.setattr(manual.layers.Linear, "backward", LinearBiasNotSummed.backward)
-    code = main(["compare", "--quiet", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"),
-                 "--epochs", "1", "--batch-size", "16", "--dtype", "float64"])
+    code = main(
+        [
+            "compare",
+            "--quiet",
+            "--data-dir",
+            str(tiny_mnist),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--dtype",
+            "float64",
+        ]
+    )
     assert code == 1
 
 
@@ -100,9 +139,26 @@ def test_train_json_and_both_impls_give_the_same_float64_curve(tiny_mnist, tmp_p
     results = {}
     for impl in ("manual", "torch"):
         out = tmp_path / f"{impl}.json"
-        code = main(["train", "--impl", impl, "--quiet", "--data-dir", str(tiny_mnist), "--logdir",
-                     str(tmp_path / "runs"), "--epochs", "2", "--batch-size", "32", "--dtype", "float64",
-                     "--json", str(out)])
+        code = main(
+            [
+                "train",
+                "--impl",
+                impl,
+                "--quiet",
+                "--data-dir",
+                str(tiny_mnist),
+                "--logdir",
+                str(tmp_path / "runs"),
+                "--epochs",
+                "2",
+                "--batch-size",
+                "32",
+                "--dtype",
+                "float64",
+                "--json",
+                str(out),
+            ]
+        )
         assert code == 0
         results[impl] = json.loads(out.read_text())
     for impl, payload in results.items():
@@ -117,33 +173,60 @@ def test_train_json_and_both_impls_give_the_same_float64_curve(tiny_mnist, tmp_p
 def test_same_seed_same_curve(tiny_mnist, tmp_path):
     curves = []
     for i in range(2):
-        _, outcome = run("train", ["manual"], "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / f"r{i}"),
-                         "--epochs", "2", "--batch-size", "16")
+        _, outcome = run(
+            "train",
+            ["manual"],
+            "--data-dir",
+            str(tiny_mnist),
+            "--logdir",
+            str(tmp_path / f"r{i}"),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+        )
         curves.append(outcome.histories["manual"].step_loss)
     assert curves[0] == curves[1]
 
 
 def test_event_files_equal_the_in_memory_history(tiny_mnist, tmp_path):
-    runner, outcome = run("compare", ["manual", "torch"], "--data-dir", str(tiny_mnist),
-                          "--logdir", str(tmp_path / "runs"), "--epochs", "2", "--batch-size", "16",
-                          "--log-every", "4")
+    runner, outcome = run(
+        "compare",
+        ["manual", "torch"],
+        "--data-dir",
+        str(tiny_mnist),
+        "--logdir",
+        str(tmp_path / "runs"),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--log-every",
+        "4",
+    )
     exp = runner.run_dir
     assert exp.parent == tmp_path / "runs"
     tag_sets = {}
     for name in ("manual", "torch"):
         hist = outcome.histories[name]
         acc, losses = scalars(exp / name, "train/loss")
-        assert [s for s, _ in losses] == list(range(1, 13))                 # each step exactly once
-        np.testing.assert_allclose([v for _, v in losses], hist.step_loss, rtol=1e-6)   # events store float32
+        assert [s for s, _ in losses] == list(range(1, 13))  # each step exactly once
+        np.testing.assert_allclose([v for _, v in losses], hist.step_loss, rtol=1e-6)  # events store float32
         _, test_acc = scalars(exp / name, "test/accuracy")
         np.testing.assert_allclose([v for _, v in test_acc], [e["test_accuracy"] for e in hist.epochs], rtol=1e-6)
         tags = acc.Tags()
         tag_sets[name] = (set(tags["scalars"]), set(tags["histograms"]))
-        assert {"train/loss", "train/accuracy", "test/loss", "test/accuracy", "grad_norm/layer1.weight",
-                "hparam/test_accuracy"} <= tag_sets[name][0]
+        assert {
+            "train/loss",
+            "train/accuracy",
+            "test/loss",
+            "test/accuracy",
+            "grad_norm/layer1.weight",
+            "hparam/test_accuracy",
+        } <= tag_sets[name][0]
         assert {"weights/layer1.weight", "grads/layer3.bias"} <= tag_sets[name][1]
         assert "config" in "".join(tags["tensors"])
-    assert tag_sets["manual"] == tag_sets["torch"]                          # so TensorBoard overlays them
+    assert tag_sets["manual"] == tag_sets["torch"]  # so TensorBoard overlays them
     _, div = scalars(exp / "divergence", "divergence/abs_loss_diff")
     assert len(div) == 12 and max(v for _, v in div) <= 1e-5
     assert (exp / "environment.json").exists()
@@ -152,8 +235,18 @@ def test_event_files_equal_the_in_memory_history(tiny_mnist, tmp_path):
 def test_experiment_directories_are_never_reused(tiny_mnist, tmp_path):
     dirs = []
     for _ in range(2):
-        runner, _ = run("train", ["torch"], "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"),
-                        "--epochs", "1", "--experiment", "same")
+        runner, _ = run(
+            "train",
+            ["torch"],
+            "--data-dir",
+            str(tiny_mnist),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--epochs",
+            "1",
+            "--experiment",
+            "same",
+        )
         dirs.append(runner.run_dir)
     assert dirs[0].name == "same" and dirs[1].name == "same-2"
 
@@ -171,12 +264,41 @@ def fetch_json(url):
 
 def test_tensorboard_server_lists_both_twins(tiny_mnist, tmp_path):
     logdir = tmp_path / "runs"
-    assert main(["compare", "--quiet", "--data-dir", str(tiny_mnist), "--logdir", str(logdir),
-                 "--epochs", "1", "--experiment", "exp"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--quiet",
+                "--data-dir",
+                str(tiny_mnist),
+                "--logdir",
+                str(logdir),
+                "--epochs",
+                "1",
+                "--experiment",
+                "exp",
+            ]
+        )
+        == 0
+    )
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
-                               "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(logdir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--reload_interval",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline, runs, tags = time.time() + 90, [], {}
         while time.time() < deadline:
@@ -203,8 +325,24 @@ def test_missing_device_is_a_clear_error(tiny_mnist, tmp_path):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA; the error path needs a machine without it")
-    r = subprocess.run([sys.executable, "-m", "compare.cli", "train", "--impl", "torch", "--device", "cuda",
-                        "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path)], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compare.cli",
+            "train",
+            "--impl",
+            "torch",
+            "--device",
+            "cuda",
+            "--data-dir",
+            str(tiny_mnist),
+            "--logdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "--device cuda" in r.stderr and "Traceback" not in r.stderr
 
@@ -213,8 +351,22 @@ def test_missing_device_is_a_clear_error(tiny_mnist, tmp_path):
 @pytest.mark.slow
 def test_full_mnist_float64_lockstep_one_epoch(mnist_root, tmp_path):
     out = tmp_path / "c.json"
-    code = main(["compare", "--quiet", "--data-dir", str(mnist_root), "--logdir", str(tmp_path / "runs"),
-                 "--epochs", "1", "--dtype", "float64", "--json", str(out)])
+    code = main(
+        [
+            "compare",
+            "--quiet",
+            "--data-dir",
+            str(mnist_root),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--epochs",
+            "1",
+            "--dtype",
+            "float64",
+            "--json",
+            str(out),
+        ]
+    )
     payload = json.loads(out.read_text())
     assert code == 0 and payload["steps"] == 938
     assert payload["max_abs_loss_diff"] <= 1e-9
@@ -224,8 +376,20 @@ def test_full_mnist_float64_lockstep_one_epoch(mnist_root, tmp_path):
 @pytest.mark.slow
 def test_full_mnist_float32_lockstep_three_epochs(mnist_root, tmp_path):
     out = tmp_path / "c.json"
-    code = main(["compare", "--quiet", "--data-dir", str(mnist_root), "--logdir", str(tmp_path / "runs"),
-                 "--epochs", "3", "--json", str(out)])
+    code = main(
+        [
+            "compare",
+            "--quiet",
+            "--data-dir",
+            str(mnist_root),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--epochs",
+            "3",
+            "--json",
+            str(out),
+        ]
+    )
     payload = json.loads(out.read_text())
     assert code == 0 and payload["passed"], payload["checks"]
 
@@ -236,8 +400,25 @@ def test_full_mnist_default_training_reaches_98_percent(mnist_root, tmp_path, im
     """The default recipe, in float64: its accuracy does not depend on the CPU's BLAS kernels the way a
     float32 run's does (98.04-98.22 % measured on different machines), so 98 % is a stable bar."""
     out = tmp_path / "t.json"
-    assert main(["train", "--impl", impl, "--quiet", "--dtype", "float64", "--data-dir", str(mnist_root),
-                 "--logdir", str(tmp_path / "runs"), "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--impl",
+                impl,
+                "--quiet",
+                "--dtype",
+                "float64",
+                "--data-dir",
+                str(mnist_root),
+                "--logdir",
+                str(tmp_path / "runs"),
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     payload = json.loads(out.read_text())
     assert len(payload["epochs"]) <= 20
     assert payload["final_test_accuracy"] >= 0.98
@@ -246,7 +427,7 @@ def test_full_mnist_default_training_reaches_98_percent(mnist_root, tmp_path, im
 def loss_grad_not_divided(self):
     grad = self.probs.copy()
     grad[np.arange(len(grad)), self.target] -= 1.0
-    return grad                                          # bug: no 1/N
+    return grad  # bug: no 1/N
 
 
 @pytest.mark.parametrize("fault", ["relu-mask", "loss-not-divided"])
@@ -260,6 +441,20 @@ def test_float32_band_still_catches_a_broken_backward(tiny_mnist, tmp_path, monk
     else:
         monkeypatch.setattr(manual.layers.CrossEntropyLoss, "backward", loss_grad_not_divided)
     out = tmp_path / "c.json"
-    code = main(["compare", "--quiet", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"),
-                 "--epochs", "5", "--batch-size", "16", "--json", str(out)])
+    code = main(
+        [
+            "compare",
+            "--quiet",
+            "--data-dir",
+            str(tiny_mnist),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--epochs",
+            "5",
+            "--batch-size",
+            "16",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 1, json.loads(out.read_text())["checks"]

@@ -3,6 +3,7 @@ plug-in's own forward or loss, every correct layout is accepted, and the bug is 
 
 Each planted bug below is a small edit of an example, the kind of mistake found in public
 solutions; each expects its code on the right layer in float64 and float32."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,7 @@ from compare import catalogue, plugins
 from compare.cli import main
 from compare.config import ModelSpec
 from compare.data import random_batch
-from compare.gradcheck import (FD_BOTH, FD_OK, FD_PLUGIN_LOSS, FD_TORCH_WRONG, FD_UNEXPLAINED, fd_verdict,
-                               gradient_proof)
+from compare.gradcheck import FD_BOTH, FD_OK, FD_PLUGIN_LOSS, FD_TORCH_WRONG, FD_UNEXPLAINED, fd_verdict, gradient_proof
 
 ROOT = Path(__file__).resolve().parents[1]
 CS231N = (ROOT / "examples" / "cs231n_fc.py").read_text()
@@ -44,18 +44,42 @@ def proof(target, dtype="float64", n=16, seed=0, spec=ModelSpec(), **kw):
 
 
 # --- the planted bugs, as edits of the examples -----------------------------------------------
-OUTPUT_ACTIVATION = (("a = self.f(z) if k < self.num_layers else z", "a = self.f(z)"),
-                     ("grads, dout = {}, dscores", "grads, dout = {}, dscores * self.df(scores)"))
+OUTPUT_ACTIVATION = (
+    ("a = self.f(z) if k < self.num_layers else z", "a = self.f(z)"),
+    ("grads, dout = {}, dscores", "grads, dout = {}, dscores * self.df(scores)"),
+)
 SCORES_RETURN = "if y is None:\n            return scores"
-FORWARD_BUGS = {   # code → (edits of the cs231n example, the variant the diagnosis names)
+FORWARD_BUGS = {  # code → (edits of the cs231n example, the variant the diagnosis names)
     "output-activation": (OUTPUT_ACTIVATION, "relu"),
-    "probabilities": (((SCORES_RETURN, "if y is None:\n            e = np.exp(scores - scores.max(axis=1, "
-                        "keepdims=True))\n            return e / e.sum(axis=1, keepdims=True)"),), None),
-    "log-probabilities": (((SCORES_RETURN, "if y is None:\n            s = scores - scores.max(axis=1, "
-                            "keepdims=True)\n            return s - np.log(np.exp(s).sum(axis=1, keepdims=True))"),),
-                          None),
-    "missing-bias": ((('z = a @ self.params[f"W{k}"] + self.params[f"b{k}"]',
-                       'z = a @ self.params[f"W{k}"] + (self.params[f"b{k}"] if k != 2 else 0)'),), None),
+    "probabilities": (
+        (
+            (
+                SCORES_RETURN,
+                "if y is None:\n            e = np.exp(scores - scores.max(axis=1, "
+                "keepdims=True))\n            return e / e.sum(axis=1, keepdims=True)",
+            ),
+        ),
+        None,
+    ),
+    "log-probabilities": (
+        (
+            (
+                SCORES_RETURN,
+                "if y is None:\n            s = scores - scores.max(axis=1, "
+                "keepdims=True)\n            return s - np.log(np.exp(s).sum(axis=1, keepdims=True))",
+            ),
+        ),
+        None,
+    ),
+    "missing-bias": (
+        (
+            (
+                'z = a @ self.params[f"W{k}"] + self.params[f"b{k}"]',
+                'z = a @ self.params[f"W{k}"] + (self.params[f"b{k}"] if k != 2 else 0)',
+            ),
+        ),
+        None,
+    ),
     "scale": ((("scores = a\n", "scores = 2.0 * a\n"),), None),
 }
 
@@ -91,8 +115,11 @@ def test_output_activation_names_which(activation, tmp_path):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_a_factory_that_ignores_the_activation_is_a_hidden_activation_bug(dtype, tmp_path):
     source = CS231N + "\n\ndef always_relu(sizes, dtype):\n    return FullyConnectedNet(sizes, 'relu', dtype)\n"
-    r = proof(plugin_file(tmp_path, "hid", source, "always_relu"), dtype=dtype,
-              spec=ModelSpec(hidden=(32, 16), activation="tanh"))
+    r = proof(
+        plugin_file(tmp_path, "hid", source, "always_relu"),
+        dtype=dtype,
+        spec=ModelSpec(hidden=(32, 16), activation="tanh"),
+    )
     assert r.forward["diagnosis"]["code"] == "hidden-activation"
     assert r.forward["diagnosis"]["variant"] == "relu"
 
@@ -102,24 +129,40 @@ def test_relu_on_the_scores_acceptance(tmp_path):
     says the plug-in's forward/loss differs - never that torch is wrong."""
     target = plugin_file(tmp_path, "relu_out", edited(CS231N, *OUTPUT_ACTIVATION), "FullyConnectedNet")
     out = tmp_path / "g.json"
-    code = main(["gradcheck", "--random-data", "--batch-size", "16", "--manual", target, "--fd", "--fd-samples", "6",
-                 "--json", str(out)])
+    code = main(
+        [
+            "gradcheck",
+            "--random-data",
+            "--batch-size",
+            "16",
+            "--manual",
+            target,
+            "--fd",
+            "--fd-samples",
+            "6",
+            "--json",
+            str(out),
+        ]
+    )
     payload = json.loads(out.read_text())
     assert code == 1
     assert payload["forward"]["diagnosis"]["code"] == "output-activation"
     verdicts = [c["verdict"] for c in payload["fd"]]
     assert FD_TORCH_WRONG not in verdicts
     assert all(v in (FD_PLUGIN_LOSS, FD_OK) for v in verdicts) and FD_PLUGIN_LOSS in verdicts
-    for c in payload["fd"]:              # its backward is consistent with its own (wrong) forward
+    for c in payload["fd"]:  # its backward is consistent with its own (wrong) forward
         assert c["passed_own"] and c["passed_torch"]
 
 
 def test_a_loss_summed_over_the_batch_is_never_torch_wrong(tmp_path):
-    summed = edited(CS231N, ("loss = -log_probs[np.arange(n), y].mean()", "loss = -log_probs[np.arange(n), y].sum()"),
-                    ("dscores /= n ", "dscores /= 1 "))
+    summed = edited(
+        CS231N,
+        ("loss = -log_probs[np.arange(n), y].mean()", "loss = -log_probs[np.arange(n), y].sum()"),
+        ("dscores /= n ", "dscores /= 1 "),
+    )
     r = proof(plugin_file(tmp_path, "summed", summed, "FullyConnectedNet"), fd=True, fd_samples=4)
     assert not r.passed
-    assert {c.verdict for c in r.fd} == {FD_PLUGIN_LOSS}       # consistent with its own (summed) loss
+    assert {c.verdict for c in r.fd} == {FD_PLUGIN_LOSS}  # consistent with its own (summed) loss
     assert r.loss["diagnosis"]["code"] == "loss-sum"
     assert {p.diagnosis["code"] for p in r.params} == {"batch-sum"}
     # the gradient alone summed (loss still a mean) is a wrong backward
@@ -131,8 +174,12 @@ def test_a_loss_summed_over_the_batch_is_never_torch_wrong(tmp_path):
 def test_our_twin_under_an_injected_fault_still_reads_manual_wrong():
     r = proof("manual", fault="relu-mask", fd=True, fd_samples=4)
     verdicts = {c.name: c.verdict for c in r.fd}
-    assert {n for n, v in verdicts.items() if v != FD_OK} == {"layer1.weight", "layer1.bias", "layer2.weight",
-                                                               "layer2.bias"}
+    assert {n for n, v in verdicts.items() if v != FD_OK} == {
+        "layer1.weight",
+        "layer1.bias",
+        "layer2.weight",
+        "layer2.bias",
+    }
     assert {v for v in verdicts.values() if v != FD_OK} == {"MANUAL WRONG"}
 
 
@@ -156,7 +203,7 @@ def test_a_reported_loss_alone_that_differs_is_a_note_not_a_failure(tmp_path):
 
 def test_loss_diagnosis_recognises_the_clip():
     rng = np.random.default_rng(0)
-    logits = rng.standard_normal((20, 10)) * 30          # confident rows: probabilities below 1e-7 and above 1 − 1e-7
+    logits = rng.standard_normal((20, 10)) * 30  # confident rows: probabilities below 1e-7 and above 1 − 1e-7
     y = rng.integers(0, 10, 20)
     clipped = catalogue.clipped_cross_entropy(logits, y, 1e-7)
     assert abs(clipped - catalogue.cross_entropy(logits, y)) > 1e-3
@@ -174,17 +221,17 @@ def nnfs_module(tmp_path, source=NNFS):
 
 
 def relu_no_mask(self, dvalues):
-    self.dinputs = dvalues.copy()                                # bug: forgets to zero where inputs <= 0
+    self.dinputs = dvalues.copy()  # bug: forgets to zero where inputs <= 0
 
 
 def relu_wrong_threshold(self, dvalues):
     self.dinputs = dvalues.copy()
-    self.dinputs[self.inputs <= 0.05] = 0                        # bug: masks at 0.05, not 0 - in no catalogue
+    self.dinputs[self.inputs <= 0.05] = 0  # bug: masks at 0.05, not 0 - in no catalogue
 
 
 def dense_bias_one_row(self, dvalues):
     self.dweights = self.inputs.T @ dvalues
-    self.dbiases = dvalues[0:1].copy()                           # bug: one sample's gradient, not Σ_n
+    self.dbiases = dvalues[0:1].copy()  # bug: one sample's gradient, not Σ_n
     self.dinputs = dvalues @ self.weights.T
 
 
@@ -206,22 +253,41 @@ def layers_planted(index, method=None, replace=None):
         else:
             layers[index].backward = method.__get__(layers[index])
         return layers
+
     return factory
 
 
-BACKWARD_BUGS = {   # name → (factory, spec, {parameter: (code, layer)})
-    "relu mask dropped after layer1": (layers_planted(1, relu_no_mask), ModelSpec(),
-                                       {n: ("relu-mask-missing", "layer1") for n in NAMES[:2]}),
-    "relu mask dropped after layer2": (layers_planted(3, relu_no_mask), ModelSpec(),
-                                       {n: ("relu-mask-missing", "layer2") for n in NAMES[:4]}),
+BACKWARD_BUGS = {  # name → (factory, spec, {parameter: (code, layer)})
+    "relu mask dropped after layer1": (
+        layers_planted(1, relu_no_mask),
+        ModelSpec(),
+        {n: ("relu-mask-missing", "layer1") for n in NAMES[:2]},
+    ),
+    "relu mask dropped after layer2": (
+        layers_planted(3, relu_no_mask),
+        ModelSpec(),
+        {n: ("relu-mask-missing", "layer2") for n in NAMES[:4]},
+    ),
     "sigmoid derivative at the pre-activation": (
-        layers_planted(3, replace=SigmoidDerivativeAtInput), ModelSpec(activation="sigmoid"),
-        {n: ("activation-derivative-at-preactivation", "layer2") for n in NAMES[:4]}),
-    "bias gradient from one row": (layers_planted(2, dense_bias_one_row), ModelSpec(),
-                                   {"layer2.bias": ("bias-gradient-not-summed", "layer2")}),
-    "a ReLU threshold in no catalogue": (layers_planted(3, relu_wrong_threshold), ModelSpec(),
-                                         {"layer2.weight": ("unexplained", None), "layer2.bias": ("unexplained", None),
-                                          "layer1.weight": ("upstream", None), "layer1.bias": ("upstream", None)}),
+        layers_planted(3, replace=SigmoidDerivativeAtInput),
+        ModelSpec(activation="sigmoid"),
+        {n: ("activation-derivative-at-preactivation", "layer2") for n in NAMES[:4]},
+    ),
+    "bias gradient from one row": (
+        layers_planted(2, dense_bias_one_row),
+        ModelSpec(),
+        {"layer2.bias": ("bias-gradient-not-summed", "layer2")},
+    ),
+    "a ReLU threshold in no catalogue": (
+        layers_planted(3, relu_wrong_threshold),
+        ModelSpec(),
+        {
+            "layer2.weight": ("unexplained", None),
+            "layer2.bias": ("unexplained", None),
+            "layer1.weight": ("upstream", None),
+            "layer1.bias": ("upstream", None),
+        },
+    ),
 }
 
 
@@ -236,7 +302,7 @@ def test_each_catalogue_entry_is_reenacted_on_the_right_layer(bug, dtype):
 
 
 def test_a_signature_keeps_its_code_and_gains_the_reenacted_cause():
-    def negated(sizes, activation, dtype):   # (onehot − p)/N: every gradient negated
+    def negated(sizes, activation, dtype):  # (onehot − p)/N: every gradient negated
         net = layers_planted(0, dense_bias_one_row)(sizes, activation, dtype)[:-1]
         return net + [NegatedLoss()]
 
@@ -251,15 +317,17 @@ def test_a_signature_keeps_its_code_and_gains_the_reenacted_cause():
 
     def factory(sizes, activation, dtype):
         layers = sys.modules[plugins.resolve_factory(f"{ROOT}/examples/nnfs_layers.py:build").fn.__module__].build(
-            sizes, activation, dtype)
+            sizes, activation, dtype
+        )
         return layers[:-1] + [NegatedLoss()]
+
     r = proof(factory)
     assert {p.diagnosis["code"] for p in r.params} == {"sign"}
     assert {p.diagnosis["reenacted"]["code"] for p in r.params} == {"softmax-gradient-sign"}
 
 
 # --- precision ---------------------------------------------------------------------------------
-NNFS_INIT = '''
+NNFS_INIT = """
 _orig_dot = np.dot
 
 
@@ -268,15 +336,21 @@ def _dot(*args, **kwargs):            # what nnfs.init() does to np.dot, process
 
 
 np.dot = _dot
-'''
+"""
 
 
 def test_float32_arithmetic_in_a_float64_run_is_precision(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(np, "dot", np.dot)           # restored after the test, whatever the plug-in does
-    source = edited(NNFS, ("import numpy as np\n", "import numpy as np\n" + NNFS_INIT),
-                    ("self.output = inputs @ self.weights + self.biases", "self.output = np.dot(inputs, self.weights) + self.biases"),
-                    ("self.dweights = self.inputs.T @ dvalues ", "self.dweights = np.dot(self.inputs.T, dvalues) "),
-                    ("self.dinputs = dvalues @ self.weights.T ", "self.dinputs = np.dot(dvalues, self.weights.T) "))
+    monkeypatch.setattr(np, "dot", np.dot)  # restored after the test, whatever the plug-in does
+    source = edited(
+        NNFS,
+        ("import numpy as np\n", "import numpy as np\n" + NNFS_INIT),
+        (
+            "self.output = inputs @ self.weights + self.biases",
+            "self.output = np.dot(inputs, self.weights) + self.biases",
+        ),
+        ("self.dweights = self.inputs.T @ dvalues ", "self.dweights = np.dot(self.inputs.T, dvalues) "),
+        ("self.dinputs = dvalues @ self.weights.T ", "self.dinputs = np.dot(dvalues, self.weights.T) "),
+    )
     target = plugin_file(tmp_path, "nnfs_init", source, "build")
     out = tmp_path / "g.json"
     assert main(["gradcheck", "--random-data", "--batch-size", "16", "--manual", target, "--json", str(out)]) == 1
@@ -289,16 +363,28 @@ def test_float32_arithmetic_in_a_float64_run_is_precision(tmp_path, monkeypatch,
 
 
 # --- every correct layout is accepted -------------------------------------------------------------
-ROW_BIASES = edited(CS231N, ("np.zeros(o, dtype)", "np.zeros((1, o), dtype)"),
-                    ("dout.sum(axis=0)", "dout.sum(axis=0, keepdims=True)"))
-CLIPPED_LOSS = edited(NNFS, ("log_likelihood = -np.log(self.output[range(len(inputs)), y_true])",
-                             "log_likelihood = -np.log(np.clip(self.output, 1e-7, 1 - 1e-7)[range(len(inputs)), y_true])"))
-TORCH_LAYOUT = edited(CS231N, ("rng.standard_normal((i, o))", "rng.standard_normal((o, i))"),
-                      ('z = a @ self.params[f"W{k}"] + ', 'z = a @ self.params[f"W{k}"].T + '),
-                      ('grads[f"W{k}"] = x.T @ dout + self.reg * W', 'grads[f"W{k}"] = dout.T @ x + self.reg * W'),
-                      ("dx = dout @ W.T", "dx = dout @ W"))
-CORRECT = {"row biases": (ROW_BIASES, "FullyConnectedNet"), "clipped loss": (CLIPPED_LOSS, "build"),
-           "torch layout": (TORCH_LAYOUT, "FullyConnectedNet")}
+ROW_BIASES = edited(
+    CS231N, ("np.zeros(o, dtype)", "np.zeros((1, o), dtype)"), ("dout.sum(axis=0)", "dout.sum(axis=0, keepdims=True)")
+)
+CLIPPED_LOSS = edited(
+    NNFS,
+    (
+        "log_likelihood = -np.log(self.output[range(len(inputs)), y_true])",
+        "log_likelihood = -np.log(np.clip(self.output, 1e-7, 1 - 1e-7)[range(len(inputs)), y_true])",
+    ),
+)
+TORCH_LAYOUT = edited(
+    CS231N,
+    ("rng.standard_normal((i, o))", "rng.standard_normal((o, i))"),
+    ('z = a @ self.params[f"W{k}"] + ', 'z = a @ self.params[f"W{k}"].T + '),
+    ('grads[f"W{k}"] = x.T @ dout + self.reg * W', 'grads[f"W{k}"] = dout.T @ x + self.reg * W'),
+    ("dx = dout @ W.T", "dx = dout @ W"),
+)
+CORRECT = {
+    "row biases": (ROW_BIASES, "FullyConnectedNet"),
+    "clipped loss": (CLIPPED_LOSS, "build"),
+    "torch layout": (TORCH_LAYOUT, "FullyConnectedNet"),
+}
 
 
 @pytest.mark.parametrize("case", sorted(CORRECT))
@@ -322,8 +408,26 @@ def test_correct_variants_agree_with_no_diagnosis(case, tmp_path):
 def test_row_biases_train_in_lockstep(tmp_path, tiny_mnist):
     target = plugin_file(tmp_path, "rows", ROW_BIASES, "FullyConnectedNet")
     out = tmp_path / "c.json"
-    code = main(["compare", "--manual", target, "--epochs", "1", "--dtype", "float64", "--batch-size", "10",
-                 "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"), "--quiet", "--json", str(out)])
+    code = main(
+        [
+            "compare",
+            "--manual",
+            target,
+            "--epochs",
+            "1",
+            "--dtype",
+            "float64",
+            "--batch-size",
+            "10",
+            "--data-dir",
+            str(tiny_mnist),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--quiet",
+            "--json",
+            str(out),
+        ]
+    )
     payload = json.loads(out.read_text())
     assert code == 0 and payload["max_abs_loss_diff"] <= 1e-9 and payload["final_param_max_abs_diff"] <= 1e-9
 
@@ -333,9 +437,30 @@ def test_a_clipped_reported_loss_agrees_in_lockstep_with_a_note(tmp_path, tiny_m
     judged loss and the parameters agree, so the verdict is AGREE and the note names the clip."""
     target = plugin_file(tmp_path, "clipped", CLIPPED_LOSS, "build")
     out = tmp_path / "c.json"
-    code = main(["compare", "--manual", target, "--epochs", "4", "--lr", "0.1", "--dtype", "float64",
-                 "--batch-size", "8", "--schedule", "none", "--data-dir", str(tiny_mnist), "--no-images",
-                 "--logdir", str(tmp_path / "runs"), "--json", str(out)])
+    code = main(
+        [
+            "compare",
+            "--manual",
+            target,
+            "--epochs",
+            "4",
+            "--lr",
+            "0.1",
+            "--dtype",
+            "float64",
+            "--batch-size",
+            "8",
+            "--schedule",
+            "none",
+            "--data-dir",
+            str(tiny_mnist),
+            "--no-images",
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--json",
+            str(out),
+        ]
+    )
     payload = json.loads(out.read_text())
     text = capsys.readouterr().out
     assert code == 0 and payload["passed"]
@@ -347,12 +472,31 @@ def test_a_clipped_reported_loss_agrees_in_lockstep_with_a_note(tmp_path, tiny_m
 
 
 def test_a_real_divergence_still_fails_and_names_the_step(tmp_path, tiny_mnist, capsys):
-    late = edited(CS231N, ("dscores /= n ", "dscores /= n * (1.0 + 1e-6) "))   # a tiny, steady error
+    late = edited(CS231N, ("dscores /= n ", "dscores /= n * (1.0 + 1e-6) "))  # a tiny, steady error
     target = plugin_file(tmp_path, "late", late, "FullyConnectedNet")
     out = tmp_path / "c.json"
-    code = main(["compare", "--manual", target, "--epochs", "1", "--dtype", "float64", "--batch-size", "10",
-                 "--log-every", "1", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"), "--quiet",
-                 "--json", str(out)])
+    code = main(
+        [
+            "compare",
+            "--manual",
+            target,
+            "--epochs",
+            "1",
+            "--dtype",
+            "float64",
+            "--batch-size",
+            "10",
+            "--log-every",
+            "1",
+            "--data-dir",
+            str(tiny_mnist),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--quiet",
+            "--json",
+            str(out),
+        ]
+    )
     payload = json.loads(out.read_text())
     assert code == 1 and payload["params_left_at"] is not None and 1 <= payload["params_left_at"] <= 10
     assert "the parameters left the 1e-08 tolerance first at step" in capsys.readouterr().out
@@ -363,8 +507,10 @@ def test_an_error_inside_the_students_package_names_their_line(tmp_path, monkeyp
     pkg = tmp_path / "theirs"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "fc_net.py").write_text("class Net:\n    def __init__(self, sizes):\n        self.params = {}\n"
-                                   "        for k, v in {'a': 1}.iteritems():\n            pass\n")
+    (pkg / "fc_net.py").write_text(
+        "class Net:\n    def __init__(self, sizes):\n        self.params = {}\n"
+        "        for k, v in {'a': 1}.iteritems():\n            pass\n"
+    )
     factory = tmp_path / "factory.py"
     factory.write_text("from theirs.fc_net import Net\n\n\ndef make(sizes):\n    return Net(sizes)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -374,7 +520,9 @@ def test_an_error_inside_the_students_package_names_their_line(tmp_path, monkeyp
 
 
 def test_a_criterion_with_forward_and_backward_is_called_as_documented(tmp_path):
-    source = (ROOT / "examples" / "minimal_ours.py").read_text() + '''
+    source = (
+        (ROOT / "examples" / "minimal_ours.py").read_text()
+        + """
 
 class Criterion:                       # docs/plugins.md: forward(logits, y) -> loss, backward() -> dL/dlogits
     def forward(self, logits, y):
@@ -393,15 +541,18 @@ def with_criterion(sizes, dtype):
     net = MLP(sizes, dtype)
     net.criterion = Criterion()
     return net
-'''
+"""
+    )
     r = proof(plugin_file(tmp_path, "crit", source, "with_criterion"))
     assert r.passed and max(p.max_rel_err for p in r.params) <= 1e-12
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_one_activation_backward_shared_by_every_layer_is_named_once(dtype, tmp_path):
-    source = edited((ROOT / "examples" / "minimal_ours.py").read_text(),
-                    ("g = (g @ self.W[k].data) * (self.h[k] > 0)", "g = g @ self.W[k].data"))
+    source = edited(
+        (ROOT / "examples" / "minimal_ours.py").read_text(),
+        ("g = (g @ self.W[k].data) * (self.h[k] > 0)", "g = g @ self.W[k].data"),
+    )
     r = proof(plugin_file(tmp_path, "nomask", source, "MLP"), dtype=dtype)
     got = {p.name: (p.diagnosis["code"], p.diagnosis["layer"]) for p in r.params if p.diagnosis}
     assert got == dict.fromkeys(NAMES[:4], ("relu-mask-missing", "every hidden layer"))
@@ -415,9 +566,29 @@ def test_the_books_clipped_loss_on_real_mnist(mnist_root, tmp_path):
 
     target = plugin_file(tmp_path, "nnfs_clipped", CLIPPED_LOSS, "build")
     out = tmp_path / "c.json"
-    r = subprocess.run([sys.executable, "-m", "compare.cli", "compare", "--manual", target, "--epochs", "1",
-                        "--dtype", "float64", "--data-dir", str(mnist_root), "--logdir", str(tmp_path / "runs"),
-                        "--no-images", "--json", str(out)], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compare.cli",
+            "compare",
+            "--manual",
+            target,
+            "--epochs",
+            "1",
+            "--dtype",
+            "float64",
+            "--data-dir",
+            str(mnist_root),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--no-images",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr
     payload = json.loads(out.read_text())
     assert payload["loss_diagnosis"]["code"] == "loss-clipped" and payload["loss_diagnosis"]["clip"] == 1e-7
@@ -431,10 +602,37 @@ def test_correct_code_gets_no_loss_note_in_training(dtype, tmp_path, mnist_facto
     """Trained to small losses (where float32's rounding of the reported loss is large relative to it),
     our twin and the examples get no loss diagnosis: the judged and reported losses agree to rounding."""
     data = mnist_factory(tmp_path / "data")
-    for target in ("manual", f"{ROOT}/examples/nnfs_layers.py:build", f"{ROOT}/examples/cs231n_fc.py:FullyConnectedNet"):
+    for target in (
+        "manual",
+        f"{ROOT}/examples/nnfs_layers.py:build",
+        f"{ROOT}/examples/cs231n_fc.py:FullyConnectedNet",
+    ):
         out = tmp_path / "c.json"
-        assert main(["compare", "--manual", target, "--epochs", "4", "--lr", "0.1", "--dtype", dtype,
-                     "--batch-size", "8", "--data-dir", str(data), "--logdir", str(tmp_path / "runs"), "--quiet",
-                     "--no-images", "--json", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "compare",
+                    "--manual",
+                    target,
+                    "--epochs",
+                    "4",
+                    "--lr",
+                    "0.1",
+                    "--dtype",
+                    dtype,
+                    "--batch-size",
+                    "8",
+                    "--data-dir",
+                    str(data),
+                    "--logdir",
+                    str(tmp_path / "runs"),
+                    "--quiet",
+                    "--no-images",
+                    "--json",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         payload = json.loads(out.read_text())
         assert payload["loss_diagnosis"] is None and not payload["notes"], (target, payload["notes"])

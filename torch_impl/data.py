@@ -4,6 +4,7 @@
 ``load_split`` reads the same four files with torchvision's IDX reader, from torchvision's layout
 or a flat directory, raw or ``.gz``, and holds them as tensors.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -16,7 +17,7 @@ from compare.datasets import DATASETS, DataError, check_split, hint, split_paths
 
 def download(root: str | Path, dataset: str = "mnist") -> None:
     """Fetch the dataset into ``root/<Folder>/raw`` with torchvision; one clear line when it can't."""
-    import torchvision.datasets      # torchvision is slow to import: only when needed
+    import torchvision.datasets  # torchvision is slow to import: only when needed
 
     ds = DATASETS[dataset]
     cls = getattr(torchvision.datasets, ds.folder)
@@ -27,12 +28,13 @@ def download(root: str | Path, dataset: str = "mnist") -> None:
             cls(str(root), train=train, download=True)
     except Exception as e:  # torchvision raises URLError, RuntimeError, … when offline
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        reason = lines[-1] if lines else type(e).__name__      # e.g. <urlopen error … not known>
-        for folder in created:                                 # leave no empty folders behind
+        reason = lines[-1] if lines else type(e).__name__  # e.g. <urlopen error … not known>
+        for folder in created:  # leave no empty folders behind
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
-        raise DataError(f"{ds.title} is not in {Path(root).resolve()} and downloading it failed ({reason}); "
-                        f"{hint(dataset)}") from None
+        raise DataError(
+            f"{ds.title} is not in {Path(root).resolve()} and downloading it failed ({reason}); {hint(dataset)}"
+        ) from None
 
 
 def _read(path: Path, reader) -> torch.Tensor:

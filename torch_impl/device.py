@@ -1,4 +1,5 @@
 """Which device the autograd twin runs on, and the numerics that keep GPU float32 comparable."""
+
 from __future__ import annotations
 
 import torch
@@ -12,16 +13,19 @@ class DeviceError(UserError, ValueError):
 
 def resolve_device(name: str = "auto") -> torch.device:
     """'auto' picks cuda, then mps, then cpu; asking for an absent device is an error."""
-    has = {"cuda": torch.cuda.is_available(),
-           "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
-           "cpu": True}
+    has = {
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+        "cpu": True,
+    }
     if name == "auto":
         name = next(d for d in ("cuda", "mps", "cpu") if has[d])
     if name not in has:
         raise DeviceError(f"--device {name!r} is unknown; choose auto, cpu, cuda or mps")
     if not has[name]:
-        raise DeviceError(f"--device {name} was asked for but no {name} device is available here; "
-                          "use --device cpu (or auto)")
+        raise DeviceError(
+            f"--device {name} was asked for but no {name} device is available here; use --device cpu (or auto)"
+        )
     return torch.device(name)
 
 

@@ -3,12 +3,27 @@
 Autograd derives every backward, so there is nothing to write by hand here; this
 module exists so the two twins can be read side by side, file by file.
 """
+
 import torch
 from torch import nn
 from torch.nn import CrossEntropyLoss, Linear, Module, Parameter, ReLU, Sigmoid, Tanh
 
-__all__ = ["ACTIVATIONS", "CrossEntropyLoss", "LOSSES", "Linear", "MSELoss", "Module", "OUTPUT_ACTIVATIONS",
-           "Parameter", "QuadraticLoss", "ReLU", "Sigmoid", "Softmax", "Tanh", "WeightPenalty"]
+__all__ = [
+    "ACTIVATIONS",
+    "CrossEntropyLoss",
+    "LOSSES",
+    "Linear",
+    "MSELoss",
+    "Module",
+    "OUTPUT_ACTIVATIONS",
+    "Parameter",
+    "QuadraticLoss",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "WeightPenalty",
+]
 
 
 class Softmax(nn.Softmax):
@@ -40,6 +55,7 @@ class WeightPenalty(Module):
     def forward(self, weights: list[torch.Tensor]) -> torch.Tensor:
         return sum(0.5 * self.l2 * (w * w).sum() + self.l1 * w.abs().sum() for w in weights)
 
+
 class QuadraticLoss(MSELoss):
     """Nielsen's quadratic cost (1/N) Σ_n ½·Σ_k (a − onehot)²: torch.nn.MSELoss scaled by C/2 (the
     documented scale between the two conventions)."""
@@ -49,5 +65,5 @@ class QuadraticLoss(MSELoss):
 
 
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
-OUTPUT_ACTIVATIONS = {"sigmoid": Sigmoid, "softmax": Softmax}     # "none": the logits themselves
+OUTPUT_ACTIVATIONS = {"sigmoid": Sigmoid, "softmax": Softmax}  # "none": the logits themselves
 LOSSES = {"cross-entropy": CrossEntropyLoss, "mse": MSELoss, "quadratic": QuadraticLoss}

@@ -3,6 +3,7 @@
 Layers are ``layer1 … layerK`` as in the classic snippet, the activation after each
 hidden layer is ``act1 … act(K-1)``; the last layer gives logits.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -15,9 +16,17 @@ from torch_impl.layers import ACTIVATIONS, OUTPUT_ACTIVATIONS
 
 
 class SimpleNet(nn.Module):
-    def __init__(self, in_features: int = 784, hidden: Sequence[int] = (128, 64),
-                 out_features: int = 10, activation: str = "relu", output_activation: str = "none", *,
-                 dtype=torch.float32, device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        in_features: int = 784,
+        hidden: Sequence[int] = (128, 64),
+        out_features: int = 10,
+        activation: str = "relu",
+        output_activation: str = "none",
+        *,
+        dtype=torch.float32,
+        device: torch.device | str = "cpu",
+    ):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
@@ -38,10 +47,10 @@ class SimpleNet(nn.Module):
         self.out_act = OUTPUT_ACTIVATIONS[output_activation]() if output_activation != "none" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.reshape(-1, self.in_features)                                 # x.view(-1, 784)
+        x = x.reshape(-1, self.in_features)  # x.view(-1, 784)
         for layer, act in zip(self.layers, self.acts):
             x = act(layer(x))
-        z = self.layers[-1](x)                                              # logits (N, 10)
+        z = self.layers[-1](x)  # logits (N, 10)
         return self.out_act(z) if self.out_act is not None else z
 
     # --- state as NumPy arrays, the manual twin's currency ------------------------------

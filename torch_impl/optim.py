@@ -2,6 +2,7 @@
 
 Built by the same two functions, with the same names and arguments, as ``manual/optim.py``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,8 +10,21 @@ from dataclasses import dataclass
 from torch.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingLR, LRScheduler, StepLR
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "RMSprop", "ConstantLR", "CosineAnnealingLR", "LRScheduler", "Optimizer", "StepLR",
-           "OPTIMIZERS", "make_optimizer", "make_scheduler"]
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "ConstantLR",
+    "CosineAnnealingLR",
+    "LRScheduler",
+    "Optimizer",
+    "StepLR",
+    "OPTIMIZERS",
+    "make_optimizer",
+    "make_scheduler",
+]
 
 
 @dataclass(frozen=True)
@@ -27,13 +41,14 @@ class Registered:
 
 
 ADAM_TAKES = ("betas", "eps", "weight_decay", "amsgrad")
-OPTIMIZERS = {      # mirrored name by name in manual/optim.py
+OPTIMIZERS = {  # mirrored name by name in manual/optim.py
     "sgd": Registered(SGD, ("momentum", "dampening", "weight_decay", "nesterov"), dict(fused=True)),
     "adam": Registered(Adam, ADAM_TAKES, dict(fused=True)),
     "adamw": Registered(AdamW, ADAM_TAKES, dict(fused=True)),
     "rmsprop": Registered(RMSprop, ("alpha", "eps", "weight_decay", "momentum", "centered"), dict(foreach=False)),
-    "adagrad": Registered(Adagrad, ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
-                          dict(foreach=False)),
+    "adagrad": Registered(
+        Adagrad, ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"), dict(foreach=False)
+    ),
 }
 
 
@@ -44,8 +59,9 @@ def make_optimizer(name: str, params, *, lr, **hyper) -> Optimizer:
     return entry.cls(params, lr=lr, **{k: v for k, v in hyper.items() if k in entry.takes}, **entry.kernel)
 
 
-def make_scheduler(name: str, optimizer: Optimizer, *, epochs: int, step_size: int = 5,
-                   gamma: float = 0.1) -> LRScheduler:
+def make_scheduler(
+    name: str, optimizer: Optimizer, *, epochs: int, step_size: int = 5, gamma: float = 0.1
+) -> LRScheduler:
     if name == "step":
         return StepLR(optimizer, step_size=step_size, gamma=gamma)
     if name == "cosine":

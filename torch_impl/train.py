@@ -4,6 +4,7 @@ The epoch loop (batch order, logging, checkpoints) is the harness's, shared by b
 this module holds what differs: how a step computes and applies the gradients.
 Nothing here reads a value back to the host, so a GPU step never waits for the CPU.
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,9 +14,15 @@ from torch_impl.model import SimpleNet
 from torch_impl.optim import Optimizer
 
 
-def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer,
-               x: torch.Tensor, y: torch.Tensor, weight: float = 1.0,
-               penalty: WeightPenalty | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def train_step(
+    model: SimpleNet,
+    loss_fn: CrossEntropyLoss,
+    optimizer: Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weight: float = 1.0,
+    penalty: WeightPenalty | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward, backward, update; returns (loss, number correct) of the batch before the update.
 
     ``weight`` scales the loss that is differentiated (a DistributedDataParallel shard's share, see
@@ -25,7 +32,7 @@ def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer
     logits = model(x)
     loss = loss_fn(logits, y) if len(y) else logits.sum()
     if penalty and len(y):
-        module = getattr(model, "module", model)          # the weights of the module DDP wraps
+        module = getattr(model, "module", model)  # the weights of the module DDP wraps
         loss = loss + penalty([layer.weight for layer in module.layers])
     (loss * weight if len(y) else loss * 0.0).backward()
     optimizer.step()
@@ -33,20 +40,21 @@ def train_step(model: SimpleNet, loss_fn: CrossEntropyLoss, optimizer: Optimizer
 
 
 @torch.no_grad()
-def evaluate(model: SimpleNet, loss_fn: CrossEntropyLoss, x: torch.Tensor, y: torch.Tensor,
-             batch_size: int = 10000) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+def evaluate(
+    model: SimpleNet, loss_fn: CrossEntropyLoss, x: torch.Tensor, y: torch.Tensor, batch_size: int = 10000
+) -> tuple[float, float, torch.Tensor, torch.Tensor]:
     """(mean loss, accuracy, predicted class, its softmax probability) over (x, y), in large batches;
     one read-back at the end."""
     total_loss = torch.zeros((), dtype=torch.float64, device=x.device)
     pred = torch.empty(len(x), dtype=torch.int64, device=x.device)
     confidence = torch.empty(len(x), dtype=torch.float64, device=x.device)
     for start in range(0, len(x), batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         logits = model(xb)
         total_loss += loss_fn(logits, yb).double() * len(xb)
-        scores = torch.softmax(logits, dim=1) if isinstance(loss_fn, CrossEntropyLoss) else logits   # probabilities
+        scores = torch.softmax(logits, dim=1) if isinstance(loss_fn, CrossEntropyLoss) else logits  # probabilities
         top = scores.max(dim=1)
-        pred[start:start + len(xb)], confidence[start:start + len(xb)] = top.indices, top.values
+        pred[start : start + len(xb)], confidence[start : start + len(xb)] = top.indices, top.values
     correct = torch.count_nonzero(pred == y)
     return total_loss.item() / len(x), correct.item() / len(x), pred, confidence
 

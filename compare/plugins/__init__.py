@@ -34,15 +34,49 @@ The package: ``protocol`` (the adapter base, the registry, calling someone else'
 (target → factory → adapter) and ``conventions/`` (one module per convention, each registering
 itself).
 """
+
 from __future__ import annotations
 
-from compare.plugins.loader import (DEFAULT_TARGET, Factory, argument_names, call_factory, detect, load,
-                                    resolve_factory)
-from compare.plugins.protocol import (WRONG_VERDICT, Gradients, Implementation, PluginError, Slot, accepts,
-                                      adapters, aliases, check_finite, convention_names, read_only, register,
-                                      short, user_code, where)
+from compare.plugins.loader import DEFAULT_TARGET, Factory, argument_names, call_factory, detect, load, resolve_factory
+from compare.plugins.protocol import (
+    WRONG_VERDICT,
+    Gradients,
+    Implementation,
+    PluginError,
+    Slot,
+    accepts,
+    adapters,
+    aliases,
+    check_finite,
+    convention_names,
+    read_only,
+    register,
+    short,
+    user_code,
+    where,
+)
 
-__all__ = ["DEFAULT_TARGET", "WRONG_VERDICT", "Factory", "Gradients", "Implementation", "PluginError", "Slot",
-           "accepts", "adapters", "aliases", "argument_names", "call_factory", "check_finite",
-           "convention_names", "detect", "load", "read_only", "register", "resolve_factory", "short",
-           "user_code", "where"]
+__all__ = [
+    "DEFAULT_TARGET",
+    "WRONG_VERDICT",
+    "Factory",
+    "Gradients",
+    "Implementation",
+    "PluginError",
+    "Slot",
+    "accepts",
+    "adapters",
+    "aliases",
+    "argument_names",
+    "call_factory",
+    "check_finite",
+    "convention_names",
+    "detect",
+    "load",
+    "read_only",
+    "register",
+    "resolve_factory",
+    "short",
+    "user_code",
+    "where",
+]

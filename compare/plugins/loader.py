@@ -1,6 +1,7 @@
 """Loading a plug-in: ``--manual`` TARGET (an alias, ``MODULE:FACTORY`` or ``path/to/file.py:FACTORY``, or
 a factory callable) → the factory → its object → the adapter of its convention (detected through the
 registry, or forced) with the run's penalty and, optionally, the harness's weights."""
+
 from __future__ import annotations
 
 import importlib
@@ -16,8 +17,16 @@ import numpy as np
 
 import manual
 from compare.config import ModelSpec
-from compare.plugins.protocol import (Implementation, PluginError, accepts, adapters, aliases, convention_names,
-                                      short, where)
+from compare.plugins.protocol import (
+    Implementation,
+    PluginError,
+    accepts,
+    adapters,
+    aliases,
+    convention_names,
+    short,
+    where,
+)
 
 DEFAULT_TARGET = "manual"
 
@@ -45,32 +54,46 @@ def resolve_factory(target: str) -> Factory:
         name = "simplenet_plugin_" + re.sub(r"\W", "_", str(path.resolve()))
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module          # dataclasses and pickling look their module up by name
+        sys.modules[name] = module  # dataclasses and pickling look their module up by name
         files = (str(path.resolve()),)
         try:
             spec.loader.exec_module(module)
         except Exception as e:
             del sys.modules[name]
-            raise PluginError(f"--manual {target}: importing {path} raised {short(e)} at {where(e, files)}", e) from None
+            raise PluginError(
+                f"--manual {target}: importing {path} raised {short(e)} at {where(e, files)}", e
+            ) from None
         label = path.stem
     else:
         try:
             module = importlib.import_module(module_part)
         except ModuleNotFoundError as e:
             if e.name and module_part.startswith(e.name):
-                raise PluginError(f"--manual {target}: no module named {module_part!r} (is it installed or on "
-                                  "PYTHONPATH? for a file give path/to/file.py:FACTORY)", e) from None
-            raise PluginError(f"--manual {target}: importing {module_part} raised {short(e)} at {where(e)}", e) from None
+                raise PluginError(
+                    f"--manual {target}: no module named {module_part!r} (is it installed or on "
+                    "PYTHONPATH? for a file give path/to/file.py:FACTORY)",
+                    e,
+                ) from None
+            raise PluginError(
+                f"--manual {target}: importing {module_part} raised {short(e)} at {where(e)}", e
+            ) from None
         except Exception as e:
-            raise PluginError(f"--manual {target}: importing {module_part} raised {short(e)} at {where(e)}", e) from None
+            raise PluginError(
+                f"--manual {target}: importing {module_part} raised {short(e)} at {where(e)}", e
+            ) from None
         files = (str(Path(module.__file__).resolve()),) if getattr(module, "__file__", None) else ()
         label = module_part.rsplit(".", 1)[-1]
     fn = getattr(module, attr, None)
     if fn is None or not callable(fn):
-        public = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
-                        and getattr(v, "__module__", None) == module.__name__)
-        raise PluginError(f"--manual {target}: {module_part} has no {'callable ' if fn is not None else ''}"
-                          f"{attr!r} (it defines: {', '.join(public) or 'nothing callable'})")
+        public = sorted(
+            n
+            for n, v in vars(module).items()
+            if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) == module.__name__
+        )
+        raise PluginError(
+            f"--manual {target}: {module_part} has no {'callable ' if fn is not None else ''}"
+            f"{attr!r} (it defines: {', '.join(public) or 'nothing callable'})"
+        )
     if target in aliases():
         label = target
     else:
@@ -81,12 +104,22 @@ def resolve_factory(target: str) -> Factory:
 def call_factory(factory: Factory, spec: ModelSpec, dtype, l2: float = 0.0, l1: float = 0.0):
     """Call the factory with the keyword arguments it accepts among ``sizes``, ``activation``, ``dtype``
     and the run's regularization (``reg`` - CS231n's name - or ``l2``, and ``l1``)."""
-    offered = dict(sizes=[spec.in_features, *spec.hidden, spec.out_features], activation=spec.activation,
-                   dtype=np.dtype(dtype).type, reg=l2, l2=l2, l1=l1, output_activation=spec.output_activation)
+    offered = dict(
+        sizes=[spec.in_features, *spec.hidden, spec.out_features],
+        activation=spec.activation,
+        dtype=np.dtype(dtype).type,
+        reg=l2,
+        l2=l2,
+        l1=l1,
+        output_activation=spec.output_activation,
+    )
     named = argument_names(factory.fn)
     # the penalty goes only to a factory that names it: one that does computes it itself (load())
-    kwargs = {k: v for k, v in offered.items()
-              if (k in named if k in ("reg", "l2", "l1", "output_activation") else accepts(factory.fn, k))}
+    kwargs = {
+        k: v
+        for k, v in offered.items()
+        if (k in named if k in ("reg", "l2", "l1", "output_activation") else accepts(factory.fn, k))
+    }
     if "reg" in kwargs and "l2" in kwargs:
         del kwargs["l2"]
     try:
@@ -94,8 +127,11 @@ def call_factory(factory: Factory, spec: ModelSpec, dtype, l2: float = 0.0, l1: 
     except (PluginError, MemoryError):
         raise
     except Exception as e:
-        raise PluginError(f"--manual {factory.target}: {factory.fn.__name__}({', '.join(kwargs)}) raised "
-                          f"{short(e)} at {where(e, factory.files)}", e) from None
+        raise PluginError(
+            f"--manual {factory.target}: {factory.fn.__name__}({', '.join(kwargs)}) raised "
+            f"{short(e)} at {where(e, factory.files)}",
+            e,
+        ) from None
 
 
 def argument_names(fn) -> set[str]:
@@ -111,21 +147,34 @@ def detect(obj) -> str:
         if adapter.matches(obj):
             return adapter.name
     needs = ", ".join(a.needs for a in adapters() if a.needs)
-    raise PluginError(f"cannot tell the convention of a {type(obj).__name__}: {needs} (docs/plugins.md); or "
-                      "force one with --convention")
+    raise PluginError(
+        f"cannot tell the convention of a {type(obj).__name__}: {needs} (docs/plugins.md); or "
+        "force one with --convention"
+    )
 
 
-def load(target: str | Callable = DEFAULT_TARGET, spec: ModelSpec = ModelSpec(), dtype="float64", *,
-         convention: str | None = None, state: dict[str, np.ndarray] | None = None, l2: float = 0.0,
-         l1: float = 0.0) -> Implementation:
+def load(
+    target: str | Callable = DEFAULT_TARGET,
+    spec: ModelSpec = ModelSpec(),
+    dtype="float64",
+    *,
+    convention: str | None = None,
+    state: dict[str, np.ndarray] | None = None,
+    l2: float = 0.0,
+    l1: float = 0.0,
+) -> Implementation:
     """Build the implementation ``target`` names (or a factory callable), adapt it, load ``state``.
 
     With a weight penalty (``l2``, ``l1``), a factory that takes ``reg``/``l2`` (``l1``) computes it
     itself, in its loss and gradients; for one that does not, the judge adds it to the plug-in's loss
     and weight gradients (``manual.layers.WeightPenalty``) - said in the header."""
     if callable(target):
-        factory = Factory(target, getattr(target, "__name__", "factory"), getattr(target, "__name__", "plugin"),
-                          (str(Path(inspect.getfile(target)).resolve()),) if inspect.isfunction(target) else ())
+        factory = Factory(
+            target,
+            getattr(target, "__name__", "factory"),
+            getattr(target, "__name__", "plugin"),
+            (str(Path(inspect.getfile(target)).resolve()),) if inspect.isfunction(target) else (),
+        )
     else:
         factory = resolve_factory(target)
     obj = call_factory(factory, spec, dtype, l2, l1)
@@ -137,8 +186,8 @@ def load(target: str | Callable = DEFAULT_TARGET, spec: ModelSpec = ModelSpec(),
     impl = adapter(obj, spec, dtype, label=factory.label, target=factory.target, files=factory.files)
     names = argument_names(factory.fn)
     owns_l2, owns_l1 = bool({"reg", "l2"} & names), "l1" in names
-    impl.penalty = manual.WeightPenalty(0.0 if owns_l2 else l2, 0.0 if owns_l1 else l1)   # what the judge adds
-    impl.run_penalty = manual.WeightPenalty(l2, l1)                                         # what the run has
+    impl.penalty = manual.WeightPenalty(0.0 if owns_l2 else l2, 0.0 if owns_l1 else l1)  # what the judge adds
+    impl.run_penalty = manual.WeightPenalty(l2, l1)  # what the run has
     if state is not None:
         impl.load_state(state)
     return impl

@@ -2,6 +2,7 @@
 the rules for calling someone else's code (errors naming the user's own ``file:line``, read-only
 inputs, gradient checks).  docs/plugins.md is the user's guide; ``compare/plugins/conventions/``
 holds one module per convention."""
+
 from __future__ import annotations
 
 import importlib
@@ -56,8 +57,15 @@ LIBRARY_DIRS = tuple({str(Path(sysconfig.get_paths()[k]).resolve()) + "/" for k 
 
 def user_code(path: str) -> bool:
     """A file of the user's: not ours, not the standard library's, not an installed package's."""
-    return not (path.startswith(PROJECT_DIRS) or path.startswith(LIBRARY_DIRS) or "site-packages" in path
-                or "dist-packages" in path or path.startswith("<") or "/<frozen " in path or "importlib" in path)
+    return not (
+        path.startswith(PROJECT_DIRS)
+        or path.startswith(LIBRARY_DIRS)
+        or "site-packages" in path
+        or "dist-packages" in path
+        or path.startswith("<")
+        or "/<frozen " in path
+        or "importlib" in path
+    )
 
 
 def short(exc: BaseException) -> str:
@@ -71,11 +79,11 @@ def short(exc: BaseException) -> str:
 class Slot:
     """One parameter: torch's name and shape ↔ the plug-in's name, shape and layout."""
 
-    name: str                       # torch name, e.g. layer1.weight
-    shape: tuple[int, ...]          # torch shape, e.g. (128, 784)
-    native: str                     # the plug-in's name, e.g. W1
-    native_shape: tuple[int, ...]   # e.g. (784, 128)
-    layout: str                     # "same", "transposed" or "reshaped"
+    name: str  # torch name, e.g. layer1.weight
+    shape: tuple[int, ...]  # torch shape, e.g. (128, 784)
+    native: str  # the plug-in's name, e.g. W1
+    native_shape: tuple[int, ...]  # e.g. (784, 128)
+    layout: str  # "same", "transposed" or "reshaped"
     get: Callable[[], np.ndarray]
     set: Callable[[np.ndarray], None]
 
@@ -97,8 +105,9 @@ class Slot:
         if self.layout == "transposed":
             return tuple(reversed(index))
         if self.layout == "reshaped":
-            return tuple(int(i) for i in np.unravel_index(int(np.ravel_multi_index(index, self.shape)),
-                                                          self.native_shape))
+            return tuple(
+                int(i) for i in np.unravel_index(int(np.ravel_multi_index(index, self.shape)), self.native_shape)
+            )
         return index
 
     def describe(self) -> str:
@@ -127,7 +136,7 @@ class Implementation:
     name = convention = "?"
     needs = ""
     priority = 50
-    aliases: dict[str, str] = {}     # --manual NAME → "module:factory" this convention provides
+    aliases: dict[str, str] = {}  # --manual NAME → "module:factory" this convention provides
 
     @classmethod
     def matches(cls, obj) -> bool:
@@ -137,8 +146,9 @@ class Implementation:
     def layer_sizes(cls, obj) -> list[int]:
         """[in, hidden…, out] of an object of this convention, read from its parameters (for the API's
         ``check_gradients(obj)``, which has no spec to go by)."""
-        raise PluginError(f"the {cls.name} convention cannot read layer sizes from a {type(obj).__name__}; "
-                          "give spec=ModelSpec(...)")
+        raise PluginError(
+            f"the {cls.name} convention cannot read layer sizes from a {type(obj).__name__}; give spec=ModelSpec(...)"
+        )
 
     def __init__(self, obj, spec: ModelSpec, dtype, *, label: str, target: str, files: tuple[str, ...] = ()):
         self.obj, self.spec, self.dtype = obj, spec, np.dtype(dtype)
@@ -148,7 +158,7 @@ class Implementation:
         self.slots: list[Slot] = self._slots()
         self.params: dict[str, manual.Parameter] = {}
         self.bound: dict[str, object] = {}
-        self.penalty = self.run_penalty = manual.WeightPenalty()      # set by load()
+        self.penalty = self.run_penalty = manual.WeightPenalty()  # set by load()
 
     # -- what each adapter supplies
     def _slots(self) -> list[Slot]:
@@ -179,20 +189,29 @@ class Implementation:
         except (MemoryError, PluginError):
             raise
         except KeyboardInterrupt as e:
-            if SIGNALS.count != seen:          # a real interrupt arrived while the plug-in ran
+            if SIGNALS.count != seen:  # a real interrupt arrived while the plug-in ran
                 raise
-            raise PluginError(f"{self.label}: {what} raised KeyboardInterrupt itself at {where(e, self.files)} "
-                              "(no Ctrl-C was pressed); a plug-in must return or raise an Exception", e) from None
+            raise PluginError(
+                f"{self.label}: {what} raised KeyboardInterrupt itself at {where(e, self.files)} "
+                "(no Ctrl-C was pressed); a plug-in must return or raise an Exception",
+                e,
+            ) from None
         except (SystemExit, GeneratorExit) as e:
             code = f"({e.code!r})" if isinstance(e, SystemExit) else ""
-            raise PluginError(f"{self.label}: {what} called {'sys.exit' if code else 'GeneratorExit'}{code} at "
-                              f"{where(e, self.files)}; a plug-in must return or raise an Exception, never end "
-                              "the judge's process", e) from None
+            raise PluginError(
+                f"{self.label}: {what} called {'sys.exit' if code else 'GeneratorExit'}{code} at "
+                f"{where(e, self.files)}; a plug-in must return or raise an Exception, never end "
+                "the judge's process",
+                e,
+            ) from None
         except Exception as e:
             if isinstance(e, ValueError) and "read-only" in str(e):
-                raise PluginError(f"{self.label}: {what} writes into the judge's batch at {where(e, self.files)} "
-                                  "(inputs and labels are read-only): copy it first (x = x.copy()) or write "
-                                  "into a new array", e) from None
+                raise PluginError(
+                    f"{self.label}: {what} writes into the judge's batch at {where(e, self.files)} "
+                    "(inputs and labels are read-only): copy it first (x = x.copy()) or write "
+                    "into a new array",
+                    e,
+                ) from None
             raise PluginError(f"{self.label}: {what} raised {short(e)} at {where(e, self.files)}", e) from None
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
@@ -204,8 +223,10 @@ class Implementation:
         for slot in self.slots:
             current = slot.get()
             if tuple(np.shape(current)) != slot.native_shape:
-                raise PluginError(f"{self.label}: {slot.native} has shape {tuple(np.shape(current))}, expected "
-                                  f"{slot.native_shape} for {slot.name} {slot.shape} ({self.spec.describe()})")
+                raise PluginError(
+                    f"{self.label}: {slot.native} has shape {tuple(np.shape(current))}, expected "
+                    f"{slot.native_shape} for {slot.name} {slot.shape} ({self.spec.describe()})"
+                )
             slot.set(slot.from_torch(state[slot.name], self.dtype))
         self._bind()
 
@@ -226,8 +247,9 @@ class Implementation:
         logits = np.asarray(logits)
         want = (n, self.spec.out_features)
         if logits.shape != want:
-            raise PluginError(f"{self.label}: the forward gave logits of shape {logits.shape}, expected {want} "
-                              f"(batch, classes)")
+            raise PluginError(
+                f"{self.label}: the forward gave logits of shape {logits.shape}, expected {want} (batch, classes)"
+            )
         return logits
 
     def raw_gradients(self, x: np.ndarray, y: np.ndarray) -> Gradients:
@@ -248,10 +270,12 @@ class Implementation:
                 except Exception:
                     g = np.asarray(g, dtype=object)
                 if g.dtype.kind not in "fiu":
-                    raise PluginError(f"{self.label}: gradient of {slot.native} ({slot.name}) is a "
-                                      f"{type(grads.get(slot.name)).__name__} of {g.dtype}, not an array of numbers")
+                    raise PluginError(
+                        f"{self.label}: gradient of {slot.native} ({slot.name}) is a "
+                        f"{type(grads.get(slot.name)).__name__} of {g.dtype}, not an array of numbers"
+                    )
             out[slot.name] = None if g is None else slot.to_torch(g)
-        if self.penalty:                 # a plug-in that does not regularize itself: the judge adds the term
+        if self.penalty:  # a plug-in that does not regularize itself: the judge adds the term
             weights = [self.params[n].data for n in self.weight_names]
             loss += self.penalty.forward(weights)
             for name, g in zip(self.weight_names, self.penalty.backward(weights)):
@@ -271,8 +295,10 @@ class Implementation:
         except (TypeError, ValueError):
             raise PluginError(f"{self.label}: the loss is a {type(loss).__name__}, not a number") from None
         if value.size != 1:
-            raise PluginError(f"{self.label}: the loss has shape {value.shape}, not a scalar: return the mean "
-                              "over the batch (e.g. losses.mean()), not one loss per sample")
+            raise PluginError(
+                f"{self.label}: the loss has shape {value.shape}, not a scalar: return the mean "
+                "over the batch (e.g. losses.mean()), not one loss per sample"
+            )
         return float(value.reshape(()))
 
     def check_bound(self) -> None:
@@ -282,10 +308,12 @@ class Implementation:
         for slot in self.slots:
             if slot.get() is not self.bound.get(slot.name, slot.get()):
                 at = self.rebinding_site(slot)
-                raise PluginError(f"{self.label}: your code replaced {slot.native} with a new array"
-                                  f"{' at ' + at if at else ' during the step'}: the judge updates the array it "
-                                  "was given in place, so update it in place (W -= …, W[...] = …) or keep the "
-                                  "same array object")
+                raise PluginError(
+                    f"{self.label}: your code replaced {slot.native} with a new array"
+                    f"{' at ' + at if at else ' during the step'}: the judge updates the array it "
+                    "was given in place, so update it in place (W -= …, W[...] = …) or keep the "
+                    "same array object"
+                )
 
     def rebinding_site(self, slot) -> str | None:
         return None
@@ -294,11 +322,13 @@ class Implementation:
         """Training's path: loss and logits of the batch; every ``params[name].grad`` set (torch layout).
         Every call checks every gradient given: an array of numbers, of the right shape, finite."""
         loss, logits, grads, native_shapes = self.raw_gradients(x, y)
-        if logits is None:              # cs231n's loss(X, y) and sklearn's _backprop give no logits
+        if logits is None:  # cs231n's loss(X, y) and sklearn's _backprop give no logits
             logits = self.forward(x)
         # a run that diverged (non-finite loss or logits) is the loss check's to report (exit 3); only
         # a NaN/inf gradient of finite logits and loss is the plug-in's fault
-        self.validate(grads, native_shapes, finite=bool(np.isfinite(loss) and np.isfinite(np.add.reduce(logits, axis=None))))
+        self.validate(
+            grads, native_shapes, finite=bool(np.isfinite(loss) and np.isfinite(np.add.reduce(logits, axis=None)))
+        )
         for name, g in grads.items():
             self.params[name].grad = g
         return loss, logits
@@ -311,9 +341,11 @@ class Implementation:
             if g is None:
                 continue
             if g.shape != slot.shape:
-                raise PluginError(f"{self.label}: gradient of {slot.native} has shape "
-                                  f"{native_shapes.get(slot.name, g.shape)}, "
-                                  f"expected {slot.native_shape} ({slot.name} {slot.shape})")
+                raise PluginError(
+                    f"{self.label}: gradient of {slot.native} has shape "
+                    f"{native_shapes.get(slot.name, g.shape)}, "
+                    f"expected {slot.native_shape} ({slot.name} {slot.shape})"
+                )
             if finite:
                 check_finite(self.label, slot, g)
 
@@ -361,15 +393,17 @@ def read_only(a):
 
 def check_finite(label: str, slot: Slot, g: np.ndarray) -> None:
     flat = g.reshape(-1)
-    if g.dtype.kind == "f" and np.isfinite(np.dot(flat, flat)):   # finite Σg²: no NaN/inf in g (one BLAS pass)
+    if g.dtype.kind == "f" and np.isfinite(np.dot(flat, flat)):  # finite Σg²: no NaN/inf in g (one BLAS pass)
         return
     bad = np.flatnonzero(~np.isfinite(g))
-    if not bad.size:                                 # Σg² overflowed, every entry is finite
+    if not bad.size:  # Σg² overflowed, every entry is finite
         return
     if bad.size:
         idx = tuple(int(i) for i in np.unravel_index(int(bad[0]), g.shape))
-        raise PluginError(f"{label}: gradient of {slot.native} ({slot.name}) holds {g.reshape(-1)[bad[0]]} at "
-                          f"{slot.name}{list(idx)} ({bad.size} non-finite entries)")
+        raise PluginError(
+            f"{label}: gradient of {slot.native} ({slot.name}) holds {g.reshape(-1)[bad[0]]} at "
+            f"{slot.name}{list(idx)} ({bad.size} non-finite entries)"
+        )
 
 
 def accepts(fn, name: str) -> bool:
@@ -402,11 +436,14 @@ def check_names(label: str, expected: list[str], found: list[str]) -> None:
     missing = [n for n in expected if n not in found]
     extra = [n for n in found if n not in expected]
     if missing:
-        raise PluginError(f"{label}: parameter {missing[0]} is missing (found {', '.join(found) or 'none'}; "
-                          f"the spec needs {', '.join(expected)})")
+        raise PluginError(
+            f"{label}: parameter {missing[0]} is missing (found {', '.join(found) or 'none'}; "
+            f"the spec needs {', '.join(expected)})"
+        )
     if extra:
-        raise PluginError(f"{label}: extra parameter {extra[0]} that the spec has no place for "
-                          f"(expected {', '.join(expected)})")
+        raise PluginError(
+            f"{label}: extra parameter {extra[0]} that the spec has no place for (expected {', '.join(expected)})"
+        )
 
 
 def weight_layout(shape: tuple[int, ...], fan_in: int, fan_out: int) -> tuple[tuple[int, int], str]:
@@ -434,7 +471,9 @@ _imported: set[str] = set()
 def register(cls: type[Implementation]) -> type[Implementation]:
     """Class decorator: make a convention known to detection, ``--convention`` and the docs."""
     if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
-        raise ValueError(f"two conventions are called {cls.name!r}: {REGISTRY[cls.name].__module__} and {cls.__module__}")
+        raise ValueError(
+            f"two conventions are called {cls.name!r}: {REGISTRY[cls.name].__module__} and {cls.__module__}"
+        )
     cls.convention = cls.name
     REGISTRY[cls.name] = cls
     return cls

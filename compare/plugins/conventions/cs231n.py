@@ -1,13 +1,22 @@
 """The ``cs231n`` convention: a ``params`` dict ``W1, b1, …`` with W of shape (in, out) (or torch's (out, in)
 when unambiguous) and ``loss(X, y)`` → ``(loss, grads)`` (scores when ``y`` is None)."""
+
 from __future__ import annotations
 
 import sys
 
 import numpy as np
 
-from compare.plugins.protocol import (Implementation, PluginError, Slot, bias_layout, chain_of, check_names, register,
-                                      weight_layout)
+from compare.plugins.protocol import (
+    Implementation,
+    PluginError,
+    Slot,
+    bias_layout,
+    chain_of,
+    check_names,
+    register,
+    weight_layout,
+)
 
 
 class WatchedDict(dict):
@@ -48,22 +57,31 @@ class CS231n(Implementation):
         layers = len(self.sizes) - 1
         expected = [f"{p}{k}" for k in range(1, layers + 1) for p in ("W", "b")]
         check_names(self.label, expected, list(params))
-        if not isinstance(params, WatchedDict):     # to name the line that replaces a parameter, if one does
+        if not isinstance(params, WatchedDict):  # to name the line that replaces a parameter, if one does
             try:
                 self.obj.params = WatchedDict(params)
                 params = self.obj.params
-            except Exception:                       # a read-only property: its dict as it is (no line named)
+            except Exception:  # a read-only property: its dict as it is (no line named)
                 pass
         slots = []
         for k, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
             w_shape, w_layout = weight_layout(np.shape(params[f"W{k}"]), fan_in, fan_out)
             b_shape, b_layout = bias_layout(np.shape(params[f"b{k}"]), fan_out, default=(fan_out,))
             for key, name, shape, native_shape, layout in (
-                    (f"W{k}", f"layer{k}.weight", (fan_out, fan_in), w_shape, w_layout),
-                    (f"b{k}", f"layer{k}.bias", (fan_out,), b_shape, b_layout)):
-                slots.append(Slot(name, shape, key, native_shape, layout,
-                                  get=lambda key=key: self.obj.params[key],
-                                  set=lambda v, key=key: self.obj.params.__setitem__(key, v)))
+                (f"W{k}", f"layer{k}.weight", (fan_out, fan_in), w_shape, w_layout),
+                (f"b{k}", f"layer{k}.bias", (fan_out,), b_shape, b_layout),
+            ):
+                slots.append(
+                    Slot(
+                        name,
+                        shape,
+                        key,
+                        native_shape,
+                        layout,
+                        get=lambda key=key: self.obj.params[key],
+                        set=lambda v, key=key: self.obj.params.__setitem__(key, v),
+                    )
+                )
         return slots
 
     def rebinding_site(self, slot) -> str | None:

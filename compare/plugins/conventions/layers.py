@@ -2,13 +2,22 @@
 ``layers`` list): dense layers with ``weights`` (in, out) and ``biases`` (1, out), ``forward(inputs)``
 setting ``.output`` and ``backward(dvalues)`` setting ``.dweights``, ``.dbiases``, ``.dinputs``; a trailing
 loss object of that book's style is used, else the harness supplies the loss and its gradient."""
+
 from __future__ import annotations
 
 import numpy as np
 
 import manual
-from compare.plugins.protocol import (Implementation, PluginError, Slot, bias_layout, chain_of, positional_count,
-                                      register, weight_layout)
+from compare.plugins.protocol import (
+    Implementation,
+    PluginError,
+    Slot,
+    bias_layout,
+    chain_of,
+    positional_count,
+    register,
+    weight_layout,
+)
 
 
 @register
@@ -23,8 +32,11 @@ class Layers(Implementation):
     @classmethod
     def matches(cls, obj) -> bool:
         layers = obj if isinstance(obj, (list, tuple)) else getattr(obj, "layers", None)
-        return isinstance(layers, (list, tuple)) and bool(layers) and all(
-            hasattr(layer, "forward") and hasattr(layer, "backward") for layer in layers)
+        return (
+            isinstance(layers, (list, tuple))
+            and bool(layers)
+            and all(hasattr(layer, "forward") and hasattr(layer, "backward") for layer in layers)
+        )
 
     @classmethod
     def layer_sizes(cls, obj) -> list[int]:
@@ -34,35 +46,57 @@ class Layers(Implementation):
     def __init__(self, obj, spec, dtype, **kw):
         layers = obj if isinstance(obj, (list, tuple)) else getattr(obj, "layers", None)
         if not isinstance(layers, (list, tuple)):
-            raise PluginError(f"{kw['label']}: no dense layer (an object with weights and biases) in the list: a "
-                              f"{type(obj).__name__} is neither a list of layers nor has a layers list")
+            raise PluginError(
+                f"{kw['label']}: no dense layer (an object with weights and biases) in the list: a "
+                f"{type(obj).__name__} is neither a list of layers nor has a layers list"
+            )
         self.layers = list(layers)
         dense = [i for i, l in enumerate(self.layers) if is_dense(l)]
         if not dense:
             raise PluginError(f"{kw['label']}: no dense layer (an object with weights and biases) in the list")
-        self.body, self.head = self.layers[:dense[-1] + 1], self.layers[dense[-1] + 1:]
+        self.body, self.head = self.layers[: dense[-1] + 1], self.layers[dense[-1] + 1 :]
         self.dense = [self.layers[i] for i in dense]
         self.criterion = None if self.head else manual.LOSSES[spec.loss]()
         super().__init__(obj, spec, dtype, **kw)
 
     def _slots(self):
         if len(self.dense) != len(self.sizes) - 1:
-            raise PluginError(f"{self.label}: {len(self.dense)} dense layers (objects with weights and biases), "
-                              f"the spec {self.spec.describe()} needs {len(self.sizes) - 1}")
+            raise PluginError(
+                f"{self.label}: {len(self.dense)} dense layers (objects with weights and biases), "
+                f"the spec {self.spec.describe()} needs {len(self.sizes) - 1}"
+            )
         slots = []
         for k, (layer, fan_in, fan_out) in enumerate(zip(self.dense, self.sizes[:-1], self.sizes[1:]), start=1):
             i = self.layers.index(layer)
             w_shape, w_layout = weight_layout(np.shape(layer.weights), fan_in, fan_out)
             b_shape, b_layout = bias_layout(np.shape(layer.biases), fan_out, default=(1, fan_out))
-            slots.append(Slot(f"layer{k}.weight", (fan_out, fan_in), f"layers[{i}].weights", w_shape, w_layout,
-                              get=lambda l=layer: l.weights, set=lambda v, l=layer: setattr(l, "weights", v)))
-            slots.append(Slot(f"layer{k}.bias", (fan_out,), f"layers[{i}].biases", b_shape, b_layout,
-                              get=lambda l=layer: l.biases, set=lambda v, l=layer: setattr(l, "biases", v)))
+            slots.append(
+                Slot(
+                    f"layer{k}.weight",
+                    (fan_out, fan_in),
+                    f"layers[{i}].weights",
+                    w_shape,
+                    w_layout,
+                    get=lambda l=layer: l.weights,
+                    set=lambda v, l=layer: setattr(l, "weights", v),
+                )
+            )
+            slots.append(
+                Slot(
+                    f"layer{k}.bias",
+                    (fan_out,),
+                    f"layers[{i}].biases",
+                    b_shape,
+                    b_layout,
+                    get=lambda l=layer: l.biases,
+                    set=lambda v, l=layer: setattr(l, "biases", v),
+                )
+            )
         return slots
 
     @staticmethod
     def _fwd(layer, inputs):
-        if positional_count(layer.forward) >= 3:          # the book's later forward(inputs, training)
+        if positional_count(layer.forward) >= 3:  # the book's later forward(inputs, training)
             layer.forward(inputs, True)
         else:
             layer.forward(inputs)

@@ -2,6 +2,7 @@
 with ``.data``/``.grad``, ``__call__(x)`` → logits, ``backward(dL/dlogits)``, ``zero_grad()``), torch names
 and layout; an optional ``criterion`` attribute (``forward(logits, y)`` → loss, ``backward()`` →
 dL/dlogits), else the harness's NumPy loss.  Our own twin (``--manual manual``) comes in through it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,15 @@ from compare.plugins.protocol import Implementation, PluginError, Slot, check_na
 
 def our_twin(sizes, activation="relu", dtype=np.float32, output_activation="none") -> manual.SimpleNet:
     """The hand-written twin of this project, ``manual.SimpleNet``."""
-    return manual.SimpleNet(sizes[0], tuple(sizes[1:-1]), sizes[-1], activation, output_activation, dtype=dtype,
-                            rng=np.random.default_rng(0))
+    return manual.SimpleNet(
+        sizes[0],
+        tuple(sizes[1:-1]),
+        sizes[-1],
+        activation,
+        output_activation,
+        dtype=dtype,
+        rng=np.random.default_rng(0),
+    )
 
 
 @register
@@ -41,25 +49,31 @@ class Ours(Implementation):
 
     def _slots(self):
         if not callable(getattr(self.model, "named_parameters", None)) or not callable(
-                getattr(self.model, "backward", None)):
-            raise PluginError(f"{self.label}: the ours convention needs named_parameters(), __call__(x) and "
-                              f"backward(dL/dlogits); a {type(self.model).__name__} lacks them")
+            getattr(self.model, "backward", None)
+        ):
+            raise PluginError(
+                f"{self.label}: the ours convention needs named_parameters(), __call__(x) and "
+                f"backward(dL/dlogits); a {type(self.model).__name__} lacks them"
+            )
         try:
             own = dict(self.model.named_parameters())
         except Exception as e:
-            raise PluginError(f"{self.label}: named_parameters() raised {short(e)} at {where(e, self.files)}", e) from None
+            raise PluginError(
+                f"{self.label}: named_parameters() raised {short(e)} at {where(e, self.files)}", e
+            ) from None
         expected = self.expected_slots()
         check_names(self.label, [n for n, _ in expected], list(own))
         slots = []
         for name, shape in expected:
             p = own[name]
-            slots.append(Slot(name, shape, name, shape, "same", get=lambda p=p: p.data,
-                              set=lambda v, p=p: setattr(p, "data", v)))
+            slots.append(
+                Slot(name, shape, name, shape, "same", get=lambda p=p: p.data, set=lambda v, p=p: setattr(p, "data", v))
+            )
         self.own = own
         return slots
 
     def _bind(self):
-        self.params = self.own          # the model's own parameter objects: updates land in place
+        self.params = self.own  # the model's own parameter objects: updates land in place
         self.bound = {slot.name: slot.get() for slot in self.slots}
 
     def _forward(self, x):
@@ -68,7 +82,7 @@ class Ours(Implementation):
     def _backward(self, x, y):
         self.model.zero_grad()
         logits = self.model(x)
-        loss = self.criterion.forward(logits, y)         # docs/plugins.md: forward(logits, y) → loss
+        loss = self.criterion.forward(logits, y)  # docs/plugins.md: forward(logits, y) → loss
         self.model.backward(self.criterion.backward())
         return loss, logits, {name: p.grad for name, p in self.own.items()}
 
@@ -78,6 +92,8 @@ class Ours(Implementation):
         now = dict(self.call("named_parameters()", lambda: list(self.model.named_parameters())))
         for name, p in self.own.items():
             if now.get(name) is not p:
-                raise PluginError(f"{self.label}: named_parameters() now yields a new object for {name}: the "
-                                  "judge updates the parameter objects it was given in place, so keep them "
-                                  "(assign to p.data[...], never a new parameter)")
+                raise PluginError(
+                    f"{self.label}: named_parameters() now yields a new object for {name}: the "
+                    "judge updates the parameter objects it was given in place, so keep them "
+                    "(assign to p.data[...], never a new parameter)"
+                )

@@ -1,11 +1,11 @@
 """The ``sklearn`` convention: scikit-learn's ``MLPClassifier`` through its own ``_forward_pass`` and
 ``_backprop``; ``--manual sklearn`` builds one (``sklearn_mlp``)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from compare.plugins.protocol import Implementation, PluginError, Slot, accepts, register
-
 
 SKLEARN_ACTIVATIONS = {"relu": "relu", "sigmoid": "logistic", "tanh": "tanh"}
 
@@ -16,10 +16,13 @@ def sklearn_mlp(sizes, activation="relu", dtype=np.float64):
     try:
         from sklearn.neural_network import MLPClassifier
     except ImportError:
-        raise PluginError("--manual sklearn needs scikit-learn: pip install scikit-learn "
-                          "(or pip install -e '.[dev]' in this repository)") from None
-    est = MLPClassifier(hidden_layer_sizes=tuple(sizes[1:-1]), activation=SKLEARN_ACTIVATIONS[activation],
-                        alpha=0.0, solver="sgd")
+        raise PluginError(
+            "--manual sklearn needs scikit-learn: pip install scikit-learn "
+            "(or pip install -e '.[dev]' in this repository)"
+        ) from None
+    est = MLPClassifier(
+        hidden_layer_sizes=tuple(sizes[1:-1]), activation=SKLEARN_ACTIVATIONS[activation], alpha=0.0, solver="sgd"
+    )
     est.n_layers_, est.n_outputs_, est.out_activation_ = len(sizes), sizes[-1], "softmax"
     est.n_features_in_ = sizes[0]
     est.coefs_ = [np.zeros((a, b), dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:])]
@@ -51,25 +54,50 @@ class SKLearn(Implementation):
         if not callable(getattr(est, "_backprop", None)):
             raise PluginError(f"{self.label}: a {type(est).__name__} is not scikit-learn's MLPClassifier")
         if not self.spec.plain:
-            raise PluginError(f"{self.label}: MLPClassifier has softmax outputs and the cross-entropy; this run "
-                              f"has {self.spec.output_activation} outputs and the {self.spec.loss} loss")
+            raise PluginError(
+                f"{self.label}: MLPClassifier has softmax outputs and the cross-entropy; this run "
+                f"has {self.spec.output_activation} outputs and the {self.spec.loss} loss"
+            )
         if getattr(est, "alpha", 0.0) != 0.0:
-            raise PluginError(f"{self.label}: MLPClassifier(alpha={est.alpha}) adds an L2 term to the loss; "
-                              "use alpha=0 to compare with the plain cross-entropy")
+            raise PluginError(
+                f"{self.label}: MLPClassifier(alpha={est.alpha}) adds an L2 term to the loss; "
+                "use alpha=0 to compare with the plain cross-entropy"
+            )
         if not hasattr(est, "coefs_"):
-            raise PluginError(f"{self.label}: the MLPClassifier has no coefs_ yet; build it with "
-                              "compare.plugins.conventions.sklearn.sklearn_mlp(sizes, activation, dtype) or fit it once")
+            raise PluginError(
+                f"{self.label}: the MLPClassifier has no coefs_ yet; build it with "
+                "compare.plugins.conventions.sklearn.sklearn_mlp(sizes, activation, dtype) or fit it once"
+            )
         layers = len(self.sizes) - 1
         if len(est.coefs_) != layers:
-            raise PluginError(f"{self.label}: {len(est.coefs_)} weight matrices in coefs_, the spec "
-                              f"{self.spec.describe()} needs {layers}")
+            raise PluginError(
+                f"{self.label}: {len(est.coefs_)} weight matrices in coefs_, the spec "
+                f"{self.spec.describe()} needs {layers}"
+            )
         slots = []
         for k, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            slots.append(Slot(f"layer{k + 1}.weight", (fan_out, fan_in), f"coefs_[{k}]", (fan_in, fan_out),
-                              "transposed", get=lambda k=k: est.coefs_[k],
-                              set=lambda v, k=k: est.coefs_.__setitem__(k, v)))
-            slots.append(Slot(f"layer{k + 1}.bias", (fan_out,), f"intercepts_[{k}]", (fan_out,), "same",
-                              get=lambda k=k: est.intercepts_[k], set=lambda v, k=k: est.intercepts_.__setitem__(k, v)))
+            slots.append(
+                Slot(
+                    f"layer{k + 1}.weight",
+                    (fan_out, fan_in),
+                    f"coefs_[{k}]",
+                    (fan_in, fan_out),
+                    "transposed",
+                    get=lambda k=k: est.coefs_[k],
+                    set=lambda v, k=k: est.coefs_.__setitem__(k, v),
+                )
+            )
+            slots.append(
+                Slot(
+                    f"layer{k + 1}.bias",
+                    (fan_out,),
+                    f"intercepts_[{k}]",
+                    (fan_out,),
+                    "same",
+                    get=lambda k=k: est.intercepts_[k],
+                    set=lambda v, k=k: est.intercepts_.__setitem__(k, v),
+                )
+            )
         self.onehot = np.eye(self.sizes[-1], dtype=self.dtype)
         return slots
 
