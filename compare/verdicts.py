@@ -1,4 +1,4 @@
-"""Every tolerance the judge applies and the lockstep verdict, in one place (README, "Tolerances").
+"""Every tolerance the judge applies and the lockstep verdict, in one place (docs/tolerances.md).
 
 * ``GRADCHECK``: rel(hand-written, autograd) of the forward, the loss and each gradient, by dtype, and
   finite differences' ``FD_ATOL``/``FD_RTOL`` at step ``H``;
@@ -15,7 +15,7 @@ GRADCHECK = {"float64": 1e-10, "float32": 1e-5}
 H, FD_ATOL, FD_RTOL = 1e-5, 1e-8, 1e-6
 OPTIMCHECK = {"float64": 1e-12, "float32": 1e-6}
 
-# Lockstep tolerances by dtype (README, "Tolerances").  float64 follows the twins step by
+# Lockstep tolerances by dtype (docs/tolerances.md).  float64 follows the twins step by
 # step; float32 trajectories agree to rounding for a while, then separate (rounding noise is
 # amplified by training, as between any two float32 runs), so float32 judges the curves a
 # user looks at: the 100-step moving average of the train loss and the per-epoch test

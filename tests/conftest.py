@@ -124,3 +124,38 @@ def idx_writer():
 @pytest.fixture(scope="module")
 def mnist_factory_module():
     return make_mnist
+
+
+# --- test tiers -------------------------------------------------------------------------------
+# Every test gets one tier marker, from what its own code (and the helpers of its module it calls)
+# does: `process` when it starts processes (the CLI as a subprocess, DDP workers, a TensorBoard
+# server), `cli` when it drives compare.cli.main in this process, `unit` otherwise; `slow` (full
+# MNIST) is set by the tests themselves.  A developer's
+# quick loop:  scripts/test.sh -m "not slow and not process".  CI runs every tier.
+PROCESS_SIGNS = ("subprocess", "Popen", "cli(", "run_cli(", "--nproc", "collector_seen(", "loaded(", "tensorboard_on(")
+
+
+def pytest_collection_modifyitems(config, items):
+    import inspect
+
+    import re
+
+    def source_of(fn) -> str:
+        try:
+            return inspect.getsource(fn)
+        except (OSError, TypeError):
+            return ""
+
+    for item in items:
+        source = source_of(item.function)
+        module = vars(inspect.getmodule(item.function) or object())
+        for name in set(re.findall(r"\b(\w+)\(", source)):          # one level of the module's own helpers
+            helper = module.get(name)
+            if inspect.isfunction(helper) and helper.__module__ == item.function.__module__:
+                source += source_of(helper)
+        if any(sign in source for sign in PROCESS_SIGNS):
+            item.add_marker(pytest.mark.process)
+        elif "main(" in source:
+            item.add_marker(pytest.mark.cli)
+        else:
+            item.add_marker(pytest.mark.unit)

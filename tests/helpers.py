@@ -1,8 +1,9 @@
-"""Helpers the test files share: run the CLI in a subprocess, and assert a one-line error."""
+"""Helpers the test files share: run the CLI in a subprocess, assert a one-line error, a free port."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -44,3 +45,10 @@ class Hanging(FullyConnectedNet):
                     time.sleep(0.05)
         return super().loss(X, y)
 """
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a TensorBoard server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

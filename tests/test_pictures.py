@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from compare import figures
 from compare.cli import main
+from helpers import free_port
 
 
 def events(run_dir):
@@ -189,11 +189,6 @@ def test_plot_a_directory_without_events(tmp_path, capsys):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "holds no TensorBoard event files" in err
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_real_tensorboard_lists_both_twins_images(tiny_mnist, tmp_path):

@@ -1,7 +1,6 @@
 """Training both twins: lockstep agreement, one batch order, TensorBoard logs read back."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from compare.cli import build_parser, main, options_from
 from compare.runner import epoch_permutation
 from compare.session import run_training
+from helpers import free_port
 
 
 def train_args(*extra):
@@ -250,11 +250,6 @@ def test_experiment_directories_are_never_reused(tiny_mnist, tmp_path):
         dirs.append(runner.run_dir)
     assert dirs[0].name == "same" and dirs[1].name == "same-2"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fetch_json(url):
