@@ -137,7 +137,6 @@ PROCESS_SIGNS = ("subprocess", "Popen", "cli(", "run_cli(", "--nproc", "collecto
 
 def pytest_collection_modifyitems(config, items):
     import inspect
-
     import re
 
     def source_of(fn) -> str:
@@ -149,7 +148,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         source = source_of(item.function)
         module = vars(inspect.getmodule(item.function) or object())
-        for name in set(re.findall(r"\b(\w+)\(", source)):          # one level of the module's own helpers
+        for name in set(re.findall(r"\b(\w+)\(", source)):  # one level of the module's own helpers
             helper = module.get(name)
             if inspect.isfunction(helper) and helper.__module__ == item.function.__module__:
                 source += source_of(helper)

@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 import pytest
-from helpers import HANGING_PLUGIN
 
 from compare import checkpoint, distributed
+from helpers import HANGING_PLUGIN
 
 
 @pytest.fixture(autouse=True)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import cli, one_line
 
 from compare import checkpoint
 from compare.cli import main
+from helpers import cli, one_line
 
 ROOT = Path(__file__).resolve().parents[1]
 

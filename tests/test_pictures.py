@@ -190,7 +190,6 @@ def test_plot_a_directory_without_events(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and "holds no TensorBoard event files" in err
 
 
-
 def test_a_real_tensorboard_lists_both_twins_images(tiny_mnist, tmp_path):
     exp = run("compare", tiny_mnist, tmp_path)
     port = free_port()

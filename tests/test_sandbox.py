@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import HANGING_PLUGIN, cli, one_line
 
 from compare import plugins
 from compare.cli import main
 from compare.config import TrainConfig
+from helpers import HANGING_PLUGIN, cli, one_line
 
 ROOT = Path(__file__).resolve().parents[1]
 CS231N = (ROOT / "examples" / "cs231n_fc.py").read_text()

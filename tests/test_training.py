@@ -251,7 +251,6 @@ def test_experiment_directories_are_never_reused(tiny_mnist, tmp_path):
     assert dirs[0].name == "same" and dirs[1].name == "same-2"
 
 
-
 def fetch_json(url):
     with urllib.request.urlopen(url, timeout=5) as r:
         return json.loads(r.read())
