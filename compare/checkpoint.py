@@ -20,7 +20,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from compare.errors import CheckpointError, ResourceError
 from compare.resources import os_error_line
@@ -48,6 +47,8 @@ def _save_torch(twin, path: Path, meta: str) -> None:
         "scheduler": twin.scheduler.state_dict(),
     }
     with open(path, "wb") as f:
+        import torch  # a torch twin's checkpoint: torch is loaded already
+
         torch.save(payload, f)
         f.flush()
         os.fsync(f.fileno())
@@ -254,6 +255,8 @@ def load_twin_file(ckpt: Path, impl: str) -> tuple[dict, object]:
                 payload = {k: z[k] for k in z.files}
             meta = json.loads(str(payload["meta"]))
         else:
+            import torch
+
             payload = torch.load(path, map_location="cpu", weights_only=True)
             meta = json.loads(payload["meta"])
     except Exception as e:  # zipfile, pickle and OS errors all mean the same thing to the user

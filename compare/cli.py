@@ -226,11 +226,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_parsed(argv: list[str] | None) -> int:
-    from compare.process import as_error, check_json_path, distributed_start, quiet_writer_threads
+    from compare.process import as_error, check_json_path, distributed_start
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    quiet_writer_threads()
     world = None
     try:
         check_json_path(getattr(args, "json", None))

@@ -30,21 +30,6 @@ def write_json(path: str | None, payload: dict) -> None:
         write_file(path, json.dumps(payload, indent=2, default=float) + "\n")
 
 
-def quiet_writer_threads() -> None:
-    """TensorBoard's writer thread re-raises a failed write (disk full) in itself, printing a second
-    traceback; the main thread reports the same error in one line, so that thread keeps quiet."""
-    import threading
-
-    default = threading.excepthook
-
-    def hook(info):
-        if issubclass(info.exc_type, OSError) and type(info.thread).__name__ == "_AsyncWriterThread":
-            return
-        default(info)
-
-    threading.excepthook = hook
-
-
 def resource_error_line(e: BaseException) -> str | None:
     """One line for a failure of the machine (exit 4) that is not ours to raise (an OSError, a failed
     allocation in NumPy or torch), or None if ``e`` is not one."""

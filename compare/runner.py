@@ -417,6 +417,8 @@ class Runner:
             self.loggers["divergence"].step_losses(
                 first, np.abs(losses["manual"] - losses["torch"]), tag="divergence/abs_loss_diff"
             )
+        for logger in self.loggers.values():  # the buffered scalars of these steps, in one write per run
+            logger.flush()
         bar.update(b - a)
         bar.set_postfix(loss=f"{next(iter(losses.values()))[-1]:.4f}")
 

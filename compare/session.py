@@ -95,24 +95,26 @@ def build_twins(opts: RunOptions, cfg: TrainConfig, impls: list[str], world):
     """Resolve the device, the hand-written implementation and the data, and build the requested twins
     from ONE initial state: (twins, device, data root, world joined)."""
     import numpy as np
-    from torch import device as torch_device
 
     from compare import distributed
     from compare.data import ensure_mnist, resolve_root
-    from compare.twins import ManualTwin, TorchTwin, initial_state
-    from torch_impl.device import resolve_device, strict_numerics
+    from compare.twins import ManualTwin, initial_state
 
     if "manual" not in impls and opts.manual not in (None, "manual"):
         raise ConfigError(f"--manual {opts.manual} names the hand-written side; --impl torch trains autograd only")
     if "torch" in impls:
+        from torch import device as torch_device
+
+        from torch_impl.device import resolve_device, strict_numerics
+
         device = resolve_device(opts.device)
         if world.size > 1 and device.type == "cuda":
             device = torch_device(f"cuda:{world.local_rank}")  # one device per rank
+        strict_numerics()
     elif opts.device not in ("auto", "cpu"):
         raise ConfigError(f"--device {opts.device}: the manual twin runs on the CPU only; drop --device")
     else:
-        device = resolve_device("cpu")
-    strict_numerics()
+        device = "cpu"  # the hand-written twin alone: NumPy on the CPU, torch never imported
     if world.size > 1:
         world = distributed.init(world, device.type)
         impls = [i for i in impls if i == "torch" or world.leader]  # the manual twin runs in rank 0
@@ -129,7 +131,7 @@ def build_twins(opts: RunOptions, cfg: TrainConfig, impls: list[str], world):
     twins = [
         ManualTwin(cfg, state, root, impl, opts.plugin_optimizer)
         if name == "manual"
-        else TorchTwin(cfg, state, root, device, world)
+        else torch_twin(cfg, state, root, device, world)
         for name in impls
     ]
     if len(twins) == 2:
@@ -138,6 +140,12 @@ def build_twins(opts: RunOptions, cfg: TrainConfig, impls: list[str], world):
                 raise DataError(f"the two twins read different {split} images from {root}; check the files")
     start_up_done()
     return twins, device, root, world
+
+
+def torch_twin(cfg, state, root, device, world):
+    from compare.torch_twin import TorchTwin
+
+    return TorchTwin(cfg, state, root, device, world)
 
 
 def check_run_memory(opts: RunOptions, cfg: TrainConfig, impls: list[str], device) -> None:
@@ -159,7 +167,7 @@ def check_run_memory(opts: RunOptions, cfg: TrainConfig, impls: list[str], devic
         n_train=n_train,
         n_test=n_test,
         twins=len(impls),
-        device_twins=int("torch" in impls and device.type != "cpu"),
+        device_twins=int("torch" in impls and str(device) != "cpu"),
     )
     resources.check_memory(parts)
 

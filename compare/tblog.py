@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from torch.utils.tensorboard import SummaryWriter
-from torch.utils.tensorboard.summary import hparams
 
 from compare.errors import ResourceError
+from compare.events import EventWriter
 from compare.resources import os_error_line
 
 
@@ -57,7 +56,8 @@ def after_earlier_files(run_dir: Path) -> None:
 
 
 class RunLogger:
-    """One ``SummaryWriter``; ``purge_step`` drops points a crashed run wrote past its checkpoint.
+    """One event file (``compare.events.EventWriter``, torch-free); ``purge_step`` drops points a crashed
+    run wrote past its checkpoint.  Scalars are buffered and written at each ``flush``.
 
     A write that fails (disk full, a path gone) becomes one ``ResourceError`` naming the run
     directory; the events written before it stay readable."""
@@ -66,10 +66,10 @@ class RunLogger:
         self.run_dir = Path(run_dir)
         after_earlier_files(self.run_dir)
         try:
-            self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
+            self.writer = EventWriter(self.run_dir, purge_step=purge_step)
         except OSError as e:
             raise ResourceError("TensorBoard log " + os_error_line(e, str(self.run_dir))) from None
-        for name in ("step_losses", "scalars", "histograms", "text", "hparams", "flush", "image", "custom_scalars"):
+        for name in ("histograms", "text", "hparams", "flush", "image", "custom_scalars"):
             setattr(self, name, self._guarded(getattr(self, name)))
 
     def _guarded(self, method):
@@ -82,25 +82,29 @@ class RunLogger:
         return call
 
     def step_losses(self, first_step: int, losses: np.ndarray, tag: str = "train/loss") -> None:
-        for i, value in enumerate(losses):
-            self.writer.add_scalar(tag, float(value), first_step + i)
+        add = self.writer.scalar
+        for i, value in enumerate(losses.tolist()):
+            add(tag, value, first_step + i)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
+        add = self.writer.scalar
         for tag, value in values.items():
-            self.writer.add_scalar(tag, float(value), step)
+            add(tag, float(value), step)
 
     def histograms(self, prefix: str, arrays: dict[str, np.ndarray], step: int) -> None:
         for name, value in arrays.items():
-            self.writer.add_histogram(f"{prefix}/{name}", np.asarray(value, dtype=np.float64), step)
+            self.writer.histogram(f"{prefix}/{name}", value, step)
 
     def text(self, tag: str, payload, step: int = 0) -> None:
-        self.writer.add_text(tag, "```json\n" + json.dumps(payload, indent=2, default=str) + "\n```", step)
+        """JSON as a fenced block in the Text tab (``compare.plot`` reads it back)."""
+        self.markdown(tag, "```json\n" + json.dumps(payload, indent=2, default=str) + "\n```", step)
+
+    def markdown(self, tag: str, text: str, step: int = 0) -> None:
+        self.writer.text(f"{tag}/text_summary", text, step)
 
     def image(self, tag: str, image: np.ndarray, step: int) -> None:
-        """An (H, W, 3) uint8 image (compare.figures makes them), as the image summary ``add_image``
-        writes but as a 256-colour palette PNG: the pictures use colour maps of 256 entries, and a
-        quarter of the bytes is a quarter of the event writer's checksumming (pure Python, ~0.2 µs a
-        byte) - the main cost of an image per epoch."""
+        """An (H, W, 3) uint8 image (compare.figures makes them) as a 256-colour palette PNG: the pictures
+        use colour maps of 256 entries, and a quarter of the bytes is a quarter of the checksumming."""
         from PIL import Image
         from tensorboard.compat.proto.summary_pb2 import Summary
 
@@ -108,23 +112,66 @@ class RunLogger:
         Image.fromarray(np.ascontiguousarray(image)).quantize(256, method=Image.Quantize.FASTOCTREE).save(
             buffer, format="PNG", compress_level=1
         )
-        value = Summary.Value(
-            tag=tag,
-            image=Summary.Image(
-                height=image.shape[0], width=image.shape[1], colorspace=3, encoded_image_string=buffer.getvalue()
-            ),
+        picture = Summary.Image(
+            height=image.shape[0], width=image.shape[1], colorspace=3, encoded_image_string=buffer.getvalue()
         )
-        self.writer._get_file_writer().add_summary(Summary(value=[value]), step)
+        self.writer.summary(Summary.Value(tag=tag, image=picture), step)
 
     def custom_scalars(self, layout: dict) -> None:
         """TensorBoard's Custom Scalars tab: {category: {chart title: ["Multiline", [tag regexes]]}}."""
-        self.writer.add_custom_scalars(layout)
+        from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+        from tensorboard.compat.proto.tensor_pb2 import TensorProto
+        from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+        from tensorboard.plugins.custom_scalar import layout_pb2
+
+        categories = [
+            layout_pb2.Category(
+                title=category,
+                chart=[
+                    layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=tags))
+                    for title, (_, tags) in charts.items()
+                ],
+            )
+            for category, charts in layout.items()
+        ]
+        tensor = TensorProto(
+            dtype=7,
+            string_val=[layout_pb2.Layout(category=categories).SerializeToString()],
+            tensor_shape=TensorShapeProto(),
+        )
+        meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="custom_scalars"))
+        self.writer.summary(Summary.Value(tag="custom_scalars__config__", tensor=tensor, metadata=meta), 0)
 
     def hparams(self, params: dict, metrics: dict[str, float]) -> None:
-        """hparams plugin entry in this run directory (not a sub-run), with its final metrics."""
-        clean = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in params.items()}
-        for summary in hparams(clean, metrics):
-            self.writer._get_file_writer().add_summary(summary)
+        """hparams plugin entry in this run directory (not a sub-run), with its final metrics: the
+        experiment (each parameter's type, the metrics), the session's values and its end."""
+        from google.protobuf import struct_pb2
+        from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+
+        info = plugin_data_pb2.SessionStartInfo()
+        kinds = []
+        for name, value in params.items():
+            if isinstance(value, bool):
+                info.hparams[name].CopyFrom(struct_pb2.Value(bool_value=value))
+                kind = "DATA_TYPE_BOOL"
+            elif isinstance(value, (int, float)):
+                info.hparams[name].CopyFrom(struct_pb2.Value(number_value=float(value)))
+                kind = "DATA_TYPE_FLOAT64"
+            else:
+                info.hparams[name].CopyFrom(struct_pb2.Value(string_value=str(value)))
+                kind = "DATA_TYPE_STRING"
+            kinds.append(api_pb2.HParamInfo(name=name, type=api_pb2.DataType.Value(kind)))
+        experiment = api_pb2.Experiment(
+            hparam_infos=kinds, metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=k)) for k in metrics]
+        )
+        end = plugin_data_pb2.SessionEndInfo(status=api_pb2.Status.Value("STATUS_SUCCESS"))
+        for tag, content in (
+            ("_hparams_/experiment", plugin_data_pb2.HParamsPluginData(experiment=experiment)),
+            ("_hparams_/session_start_info", plugin_data_pb2.HParamsPluginData(session_start_info=info)),
+            ("_hparams_/session_end_info", plugin_data_pb2.HParamsPluginData(session_end_info=end)),
+        ):
+            content.version = 0
+            self.writer.plugin(tag, "hparams", content.SerializeToString())
         self.scalars(metrics, 0)
 
     def flush(self) -> None:

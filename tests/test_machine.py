@@ -77,17 +77,17 @@ def test_disk_full_during_a_checkpoint(tiny_mnist, tmp_path, monkeypatch, capsys
 
 
 def test_disk_full_during_event_writes(tiny_mnist, tmp_path, monkeypatch, capsys):
-    from torch.utils.tensorboard import SummaryWriter
+    from compare.events import EventWriter
 
-    real, count = SummaryWriter.add_scalar, [0]
+    real, count = EventWriter._write, [0]
 
-    def full_after_some(self, *args, **kw):
+    def full_after_some(self, data):
         count[0] += 1
-        if count[0] > 40:
+        if count[0] > 12:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, *args, **kw)
+        return real(self, data)
 
-    monkeypatch.setattr(SummaryWriter, "add_scalar", full_after_some)
+    monkeypatch.setattr(EventWriter, "_write", full_after_some)
     assert main(train_args(tiny_mnist, tmp_path, "--epochs", "5", "--log-every", "1")) == 4
     one_line(capsys.readouterr().err, "TensorBoard log", "runs/x/manual", "No space left on device")
     acc = EventAccumulator(str(tmp_path / "runs" / "x" / "manual"), size_guidance={"scalars": 0})

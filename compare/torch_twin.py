@@ -1,0 +1,122 @@
+"""The autograd twin as the training loop drives it (``compare.twins`` has the hand-written one)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import torch_impl
+import torch_impl.data
+import torch_impl.optim
+import torch_impl.train
+from compare import distributed
+from compare.config import ModelSpec, TrainConfig
+from compare.distributed import SINGLE, World
+from compare.twins import optimizer_kwargs, scheduler_kwargs
+
+TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def build_torch(
+    spec: ModelSpec, state: dict[str, np.ndarray], dtype: str, device: torch.device | str = "cpu"
+) -> torch_impl.SimpleNet:
+    net = torch_impl.SimpleNet(**spec.kwargs(), dtype=TORCH_DTYPES[dtype], device=device)
+    net.load_numpy_state(state)
+    return net
+
+
+class TorchTwin:
+    """The autograd twin: tensors kept on its device, ``torch_impl.train.train_step``.
+
+    Per-step losses go into a device buffer; the host reads them only when the loop asks
+    (every ``--log-every`` steps), never once per step.
+    """
+
+    name = label = "torch"
+
+    def __init__(
+        self, cfg: TrainConfig, state: dict[str, np.ndarray], root, device: torch.device, world: World = SINGLE
+    ):
+        self.cfg, self.device, self.dtype, self.world = cfg, device, TORCH_DTYPES[cfg.dtype], world
+        self.model = build_torch(cfg.spec, state, cfg.dtype, device)
+        # under DDP the step runs through the wrapper (its backward all-reduces the gradients);
+        # evaluation, checkpoints and diagnostics read the plain module, the same on every rank
+        self.stepped = (
+            self.model
+            if world.size == 1
+            else torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None
+            )
+        )
+        self.loss_fn = torch_impl.LOSSES[cfg.spec.loss]()
+        self.penalty = torch_impl.WeightPenalty(cfg.l2, cfg.l1)
+        self.optimizer = torch_impl.optim.make_optimizer(
+            cfg.optimizer, self.model.parameters(), **optimizer_kwargs(cfg)
+        )
+        self.scheduler = torch_impl.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
+        (train_images, train_labels), (test_images, test_labels) = (
+            torch_impl.data.load_split(root, split, cfg.dataset) for split in ("train", "test")
+        )
+        self.images = {"train": train_images, "test": test_images}
+        self.x_train = torch_impl.data.normalize(train_images, self.dtype, device, cfg.dataset)
+        self.x_test = torch_impl.data.normalize(test_images, self.dtype, device, cfg.dataset)
+        self.y_train, self.y_test = train_labels.to(device), test_labels.to(device)
+
+    def begin_epoch(self, perm: np.ndarray, steps: int) -> None:
+        self.perm = torch.from_numpy(perm).to(self.device)
+        self.losses = torch.zeros(steps, dtype=self.dtype, device=self.device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=self.device)
+
+    def step(self, s: int, lo: int, hi: int) -> None:
+        a, b = distributed.shard(lo, hi, self.world)  # the whole batch when alone
+        idx = self.perm[a:b]
+        loss, correct = torch_impl.train.train_step(
+            self.stepped,
+            self.loss_fn,
+            self.optimizer,
+            self.x_train.index_select(0, idx),
+            self.y_train.index_select(0, idx),
+            distributed.shard_weight(b - a, hi - lo, self.world),
+            penalty=self.penalty,
+        )
+        self.losses[s] = loss if self.world.size == 1 else loss * ((b - a) / (hi - lo))  # share of the mean
+        self.correct += correct
+
+    def _summed(self, t: torch.Tensor) -> torch.Tensor:
+        """Across ranks: the shards' shares add up to the global batch's figure."""
+        if self.world.size > 1:
+            t = t.clone()
+            torch.distributed.all_reduce(t)
+        return t
+
+    def host_losses(self, a: int, b: int) -> np.ndarray:
+        return self._summed(self.losses[a:b]).cpu().numpy().astype(np.float64)
+
+    def host_correct(self) -> int:
+        return int(self._summed(self.correct).item())
+
+    def restore_epoch(self, correct: int) -> None:
+        self.correct.fill_(correct if self.world.leader else 0)
+
+    def evaluate(self) -> tuple[float, float]:
+        """(test loss, test accuracy); the predictions and their probabilities are kept for pictures."""
+        loss, accuracy, pred, confidence = torch_impl.train.evaluate(
+            self.model, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size
+        )
+        self.test_pred, self.test_confidence = pred.cpu().numpy(), confidence.cpu().numpy()
+        return loss, accuracy
+
+    def test_labels(self) -> np.ndarray:
+        return self.y_test.cpu().numpy()
+
+    def params(self) -> dict[str, np.ndarray]:
+        return self.model.numpy_state()
+
+    def grads(self) -> dict[str, np.ndarray]:
+        return {name: p.grad.detach().cpu().numpy() for name, p in self.model.named_parameters() if p.grad is not None}
+
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def dead_relu(self) -> list[float]:
+        return torch_impl.train.dead_relu_fraction(self.model, self.x_test[: self.cfg.eval_batch_size])
