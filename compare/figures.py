@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from compare import tags
+
 GRID_PAD = 1
 
 
@@ -224,12 +226,14 @@ def overlay_figure(curves: dict, divergence: dict, matrices: dict, names, title:
     panels = 2 + (1 if divergence else 0)
     fig = _figure(5.0 * panels, 4.2 + (4.2 if matrices else 0), dpi=100)
     rows = 2 if matrices else 1
-    for i, (tag, label) in enumerate((("train/loss", "train loss (per step)"), ("test/accuracy", "test accuracy"))):
+    for i, (tag, label) in enumerate(
+        ((tags.TRAIN_LOSS, "train loss (per step)"), (tags.TEST_ACCURACY, "test accuracy"))
+    ):
         ax = fig.add_subplot(rows, panels, i + 1)
         colours = run_colours(list(curves))
-        for run, tags in curves.items():
-            if tag in tags:
-                steps, values = np.asarray(tags[tag][0]), np.asarray(tags[tag][1])
+        for run, series in curves.items():
+            if tag in series:
+                steps, values = np.asarray(series[tag][0]), np.asarray(series[tag][1])
                 color = colours[run]
                 if len(steps) > 200:  # per-step losses: faint, with their 100-step moving mean
                     ax.plot(steps, values, color=color, linewidth=0.5, alpha=0.25)
@@ -239,7 +243,7 @@ def overlay_figure(curves: dict, divergence: dict, matrices: dict, names, title:
                     ax.plot(steps, values, color=color, label=run, linewidth=1, marker="o", markersize=3, alpha=0.8)
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("step")
-        if tag == "train/loss":
+        if tag == tags.TRAIN_LOSS:
             ax.set_yscale("log")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from compare import figures
+from compare import figures, tags
 from compare.datasets import DATASETS
 
 EXAMPLES = 18  # images in a grid of mistakes or disagreements
@@ -31,24 +31,24 @@ def twin_pictures(log, twin, cfg, step: int, last: bool) -> None:
     true, pred = twin.test_labels(), twin.test_pred
     counts = figures.confusion(true, pred, len(names))
     per_class = counts.diagonal() / np.maximum(counts.sum(axis=1), 1)
-    log.scalars({f"test/accuracy_per_class/{name}": float(a) for name, a in zip(names, per_class)}, step)
+    log.scalars({f"{tags.PER_CLASS_ACCURACY}/{name}": float(a) for name, a in zip(names, per_class)}, step)
     canvas = getattr(twin, "confusion_canvas", None)
     if canvas is None:
         canvas = twin.confusion_canvas = figures.ConfusionCanvas(
             names, f"{twin.label}: confusion on the {DATASETS[cfg.dataset].title} test set"
         )
-    log.image("confusion/test", canvas.image(counts), step)
-    log.text("confusion/counts", counts.tolist(), step)
+    log.image(tags.CONFUSION, canvas.image(counts), step)
+    log.text(tags.CONFUSION_COUNTS, counts.tolist(), step)
     shape = tile_shape(cfg.spec.in_features)
     if shape is not None:
-        log.image("weights/layer1", figures.weight_tiles(twin.params()["layer1.weight"], shape), step)
+        log.image(tags.LAYER1_WEIGHTS, figures.weight_tiles(twin.params()["layer1.weight"], shape), step)
     if last:
         wrong = np.flatnonzero(pred != true)
         worst = wrong[np.argsort(-twin.test_confidence[wrong], kind="stable")][:EXAMPLES]
         images = np.asarray(twin.images["test"])[worst]
         captions = [f"{names[true[i]]} → {names[pred[i]]} ({twin.test_confidence[i]:.2f})" for i in worst]
         log.image(
-            "mistakes/most_confident",
+            tags.MISTAKES,
             figures.examples_image(
                 images,
                 captions,
@@ -64,11 +64,11 @@ def divergence_pictures(log, twins, cfg, step: int, last: bool) -> None:
     names = DATASETS[cfg.dataset].classes
     a, b = twins
     differ = np.flatnonzero(a.test_pred != b.test_pred)
-    log.scalars({"divergence/test_predictions_differ": float(differ.size)}, step)
+    log.scalars({tags.TEST_PREDICTIONS_DIFFER: float(differ.size)}, step)
     shape = tile_shape(cfg.spec.in_features)
     if shape is not None:
         log.image(
-            "divergence/layer1_weights_abs_diff",
+            tags.LAYER1_WEIGHTS_DIFF,
             figures.weight_diff_image(
                 a.params()["layer1.weight"], b.params()["layer1.weight"], (a.label, b.label), shape
             ),
@@ -82,7 +82,7 @@ def divergence_pictures(log, twins, cfg, step: int, last: bool) -> None:
             f"{names[true[i]]}: {a.label} {names[a.test_pred[i]]}, {b.label} {names[b.test_pred[i]]}" for i in shown
         ]
         log.image(
-            "divergence/disagreements",
+            tags.DISAGREEMENTS,
             figures.examples_image(
                 images,
                 captions,

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from compare import figures
+from compare import figures, tags
 from compare.datasets import DATASETS, DataError
 
-DIVERGENCE_TAGS = ("divergence/abs_loss_diff", "divergence/abs_test_accuracy_diff", "divergence/param_max_abs_diff")
+DIVERGENCE_TAGS = (tags.ABS_LOSS_DIFF, tags.ABS_TEST_ACCURACY_DIFF, tags.PARAM_MAX_ABS_DIFF)
 
 
 def find_runs(root: Path) -> dict[str, Path]:
@@ -55,6 +55,13 @@ def text_payload(acc, tag: str):
     return json.loads(match.group(1)) if match else None
 
 
+def epoch_points(steps: list[int], values: list[float]) -> tuple[list[int], list[float]]:
+    """A per-epoch curve as TensorBoard holds it (the epoch's figure over its steps, compare.tags) back
+    to one point per epoch: the last point of each stretch of one value."""
+    keep = [i for i in range(len(values)) if i == len(values) - 1 or values[i + 1] != values[i]]
+    return [steps[i] for i in keep], [values[i] for i in keep]
+
+
 def load(root: Path) -> dict:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -62,24 +69,28 @@ def load(root: Path) -> dict:
     for name, folder in find_runs(root).items():
         acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "tensors": 0, "images": 1})
         acc.Reload()
-        tags = set(acc.Tags().get("scalars", []))
+        present = set(acc.Tags().get("scalars", []))
         if name == "divergence":
             for tag in DIVERGENCE_TAGS:
-                if tag in tags:
+                if tag in present:
                     events = acc.Scalars(tag)
                     divergence[tag] = ([e.step for e in events], [e.value for e in events])
             continue
         curves[name] = {
             tag: ([e.step for e in acc.Scalars(tag)], [e.value for e in acc.Scalars(tag)])
-            for tag in ("train/loss", "test/accuracy")
-            if tag in tags
+            for tag in (tags.TRAIN_LOSS, tags.TEST_ACCURACY)
+            if tag in present
         }
-        counts = text_payload(acc, "confusion/counts")
+        if tags.TEST_ACCURACY in curves[name]:  # one point per epoch: the last of each held stretch
+            curves[name][tags.TEST_ACCURACY] = epoch_points(*curves[name][tags.TEST_ACCURACY])
+        counts = text_payload(acc, tags.CONFUSION_COUNTS)
         if counts is not None:
             matrices[name] = np.asarray(counts, dtype=np.int64)
         config = config or text_payload(acc, "config")
     if not any(curves.values()):
-        raise DataError(f"{root}: its event files hold no train/loss or test/accuracy; is it a simplenet run?")
+        raise DataError(
+            f"{root}: its event files hold no {tags.TRAIN_LOSS} or {tags.TEST_ACCURACY}; is it a simplenet run?"
+        )
     return dict(curves=curves, divergence=divergence, matrices=matrices, config=config or {})
 
 

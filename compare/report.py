@@ -156,7 +156,7 @@ def lockstep_html(payload: dict) -> str:
 def run_lines(payload: dict) -> list[str]:
     from compare.process import program
 
-    return [f"logs: {payload['run_dir']}", f"view: {program('tensorboard')} --logdir {payload['logdir']}"]
+    return [f"logs: {payload['run_dir']}", f"view: {program('tensorboard')} --logdir {payload['run_dir']}"]
 
 
 def format_train(payload: dict, label: str, quiet: bool = False) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm  # a widget in Jupyter, text in a terminal
 
-from compare import checkpoint, distributed, pictures
+from compare import checkpoint, distributed, pictures, tags
 from compare.config import TrainConfig
 from compare.distributed import SINGLE, World
 from compare.errors import SIGNALS, NonFiniteLoss, StepAbandoned
@@ -266,10 +266,13 @@ class Runner:
             self.loggers["divergence"] = RunLogger(self.run_dir / "divergence", purge_step=purge_step)
 
     def log_config(self) -> None:
-        self.loggers[self.twins[0].name].custom_scalars(dashboard(self.twins))
-        for logger in self.loggers.values():
-            logger.text("config", {"command": self.command, "config": self.cfg.to_dict(), **self.extra_meta})
-            logger.text("environment", self.env)
+        """Once per run (in the first twin's run directory, not one copy per twin): the dashboard, the
+        config and environment (JSON, which ``simplenet plot`` reads back) and how to read the charts."""
+        first = self.loggers[self.twins[0].name]
+        first.custom_scalars(dashboard(self.twins, self.run_dir.name))
+        first.text("config", {"command": self.command, "config": self.cfg.to_dict(), **self.extra_meta})
+        first.text("environment", self.env)
+        first.markdown("how_to_read", how_to_read(self.twins, self.run_dir.name))
 
     def close(self, failing: bool = False) -> None:
         """Close every writer (all of them, even if one fails); when the run is already ``failing``
@@ -403,9 +406,10 @@ class Runner:
                 raise NonFiniteLoss(t.name, first + int(bad[0]), float(values[bad[0]]))
             losses[t.name] = values
             self.histories[t.name].step_loss.extend(values.tolist())
-            self.loggers[t.name].step_losses(first, values)
+            self.loggers[t.name].step_losses(first, values, tag=tags.TRAIN_LOSS)
             self.loggers[t.name].scalars(
-                {f"grad_norm/{k}": float(np.linalg.norm(g)) for k, g in t.grads().items()}, self.global_step
+                {f"{tags.GRAD_NORM_STEP}/{k}": float(np.linalg.norm(g)) for k, g in t.grads().items()},
+                self.global_step,
             )
         if len(self.twins) == 2:
             # the trajectory itself: both twins' parameters at every read-back (every --log-every steps)
@@ -414,8 +418,11 @@ class Runner:
             limit = LOCKSTEP_TOLERANCE[self.cfg.dtype]["params"]
             if self.params_left_at is None and limit is not None and gap > limit:
                 self.params_left_at = self.global_step
+            gap = np.abs(losses["manual"] - losses["torch"])
+            self.loggers["divergence"].step_losses(first, gap, tag=tags.ABS_LOSS_DIFF)
+            # its shape on a linear axis is a step function; log10 shows 1e-7 rising to 1e-2 (0 → 1e-20)
             self.loggers["divergence"].step_losses(
-                first, np.abs(losses["manual"] - losses["torch"]), tag="divergence/abs_loss_diff"
+                first, np.log10(np.maximum(gap, 1e-20)), tag=tags.LOG10_ABS_LOSS_DIFF
             )
         for logger in self.loggers.values():  # the buffered scalars of these steps, in one write per run
             logger.flush()
@@ -445,19 +452,12 @@ class Runner:
             self.histories[t.name].epochs.append(row)
             rows[t.name] = row
             log = self.loggers[t.name]
-            log.scalars(
-                {
-                    "train/accuracy": row["train_accuracy"],
-                    "train/epoch_loss": row["train_loss"],
-                    "test/loss": test_loss,
-                    "test/accuracy": test_acc,
-                    "train/lr": row["lr"],
-                },
-                step,
-            )
-            log.scalars({f"diagnostics/{k}": v for k, v in row["diagnostics"].items()}, step)
-            log.histograms("weights", t.params(), step)
-            log.histograms("grads", t.grads(), step)
+            for held in tags.held_steps(step - self.steps_per_epoch + 1, step):  # smoothing-proof
+                log.scalars({tag: row[key] for key, tag in tags.EPOCH_CURVES.items()}, held)
+            log.scalars({tags.LR: row["lr"]}, step)
+            log.scalars({f"{tags.PER_LAYER}/{k}": v for k, v in row["diagnostics"].items()}, step)
+            log.histograms(f"{tags.HISTOGRAMS}/weights", t.params(), step)
+            log.histograms(f"{tags.HISTOGRAMS}/grads", t.grads(), step)
             if self.images:
                 pictures.twin_pictures(log, t, self.cfg, step, last=e + 1 == self.cfg.epochs)
             t.scheduler.step()
@@ -465,9 +465,9 @@ class Runner:
             m, t_ = rows["manual"], rows["torch"]
             self.loggers["divergence"].scalars(
                 {
-                    "divergence/abs_test_accuracy_diff": abs(m["test_accuracy"] - t_["test_accuracy"]),
-                    "divergence/abs_test_loss_diff": abs(m["test_loss"] - t_["test_loss"]),
-                    "divergence/param_max_abs_diff": param_max_abs_diff(self.twins),
+                    tags.ABS_TEST_ACCURACY_DIFF: abs(m["test_accuracy"] - t_["test_accuracy"]),
+                    tags.ABS_TEST_LOSS_DIFF: abs(m["test_loss"] - t_["test_loss"]),
+                    tags.PARAM_MAX_ABS_DIFF: param_max_abs_diff(self.twins),
                 },
                 step,
             )
@@ -572,21 +572,55 @@ class Runner:
         return self.last_checkpoint
 
 
-def dashboard(twins) -> dict:
-    """The Custom Scalars layout: the twins first (loss, accuracy, divergence), then blame by layer."""
+def dashboard(twins, experiment: str) -> dict:
+    """The Custom Scalars layout: the twins first (loss, accuracy, divergence), then blame by layer.
+
+    TensorBoard merges the layouts of every run it reads and matches tags, not runs: a chart draws each
+    run under --logdir with its tag.  The titles say which experiment and runs they were made for, so
+    the view this project prints is one experiment (``tensorboard --logdir <logdir>/<experiment>``)."""
     names = " vs ".join(t.label for t in twins)
     twins_first = {
-        f"train loss: {names}": ["Multiline", [r"^train/loss$"]],
-        f"test accuracy: {names}": ["Multiline", [r"^test/accuracy$"]],
+        f"{experiment}: train loss, {names}": ["Multiline", [f"^{tags.TRAIN_LOSS}$"]],
+        f"{experiment}: test accuracy, {names}": ["Multiline", [f"^{tags.TEST_ACCURACY}$"]],
     }
     if len(twins) == 2:
-        twins_first["divergence per step: |Δ loss|"] = ["Multiline", [r"^divergence/abs_loss_diff$"]]
-        twins_first["test predictions that differ"] = ["Multiline", [r"^divergence/test_predictions_differ$"]]
+        twins_first[f"{experiment}: log10 |Δ loss| per step"] = ["Multiline", [f"^{tags.LOG10_ABS_LOSS_DIFF}$"]]
+        twins_first[f"{experiment}: test predictions that differ"] = [
+            "Multiline",
+            [f"^{tags.TEST_PREDICTIONS_DIFFER}$"],
+        ]
     return {
-        "1. the twins": twins_first,
+        f"1. the twins ({experiment}; a --logdir over several experiments draws all of them)": twins_first,
         "2. blame by layer": {
-            "gradient norm per layer": ["Multiline", [r"^diagnostics/grad_norm/"]],
-            "update-to-weight ratio per layer": ["Multiline", [r"^diagnostics/update_ratio/"]],
-            "dead ReLU units": ["Multiline", [r"^diagnostics/dead_relu/"]],
+            "gradient norm per layer": ["Multiline", [f"^{tags.PER_LAYER}/grad_norm/"]],
+            "update-to-weight ratio per layer": ["Multiline", [f"^{tags.PER_LAYER}/update_ratio/"]],
+            "dead ReLU units": ["Multiline", [f"^{tags.PER_LAYER}/dead_relu/"]],
         },
     }
+
+
+def how_to_read(twins, experiment: str) -> str:
+    """The Text tab's guide to this run's charts (Markdown)."""
+    hand = next((t for t in twins if t.name == "manual"), None)
+    lines = [f"## How to read the charts of {experiment}", ""]
+    if hand is not None:
+        lines += [f"`{hand.model.header()}`", ""] + [f"    {m}" for m in hand.model.mapping()] + [""]
+    lines += [
+        "- **curves/**: the batch loss per step and the per-epoch test and train figures carry the same tags in "
+        "every twin's run, so the twins overlay: one line each, torch blue, the hand-written side orange.",
+        "- A per-epoch figure is held across the steps of its epoch, so the default smoothing ends each epoch "
+        "at its true value (the printed table has the same numbers).",
+    ]
+    if len(twins) == 2:
+        lines += [
+            "- **divergence/log10_abs_loss_diff**: log10 of |Δ loss| per step (0 drawn as -20): float64 twins "
+            "stay at rounding (≈ -15); float32 ones drift up as rounding is amplified by training.",
+            "- The verdict, with every check and tolerance, is the `verdict` text of the `divergence` run.",
+        ]
+    lines += [
+        "- **per_layer/**: gradient norm, update-to-weight ratio and dead ReLU units per layer - where to look "
+        "when the twins disagree or a run does not learn.",
+        f"- Open one experiment (`tensorboard --logdir {experiment}`): the Custom Scalars charts match tags, "
+        "so a logdir holding several experiments draws all of them in each chart.",
+    ]
+    return "\n".join(lines)

@@ -416,7 +416,21 @@ def compare_results(run: Run) -> dict:
         "run_dir": str(runner.run_dir),
     }
     write_file(runner.run_dir / "results.json", json.dumps(payload, indent=2) + "\n")
+    write_verdict(runner.run_dir / "divergence", payload)
     return payload
+
+
+def write_verdict(run_dir: Path, payload: dict) -> None:
+    """The verdict as the CLI prints it, with every check and tolerance, in the Text tab (Markdown)."""
+    from compare.report import format_compare
+    from compare.tblog import RunLogger
+
+    logger = RunLogger(run_dir)
+    verdict = "AGREE" if payload["passed"] else "MISMATCH"
+    logger.markdown(
+        "verdict", f"## verdict: {verdict}\n\n```\n{format_compare(payload).strip()}\n```", payload["steps"]
+    )
+    logger.close()
 
 
 def overfit_results(opts: RunOptions, impls: list[str], *, max_steps: int, target: float, world=None):

@@ -81,7 +81,7 @@ class RunLogger:
 
         return call
 
-    def step_losses(self, first_step: int, losses: np.ndarray, tag: str = "train/loss") -> None:
+    def step_losses(self, first_step: int, losses: np.ndarray, tag: str) -> None:
         add = self.writer.scalar
         for i, value in enumerate(losses.tolist()):
             add(tag, value, first_step + i)

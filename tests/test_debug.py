@@ -150,7 +150,7 @@ def test_diagnostics_in_json_and_tensorboard(tiny_mnist, tmp_path):
     assert all(0 < diag[f"update_ratio/layer{i}"] < 1 for i in (1, 2, 3))
     acc = EventAccumulator(str(tmp_path / "runs" / "d" / "torch"), size_guidance={"scalars": 0})
     acc.Reload()
-    assert "diagnostics/dead_relu/act1" in acc.Tags()["scalars"]
+    assert "per_layer/dead_relu/act1" in acc.Tags()["scalars"]
 
 
 def test_dead_relu_fraction_counts_units_that_never_fire():

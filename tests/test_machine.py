@@ -92,7 +92,7 @@ def test_disk_full_during_event_writes(tiny_mnist, tmp_path, monkeypatch, capsys
     one_line(capsys.readouterr().err, "TensorBoard log", "runs/x/manual", "No space left on device")
     acc = EventAccumulator(str(tmp_path / "runs" / "x" / "manual"), size_guidance={"scalars": 0})
     acc.Reload()  # what was written stays readable
-    assert len(acc.Scalars("train/loss")) >= 6
+    assert len(acc.Scalars("curves/loss")) >= 6
     no_tmp_left(tmp_path)
 
 
@@ -233,7 +233,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, mnist_factory):
     def tb(exp):
         acc = EventAccumulator(str(tmp_path / "runs" / exp / "manual"), size_guidance={"scalars": 0})
         acc.Reload()
-        return [(e.step, e.value) for e in acc.Scalars("train/loss")]
+        return [(e.step, e.value) for e in acc.Scalars("curves/loss")]
 
     killed = tb("killed")
     assert [s for s, _ in killed] == list(range(1, steps + 1))  # every step exactly once
@@ -371,5 +371,5 @@ def test_what_a_checkpoint_covers_is_on_disk_before_it(tiny_mnist, tmp_path, mon
     assert main(train_args(tiny_mnist, tmp_path, "--epochs", "2", "--no-images", "--log-every", "1")) == 0
     assert sorted(seen) == [6, 12]
     for step, events in seen.items():
-        assert ("grads/layer3.bias", step) in events  # the last event of the epoch's end
+        assert ("histograms/grads/layer3.bias", step) in events  # the last event of the epoch's end
         assert events == on_disk(up_to=step)

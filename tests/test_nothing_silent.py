@@ -362,5 +362,5 @@ def test_a_branch_resumed_from_an_older_checkpoint_keeps_its_whole_visible_histo
     assert main([*base, "--resume", str(ckpts)]) == 0
     acc = EventAccumulator(str(runs / "e" / "manual"), size_guidance={"scalars": 0})
     acc.Reload()
-    steps = [e.step for e in acc.Scalars("train/loss")]
+    steps = [e.step for e in acc.Scalars("curves/loss")]
     assert sorted(steps) == list(range(1, 181))

@@ -61,37 +61,37 @@ def run(command, data, tmp_path, *extra, name="x"):
 def test_each_twin_logs_its_pictures(tiny_mnist, tmp_path, hidden, units):
     exp = run("train", tiny_mnist, tmp_path, "--hidden", hidden)
     acc = events(exp / "manual")
-    h, w, n = image_shape(acc, "weights/layer1")
+    h, w, n = image_shape(acc, "pictures/layer1_weights")
     assert (h, w) == tiles_size(units) and n == 2  # one grid per epoch, sized to the layer
-    h, w, n = image_shape(acc, "confusion/test")
+    h, w, n = image_shape(acc, "pictures/confusion")
     assert n == 2 and h > 300 and w > 300
-    assert image_shape(acc, "mistakes/most_confident")[2] == 1  # at the last epoch only
+    assert image_shape(acc, "pictures/mistakes_most_confident")[2] == 1  # at the last epoch only
     tags = set(acc.Tags()["scalars"])
-    assert {f"test/accuracy_per_class/{c}" for c in "0123456789"} <= tags
+    assert {f"per_class/test_accuracy/{c}" for c in "0123456789"} <= tags
     # the per-class accuracies and the counts agree with the overall test accuracy
     counts = np.array(
         json.loads(
-            acc.Tensors("confusion/counts/text_summary")[-1]
+            acc.Tensors("pictures/confusion_counts/text_summary")[-1]
             .tensor_proto.string_val[0]
             .decode()
             .split("```json\n")[1]
             .split("\n```")[0]
         )
     )
-    total = acc.Scalars("test/accuracy")[-1].value
+    total = acc.Scalars("curves/test_accuracy")[-1].value
     assert counts.sum() == 40 and counts.trace() / 40 == pytest.approx(total)
-    per_class = [acc.Scalars(f"test/accuracy_per_class/{c}")[-1].value for c in "0123456789"]
+    per_class = [acc.Scalars(f"per_class/test_accuracy/{c}")[-1].value for c in "0123456789"]
     np.testing.assert_allclose(per_class, counts.diagonal() / counts.sum(axis=1), rtol=1e-6)
 
 
 def test_compare_logs_the_divergence_pictures_and_a_dashboard(tiny_mnist, tmp_path):
     exp = run("compare", tiny_mnist, tmp_path)
     div = events(exp / "divergence")
-    assert image_shape(div, "divergence/layer1_weights_abs_diff")[2] == 2
-    assert image_shape(div, "divergence/disagreements")[2] == 1
+    assert image_shape(div, "pictures/layer1_weights_twins_abs_diff")[2] == 2
+    assert image_shape(div, "pictures/twins_disagreements")[2] == 1
     assert len(div.Scalars("divergence/test_predictions_differ")) == 2
     for twin in ("manual", "torch"):
-        assert {"weights/layer1", "confusion/test", "mistakes/most_confident"} <= set(
+        assert {"pictures/layer1_weights", "pictures/confusion", "pictures/mistakes_most_confident"} <= set(
             events(exp / twin).Tags()["images"]
         )
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
@@ -105,8 +105,10 @@ def test_compare_logs_the_divergence_pictures_and_a_dashboard(tiny_mnist, tmp_pa
                     layouts.append(layout_pb2.Layout.FromString(v.tensor.string_val[0]))
     assert len(layouts) == 1
     first = layouts[0].category[0].chart[0]
-    assert "manual vs torch" in first.title and list(first.multiline.tag) == ["^train/loss$"]
-    assert [c.title for c in layouts[0].category] == ["1. the twins", "2. blame by layer"]
+    assert "manual vs torch" in first.title and list(first.multiline.tag) == ["^curves/loss$"]
+    titles = [c.title for c in layouts[0].category]
+    assert titles[0].startswith(f"1. the twins ({exp.name};") and titles[1] == "2. blame by layer"
+    assert all(c.title.startswith(f"{exp.name}: ") for c in layouts[0].category[0].chart)  # each names its experiment
 
 
 def test_divergence_count_counts_disagreements(tiny_mnist, tmp_path):
@@ -142,7 +144,7 @@ def test_divergence_count_counts_disagreements(tiny_mnist, tmp_path):
     log = Log()
     pictures.divergence_pictures(log, [Twin("manual", pred), Twin("torch", other)], TrainConfig(), 1, last=True)
     assert log.values["divergence/test_predictions_differ"] == 3
-    assert set(log.images) == {"divergence/layer1_weights_abs_diff", "divergence/disagreements"}
+    assert set(log.images) == {"pictures/layer1_weights_twins_abs_diff", "pictures/twins_disagreements"}
 
 
 def test_no_images(tiny_mnist, tmp_path):
@@ -223,8 +225,8 @@ def test_a_real_tensorboard_lists_both_twins_images(tiny_mnist, tmp_path):
             time.sleep(1)
         assert tags is not None, "TensorBoard did not answer"
         for twin in ("manual", "torch"):
-            assert {"weights/layer1", "confusion/test"} <= set(tags[twin])
-        assert "divergence/layer1_weights_abs_diff" in tags["divergence"]
+            assert {"pictures/layer1_weights", "pictures/confusion"} <= set(tags[twin])
+        assert "pictures/layer1_weights_twins_abs_diff" in tags["divergence"]
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -237,3 +239,36 @@ def test_plot_colours_the_twins_as_tensorboard_does():
     assert run_colours(["manual", "torch"]) == {"manual": "C1", "torch": "C0"}
     assert run_colours(["sklearn", "torch"]) == {"sklearn": "C1", "torch": "C0"}
     assert len(set(run_colours(["lr=0.1/manual", "lr=0.1/torch", "lr=1/manual"]).values())) == 3
+
+
+def tensorboard_smoothed(values, weight=0.6):
+    """TensorBoard's scalar smoothing (its default weight 0.6): a debiased exponential moving average."""
+    last, out = 0.0, []
+    for n, v in enumerate(values, start=1):
+        last = last * weight + (1 - weight) * v
+        out.append(last / (1 - weight**n))
+    return out
+
+
+def test_per_epoch_curves_read_right_at_default_smoothing(tiny_mnist, tmp_path, capsys):
+    """The value a learner reads at an epoch's end on a smoothed curve is the printed figure (to 4
+    decimals): each epoch's figure is held over its steps; the same 3 points alone would read wrong."""
+    out = tmp_path / "c.json"
+    flags = ["--data-dir", str(tiny_mnist), "--logdir", str(tmp_path), "--experiment", "x", "--quiet"]
+    assert main(["compare", "--epochs", "3", "--batch-size", "4", "--json", str(out), *flags]) == 0
+    payload = json.loads(out.read_text())
+    for twin in ("manual", "torch"):
+        points = events(tmp_path / "x" / twin).Scalars("curves/test_accuracy")
+        smoothed = dict(zip([p.step for p in points], tensorboard_smoothed([p.value for p in points])))
+        printed = [e[twin]["test_accuracy"] for e in payload["epochs"]]
+        ends = [24 * (k + 1) for k in range(3)]  # 96 images, batch 4: 24 steps per epoch
+        assert all(abs(smoothed[s] - v) < 5e-5 for s, v in zip(ends, printed)), (smoothed, printed)
+        if len(set(printed)) > 1:  # the check can fail: one point per epoch, smoothed, reads wrong
+            assert abs(tensorboard_smoothed(printed)[-1] - printed[-1]) > 5e-5
+    verdict = events(tmp_path / "x" / "divergence").Tensors("verdict/text_summary")[-1]
+    text = verdict.tensor_proto.string_val[0].decode()
+    assert text.startswith("## verdict: AGREE") and "max per-step |Δloss|" in text and "tolerance" in text
+    guide = events(tmp_path / "x" / "manual").Tensors("how_to_read/text_summary")[-1].tensor_proto.string_val[0]
+    assert b"curves/" in guide and b"divergence/log10_abs_loss_diff" in guide
+    log10 = events(tmp_path / "x" / "divergence").Scalars("divergence/log10_abs_loss_diff")
+    assert len(log10) == 72 and all(-20 <= p.value < -3 for p in log10)

@@ -45,7 +45,7 @@ def read_checkpoint(ckpt, impls):
 def tb_losses(run_dir):
     acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     acc.Reload()
-    return [(e.step, e.value) for e in acc.Scalars("train/loss")]
+    return [(e.step, e.value) for e in acc.Scalars("curves/loss")]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

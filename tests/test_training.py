@@ -209,23 +209,29 @@ def test_event_files_equal_the_in_memory_history(tiny_mnist, tmp_path):
     tag_sets = {}
     for name in ("manual", "torch"):
         hist = outcome.histories[name]
-        acc, losses = scalars(exp / name, "train/loss")
+        acc, losses = scalars(exp / name, "curves/loss")
         assert [s for s, _ in losses] == list(range(1, 13))  # each step exactly once
         np.testing.assert_allclose([v for _, v in losses], hist.step_loss, rtol=1e-6)  # events store float32
-        _, test_acc = scalars(exp / name, "test/accuracy")
-        np.testing.assert_allclose([v for _, v in test_acc], [e["test_accuracy"] for e in hist.epochs], rtol=1e-6)
+        _, test_acc = scalars(exp / name, "curves/test_accuracy")
+        # each epoch's figure is held over the epoch's steps (smoothing-proof): 6 steps per epoch here
+        by_epoch = {e["step"]: e["test_accuracy"] for e in hist.epochs}
+        assert [s for s, _ in test_acc] == list(range(1, 13))
+        expected = [by_epoch[min(k for k in by_epoch if k >= s)] for s, _ in test_acc]
+        np.testing.assert_allclose([v for _, v in test_acc], expected, rtol=1e-6)
         tags = acc.Tags()
         tag_sets[name] = (set(tags["scalars"]), set(tags["histograms"]))
         assert {
-            "train/loss",
-            "train/accuracy",
-            "test/loss",
-            "test/accuracy",
-            "grad_norm/layer1.weight",
+            "curves/loss",
+            "curves/train_accuracy",
+            "curves/test_loss",
+            "curves/test_accuracy",
+            "per_layer/grad_norm_per_step/layer1.weight",
             "hparam/test_accuracy",
         } <= tag_sets[name][0]
-        assert {"weights/layer1.weight", "grads/layer3.bias"} <= tag_sets[name][1]
-        assert "config" in "".join(tags["tensors"])
+        assert {"histograms/weights/layer1.weight", "histograms/grads/layer3.bias"} <= tag_sets[name][1]
+        # the config, environment and guide once per run (the first twin's directory), not once per twin
+        assert ("config/text_summary" in tags["tensors"]) == (name == "manual")
+        assert ("how_to_read/text_summary" in tags["tensors"]) == (name == "manual")
     assert tag_sets["manual"] == tag_sets["torch"]  # so TensorBoard overlays them
     _, div = scalars(exp / "divergence", "divergence/abs_loss_diff")
     assert len(div) == 12 and max(v for _, v in div) <= 1e-5
@@ -306,7 +312,7 @@ def test_tensorboard_server_lists_both_twins(tiny_mnist, tmp_path):
             time.sleep(0.5)
         assert {"exp/manual", "exp/torch", "exp/divergence"} <= set(runs)
         for run_name in ("exp/manual", "exp/torch"):
-            assert {"train/loss", "test/accuracy"} <= set(tags[run_name])
+            assert {"curves/loss", "curves/test_accuracy"} <= set(tags[run_name])
         assert set(tags["exp/manual"]) == set(tags["exp/torch"])
         assert "divergence/abs_loss_diff" in tags["exp/divergence"]
     finally:
