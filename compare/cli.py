@@ -174,6 +174,15 @@ def cmd_plot(args, world) -> int:
     return plot_runs(args.run_dir, args.output)
 
 
+def cmd_report(args, world) -> int:
+    from compare.htmlreport import report
+    from compare.process import write_failure
+
+    with write_failure(args.output or args.run_dir):
+        print(f"wrote {report(args.run_dir, args.output)}")
+    return EXIT_OK
+
+
 def cmd_bench(args, world) -> int:
     from compare.bench import bench_command
     from compare.report import format_bench

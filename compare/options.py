@@ -571,6 +571,27 @@ def commands() -> list[Command]:
             ),
         ),
         Command(
+            "report",
+            "one self-contained HTML file of a run: verdict, curves, pictures, config (no server, no network)",
+            (
+                Flag(
+                    "run_dir",
+                    "run_dir",
+                    "text",
+                    "the run directory a train or compare run printed (logs: …)",
+                    metavar="RUN_DIR",
+                ),
+                Flag(
+                    "--output",
+                    "output",
+                    "text",
+                    "where to write (default: RUN_DIR/report.html)",
+                    metavar="FILE.html",
+                    short="-o",
+                ),
+            ),
+        ),
+        Command(
             "bench",
             "time both twins' training epochs side by side, against a FLOP floor",
             (

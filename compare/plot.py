@@ -96,7 +96,16 @@ def load(root: Path) -> dict:
 
 def plot(root: str | Path, out: str | Path | None = None) -> Path:
     root = Path(root)
-    data = load(root)
+    fig = overlay(root)
+    out = Path(out) if out else root / "plot.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figures.save_png(fig, out)
+    return out
+
+
+def overlay(root: Path, data: dict | None = None):
+    """The run's figure: both twins' curves, the divergence on a log axis, the confusion matrices."""
+    data = data or load(root)
     cfg = data["config"].get("config", {})
     dataset = DATASETS.get(cfg.get("dataset", "mnist"), DATASETS["mnist"])
     k = next(iter(data["matrices"].values())).shape[0] if data["matrices"] else len(dataset.classes)
@@ -107,11 +116,7 @@ def plot(root: str | Path, out: str | Path | None = None) -> Path:
         f"{root.name}: simplenet {data['config'].get('command', '?')}, {dataset.title}, {shape}, "
         f"{cfg.get('dtype', '?')}, {cfg.get('optimizer', '?')} lr {cfg.get('lr', '?')}"
     )
-    fig = figures.overlay_figure(data["curves"], data["divergence"], data["matrices"], names, title)
-    out = Path(out) if out else root / "plot.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figures.save_png(fig, out)
-    return out
+    return figures.overlay_figure(data["curves"], data["divergence"], data["matrices"], names, title)
 
 
 def plot_runs(run_dir: str, output: str | None = None) -> int:

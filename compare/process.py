@@ -4,6 +4,7 @@ passes plain values."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -59,6 +60,17 @@ def resource_error_line(e: BaseException) -> str | None:
             "--eval-batch-size, or float32"
         )
     return None
+
+
+@contextlib.contextmanager
+def write_failure(path):
+    """An OSError while writing ``path`` becomes one ResourceError line naming it (exit 4)."""
+    from compare.resources import os_error_line
+
+    try:
+        yield
+    except OSError as e:
+        raise ResourceError(os_error_line(e, str(path))) from None
 
 
 def program(name: str) -> str:

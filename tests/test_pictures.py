@@ -272,3 +272,37 @@ def test_per_epoch_curves_read_right_at_default_smoothing(tiny_mnist, tmp_path, 
     assert b"curves/" in guide and b"divergence/log10_abs_loss_diff" in guide
     log10 = events(tmp_path / "x" / "divergence").Scalars("divergence/log10_abs_loss_diff")
     assert len(log10) == 72 and all(-20 <= p.value < -3 for p in log10)
+
+
+def test_report_is_one_self_contained_html_file(tiny_mnist, tmp_path):
+    """simplenet report: the verdict table, the curves figure and the pictures inline; no reference
+    that needs a network; written without importing torch."""
+    import html.parser
+
+    flags = ["--data-dir", str(tiny_mnist), "--logdir", str(tmp_path), "--experiment", "x", "--quiet"]
+    assert main(["compare", "--epochs", "2", *flags]) == 0
+    code = "import sys; sys.modules['torch'] = None\nfrom compare.cli import main\nsys.exit(main(sys.argv[1:]))"
+    r = subprocess.run([sys.executable, "-c", code, "report", str(tmp_path / "x")], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == f"wrote {tmp_path / 'x' / 'report.html'}", r.stderr
+
+    class Refs(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.refs, self.tables, self.images = [], 0, 0
+
+        def handle_starttag(self, tag, attrs):
+            self.refs += [v for k, v in attrs if k in ("src", "href")]
+            self.tables += tag == "table"
+            self.images += tag == "img"
+
+    page = (tmp_path / "x" / "report.html").read_text()
+    refs = Refs()
+    refs.feed(page)
+    assert refs.refs and all(v.startswith("data:image/png;base64,") for v in refs.refs)  # nothing fetched
+    assert not any("http" in v for v in refs.refs)
+    assert refs.tables >= 2 and refs.images >= 4  # verdict + epochs; curves figure + pictures
+    assert "max per-step |Δloss|" in page and "verdict: AGREE" in page and "Environment" in page
+    bad = subprocess.run(
+        [sys.executable, "-m", "compare.cli", "report", str(tmp_path / "nowhere")], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
