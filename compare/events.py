@@ -80,6 +80,8 @@ class EventWriter:
     def _add(self, event: Event) -> None:
         self.records.append(frame(event.SerializeToString()))
 
+    event = _add  # any other event (a graph)
+
     def scalar(self, tag: str, value: float, step: int) -> None:
         self.scalars.append((tag, value, step, time.time()))
 

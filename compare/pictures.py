@@ -43,6 +43,7 @@ def twin_pictures(log, twin, cfg, step: int, last: bool) -> None:
     if shape is not None:
         log.image(tags.LAYER1_WEIGHTS, figures.weight_tiles(twin.params()["layer1.weight"], shape), step)
     if last:
+        embedding(log.run_dir, twin, cfg)
         wrong = np.flatnonzero(pred != true)
         worst = wrong[np.argsort(-twin.test_confidence[wrong], kind="stable")][:EXAMPLES]
         images = np.asarray(twin.images["test"])[worst]
@@ -91,3 +92,53 @@ def divergence_pictures(log, twins, cfg, step: int, last: bool) -> None:
             ),
             step,
         )
+
+
+EMBEDDED = 2000  # test images in the Projector
+
+
+def hidden_activations(params: dict, x: np.ndarray, activation: str, layers: int) -> np.ndarray:
+    """The output of hidden layer ``layers`` (after its activation), from a twin's parameters in torch's
+    layout: the judge's own NumPy forward, the same for every implementation."""
+    act = {"relu": lambda z: np.maximum(z, 0), "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh}[activation]
+    h = x.astype(np.float64)
+    for k in range(1, layers + 1):
+        h = act(h @ params[f"layer{k}.weight"].astype(np.float64).T + params[f"layer{k}.bias"].astype(np.float64))
+    return h
+
+
+def embedding(run_dir, twin, cfg, count: int = EMBEDDED) -> None:
+    """TensorBoard's Projector: the last hidden layer's activations of ``count`` test images (the first
+    ones), with the digits as sprites and the labels as metadata - what the network learned, as points
+    a learner can rotate.  Written beside the event files: projector_config.pbtxt and embedding/."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    layers = len(cfg.spec.hidden)
+    images = np.asarray(twin.images["test"])[:count]
+    if not layers or tile_shape(cfg.spec.in_features) is None:
+        return
+    x = (images.reshape(len(images), -1) / 255.0 - DATASETS[cfg.dataset].mean) / DATASETS[cfg.dataset].std
+    points = hidden_activations(twin.params(), x, cfg.spec.activation, layers)
+    labels = twin.test_labels()[: len(images)]
+    names = DATASETS[cfg.dataset].classes
+    folder = Path(run_dir) / "embedding"
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savetxt(folder / "tensors.tsv", points, fmt="%.5g", delimiter="\t")
+    (folder / "metadata.tsv").write_text("".join(f"{names[int(k)]}\n" for k in labels))
+    side = math.ceil(math.sqrt(len(images)))
+    h, w = images.shape[1:]
+    sprite = np.full((side * h, side * w), 255, dtype=np.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, side)
+        sprite[r * h : (r + 1) * h, c * w : (c + 1) * w] = 255 - image  # dark digits on white
+    Image.fromarray(sprite).save(folder / "sprite.png")
+    (Path(run_dir) / "projector_config.pbtxt").write_text(
+        "embeddings {\n"
+        f'  tensor_name: "{twin.label}: layer{layers} activations of {len(images)} test images"\n'
+        '  tensor_path: "embedding/tensors.tsv"\n'
+        '  metadata_path: "embedding/metadata.tsv"\n'
+        f'  sprite {{\n    image_path: "embedding/sprite.png"\n    single_image_dim: {w}\n'
+        f"    single_image_dim: {h}\n  }}\n}}\n"
+    )

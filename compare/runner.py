@@ -219,6 +219,7 @@ class Runner:
         self.run_dir, self.checkpoint_dir, self.command = Path(run_dir), Path(checkpoint_dir), command
         self.extra_meta = extra_meta or {}
         self.log_every, self.quiet, self.env = max(1, log_every), quiet, env or {}
+        self.graph = None  # the torch twin's module graph, being traced (a Future)
         # a progress bar: asked for (the API's progress=True), else on a terminal unless quiet
         self.progress = progress if progress is not None else not quiet and sys.stderr.isatty()
         self.images, self.world = images and world.leader, world  # pictures are rank 0's to make
@@ -273,6 +274,15 @@ class Runner:
         first.text("config", {"command": self.command, "config": self.cfg.to_dict(), **self.extra_meta})
         first.text("environment", self.env)
         first.markdown("how_to_read", how_to_read(self.twins, self.run_dir.name))
+        torch_twin = next((t for t in self.twins if t.name == "torch"), None)
+        if torch_twin is not None and self.images:  # the Graphs tab, traced on a copy while the first epoch runs
+            import copy
+
+            from compare.tblog import module_graph
+
+            model = copy.deepcopy(getattr(torch_twin.model, "module", torch_twin.model))
+            example = torch_twin.x_test[:1].clone()
+            self.graph = ThreadPoolExecutor(1, thread_name_prefix="trace-graph").submit(module_graph, model, example)
 
     def close(self, failing: bool = False) -> None:
         """Close every writer (all of them, even if one fails); when the run is already ``failing``
@@ -432,6 +442,9 @@ class Runner:
     def _end_epoch(self, seconds: float) -> None:
         e = self.epoch
         step = self.global_step
+        if self.graph is not None:  # traced in a thread during the first epoch
+            self.loggers["torch"].graph(self.graph.result())
+            self.graph = None
         rows = {}
         for t in self.twins:
             losses = np.asarray(self.histories[t.name].step_loss[-self.steps_per_epoch :])

@@ -69,7 +69,7 @@ class RunLogger:
             self.writer = EventWriter(self.run_dir, purge_step=purge_step)
         except OSError as e:
             raise ResourceError("TensorBoard log " + os_error_line(e, str(self.run_dir))) from None
-        for name in ("histograms", "text", "hparams", "flush", "image", "custom_scalars"):
+        for name in ("histograms", "text", "hparams", "flush", "image", "custom_scalars", "graph"):
             setattr(self, name, self._guarded(getattr(self, name)))
 
     def _guarded(self, method):
@@ -174,6 +174,12 @@ class RunLogger:
             self.writer.plugin(tag, "hparams", content.SerializeToString())
         self.scalars(metrics, 0)
 
+    def graph(self, graph_def: bytes) -> None:
+        """The Graphs tab: a module graph (``module_graph`` makes it)."""
+        from tensorboard.compat.proto.event_pb2 import Event
+
+        self.writer.event(Event(wall_time=time.time(), graph_def=graph_def))
+
     def flush(self) -> None:
         self.writer.flush()
 
@@ -182,3 +188,16 @@ class RunLogger:
             self.writer.close()
         except OSError as e:
             raise ResourceError("TensorBoard log " + os_error_line(e, str(self.run_dir))) from None
+
+
+def module_graph(model, example) -> bytes:
+    """The torch twin's module graph as TensorBoard's GraphDef, traced by torch's own exporter on one
+    input (only a torch twin's run calls this, so only it loads that part of torch)."""
+    import warnings
+
+    from torch.utils.tensorboard._pytorch_graph import graph
+
+    with warnings.catch_warnings():  # torch's exporter traces with torch.jit, which warns it is deprecated
+        warnings.simplefilter("ignore", FutureWarning)
+        graph_def, _ = graph(model, (example,))
+    return graph_def.SerializeToString()
