@@ -310,6 +310,14 @@ def format_bench(r: dict) -> str:
             f"{'DataLoader + ToTensor, float32':<30}{bs:>6}{s['median']:>10.3f} [{s['min']:.3f}]"
             f"   torch twin is {s['torch_speedup']:.1f}× faster"
         )
+    if "logging" in r:
+        lg = r["logging"]
+        lines += [
+            "",
+            f"TensorBoard logging: {lg['call_site_us']:.2f} µs per scalar at the call site, "
+            f"{lg['amortised_us']:.2f} µs with its encoding and write "
+            f"({'C' if lg['c_crc32c'] else 'pure-Python'} CRC-32C)",
+        ]
     if "startup" in r:
         st = r["startup"]
         lines += [
@@ -326,7 +334,8 @@ def format_bench(r: dict) -> str:
                 if "to_first_step" in c
                 else ""
             )
-            lines.append(f"{name:<22}{c['wall']:>7.1f}s{c['wall_x_import']:>10.2f}{first}")
+            torch_note = {True: "  imports torch", False: "  no torch", None: ""}[c.get("imported_torch")]
+            lines.append(f"{name:<22}{c['wall']:>7.1f}s{c['wall_x_import']:>10.2f}{first}{torch_note}")
             if "outside_parts" in c:
                 lines.append(f"{'':<22}outside steps: {outside_parts_text(c['outside_parts'])}")
     if r.get("nproc"):

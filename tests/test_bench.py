@@ -42,6 +42,8 @@ def test_bench_runs_and_reports_every_figure(tiny_mnist, tmp_path, capsys):
     assert r["environment"]["blas"] and len(r["targets"]) >= 6
     text = capsys.readouterr().out
     assert "targets:" in text and "FLOP floor" in text
+    assert 0 < r["logging"]["call_site_us"] < r["logging"]["amortised_us"] and r["logging"]["c_crc32c"] is True
+    assert "TensorBoard logging:" in text and "per-step logging at the call site" in text
     assert set(r["plain_loops"]) == {"manual/16", "torch/16", "manual/32", "torch/32"}
     assert all(s["twin_ratio"] > 0 and s["twin_ratio_of_fastest"] > 0 for s in r["plain_loops"].values())
     assert all(r["gemm_floor"][bs]["seconds_per_step"] > 0 for bs in ("16", "32"))
@@ -143,6 +145,7 @@ def test_startup_figures_account_for_the_time_outside_the_steps(tiny_mnist):
     for name, c in r["commands"].items():
         assert c["returncode"] == 0, name
         assert c["wall_x_import"] == c["wall"] / r["bare_import_torch"]
+        assert c["imported_torch"] is (name != "train --impl manual"), name  # read from the process itself
         if name == "gradcheck":
             continue
         parts = c["outside_parts"]
