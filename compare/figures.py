@@ -150,8 +150,11 @@ class ConfusionCanvas:
 
     def __init__(self, names, title: str):
         self.k = len(names)
-        fig = _figure(4.6, 4.6)
-        ax = fig.add_axes([0.2, 0.18, 0.75, 0.72])
+        # cells wide enough for a 4-digit count in the pixel font at scale 2 (15 × 2 px + margin) for 10
+        # classes: TensorBoard shows the image at about its card's width, so the digits stay ~8 px high
+        side = max(4.6, 0.45 * self.k + 1.3)
+        fig = _figure(side, side)
+        ax = fig.add_axes([0.16, 0.14, 0.8, 0.78])
         ax.imshow(np.zeros((self.k, self.k)), cmap="Greys", vmin=0, vmax=1)
         ax.set_xticks(range(self.k), labels=names, rotation=60 if max(map(len, names)) > 2 else 0, fontsize=7)
         ax.set_yticks(range(self.k), labels=names, fontsize=7)
@@ -173,6 +176,10 @@ class ConfusionCanvas:
         colors = (colormaps["Blues"](share)[..., :3] * 255).astype(np.uint8)
         xs = np.linspace(self.x0, self.x1, self.k + 1).round().astype(int)
         ys = np.linspace(self.y0, self.y1, self.k + 1).round().astype(int)
+        cell = int(min(np.diff(xs).min(), np.diff(ys).min()))
+        digits = len(str(int(counts.max()))) if counts.size else 1
+        # one size for every count of the matrix: the largest scale at which the widest count fits its cell
+        scale = max([s for s in (3, 2) if (4 * digits - 1) * s <= cell - 3 and 5 * s <= cell - 3] or [1])
         for t in range(self.k):
             for p in range(self.k):
                 image[ys[t] : ys[t + 1], xs[p] : xs[p + 1]] = colors[t, p]
@@ -183,7 +190,7 @@ class ConfusionCanvas:
                         (xs[p] + xs[p + 1]) // 2,
                         (ys[t] + ys[t + 1]) // 2,
                         (255, 255, 255) if share[t, p] > 0.5 else (0, 0, 0),
-                        scale=2 if counts[t, p] < 1000 else 1,
+                        scale=scale,
                     )
         return image
 
@@ -200,16 +207,17 @@ def examples_image(images: np.ndarray, captions: list[str], title: str, columns:
     for i, image in enumerate(images):
         r, c = divmod(i, columns)
         mosaic[r * (h + gap) + gap : (r + 1) * (h + gap), c * (w + 4) + 2 : c * (w + 4) + 2 + w] = image
-    fig = _figure(1.6 * columns, 1.5 * lines + 0.4)
-    ax = fig.add_axes([0, 0, 1, 1 - 0.4 / (1.5 * lines + 0.4)])
+    # about TensorBoard's card width (~450 px), so that it is shown near 1:1 and the captions stay legible
+    fig = _figure(0.95 * columns, 1.05 * lines + 0.4)
+    ax = fig.add_axes([0, 0, 1, 1 - 0.4 / (1.05 * lines + 0.4)])
     ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=255, interpolation="nearest", aspect="equal")
     ax.set_axis_off()
     for i, caption in enumerate(captions):
         r, c = divmod(i, columns)
-        ax.text(c * (w + 4) + 2 + w / 2, r * (h + gap) + gap - 2, caption, ha="center", va="bottom", fontsize=6.5)
+        ax.text(c * (w + 4) + 2 + w / 2, r * (h + gap) + gap - 2, caption, ha="center", va="bottom", fontsize=7.5)
     if not count:
         ax.text(mosaic.shape[1] / 2, mosaic.shape[0] / 2, "none", ha="center", va="center")
-    fig.suptitle(title, fontsize=8)
+    fig.suptitle(title, fontsize=8, wrap=True)
     return render(fig)
 
 
