@@ -193,6 +193,19 @@ def _run_options(net, *, logdir, experiment, data_dir, download, device, progres
     )
 
 
+def _run(net, command: str, impls: list[str], config: dict, where: dict, activation: str, progress: bool):
+    """One training run of the API, as the CLI's ``command`` runs it."""
+    from compare.session import run_training
+
+    opts = _run_options(
+        net, progress=progress, spec_given=activation != "relu", activation=activation, config=config, **where
+    )
+    run = run_training(opts, command, impls)
+    if run.stopped is not None:
+        raise KeyboardInterrupt(f"the run stopped at step {run.outcome.global_step} (exit {run.stopped})")
+    return run
+
+
 def compare_training(
     net="manual",
     *,
@@ -219,33 +232,12 @@ def compare_training(
     ``net`` is what ``check_gradients`` takes.  The keyword arguments are the CLI's flags (any other
     ``TrainConfig`` field - ``momentum``, ``l2``, ``dataset``, ``betas`` … - goes in ``config``); the run is
     logged to TensorBoard under ``logdir`` as the CLI's is."""
-    from compare.session import compare_results, run_training
+    from compare.session import compare_results
 
-    opts = _run_options(
-        net,
-        logdir=logdir,
-        experiment=experiment,
-        data_dir=data_dir,
-        download=download,
-        device=device,
-        progress=progress,
-        spec_given=activation != "relu",
-        activation=activation,
-        config=dict(
-            config,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            dtype=dtype,
-            seed=seed,
-            schedule=schedule,
-            hidden=hidden,
-        ),
-    )
-    run = run_training(opts, "compare", ["manual", "torch"])
-    if run.stopped is not None:
-        raise KeyboardInterrupt(f"the run stopped at step {run.outcome.global_step} (exit {run.stopped})")
+    config = dict(config, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, dtype=dtype, seed=seed)
+    config.update(schedule=schedule, hidden=hidden)
+    where = dict(logdir=logdir, experiment=experiment, data_dir=data_dir, download=download, device=device)
+    run = _run(net, "compare", ["manual", "torch"], config, where, activation, progress)
     return LockstepReport(compare_results(run))
 
 
@@ -271,34 +263,13 @@ def train(
 ) -> TrainReport:
     """Train one twin on MNIST (``simplenet train``): ``impl`` is ``"torch"``, ``"manual"`` or a hand-written
     network (what ``check_gradients`` takes) trained by the harness; returns a ``TrainReport``."""
-    from compare.session import run_training, train_results
+    from compare.session import train_results
 
     name = impl if impl == "torch" else "manual"
-    opts = _run_options(
-        None if impl in ("torch", "manual") else impl,
-        logdir=logdir,
-        experiment=experiment,
-        data_dir=data_dir,
-        download=download,
-        device=device,
-        progress=progress,
-        spec_given=activation != "relu",
-        activation=activation,
-        config=dict(
-            config,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            dtype=dtype,
-            seed=seed,
-            schedule=schedule,
-            hidden=hidden,
-        ),
-    )
-    run = run_training(opts, "train", [name])
-    if run.stopped is not None:
-        raise KeyboardInterrupt(f"the run stopped at step {run.outcome.global_step} (exit {run.stopped})")
+    config = dict(config, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, dtype=dtype, seed=seed)
+    config.update(schedule=schedule, hidden=hidden)
+    where = dict(logdir=logdir, experiment=experiment, data_dir=data_dir, download=download, device=device)
+    run = _run(None if impl in ("torch", "manual") else impl, "train", [name], config, where, activation, progress)
     return TrainReport(train_results(run, name), run.runner.twins[0].label)
 
 
