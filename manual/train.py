@@ -13,22 +13,22 @@ from manual.model import SimpleNet
 from manual.optim import Optimizer
 
 
-def train_step(
+def forward_backward(
     model: SimpleNet,
     loss_fn: CrossEntropyLoss,
-    optimizer: Optimizer,
     x: np.ndarray,
     y: np.ndarray,
     weight: float = 1.0,
     penalty: WeightPenalty | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Forward, backward, update; returns (loss, number correct) of the batch before the update.
+    """Forward and backward of one batch, every ``p.grad`` set; returns (loss, logits).  The judge drives
+    our twin through this (``compare.plugins.conventions.ours``); ``train_step`` adds the update.
 
-    ``weight`` scales the loss that is differentiated, as in ``torch_impl.train.train_step``;
-    ``penalty`` (L2/L1 of the weights) is part of the loss."""
-    optimizer.zero_grad()
+    ``weight`` scales the loss that is differentiated, as in ``torch_impl.train``; ``penalty`` (L2/L1 of
+    the weights) is part of the loss."""
+    model.zero_grad()
     logits = model(x)
-    loss = loss_fn(logits, y)
+    loss = loss_fn.forward(logits, y)  # forward(logits, y): a plug-in's own criterion need not be callable
     grad_logits = loss_fn.backward()
     # d(w·L)/dz = w · dL/dz                              (N, C)
     grad_logits *= weight
@@ -39,6 +39,22 @@ def train_step(
         for layer, g in zip(model.layers, penalty.backward(weights)):
             # d(w·(L + P))/dW = w·dL/dW + w·dP/dW           (O, I)
             layer.weight.grad += weight * g
+    return loss, logits
+
+
+def train_step(
+    model: SimpleNet,
+    loss_fn: CrossEntropyLoss,
+    optimizer: Optimizer,
+    x: np.ndarray,
+    y: np.ndarray,
+    weight: float = 1.0,
+    penalty: WeightPenalty | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forward, backward (``forward_backward``), update; returns (loss, number correct) of the batch
+    before the update."""
+    optimizer.zero_grad()
+    loss, logits = forward_backward(model, loss_fn, x, y, weight, penalty)
     optimizer.step()
     return loss, np.count_nonzero(logits.argmax(axis=1) == y)
 

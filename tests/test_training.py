@@ -458,3 +458,30 @@ def test_float32_band_still_catches_a_broken_backward(tiny_mnist, tmp_path, monk
         ]
     )
     assert code == 1, json.loads(out.read_text())["checks"]
+
+
+def test_the_harness_steps_our_twin_through_manual_train(tiny_mnist, tmp_path, monkeypatch):
+    """Our twin's step in train/compare is manual.train.forward_backward (through the plug-in door, as any
+    implementation's): no second copy of forward, loss, backward in the judge."""
+    import manual.train
+
+    real, calls = manual.train.forward_backward, []
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(manual.train, "forward_backward", counted)
+    runner, outcome = run(
+        "train",
+        ["manual"],
+        "--data-dir",
+        str(tiny_mnist),
+        "--logdir",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+    )
+    assert calls == [32, 32, 32] and outcome.global_step == 3  # 96 images, batch 32

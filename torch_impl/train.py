@@ -14,6 +14,30 @@ from torch_impl.model import SimpleNet
 from torch_impl.optim import Optimizer
 
 
+def forward_backward(
+    model: SimpleNet,
+    loss_fn: CrossEntropyLoss,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weight: float = 1.0,
+    penalty: WeightPenalty | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward and backward of one batch, every ``p.grad`` set by autograd; returns (loss, logits),
+    detached.  ``train_step`` adds the update.
+
+    ``weight`` scales the loss that is differentiated (a DistributedDataParallel shard's share, see
+    ``compare.distributed``); an empty shard still joins DDP's gradient all-reduce, with zeros.
+    ``penalty`` (L2/L1 of the weights) is part of the loss."""
+    model.zero_grad()
+    logits = model(x)
+    loss = loss_fn(logits, y) if len(y) else logits.sum()
+    if penalty and len(y):
+        module = getattr(model, "module", model)  # the weights of the module DDP wraps
+        loss = loss + penalty([layer.weight for layer in module.layers])
+    (loss * weight if len(y) else loss * 0.0).backward()
+    return loss.detach(), logits.detach()
+
+
 def train_step(
     model: SimpleNet,
     loss_fn: CrossEntropyLoss,
@@ -23,20 +47,12 @@ def train_step(
     weight: float = 1.0,
     penalty: WeightPenalty | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward, backward, update; returns (loss, number correct) of the batch before the update.
-
-    ``weight`` scales the loss that is differentiated (a DistributedDataParallel shard's share, see
-    ``compare.distributed``); an empty shard still joins DDP's gradient all-reduce, with zeros.
-    ``penalty`` (L2/L1 of the weights) is part of the loss."""
+    """Forward, backward (``forward_backward``), update; returns (loss, number correct) of the batch
+    before the update."""
     optimizer.zero_grad()
-    logits = model(x)
-    loss = loss_fn(logits, y) if len(y) else logits.sum()
-    if penalty and len(y):
-        module = getattr(model, "module", model)  # the weights of the module DDP wraps
-        loss = loss + penalty([layer.weight for layer in module.layers])
-    (loss * weight if len(y) else loss * 0.0).backward()
+    loss, logits = forward_backward(model, loss_fn, x, y, weight, penalty)
     optimizer.step()
-    return loss.detach(), (logits.detach().argmax(dim=1) == y).sum()
+    return loss, (logits.argmax(dim=1) == y).sum()
 
 
 @torch.no_grad()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 import manual
+import manual.train
 from compare.plugins.protocol import Implementation, PluginError, Slot, check_names, register, short, where
 
 
@@ -80,10 +81,9 @@ class Ours(Implementation):
         return self.model(x)
 
     def _backward(self, x, y):
-        self.model.zero_grad()
-        logits = self.model(x)
-        loss = self.criterion.forward(logits, y)  # docs/plugins.md: forward(logits, y) → loss
-        self.model.backward(self.criterion.backward())
+        # the twin's own step (manual.train.forward_backward: zero_grad, forward, criterion.forward(logits,
+        # y) as docs/plugins.md has it, backward); the judge adds a run's penalty itself (raw_gradients)
+        loss, logits = manual.train.forward_backward(self.model, self.criterion, x, y)
         return loss, logits, {name: p.grad for name, p in self.own.items()}
 
     def check_bound(self) -> None:
