@@ -10,6 +10,7 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -383,16 +384,33 @@ def nproc_figures(root: Path, nprocs: list[int], batch_size: int, device: str, l
 BASELINE_OF = {"manual": "plain-numpy", "torch": "plain-torch"}
 
 
-def timing_order(keys: list[str], round_: int) -> list[str]:
+class Figure(NamedTuple):
+    """What one timed figure is of: a twin (or a loop or baseline), a dtype, a batch size.  The JSON keys
+    it under ``key`` ("manual/float32/64"), which ``parse`` reads back."""
+
+    impl: str
+    dtype: str
+    batch: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.impl}/{self.dtype}/{self.batch}"
+
+    @classmethod
+    def parse(cls, key: str) -> "Figure":
+        impl, dtype, batch = key.split("/")
+        return cls(impl, dtype, int(batch))
+
+
+def timing_order(keys: list[Figure], round_: int) -> list[Figure]:
     """The order of one round: each float32 twin right beside the plain loop it is compared with,
     the twin first in even rounds and the loop first in odd ones.  Whatever runs after a torch
     epoch starts some 5-10 % slower on a small CPU (measured: torch's and OpenBLAS's thread pools
     hand the cores over), so a fixed order would bias the twin-to-loop ratio one way."""
     pairs, order = {}, []
     for key in keys:
-        impl, dt, bs = key.split("/")
-        base = f"{BASELINE_OF.get(impl)}/{dt}/{bs}"
-        if impl in BASELINE_OF and dt == "float32" and base in keys:
+        base = key._replace(impl=BASELINE_OF.get(key.impl))
+        if key.impl in BASELINE_OF and key.dtype == "float32" and base in keys:
             pair = [key, base]
             order += pair if round_ % 2 == 0 else pair[::-1]
             pairs.update(dict.fromkeys(pair))
@@ -459,18 +477,18 @@ def run_bench(
         return run
 
     configs = {
-        f"{impl}/{dt}/{bs}": (lambda t=twins[dt][impl], bs=bs: train_epoch([t], bs))
+        Figure(impl, dt, bs): (lambda t=twins[dt][impl], bs=bs: train_epoch([t], bs))
         for dt in dtypes
         for bs in batch_sizes
         for impl in ("manual", "torch")
     }
-    configs.update({f"lockstep/float32/{bs}": lockstep(bs) for bs in batch_sizes})
+    configs.update({Figure("lockstep", "float32", bs): lockstep(bs) for bs in batch_sizes})
     if baseline:
-        configs.update({f"dataloader/float32/{bs}": dataloader_epoch(root, bs, spec) for bs in batch_sizes})
+        configs.update({Figure("dataloader", "float32", bs): dataloader_epoch(root, bs, spec) for bs in batch_sizes})
     for bs in batch_sizes:  # the plain loops a user would write, float32 on the CPU
         m = twins["float32"]["manual"]
-        configs[f"plain-numpy/float32/{bs}"] = plain_numpy_loop(m.x_train, m.y_train, state, bs)
-        configs[f"plain-torch/float32/{bs}"] = plain_torch_loop(m.x_train, m.y_train, state, bs)
+        configs[Figure("plain-numpy", "float32", bs)] = plain_numpy_loop(m.x_train, m.y_train, state, bs)
+        configs[Figure("plain-torch", "float32", bs)] = plain_torch_loop(m.x_train, m.y_train, state, bs)
     for run in configs.values():
         run()  # warm-up: allocations, caches, CUDA kernels
     samples = {key: [] for key in configs}
@@ -488,24 +506,28 @@ def run_bench(
         floor = result["flops_per_epoch"] / result["gemm_peak"][dt]["flops"]
         for bs in batch_sizes:
             for impl in ("manual", "torch"):
-                s = summary(samples[f"{impl}/{dt}/{bs}"])
+                s = summary(samples[Figure(impl, dt, bs)])
                 steps = -(-n // bs)
                 s.update(
                     steps=steps, floor_seconds=floor, x_floor=s["median"] / floor, us_per_step=s["median"] / steps * 1e6
                 )
-                epochs[f"{impl}/{dt}/{bs}"] = s
+                epochs[Figure(impl, dt, bs).key] = s
                 log(
                     f"  {impl:<6} {dt} batch {bs:>4}: {s['median']:.3f}s per epoch "
                     f"({s['us_per_step']:.0f} µs/step, {s['x_floor']:.1f}× floor)"
                 )
-            manual, torch_ = samples[f"manual/{dt}/{bs}"], samples[f"torch/{dt}/{bs}"]
-            epochs[f"manual/{dt}/{bs}"]["ratio_to_torch"] = statistics.median(a / b for a, b in zip(manual, torch_))
+            manual, torch_ = samples[Figure("manual", dt, bs)], samples[Figure("torch", dt, bs)]
+            epochs[Figure("manual", dt, bs).key]["ratio_to_torch"] = statistics.median(
+                a / b for a, b in zip(manual, torch_)
+            )
     result["epoch_seconds"] = epochs
 
     lock = {}
     for bs in batch_sizes:
-        s = summary(samples[f"lockstep/float32/{bs}"])
-        apart = [a + b for a, b in zip(samples[f"manual/float32/{bs}"], samples[f"torch/float32/{bs}"])]
+        s = summary(samples[Figure("lockstep", "float32", bs)])
+        apart = [
+            a + b for a, b in zip(samples[Figure("manual", "float32", bs)], samples[Figure("torch", "float32", bs)])
+        ]
         s.update(
             separate_sum=statistics.median(apart), ratio=statistics.median(x / y for x, y in zip(s["samples"], apart))
         )
@@ -518,8 +540,10 @@ def run_bench(
 
     base = {}
     for bs in batch_sizes if baseline else ():
-        s = summary(samples[f"dataloader/float32/{bs}"])
-        s["torch_speedup"] = statistics.median(a / b for a, b in zip(s["samples"], samples[f"torch/float32/{bs}"]))
+        s = summary(samples[Figure("dataloader", "float32", bs)])
+        s["torch_speedup"] = statistics.median(
+            a / b for a, b in zip(s["samples"], samples[Figure("torch", "float32", bs)])
+        )
         base[str(bs)] = s
         log(
             f"  DataLoader+ToTensor batch {bs:>4}: {s['median']:.2f}s per epoch "
@@ -532,12 +556,12 @@ def run_bench(
         floors[str(bs)] = floor = gemm_floor(spec, bs, "float32")
         steps = -(-n // bs)
         for impl, base_name in BASELINE_OF.items():
-            s = summary(samples[f"{base_name}/float32/{bs}"])
-            twin_samples = samples[f"{impl}/float32/{bs}"]
+            s = summary(samples[Figure(base_name, "float32", bs)])
+            twin_samples = samples[Figure(impl, "float32", bs)]
             s["twin_ratio"] = statistics.median(a / b for a, b in zip(twin_samples, s["samples"]))
             s["twin_ratio_of_fastest"] = min(twin_samples) / min(s["samples"])  # the least disturbed rounds
             plain[f"{impl}/{bs}"] = s
-            twin = epochs[f"{impl}/float32/{bs}"]
+            twin = epochs[Figure(impl, "float32", bs).key]
             twin["x_gemm_floor"] = twin["median"] / (floor["seconds_per_step"] * steps)
             log(
                 f"  plain {base_name[6:]} loop batch {bs:>4}: {s['median']:.3f}s per epoch; {impl} twin "
@@ -568,10 +592,10 @@ def targets(r: dict, batch_sizes) -> list[dict]:
 
     e = r["epoch_seconds"]
     for bs in batch_sizes:
-        if f"manual/float32/{bs}" in e:
+        if Figure("manual", "float32", bs).key in e:
             add(
                 f"manual / torch epoch time, float32, batch {bs} ≤ 1.0",
-                e[f"manual/float32/{bs}"]["ratio_to_torch"],
+                e[Figure("manual", "float32", bs).key]["ratio_to_torch"],
                 1.0,
             )
     for bs, s in r["dataloader_seconds"].items():
@@ -583,21 +607,21 @@ def targets(r: dict, batch_sizes) -> list[dict]:
         )
     big = max(batch_sizes)
     for impl in ("manual", "torch"):
-        key = f"{impl}/float32/{big}"
+        key = Figure(impl, "float32", big).key
         if key in e:
             add(f"{impl} ≤ 3× FLOP floor, float32, batch {big}", e[key]["x_floor"], 3.0, "{:.1f}×")
     for bs, s in r["lockstep"].items():
         add(f"lockstep compare ≤ 1.15× the twins apart, batch {bs}", s["ratio"], 1.15)
     for key, s in r.get("plain_loops", {}).items():
-        impl, bs = key.split("/")
+        impl, bs = key.split("/")  # plain loops: "impl/batch"
         add(f"{impl} twin ≤ 1.0× its plain-loop baseline, float32, batch {bs}", s["twin_ratio"], 1.0, "{:.2f}×")
     for bs in r.get("gemm_floor", {}):
         limit = 2.0 if int(bs) >= 256 else 3.0
         for impl in ("manual", "torch"):
-            if f"{impl}/float32/{bs}" in e:
+            if Figure(impl, "float32", bs).key in e:
                 add(
                     f"{impl} twin ≤ {limit:g}× the GEMM floor, float32, batch {bs}",
-                    e[f"{impl}/float32/{bs}"]["x_gemm_floor"],
+                    e[Figure(impl, "float32", bs).key]["x_gemm_floor"],
                     limit,
                     "{:.1f}×",
                 )
@@ -643,7 +667,11 @@ def targets(r: dict, batch_sizes) -> list[dict]:
     worst_load = max(v["median"] for v in r["load_seconds"].values())
     add("MNIST load into memory ≤ 1 s (slowest twin/dtype)", worst_load, 1.0, "{:.2f}s")
     if r["device"].startswith("cuda"):
-        add("H100: torch twin ≤ 0.3 s per epoch, batch 64", e.get("torch/float32/64", {}).get("median", 1e9), 0.3)
+        add(
+            "H100: torch twin ≤ 0.3 s per epoch, batch 64",
+            e.get(Figure("torch", "float32", 64).key, {}).get("median", 1e9),
+            0.3,
+        )
     for t in out:
         if t["text"].endswith("×") and t["measured"] < 0:  # the ≥ target shown as a positive figure
             t["text"] = f"{-t['measured']:.1f}×"

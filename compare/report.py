@@ -261,7 +261,7 @@ def format_sweep(payload: dict, impls: list[str], epochs) -> str:
 
 
 def format_bench(r: dict) -> str:
-    from compare.bench import outside_parts_text
+    from compare.bench import Figure, outside_parts_text
 
     env = r["environment"]
     blas = (
@@ -284,7 +284,7 @@ def format_bench(r: dict) -> str:
         f"{'training epoch':<30}{'batch':>6}{'seconds':>18}{'µs/step':>10}{'× floor':>9}",
     ]
     for key, s in r["epoch_seconds"].items():
-        impl, dt, bs = key.split("/")
+        impl, dt, bs = Figure.parse(key)
         lines.append(
             f"{impl + ' twin, ' + dt:<30}{bs:>6}{s['median']:>10.3f} [{s['min']:.3f}]"
             f"{s['us_per_step']:>10.0f}{s['x_floor']:>9.1f}"

@@ -178,6 +178,27 @@ class History:
 
 
 @dataclass
+class RunTiming:
+    """Where a run's wall time went: inside the training steps, when the first one began (time.time()),
+    the parts outside them, and under DDP what one gradient all-reduce costs."""
+
+    step_seconds: float = 0.0
+    first_step_at: float | None = None
+    outside: dict = field(default_factory=lambda: {"step_logging": 0.0, "epoch_ends": 0.0, "checkpoints": 0.0})
+    world_size: int = 1
+    allreduce_seconds: float | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "step_seconds": self.step_seconds,
+            "first_step_at": self.first_step_at,
+            "outside_steps_seconds": dict(self.outside),
+            "world_size": self.world_size,
+            "allreduce_seconds": self.allreduce_seconds,
+        }
+
+
+@dataclass
 class Outcome:
     histories: dict[str, History]
     global_step: int
@@ -235,12 +256,11 @@ class Runner:
         # one run, one checkpoint directory: an id stored with every checkpoint; pruning touches only this
         # run's checkpoints, and in a directory it does not own only those this process wrote
         self.run_id, self.owns_checkpoint_dir, self.written = uuid.uuid4().hex, True, []
-        self.step_seconds = 0.0  # wall time inside training steps (for bench)
-        self.first_step_at: float | None = None  # time.time() when the first step began
+        self.timing = RunTiming(
+            world_size=world.size
+        )  # where the wall time went: the run's JSON and bench read this record
         # and outside them: per-step losses read back, checked and logged; epoch ends (evaluation,
         # diagnostics, histograms, pictures); checkpoints (seconds, for bench)
-        self.outside_seconds = {"step_logging": 0.0, "epoch_ends": 0.0, "checkpoints": 0.0}
-        self.allreduce_seconds: float | None = None  # one gradient all-reduce, measured under DDP
         self.loggers: dict[str, RunLogger] = {}
         self.before_last_step: dict[str, dict[str, np.ndarray]] = {}  # for the update-to-weight ratio
 
@@ -338,8 +358,8 @@ class Runner:
                 lo, hi = s * cfg.batch_size, min(self.n, (s + 1) * cfg.batch_size)
                 if s == self.steps_per_epoch - 1:  # for the update-to-weight ratio
                     self.before_last_step = {t.name: {k: v.copy() for k, v in t.params().items()} for t in twins}
-                if self.first_step_at is None:
-                    self.first_step_at = time.time()
+                if self.timing.first_step_at is None:
+                    self.timing.first_step_at = time.time()
                 t0 = time.perf_counter()
                 stop.begin_step()
                 try:
@@ -349,7 +369,7 @@ class Runner:
                     bar.close()
                     return self._abandoned(abandoned, s, flushed)
                 stop.end_step()
-                self.step_seconds += time.perf_counter() - t0
+                self.timing.step_seconds += time.perf_counter() - t0
                 if self.world.size > 1:  # for the launcher's hang watch (--step-timeout)
                     distributed.heartbeat(self.world.rank, self.global_step + 1)
                 s += 1
@@ -403,7 +423,7 @@ class Runner:
         try:
             yield
         finally:
-            self.outside_seconds[part] += time.perf_counter() - start
+            self.timing.outside[part] += time.perf_counter() - start
 
     def _flush(self, a: int, b: int, bar) -> None:
         """Read losses of steps a..b-1 back once, check them, log them."""

@@ -172,17 +172,6 @@ def check_run_memory(opts: RunOptions, cfg: TrainConfig, impls: list[str], devic
     resources.check_memory(parts)
 
 
-def timing(runner) -> dict:
-    """Where the wall time went: inside training steps, and when the first step began (epoch seconds)."""
-    return {
-        "step_seconds": runner.step_seconds,
-        "first_step_at": runner.first_step_at,
-        "outside_steps_seconds": dict(runner.outside_seconds),
-        "world_size": runner.world.size,
-        "allreduce_seconds": runner.allreduce_seconds,
-    }
-
-
 def implementation_meta(twins) -> dict:
     """Which hand-written implementation (and optimizer) ran, for checkpoints and JSON (empty for torch alone)."""
     return {
@@ -299,9 +288,9 @@ def run_training(opts: RunOptions, command: str, impls: list[str], world=None) -
     runner.open_loggers(purge_step=runner.global_step + 1 if ckpt is not None else None)
     if ckpt is None:
         runner.log_config()
-    if world.size > 1:  # for bench: what one step's gradient all-reduce costs here
+    if world.size > 1:  # what one step's gradient all-reduce costs here (the run's JSON reports it)
         torch_twin = next(t for t in twins if t.name == "torch")
-        runner.allreduce_seconds = distributed.allreduce_seconds(
+        runner.timing.allreduce_seconds = distributed.allreduce_seconds(
             sum(p.numel() for p in torch_twin.model.parameters()), torch_twin.dtype, device
         )
     try:
@@ -356,7 +345,7 @@ def train_results(run: Run, impl: str) -> dict:
         "impl": impl,
         **implementation_meta(runner.twins),
         "config": runner.cfg.to_dict(),
-        "timing": timing(runner),
+        "timing": runner.timing.to_dict(),
         "epochs": history.epochs,
         "final_test_accuracy": final,
         "steps": outcome.global_step,
@@ -398,7 +387,7 @@ def compare_results(run: Run) -> dict:
         **implementation_meta(runner.twins),
         "dtype": cfg.dtype,
         "steps": outcome.global_step,
-        "timing": timing(runner),
+        "timing": runner.timing.to_dict(),
         "max_abs_loss_diff": measured["step_loss"],
         "max_abs_window_loss_diff": measured["window_loss"],
         "max_abs_test_accuracy_diff": measured["test_accuracy"],

@@ -106,9 +106,9 @@ def test_bench_times_ddp(tiny_mnist, tmp_path):
 
 
 def test_each_twin_is_timed_beside_its_plain_loop_in_both_orders():
-    from compare.bench import timing_order
+    from compare.bench import Figure, timing_order
 
-    keys = [
+    names = [
         "manual/float32/64",
         "torch/float32/64",
         "manual/float64/64",
@@ -118,6 +118,8 @@ def test_each_twin_is_timed_beside_its_plain_loop_in_both_orders():
         "manual/float32/256",
         "plain-numpy/float32/256",
     ]
+    keys = [Figure.parse(k) for k in names]
+    assert [k.key for k in keys] == names and keys[0] == Figure("manual", "float32", 64)
     rounds = [timing_order(keys, r) for r in range(4)]
     for order in rounds:
         assert sorted(order) == sorted(keys)  # every configuration, once a round
@@ -128,7 +130,7 @@ def test_each_twin_is_timed_beside_its_plain_loop_in_both_orders():
     ):
         firsts = []
         for order in rounds:
-            i, j = order.index(twin), order.index(loop)
+            i, j = order.index(Figure.parse(twin)), order.index(Figure.parse(loop))
             assert abs(i - j) == 1
             firsts.append(i < j)
         assert firsts == [True, False, True, False]
