@@ -1,0 +1,101 @@
+"""The targets bench shows as met or missed (never asserted)."""
+
+from __future__ import annotations
+
+from compare.bench.run import Figure
+
+
+def targets(r: dict, batch_sizes) -> list[dict]:
+    out = []
+
+    def add(name, value, limit, fmt="{:.2f}"):
+        out.append(
+            {"target": name, "measured": value, "limit": limit, "met": value <= limit, "text": fmt.format(value)}
+        )
+
+    e = r["epoch_seconds"]
+    for bs in batch_sizes:
+        if Figure("manual", "float32", bs).key in e:
+            add(
+                f"manual / torch epoch time, float32, batch {bs} ≤ 1.0",
+                e[Figure("manual", "float32", bs).key]["ratio_to_torch"],
+                1.0,
+            )
+    for bs, s in r["dataloader_seconds"].items():
+        add(
+            f"torch twin ≥ 10× faster than DataLoader+ToTensor, batch {bs} (shown: DataLoader / torch, ≥ 10)",
+            -s["torch_speedup"],
+            -10.0,
+            "{:.1f}×",
+        )
+    big = max(batch_sizes)
+    for impl in ("manual", "torch"):
+        key = Figure(impl, "float32", big).key
+        if key in e:
+            add(f"{impl} ≤ 3× FLOP floor, float32, batch {big}", e[key]["x_floor"], 3.0, "{:.1f}×")
+    for bs, s in r["lockstep"].items():
+        add(f"lockstep compare ≤ 1.15× the twins apart, batch {bs}", s["ratio"], 1.15)
+    for key, s in r.get("plain_loops", {}).items():
+        impl, bs = key.split("/")  # plain loops: "impl/batch"
+        add(f"{impl} twin ≤ 1.0× its plain-loop baseline, float32, batch {bs}", s["twin_ratio"], 1.0, "{:.2f}×")
+    for bs in r.get("gemm_floor", {}):
+        limit = 2.0 if int(bs) >= 256 else 3.0
+        for impl in ("manual", "torch"):
+            if Figure(impl, "float32", bs).key in e:
+                add(
+                    f"{impl} twin ≤ {limit:g}× the GEMM floor, float32, batch {bs}",
+                    e[Figure(impl, "float32", bs).key]["x_gemm_floor"],
+                    limit,
+                    "{:.1f}×",
+                )
+    cmds = r.get("startup", {}).get("commands", {})
+    for name, limit in (("train --impl manual", 0.20), ("train --impl torch", 0.25), ("compare", 0.25)):
+        if "outside_fraction" in cmds.get(name, {}):
+            add(
+                f"default `simplenet {name}`: ≤ {limit:.0%} of the wall time outside training steps",
+                cmds[name]["outside_fraction"],
+                limit,
+                "{:.0%}",
+            )
+    manual = cmds.get("train --impl manual", {})
+    if "to_first_step" in manual:
+        add(
+            "default `simplenet train --impl manual`: first step ≤ 1.0 s after start",
+            manual["to_first_step"],
+            1.0,
+            "{:.2f}s",
+        )
+    if manual.get("imported_torch") is not None:
+        add(
+            "`simplenet train --impl manual` never imports torch (1 = it did)",
+            float(manual["imported_torch"]),
+            0.0,
+            "{:.0f}",
+        )
+    if "logging" in r:
+        add("per-step logging at the call site ≤ 2 µs per scalar", r["logging"]["call_site_us"], 2.0, "{:.2f} µs")
+        add(
+            "per-step logging amortised with the write ≤ 5 µs per scalar",
+            r["logging"]["amortised_us"],
+            5.0,
+            "{:.2f} µs",
+        )
+    if "gradcheck" in cmds:
+        add(
+            "`simplenet gradcheck` wall ≤ 1.3× a bare `import torch`",
+            cmds["gradcheck"]["wall_x_import"],
+            1.3,
+            "{:.2f}×",
+        )
+    worst_load = max(v["median"] for v in r["load_seconds"].values())
+    add("MNIST load into memory ≤ 1 s (slowest twin/dtype)", worst_load, 1.0, "{:.2f}s")
+    if r["device"].startswith("cuda"):
+        add(
+            "H100: torch twin ≤ 0.3 s per epoch, batch 64",
+            e.get(Figure("torch", "float32", 64).key, {}).get("median", 1e9),
+            0.3,
+        )
+    for t in out:
+        if t["text"].endswith("×") and t["measured"] < 0:  # the ≥ target shown as a positive figure
+            t["text"] = f"{-t['measured']:.1f}×"
+    return out
