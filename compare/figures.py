@@ -195,7 +195,7 @@ class ConfusionCanvas:
         return image
 
 
-def examples_image(images: np.ndarray, captions: list[str], title: str, columns: int = 6) -> np.ndarray:
+def examples_image(images: np.ndarray, captions: list[str], title: str, columns: int = 3) -> np.ndarray:
     """Up to a few dozen 28×28 images, each with its caption, in a grid: one mosaic in one axes (a
     subplot per image costs seconds)."""
     count = len(images)
@@ -207,17 +207,20 @@ def examples_image(images: np.ndarray, captions: list[str], title: str, columns:
     for i, image in enumerate(images):
         r, c = divmod(i, columns)
         mosaic[r * (h + gap) + gap : (r + 1) * (h + gap), c * (w + 4) + 2 : c * (w + 4) + 2 + w] = image
-    # about TensorBoard's card width (~450 px), so that it is shown near 1:1 and the captions stay legible
-    fig = _figure(0.95 * columns, 1.05 * lines + 0.4)
-    ax = fig.add_axes([0, 0, 1, 1 - 0.4 / (1.05 * lines + 0.4)])
+    # three columns, 360 px: TensorBoard shows an image at its card's width (~350 px at 1600×1200), so
+    # the grid is drawn at about that size and its captions stay ~9 px high, legible (seen in Chromium)
+    width = 1.5 * columns
+    height = width * mosaic.shape[0] / mosaic.shape[1] + 0.5  # the mosaic's own aspect, the title above it
+    fig = _figure(width, height)
+    ax = fig.add_axes([0, 0, 1, 1 - 0.5 / height])
     ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=255, interpolation="nearest", aspect="equal")
     ax.set_axis_off()
     for i, caption in enumerate(captions):
         r, c = divmod(i, columns)
-        ax.text(c * (w + 4) + 2 + w / 2, r * (h + gap) + gap - 2, caption, ha="center", va="bottom", fontsize=7.5)
+        ax.text(c * (w + 4) + 2 + w / 2, r * (h + gap) + gap - 2, caption, ha="center", va="bottom", fontsize=8.5)
     if not count:
         ax.text(mosaic.shape[1] / 2, mosaic.shape[0] / 2, "none", ha="center", va="center")
-    fig.suptitle(title, fontsize=8, wrap=True)
+    fig.suptitle(title, fontsize=8.5, wrap=True)
     return render(fig)
 
 
