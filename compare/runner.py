@@ -26,7 +26,7 @@ from compare.config import TrainConfig
 from compare.distributed import SINGLE, World
 from compare.errors import SIGNALS, NonFiniteLoss, StepAbandoned
 from compare.tblog import RunLogger
-from compare.verdicts import LOCKSTEP_TOLERANCE, lockstep_report, moving_average, param_max_abs_diff  # noqa: F401
+from compare.verdicts import LOCKSTEP_TOLERANCE, param_max_abs_diff
 
 
 def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:

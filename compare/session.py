@@ -16,11 +16,9 @@ from pathlib import Path
 
 from compare.config import ModelSpec, TrainConfig
 from compare.datasets import DataError
-from compare.errors import CheckpointError, ConfigError, NonFiniteLoss
+from compare.errors import CheckpointError, ConfigError, NonFiniteLoss, ResourceError
 from compare.options import RunOptions
 from compare.process import program, start_up_done, write_file
-
-EXIT_RESOURCE = 4
 
 
 @dataclass
@@ -326,7 +324,7 @@ def tell_how_to_resume(opts: RunOptions, command: str, impls: list[str], outcome
     data = f" --data-dir {opts.data_dir}" if opts.data_dir else ""
     if outcome.message:
         print(
-            f"simplenet {command}: {'error' if outcome.interrupted_by == EXIT_RESOURCE else 'stopped'}: "
+            f"simplenet {command}: {'error' if outcome.interrupted_by == ResourceError.exit_code else 'stopped'}: "
             f"{outcome.message}",
             file=sys.stderr,
         )

@@ -69,17 +69,6 @@ class RunLogger:
             self.writer = EventWriter(self.run_dir, purge_step=purge_step)
         except OSError as e:
             raise ResourceError("TensorBoard log " + os_error_line(e, str(self.run_dir))) from None
-        for name in ("histograms", "text", "hparams", "flush", "image", "custom_scalars", "graph"):
-            setattr(self, name, self._guarded(getattr(self, name)))
-
-    def _guarded(self, method):
-        def call(*args, **kwargs):
-            try:
-                return method(*args, **kwargs)
-            except OSError as e:
-                raise ResourceError("TensorBoard log " + os_error_line(e, str(self.run_dir))) from None
-
-        return call
 
     def step_losses(self, first_step: int, losses: np.ndarray, tag: str) -> None:
         add = self.writer.scalar
@@ -180,12 +169,17 @@ class RunLogger:
 
         self.writer.event(Event(wall_time=time.time(), graph_def=graph_def))
 
+    # Only flush and close touch the disk (everything else is encoded into memory): their failure is one
+    # ResourceError naming the run directory (exit 4)
     def flush(self) -> None:
-        self.writer.flush()
+        self._disk(self.writer.flush)
 
     def close(self) -> None:
+        self._disk(self.writer.close)
+
+    def _disk(self, write) -> None:
         try:
-            self.writer.close()
+            write()
         except OSError as e:
             raise ResourceError("TensorBoard log " + os_error_line(e, str(self.run_dir))) from None
 
