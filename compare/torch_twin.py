@@ -38,6 +38,7 @@ class TorchTwin:
         self, cfg: TrainConfig, state: dict[str, np.ndarray], root, device: torch.device, world: World = SINGLE
     ):
         self.cfg, self.device, self.dtype, self.world = cfg, device, TORCH_DTYPES[cfg.dtype], world
+        self.dead = None  # dead ReLU fractions of the last evaluation, until read
         self.model = build_torch(cfg.spec, state, cfg.dtype, device)
         # under DDP the step runs through the wrapper (its backward all-reduces the gradients);
         # evaluation, checkpoints and diagnostics read the plain module, the same on every rank
@@ -100,8 +101,9 @@ class TorchTwin:
 
     def evaluate(self) -> tuple[float, float]:
         """(test loss, test accuracy); the predictions and their probabilities are kept for pictures."""
-        loss, accuracy, pred, confidence = torch_impl.train.evaluate(
-            self.model, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size
+        relus = [act for act in self.model.acts if isinstance(act, torch_impl.ReLU)]
+        loss, accuracy, pred, confidence, self.dead = torch_impl.train.evaluate(
+            self.model, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size, relus
         )
         self.test_pred, self.test_confidence = pred.cpu().numpy(), confidence.cpu().numpy()
         return loss, accuracy
@@ -119,4 +121,8 @@ class TorchTwin:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def dead_relu(self) -> list[float]:
+        """Measured by the evaluation that just ran (its first batch), else by a pass of its own."""
+        dead, self.dead = self.dead, None
+        if dead is not None:
+            return dead
         return torch_impl.train.dead_relu_fraction(self.model, self.x_test[: self.cfg.eval_batch_size])

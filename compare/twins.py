@@ -93,7 +93,11 @@ class ManualTwin:
             )
         self.scheduler = manual.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
         self.loss_fn = manual.LOSSES[cfg.spec.loss]()  # the test loss of the plug-in's outputs
-        self.reported_max_diff, self.loss_note = 0.0, None  # the plug-in's reported loss against the judged
+        self.reported_max_diff, self.loss_note, self.dead = (
+            0.0,
+            None,
+            None,
+        )  # the plug-in's reported loss against the judged
         (train_images, self.y_train), (test_images, self.y_test) = (
             manual.data.load_split(root, split, cfg.dataset) for split in ("train", "test")
         )
@@ -159,9 +163,14 @@ class ManualTwin:
 
     def evaluate(self) -> tuple[float, float]:
         """(test loss, test accuracy); the predictions and their probabilities are kept for pictures."""
-        loss, accuracy, self.test_pred, self.test_confidence = manual.train.evaluate(
-            self.model.forward, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size
+        obj = self.model.obj  # our own SimpleNet's ReLU masks, read after the first batch: no second pass
+        relus = [a for a in obj.acts if isinstance(a, manual.ReLU)] if type(obj) is manual.SimpleNet else None
+        for act in relus or ():
+            act.mask = None  # a mask left from a training step must never pass for this pass's
+        loss, accuracy, self.test_pred, self.test_confidence, dead = manual.train.evaluate(
+            self.model.forward, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size, relus or ()
         )
+        self.dead = dead if relus is not None else None
         return loss, accuracy
 
     def test_labels(self) -> np.ndarray:
@@ -178,7 +187,11 @@ class ManualTwin:
 
     def dead_relu(self) -> list[float]:
         """Measured on our twin's forward with the implementation's current weights (a property of the
-        weights and the spec, so the same for every implementation)."""
+        weights and the spec, so the same for every implementation): by the evaluation that just ran
+        when the implementation is our SimpleNet, else by a pass of its own."""
+        dead, self.dead = self.dead, None
+        if dead is not None:
+            return dead
         ref = build_manual(self.cfg.spec, self.model.state_dict(), self.cfg.dtype)
         return manual.train.dead_relu_fraction(ref, self.x_test[: self.cfg.eval_batch_size])
 

@@ -6,6 +6,8 @@ this module holds what differs: how a step computes and applies the gradients.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from manual.layers import CrossEntropyLoss, ReLU, WeightPenalty
@@ -60,19 +62,30 @@ def train_step(
 
 
 def evaluate(
-    model: SimpleNet, loss_fn: CrossEntropyLoss, x: np.ndarray, y: np.ndarray, batch_size: int = 10000
-) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """(mean loss, accuracy, predicted class, its softmax probability) over (x, y), in large batches."""
-    total_loss, correct = 0.0, 0
+    model: SimpleNet,
+    loss_fn: CrossEntropyLoss,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int = 10000,
+    relus: Sequence[ReLU] = (),
+) -> tuple[float, float, np.ndarray, np.ndarray, list[float]]:
+    """(mean loss, accuracy, predicted class, its softmax probability, dead ReLU fractions) over (x, y),
+    in large batches.
+
+    ``relus`` are the ReLU layers the model's forward runs through (our SimpleNet's ``acts``): their
+    masks after the first batch give ``dead_relu_fraction`` of that batch without a second pass."""
+    total_loss, correct, dead = 0.0, 0, []
     pred, confidence = np.empty(len(x), dtype=np.int64), np.empty(len(x), dtype=np.float64)
     for start in range(0, len(x), batch_size):
         xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         logits = model(xb)
+        if start == 0:
+            dead = [1.0 - float(act.mask.any(axis=0).mean()) for act in relus]
         total_loss += float(loss_fn(logits, yb)) * len(xb)
         pred[start : start + len(xb)] = logits.argmax(axis=1)
         confidence[start : start + len(xb)] = loss_fn.probs.max(axis=1)
         correct += int(np.count_nonzero(pred[start : start + len(xb)] == yb))
-    return total_loss / len(x), correct / len(x), pred, confidence
+    return total_loss / len(x), correct / len(x), pred, confidence, dead
 
 
 def dead_relu_fraction(model: SimpleNet, x: np.ndarray) -> list[float]:

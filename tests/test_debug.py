@@ -244,3 +244,52 @@ def test_full_mnist_float64_lockstep_adam(mnist_root, tmp_path, flags):
 def test_full_mnist_overfit_both(mnist_root, capsys):
     assert main(["overfit", "--impl", "both", "--data-dir", str(mnist_root)]) == 0
     assert "reached loss" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("batch", [50, 20])
+def test_the_evaluation_measures_dead_units_in_the_same_pass(batch):
+    """The epoch end's one forward pass over the test set: both twins' evaluate reads the ReLU
+    activity of its first batch, equal to a pass of dead_relu_fraction's own over those rows (issue 22)."""
+    import torch
+
+    import manual.train
+    import torch_impl.train
+    from compare.config import ModelSpec
+    from compare.twins import build_manual, build_torch, initial_state
+
+    spec = ModelSpec(hidden=(8, 4), in_features=5, out_features=3)
+    state = initial_state(spec, 0)
+    state["layer1.bias"][:2] = -1e6  # dead
+    state["layer2.bias"][3] = -1e6
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((50, 5)), rng.integers(0, 3, 50)
+    ours, theirs = build_manual(spec, state, "float64"), build_torch(spec, state, "float64")
+    ours(x[batch:] * 1e3)  # a later, different batch: its masks must not be what is read
+    got = manual.train.evaluate(ours, manual.CrossEntropyLoss(), x, y, batch, ours.acts)
+    got_t = torch_impl.train.evaluate(
+        theirs, torch_impl.CrossEntropyLoss(), torch.tensor(x), torch.tensor(y), batch, theirs.acts
+    )
+    want = manual.train.dead_relu_fraction(build_manual(spec, state, "float64"), x[:batch])
+    assert got[4] == want == got_t[4]
+    assert want[0] == pytest.approx(2 / 8) and want[1] >= 1 / 4
+    assert got[:2] == pytest.approx(got_t[:2])
+    assert not theirs.acts[0]._forward_hooks  # the hooks are gone after the first batch
+
+
+def test_an_epoch_end_makes_no_second_pass_for_dead_units(tiny_mnist, monkeypatch):
+    """Our twins' runs take the dead-unit fractions from the evaluation: dead_relu_fraction never runs."""
+    import manual.train
+    import torch_impl.train
+    from compare import api
+
+    def forbidden(*a, **k):
+        raise AssertionError("a second forward pass over the test images")
+
+    monkeypatch.setattr(manual.train, "dead_relu_fraction", forbidden)
+    monkeypatch.setattr(torch_impl.train, "dead_relu_fraction", forbidden)
+    report = api.compare_training("manual", data_dir=tiny_mnist, epochs=1, batch_size=16, logdir=None)
+    (epoch,) = report.epochs
+    for twin in ("manual", "torch"):
+        dead = [epoch[twin]["diagnostics"][f"dead_relu/act{i}"] for i in (1, 2)]
+        assert all(0 <= d <= 1 for d in dead)
+    assert epoch["manual"]["diagnostics"] == pytest.approx(epoch["torch"]["diagnostics"], rel=1e-5)

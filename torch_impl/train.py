@@ -7,6 +7,8 @@ Nothing here reads a value back to the host, so a GPU step never waits for the C
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 from torch_impl.layers import CrossEntropyLoss, ReLU, WeightPenalty
@@ -57,22 +59,39 @@ def train_step(
 
 @torch.no_grad()
 def evaluate(
-    model: SimpleNet, loss_fn: CrossEntropyLoss, x: torch.Tensor, y: torch.Tensor, batch_size: int = 10000
-) -> tuple[float, float, torch.Tensor, torch.Tensor]:
-    """(mean loss, accuracy, predicted class, its softmax probability) over (x, y), in large batches;
-    one read-back at the end."""
+    model: SimpleNet,
+    loss_fn: CrossEntropyLoss,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int = 10000,
+    relus: Sequence[ReLU] = (),
+) -> tuple[float, float, torch.Tensor, torch.Tensor, list[float]]:
+    """(mean loss, accuracy, predicted class, its softmax probability, dead ReLU fractions) over (x, y),
+    in large batches; one read-back at the end.
+
+    ``relus`` are the ReLU modules the model's forward runs through (``model.acts``): forward hooks on
+    them during the first batch give ``dead_relu_fraction`` of that batch without a second pass."""
     total_loss = torch.zeros((), dtype=torch.float64, device=x.device)
     pred = torch.empty(len(x), dtype=torch.int64, device=x.device)
     confidence = torch.empty(len(x), dtype=torch.float64, device=x.device)
+    alive = []
+    hooks = [
+        act.register_forward_hook(lambda m, i, out: alive.append((out > 0).any(dim=0).double().mean())) for act in relus
+    ]
     for start in range(0, len(x), batch_size):
         xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-        logits = model(xb)
+        try:
+            logits = model(xb)
+        finally:
+            for hook in hooks:  # the first batch only
+                hook.remove()
+            hooks = []
         total_loss += loss_fn(logits, yb).double() * len(xb)
         scores = torch.softmax(logits, dim=1) if isinstance(loss_fn, CrossEntropyLoss) else logits  # probabilities
         top = scores.max(dim=1)
         pred[start : start + len(xb)], confidence[start : start + len(xb)] = top.indices, top.values
     correct = torch.count_nonzero(pred == y)
-    return total_loss.item() / len(x), correct.item() / len(x), pred, confidence
+    return total_loss.item() / len(x), correct.item() / len(x), pred, confidence, [1.0 - float(f) for f in alive]
 
 
 @torch.no_grad()
