@@ -91,6 +91,7 @@ class RunOptions:
     convention: str = "auto"
     plugin_optimizer: str | None = None
     overrides: dict = field(default_factory=dict)  # TrainConfig fields the user set
+    within: str | None = None  # the experiment this run is one of (a sweep's): named in its dashboard
 
 
 @dataclass(frozen=True)

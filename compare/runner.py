@@ -8,6 +8,7 @@ of which twin runs), logging, checkpoints and interruption.  Each twin only does
 from __future__ import annotations
 
 import math
+import re
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm  # a widget in Jupyter, text in a terminal
 
+import manual.optim
 from compare import checkpoint, distributed, pictures, tags
 from compare.config import TrainConfig
 from compare.distributed import SINGLE, World
@@ -239,6 +241,8 @@ class Runner:
         self.cfg, self.twins = cfg, twins
         self.run_dir, self.checkpoint_dir, self.command = Path(run_dir), Path(checkpoint_dir), command
         self.extra_meta = extra_meta or {}
+        # the name its dashboard is scoped to (compare.tags.scoped): the experiment's, a sweep's "sweep-…/lr=0.1"
+        self.experiment = self.extra_meta.get("experiment") or self.run_dir.name
         self.log_every, self.quiet, self.env = max(1, log_every), quiet, env or {}
         self.graph = None  # the torch twin's module graph, being traced (a Future)
         # a progress bar: asked for (the API's progress=True), else on a terminal unless quiet
@@ -282,18 +286,18 @@ class Runner:
             self.loggers = {name: NullLogger() for name in [t.name for t in self.twins] + ["divergence"]}
             return
         for twin in self.twins:
-            self.loggers[twin.name] = RunLogger(self.run_dir / twin.label, purge_step=purge_step)
+            self.loggers[twin.name] = RunLogger(self.run_dir / twin.label, purge_step, self.experiment)
         if len(self.twins) == 2:
-            self.loggers["divergence"] = RunLogger(self.run_dir / "divergence", purge_step=purge_step)
+            self.loggers["divergence"] = RunLogger(self.run_dir / "divergence", purge_step, self.experiment)
 
     def log_config(self) -> None:
         """Once per run (in the first twin's run directory, not one copy per twin): the dashboard, the
         config and environment (JSON, which ``simplenet plot`` reads back) and how to read the charts."""
         first = self.loggers[self.twins[0].name]
-        first.custom_scalars(dashboard(self.twins, self.run_dir.name))
+        first.custom_scalars(dashboard(self.twins, self.experiment))
         first.text("config", {"command": self.command, "config": self.cfg.to_dict(), **self.extra_meta})
         first.text("environment", self.env)
-        first.markdown("how_to_read", how_to_read(self.twins, self.run_dir.name))
+        first.markdown("how_to_read", how_to_read(self.twins, self.experiment))
         torch_twin = next((t for t in self.twins if t.name == "torch"), None)
         if torch_twin is not None and self.images:  # the Graphs tab, traced on a copy while the first epoch runs
             import copy
@@ -541,28 +545,25 @@ class Runner:
         return diag
 
     def _final_hparams(self) -> None:
+        """The HParams row of each twin: what distinguishes runs, and only the hyper-parameters the
+        chosen optimizer takes (an Adam run has no momentum)."""
         hp = {
             "command": self.command,
             "optimizer": self.cfg.optimizer,
-            "lr": self.cfg.lr,
+            "lr": float(self.cfg.lr),
             "batch_size": self.cfg.batch_size,
             "epochs": self.cfg.epochs,
-            "momentum": self.cfg.momentum,
             "schedule": self.cfg.schedule,
             "hidden": self.cfg.spec.hidden_text(),
             "activation": self.cfg.spec.activation,
             "dtype": self.cfg.dtype,
             "seed": self.cfg.seed,
         }
+        for name in manual.optim.OPTIMIZERS[self.cfg.optimizer].takes:
+            value = getattr(self.cfg, name)
+            hp[name] = ",".join(f"{v:g}" for v in value) if isinstance(value, tuple) else value
         for t in self.twins:
-            last = self.histories[t.name].epochs[-1] if self.histories[t.name].epochs else {}
-            self.loggers[t.name].hparams(
-                dict(hp, impl=t.label),
-                {
-                    "hparam/test_accuracy": last.get("test_accuracy", float("nan")),
-                    "hparam/test_loss": last.get("test_loss", float("nan")),
-                },
-            )
+            self.loggers[t.name].hparams(dict(hp, impl=t.label))
 
     def _checkpoint(self) -> Path:
         meta = {
@@ -608,26 +609,37 @@ class Runner:
 def dashboard(twins, experiment: str) -> dict:
     """The Custom Scalars layout: the twins first (loss, accuracy, divergence), then blame by layer.
 
-    TensorBoard merges the layouts of every run it reads and matches tags, not runs: a chart draws each
-    run under --logdir with its tag.  The titles say which experiment and runs they were made for, so
-    the view this project prints is one experiment (``tensorboard --logdir <logdir>/<experiment>``)."""
-    names = " vs ".join(t.label for t in twins)
+    TensorBoard merges the layouts of every run it reads and matches a chart's tag regexes against every
+    run, never against run names.  So each chart matches only this experiment's own copies of its tags
+    (``tags.scoped``): with many experiments under --logdir, a chart draws the runs its title names."""
+    runs = ", ".join(f"{experiment}/{t.label}" for t in twins)
+
+    def mine(tag: str, exact: bool = True) -> str:
+        return f"^{re.escape(tags.scoped(experiment, tag))}" + ("$" if exact else "")
+
     twins_first = {
-        f"{experiment}: train loss, {names}": ["Multiline", [f"^{tags.TRAIN_LOSS}$"]],
-        f"{experiment}: test accuracy, {names}": ["Multiline", [f"^{tags.TEST_ACCURACY}$"]],
+        f"{experiment}: train loss per step ({runs})": ["Multiline", [mine(tags.TRAIN_LOSS)]],
+        f"{experiment}: test accuracy ({runs})": ["Multiline", [mine(tags.TEST_ACCURACY)]],
     }
     if len(twins) == 2:
-        twins_first[f"{experiment}: log10 |Δ loss| per step"] = ["Multiline", [f"^{tags.LOG10_ABS_LOSS_DIFF}$"]]
-        twins_first[f"{experiment}: test predictions that differ"] = [
+        diverged = f"{experiment}/divergence"
+        twins_first[f"{experiment}: log10 |Δ loss| per step ({diverged})"] = [
             "Multiline",
-            [f"^{tags.TEST_PREDICTIONS_DIFFER}$"],
+            [mine(tags.LOG10_ABS_LOSS_DIFF)],
+        ]
+        twins_first[f"{experiment}: test predictions that differ ({diverged})"] = [
+            "Multiline",
+            [mine(tags.TEST_PREDICTIONS_DIFFER)],
         ]
     return {
-        f"1. the twins ({experiment}; a --logdir over several experiments draws all of them)": twins_first,
-        "2. blame by layer": {
-            "gradient norm per layer": ["Multiline", [f"^{tags.PER_LAYER}/grad_norm/"]],
-            "update-to-weight ratio per layer": ["Multiline", [f"^{tags.PER_LAYER}/update_ratio/"]],
-            "dead ReLU units": ["Multiline", [f"^{tags.PER_LAYER}/dead_relu/"]],
+        f"1. {experiment}: the twins": twins_first,
+        f"2. {experiment}: blame by layer": {
+            f"{experiment}: gradient norm per layer ({runs})": ["Multiline", [mine(tags.DASHBOARD_PREFIXES[0], False)]],
+            f"{experiment}: update-to-weight ratio per layer ({runs})": [
+                "Multiline",
+                [mine(tags.DASHBOARD_PREFIXES[1], False)],
+            ],
+            f"{experiment}: dead ReLU units ({runs})": ["Multiline", [mine(tags.DASHBOARD_PREFIXES[2], False)]],
         },
     }
 
@@ -653,7 +665,8 @@ def how_to_read(twins, experiment: str) -> str:
     lines += [
         "- **per_layer/**: gradient norm, update-to-weight ratio and dead ReLU units per layer - where to look "
         "when the twins disagree or a run does not learn.",
-        f"- Open one experiment (`tensorboard --logdir {experiment}`): the Custom Scalars charts match tags, "
-        "so a logdir holding several experiments draws all of them in each chart.",
+        f"- **Custom Scalars**: this experiment's charts (titled `{experiment}: …`) draw only its own runs, "
+        f"from copies of their tags under `{tags.SCOPED}/{experiment}/` (TensorBoard matches charts to tags, "
+        "not runs); open several experiments at once and each keeps its own charts.",
     ]
     return "\n".join(lines)

@@ -245,6 +245,8 @@ def run_training(opts: RunOptions, command: str, impls: list[str], world=None) -
         run_dir = stored_run_dir(meta, ckpt)
         checkpoint_dir = Path(opts.checkpoint_dir) if opts.checkpoint_dir else ckpt.parent
     env = environment_card(device, cfg.dtype, cfg.seed, world)
+    # what its TensorBoard dashboard is scoped to (tags.scoped): kept by a resumed run
+    experiment = (meta or {}).get("experiment") or (f"{opts.within}/{run_dir.name}" if opts.within else run_dir.name)
     runner = Runner(
         cfg,
         twins,
@@ -262,6 +264,7 @@ def run_training(opts: RunOptions, command: str, impls: list[str], world=None) -
         extra_meta={
             "data_dir": str(Path(root).resolve()),
             "data_fingerprint": data_fingerprint,
+            "experiment": experiment,
             **implementation_meta(twins),
         },
     )
@@ -467,7 +470,12 @@ def sweep_results(opts: RunOptions, impl: str, lrs_text: str, world=None) -> dic
     rows = []
     for lr in lrs:
         run_opts = replace(
-            opts, logdir=str(exp), experiment=f"lr={lr:g}", checkpoint_dir=None, overrides={**opts.overrides, "lr": lr}
+            opts,
+            logdir=str(exp),
+            experiment=f"lr={lr:g}",
+            within=exp.name,
+            checkpoint_dir=None,
+            overrides={**opts.overrides, "lr": lr},
         )
         say(opts, f"--- lr {lr:g} ---")
         try:

@@ -47,6 +47,23 @@ DISAGREEMENTS = "pictures/twins_disagreements"
 
 HELD_POINTS = 24
 
+# Custom Scalars matches a chart's tag regexes against every run under --logdir, never against run
+# names: a chart made for one experiment would draw every experiment's runs.  So each experiment also
+# logs what its dashboard draws under tags of its own, ``scoped/<experiment>/<tag>`` (a group that
+# sorts last in Time Series), and its charts match only those.
+SCOPED = "scoped"
+DASHBOARD_TAGS = (TRAIN_LOSS, TEST_ACCURACY, LOG10_ABS_LOSS_DIFF, TEST_PREDICTIONS_DIFFER)
+DASHBOARD_PREFIXES = (f"{PER_LAYER}/grad_norm/", f"{PER_LAYER}/update_ratio/", f"{PER_LAYER}/dead_relu/")
+
+
+def scoped(experiment: str, tag: str) -> str:
+    """The experiment's own copy of a tag its Custom Scalars dashboard draws."""
+    return f"{SCOPED}/{experiment}/{tag}"
+
+
+def on_dashboard(tag: str) -> bool:
+    return tag in DASHBOARD_TAGS or tag.startswith(DASHBOARD_PREFIXES)
+
 
 def held_steps(first: int, last: int, points: int = HELD_POINTS) -> list[int]:
     """Up to ``points`` distinct steps spread over first..last (inclusive), the last one included."""

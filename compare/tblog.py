@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compare import tags
 from compare.errors import ResourceError
 from compare.events import EventWriter
 from compare.resources import os_error_line
@@ -62,8 +63,10 @@ class RunLogger:
     A write that fails (disk full, a path gone) becomes one ``ResourceError`` naming the run
     directory; the events written before it stay readable."""
 
-    def __init__(self, run_dir: Path, purge_step: int | None = None):
+    def __init__(self, run_dir: Path, purge_step: int | None = None, experiment: str | None = None):
         self.run_dir = Path(run_dir)
+        self.experiment = experiment  # the scalars its Custom Scalars charts draw are also logged scoped to it
+        self.start_time = time.time()
         after_earlier_files(self.run_dir)
         try:
             self.writer = EventWriter(self.run_dir, purge_step=purge_step)
@@ -72,13 +75,20 @@ class RunLogger:
 
     def step_losses(self, first_step: int, losses: np.ndarray, tag: str) -> None:
         add = self.writer.scalar
-        for i, value in enumerate(losses.tolist()):
+        values = losses.tolist()
+        for i, value in enumerate(values):
             add(tag, value, first_step + i)
+        if self.experiment is not None and tags.on_dashboard(tag):
+            tag = tags.scoped(self.experiment, tag)
+            for i, value in enumerate(values):
+                add(tag, value, first_step + i)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         add = self.writer.scalar
         for tag, value in values.items():
             add(tag, float(value), step)
+            if self.experiment is not None and tags.on_dashboard(tag):
+                add(tags.scoped(self.experiment, tag), float(value), step)
 
     def histograms(self, prefix: str, arrays: dict[str, np.ndarray], step: int) -> None:
         for name, value in arrays.items():
@@ -131,37 +141,33 @@ class RunLogger:
         meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="custom_scalars"))
         self.writer.summary(Summary.Value(tag="custom_scalars__config__", tensor=tensor, metadata=meta), 0)
 
-    def hparams(self, params: dict, metrics: dict[str, float]) -> None:
-        """hparams plugin entry in this run directory (not a sub-run), with its final metrics: the
-        experiment (each parameter's type, the metrics), the session's values and its end."""
+    def hparams(self, params: dict) -> None:
+        """This run as one session of TensorBoard's HParams tab (the run directory itself, not a sub-run,
+        so sessions are named ``<experiment>/<twin>``): its hyper-parameters and its end.
+
+        No experiment record is written.  TensorBoard then works out each parameter's type and whether
+        it *differs* across every run under --logdir, and ticks the differing ones first (its table shows
+        five at first): a record from one run would fix the columns for all, with nothing differing.
+        Its metrics are then the run's own scalars, whose first five by name are ``curves/``: the final
+        figures.  Integers are written as text: HParams prints every number to five digits ("64.000")."""
         from google.protobuf import struct_pb2
         from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
-        info = plugin_data_pb2.SessionStartInfo()
-        kinds = []
+        info = plugin_data_pb2.SessionStartInfo(start_time_secs=self.start_time)
         for name, value in params.items():
             if isinstance(value, bool):
                 info.hparams[name].CopyFrom(struct_pb2.Value(bool_value=value))
-                kind = "DATA_TYPE_BOOL"
-            elif isinstance(value, (int, float)):
-                info.hparams[name].CopyFrom(struct_pb2.Value(number_value=float(value)))
-                kind = "DATA_TYPE_FLOAT64"
-            else:
+            elif isinstance(value, float):
+                info.hparams[name].CopyFrom(struct_pb2.Value(number_value=value))
+            else:  # str, and int (batch size, epochs, seed) as its digits
                 info.hparams[name].CopyFrom(struct_pb2.Value(string_value=str(value)))
-                kind = "DATA_TYPE_STRING"
-            kinds.append(api_pb2.HParamInfo(name=name, type=api_pb2.DataType.Value(kind)))
-        experiment = api_pb2.Experiment(
-            hparam_infos=kinds, metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=k)) for k in metrics]
-        )
-        end = plugin_data_pb2.SessionEndInfo(status=api_pb2.Status.Value("STATUS_SUCCESS"))
+        end = plugin_data_pb2.SessionEndInfo(status=api_pb2.Status.Value("STATUS_SUCCESS"), end_time_secs=time.time())
         for tag, content in (
-            ("_hparams_/experiment", plugin_data_pb2.HParamsPluginData(experiment=experiment)),
             ("_hparams_/session_start_info", plugin_data_pb2.HParamsPluginData(session_start_info=info)),
             ("_hparams_/session_end_info", plugin_data_pb2.HParamsPluginData(session_end_info=end)),
         ):
             content.version = 0
             self.writer.plugin(tag, "hparams", content.SerializeToString())
-        self.scalars(metrics, 0)
 
     def graph(self, graph_def: bytes) -> None:
         """The Graphs tab: a module graph (``module_graph`` makes it)."""

@@ -94,21 +94,59 @@ def test_compare_logs_the_divergence_pictures_and_a_dashboard(tiny_mnist, tmp_pa
         assert {"pictures/layer1_weights", "pictures/confusion", "pictures/mistakes_most_confident"} <= set(
             events(exp / twin).Tags()["images"]
         )
+
+
+def custom_scalars(run_dir):
+    """The Custom Scalars layouts a run directory holds, as TensorBoard's plugin reads them."""
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
     from tensorboard.plugins.custom_scalar import layout_pb2
 
     layouts = []
-    for path in (exp / "manual").glob("events.out.tfevents.*"):
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
         for event in EventFileLoader(str(path)).Load():
             for v in event.summary.value:
                 if v.tag == "custom_scalars__config__":
                     layouts.append(layout_pb2.Layout.FromString(v.tensor.string_val[0]))
-    assert len(layouts) == 1
-    first = layouts[0].category[0].chart[0]
-    assert "manual vs torch" in first.title and list(first.multiline.tag) == ["^curves/loss$"]
-    titles = [c.title for c in layouts[0].category]
-    assert titles[0].startswith(f"1. the twins ({exp.name};") and titles[1] == "2. blame by layer"
-    assert all(c.title.startswith(f"{exp.name}: ") for c in layouts[0].category[0].chart)  # each names its experiment
+    return layouts
+
+
+def test_with_three_experiments_in_one_logdir_no_chart_draws_a_run_it_does_not_name(tiny_mnist, tmp_path):
+    """TensorBoard merges every run's Custom Scalars layout and draws, in each chart, every run that has
+    a tag its regexes match (``regex.match``, as custom_scalars_plugin does).  Each chart must draw
+    only runs its title names, and draw them (issue 21)."""
+    import re
+
+    exps = [run("compare", tiny_mnist, tmp_path, name=n) for n in ("a", "b")]
+    exps.append(run("train", tiny_mnist, tmp_path, name="c"))
+    logdir = exps[0].parent
+    runs = {d.relative_to(logdir).as_posix(): events(d) for d in logdir.glob("*/*") if any(d.glob("events.*"))}
+    assert sorted(runs) == sorted(
+        ["a/manual", "a/torch", "a/divergence", "b/manual", "b/torch", "b/divergence", "c/manual"]
+    )
+    tags_of = {name: acc.Tags()["scalars"] for name, acc in runs.items()}
+    charts = [
+        (cat.title, chart)
+        for d in logdir.glob("*/*")
+        for layout in custom_scalars(d)
+        for cat in layout.category
+        for chart in cat.chart
+    ]
+    assert len({title for title, _ in charts}) == 2 * 3  # two categories per experiment
+    assert len(charts) == 7 + 7 + 5
+    for category, chart in charts:
+        drawn = {name for name, tags in tags_of.items() for r in chart.multiline.tag for t in tags if re.match(r, t)}
+        assert drawn, chart.title  # nothing empty either
+        experiment = chart.title.split(":")[0]
+        assert category.split(" ", 1)[1].startswith(f"{experiment}: ")
+        for name in drawn:
+            assert name.startswith(f"{experiment}/") and f"{name}" in chart.title, (chart.title, name)
+    # the twins' chart of a compare draws both twins, from the same values as curves/loss
+    loss = [chart for _, chart in charts if chart.title.startswith("a: train loss")][0]
+    for twin in ("manual", "torch"):
+        scoped = [t for t in tags_of[f"a/{twin}"] if re.match(loss.multiline.tag[0], t)]
+        assert [e.value for e in runs[f"a/{twin}"].Scalars(scoped[0])] == [
+            e.value for e in runs[f"a/{twin}"].Scalars("curves/loss")
+        ]
 
 
 def test_divergence_count_counts_disagreements(tiny_mnist, tmp_path):
@@ -339,3 +377,63 @@ def test_projector_and_graph(tiny_mnist, tmp_path):
         if e.graph_def
     ]
     assert len(graphs) == 1
+
+
+def hparams_tab(logdir):
+    """What TensorBoard's HParams tab is given for a logdir (its own backend: the experiment it works out
+    from the runs), and which columns it ticks at first: its query pane sorts the hparams with the
+    differing ones first (a stable sort of the backend's order) and ticks the first five, and ticks the
+    first five metrics (tf_hparams_query_pane._computeHParams / _computeMetrics, TensorBoard 2.x)."""
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider
+    from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import backend_context
+
+    mux = pem.EventMultiplexer()
+    mux.AddRunsFromDirectory(str(logdir))
+    mux.Reload()
+    provider = data_provider.MultiplexerDataProvider(mux, str(logdir))
+    bc = backend_context.Context(base_plugin.TBContext(logdir=str(logdir), multiplexer=mux, data_provider=provider))
+    rc = context.RequestContext()
+    exp = bc.experiment_from_metadata(
+        rc, "", True, bc.hparams_metadata(rc, ""), bc.hparams_from_data_provider(rc, "", 0)
+    )
+    hparams = sorted(exp.hparam_infos, key=lambda h: not h.differs)
+    return {h.name: h for h in hparams}, [h.name for h in hparams[:5]], [m.name.tag for m in exp.metric_infos[:5]], mux
+
+
+def test_hparams_ticks_what_distinguishes_the_runs_with_their_types(tiny_mnist, tmp_path):
+    """Two experiments in one logdir: the columns ticked at first are those that differ, numbers are
+    numbers, integers read as integers, an Adam run has no momentum, and the metrics ticked are the
+    final figures, equal to the printed ones (issue 21)."""
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+
+    run("compare", tiny_mnist, tmp_path, name="a")
+    run("train", tiny_mnist, tmp_path, "--optimizer", "adam", "--lr", "0.01", "--seed", "3", name="b")
+    logdir = tmp_path / "runs"
+    infos, ticked, metrics, mux = hparams_tab(logdir)
+    assert set(ticked) == {"command", "impl", "lr", "optimizer", "seed"}
+    assert infos["lr"].type == api_pb2.DATA_TYPE_FLOAT64 and infos["lr"].domain_interval.max_value == 0.05
+    assert infos["batch_size"].type == api_pb2.DATA_TYPE_STRING and list(infos["batch_size"].domain_discrete) == ["16"]
+    assert sorted(infos["seed"].domain_discrete) == ["0", "3"] and infos["nesterov"].type == api_pb2.DATA_TYPE_BOOL
+    assert sorted(infos["impl"].domain_discrete) == ["manual", "torch"] and not infos["dtype"].differs
+    assert metrics == [
+        "curves/loss",
+        "curves/test_accuracy",
+        "curves/test_loss",
+        "curves/train_accuracy",
+        "curves/train_loss_epoch",
+    ]
+    sessions = {run for run in mux.Runs() if "_hparams_/session_start_info" in mux.Runs()[run].get("tensors", [])}
+    assert sessions == {"a/manual", "a/torch", "b/manual"}
+
+    for session in sessions:
+        start = mux.SummaryMetadata(session, "_hparams_/session_start_info").plugin_data.content
+        hp = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
+        assert ("momentum" in hp) == session.startswith("a/")  # sgd's, not adam's
+        results = json.loads((logdir / session.split("/")[0] / "results.json").read_text())
+        final = results["epochs"][-1]
+        twin = session.split("/")[1]
+        printed = final[twin]["test_accuracy"] if twin in final else final["test_accuracy"]
+        assert events(logdir / session).Scalars("curves/test_accuracy")[-1].value == pytest.approx(printed, rel=1e-6)

@@ -226,8 +226,11 @@ def test_event_files_equal_the_in_memory_history(tiny_mnist, tmp_path):
             "curves/test_loss",
             "curves/test_accuracy",
             "per_layer/grad_norm_per_step/layer1.weight",
-            "hparam/test_accuracy",
+            f"scoped/{exp.name}/curves/loss",  # the copy its Custom Scalars chart draws
+            f"scoped/{exp.name}/per_layer/dead_relu/act1",
         } <= tag_sets[name][0]
+        _, copy = scalars(exp / name, f"scoped/{exp.name}/curves/loss")
+        assert copy == losses
         assert {"histograms/weights/layer1.weight", "histograms/grads/layer3.bias"} <= tag_sets[name][1]
         # the config, environment and guide once per run (the first twin's directory), not once per twin
         assert ("config/text_summary" in tags["tensors"]) == (name == "manual")
