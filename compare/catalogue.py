@@ -58,10 +58,24 @@ def log_softmax(z):
 def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
     """Mean softmax cross-entropy, computed stably in float64 (the judge's own measure of a loss, every
     training step: log Σ exp(z − max) + max − z_y, with as few passes as the formula allows)."""
-    z = np.asarray(logits, dtype=np.float64)
-    top = z.max(axis=1)
-    lse = np.log(np.exp(z - top[:, None]).sum(axis=1)) + top
-    return float((lse - z[np.arange(len(z)), y]).sum() / len(z))
+    return float(objectives(np.asarray(logits)[None], np.asarray(y)[None])[0])
+
+
+def objectives(outputs: np.ndarray, y: np.ndarray, loss: str = "cross-entropy") -> np.ndarray:
+    """``objective`` of k batches at once: outputs (k, N, C), labels (k, N) → (k,) in float64.  Every
+    reduction runs along the last, contiguous axis, row by row, so each batch's figure is bit for bit
+    the one it gets alone, whatever k is (training computes them a few dozen steps at a time)."""
+    z = np.asarray(outputs, dtype=np.float64)
+    k, n = z.shape[:2]
+    if loss == "cross-entropy":
+        top = z.max(axis=2)
+        lse = np.log(np.exp(z - top[..., None]).sum(axis=2)) + top
+        picked = np.take_along_axis(z, np.asarray(y)[..., None], axis=2)[..., 0]
+        return (lse - picked).sum(axis=1) / n
+    onehot = np.zeros_like(z)
+    np.put_along_axis(onehot, np.asarray(y)[..., None], 1.0, axis=2)
+    mse = ((z - onehot) ** 2).reshape(k, -1).mean(axis=1)
+    return mse * z.shape[2] / 2 if loss == "quadratic" else mse
 
 
 EVERY = -1  # Bug.layer for an activation bug after every hidden layer
@@ -70,13 +84,7 @@ EVERY = -1  # Bug.layer for an activation bug after every hidden layer
 def objective(outputs: np.ndarray, y: np.ndarray, loss: str = "cross-entropy") -> float:
     """The run's loss of a batch's outputs, computed by the judge in float64: the mean softmax
     cross-entropy of logits, or the mean squared error against one-hot targets (torch.nn.MSELoss)."""
-    if loss == "cross-entropy":
-        return cross_entropy(outputs, y)
-    a = np.asarray(outputs, dtype=np.float64)
-    onehot = np.zeros_like(a)
-    onehot[np.arange(len(y)), y] = 1.0
-    mse = float(np.mean((a - onehot) ** 2))
-    return mse * a.shape[1] / 2 if loss == "quadratic" else mse
+    return float(objectives(np.asarray(outputs)[None], np.asarray(y)[None], loss)[0])
 
 
 @dataclass(frozen=True)

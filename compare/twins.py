@@ -93,11 +93,9 @@ class ManualTwin:
             )
         self.scheduler = manual.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
         self.loss_fn = manual.LOSSES[cfg.spec.loss]()  # the test loss of the plug-in's outputs
-        self.reported_max_diff, self.loss_note, self.dead = (
-            0.0,
-            None,
-            None,
-        )  # the plug-in's reported loss against the judged
+        self._reported_max_diff, self._loss_note = 0.0, None  # the plug-in's reported loss against the judged
+        self.pending: list[tuple] = []  # (step, reported loss, logits, labels, penalty), not yet judged
+        self.dead = None  # dead ReLU fractions of the last evaluation, until read
         (train_images, self.y_train), (test_images, self.y_test) = (
             manual.data.load_split(root, split, cfg.dataset) for split in ("train", "test")
         )
@@ -108,54 +106,82 @@ class ManualTwin:
             a.flags.writeable = False
 
     def begin_epoch(self, perm: np.ndarray, steps: int) -> None:
+        self._settle()
         self.perm = perm
         self.losses = np.zeros(steps, dtype=np.float64)
         self.correct = 0
 
     # the reported loss may differ from the judged one by rounding (relative) before it is diagnosed
     REPORTED_RTOL = {"float64": 1e-9, "float32": 1e-5}
+    SETTLE_EVERY = 64  # steps whose judged losses are computed together (at most; and at every read)
 
     def step(self, s: int, lo: int, hi: int) -> None:
         """Gradients through the protocol, then the optimizer's in-place update.
 
-        The loss the judge records is its own: the mean cross-entropy of the plug-in's logits.  The
-        loss the plug-in reports is kept beside it, and the first step where the two differ is
-        diagnosed (``loss_note``): a reported loss that is clipped or summed is shown, never failed."""
+        The loss the judge records is its own: the mean cross-entropy of the plug-in's logits, computed
+        for a few dozen steps at once (``_settle``, bit for bit what each step gets alone) before any
+        of them is read.  The loss the plug-in reports is kept beside it, and the first step where the
+        two differ is diagnosed (``loss_note``): a reported loss that is clipped or summed is shown,
+        never failed."""
         idx = self.perm[lo:hi]
-        y = self.y_train[idx]
+        x, y = self.x_train[idx], self.y_train[idx]
+        x.flags.writeable = y.flags.writeable = False  # the batch as the plug-in sees it: read-only
         try:
-            reported, logits = self.model.compute_gradients(self.x_train[idx], y)  # sets (or clears) every .grad
+            reported, logits = self.model.compute_gradients(x, y)  # sets (or clears) every .grad
         except StepAbandoned as e:
             e.clean = True  # before the update: parameters and optimizer as after the last step
             raise
-        reported, judged = float(reported), catalogue.objective(logits, y, self.cfg.spec.loss)
+        penalty = 0.0
         if self.model.run_penalty:  # the run's L2/L1 at the weights this step started from
-            judged += self.model.run_penalty.forward(
+            penalty = self.model.run_penalty.forward(
                 [p.data for n, p in self.model.params.items() if n.endswith(".weight")]
             )
+        self.pending.append((s, float(reported), np.array(logits, copy=True), y, penalty))  # before the update
         self.optimizer.step()
-        self.losses[s] = judged
-        gap = abs(reported - judged)
-        if gap > self.reported_max_diff:
-            self.reported_max_diff = gap
-        # relative to max(|loss|, 1): a small loss's rounding is that of the logits it comes from, not its own
-        if self.loss_note is None and gap > self.REPORTED_RTOL[self.cfg.dtype] * max(abs(judged), 1.0):
-            self.loss_note = catalogue.loss_diagnosis(
-                reported,
-                logits,
-                y,
-                self.REPORTED_RTOL[self.cfg.dtype],
-                judged - catalogue.objective(logits, y, self.cfg.spec.loss),
-                self.cfg.spec.loss,
-            )
-            if self.loss_note is not None:
-                self.loss_note["first_step_in_epoch"] = s + 1
-        self.correct += np.count_nonzero(logits.argmax(axis=1) == y)
+        if len(self.pending) >= self.SETTLE_EVERY:
+            self._settle()
+
+    def _settle(self) -> None:
+        """The judged losses and correct counts of the pending steps, and the reported loss's check."""
+        pending, self.pending = self.pending, []
+        loss, rtol = self.cfg.spec.loss, self.REPORTED_RTOL[self.cfg.dtype]
+        while pending:  # steps of one batch size together (an epoch's last batch may be smaller)
+            size = len(pending[0][3])
+            same = [p for p in pending if len(p[3]) == size]
+            pending = [p for p in pending if len(p[3]) != size]
+            outputs, labels = np.stack([p[2] for p in same]), np.stack([p[3] for p in same])
+            judged = catalogue.objectives(outputs, labels, loss)
+            self.correct += int(np.count_nonzero(outputs.argmax(axis=2) == labels))
+            for (s, reported, logits, y, penalty), ce in zip(same, judged.tolist()):
+                judged_loss = ce + penalty if penalty else ce
+                self.losses[s] = judged_loss
+                gap = abs(reported - judged_loss)
+                if gap > self._reported_max_diff:
+                    self._reported_max_diff = gap
+                # relative to max(|loss|, 1): a small loss's rounding is that of the logits it comes from
+                if self._loss_note is None and gap > rtol * max(abs(judged_loss), 1.0):
+                    self._loss_note = catalogue.loss_diagnosis(reported, logits, y, rtol, penalty, loss)
+                    if self._loss_note is not None:
+                        self._loss_note["first_step_in_epoch"] = s + 1
+
+    @property
+    def reported_max_diff(self) -> float:
+        """The largest |reported − judged loss| so far."""
+        self._settle()
+        return self._reported_max_diff
+
+    @property
+    def loss_note(self) -> dict | None:
+        """The diagnosis of the first step whose reported loss is not the judged one, if any."""
+        self._settle()
+        return self._loss_note
 
     def host_losses(self, a: int, b: int) -> np.ndarray:
+        self._settle()
         return self.losses[a:b].copy()
 
     def host_correct(self) -> int:
+        self._settle()
         return int(self.correct)
 
     def restore_epoch(self, correct: int) -> None:

@@ -636,3 +636,31 @@ def test_correct_code_gets_no_loss_note_in_training(dtype, tmp_path, mnist_facto
         )
         payload = json.loads(out.read_text())
         assert payload["loss_diagnosis"] is None and not payload["notes"], (target, payload["notes"])
+
+
+@pytest.mark.parametrize("loss", ["cross-entropy", "mse", "quadratic"])
+def test_losses_judged_together_are_bit_for_bit_each_steps_own(loss):
+    """Training judges a few dozen steps' losses at once (catalogue.objectives): each must be exactly
+    what its batch gets alone, whatever the group, so a resumed run's curve equals the uninterrupted one."""
+    from compare import catalogue
+
+    rng = np.random.default_rng(0)
+    for n in (1, 3, 64, 100, 1000):
+        for dtype in (np.float32, np.float64):
+            z = (rng.standard_normal((20, n, 10)) * 5).astype(dtype)
+            y = rng.integers(0, 10, (20, n))
+            alone = []
+            for zi, yi in zip(z, y):  # the per-batch formula, written out as it was per step
+                a = zi.astype(np.float64)
+                if loss == "cross-entropy":
+                    top = a.max(axis=1)
+                    lse = np.log(np.exp(a - top[:, None]).sum(axis=1)) + top
+                    alone.append(float((lse - a[np.arange(n), yi]).sum() / n))
+                else:
+                    onehot = np.zeros_like(a)
+                    onehot[np.arange(n), yi] = 1.0
+                    mse = float(np.mean((a - onehot) ** 2))
+                    alone.append(mse * 5 if loss == "quadratic" else mse)
+            assert catalogue.objectives(z, y, loss).tolist() == alone
+            assert catalogue.objectives(z[7:9], y[7:9], loss).tolist() == alone[7:9]
+            assert [catalogue.objective(zi, yi, loss) for zi, yi in zip(z, y)] == alone

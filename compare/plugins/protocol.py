@@ -305,8 +305,10 @@ class Implementation:
         """The plug-in still computes with the arrays the judge updates: the same objects the views were
         made from.  A plug-in that replaces a parameter (``params['W1'] = params['W1'].astype(…)``, new
         parameter objects per call) would train nothing while the judge's optimizer moved copies."""
+        bound = self.bound
         for slot in self.slots:
-            if slot.get() is not self.bound.get(slot.name, slot.get()):
+            now = slot.get()
+            if now is not bound.get(slot.name, now):
                 at = self.rebinding_site(slot)
                 raise PluginError(
                     f"{self.label}: your code replaced {slot.native} with a new array"
