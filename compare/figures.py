@@ -63,12 +63,44 @@ def colorize(grid: np.ndarray, vmin: float, vmax: float, cmap: str, scale: int =
     return image.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
+def weight_limit(weight: np.ndarray) -> float:
+    """The tiles' symmetric colour scale: ± the 99.5th percentile of |w| (the rare larger ones saturate)."""
+    return float(np.percentile(np.abs(weight), 99.5)) or 1.0
+
+
 def weight_tiles(weight: np.ndarray, shape: tuple[int, int] = (28, 28)) -> np.ndarray:
     """What each unit of the first layer looks at: its weights as a tile, red > 0 > blue, one
-    symmetric scale for all tiles (± the 99.5th percentile of |w|, the rare larger ones saturate) so
-    that 0 is the same grey in every tile."""
-    limit = float(np.percentile(np.abs(weight), 99.5)) or 1.0
+    symmetric scale for all tiles (``weight_limit``) so that 0 is the same grey in every tile."""
+    limit = weight_limit(weight)
     return colorize(tile_grid(weight, shape), -limit, limit, "RdBu_r")
+
+
+# the layer1 picture's margins in pixels: its title above the tiles, its colour key below them
+TILES_TOP, TILES_LEFT, KEY_HEIGHT = 34, 10, 58
+
+
+def layer1_picture(weight: np.ndarray, shape: tuple[int, int], title: str) -> np.ndarray:
+    """``weight_tiles`` with a title and a colour key: the tiles pixel for pixel at (``TILES_TOP``,
+    ``TILES_LEFT``), the key under them (blue < 0 < red, and the weight where the scale saturates)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    limit = weight_limit(weight)
+    tiles = colorize(tile_grid(weight, shape), -limit, limit, "RdBu_r")
+    h, w = tiles.shape[:2]
+    width, height = max(w + 2 * TILES_LEFT, 340), h + TILES_TOP + KEY_HEIGHT
+    dpi = 80
+    fig = _figure(width / dpi, height / dpi, dpi)
+    ax = fig.add_axes([TILES_LEFT / width, 1 - (TILES_TOP + h) / height, w / width, h / height])
+    ax.imshow(tiles, interpolation="none", aspect="auto")
+    ax.set_axis_off()
+    fig.text(0.5, 1 - 5 / height, title, ha="center", va="top", fontsize=8.5, wrap=True)
+    key = fig.add_axes([0.12, 34 / height, 0.76, 9 / height])
+    bar = fig.colorbar(ScalarMappable(Normalize(-limit, limit), "RdBu_r"), cax=key, orientation="horizontal")
+    bar.set_ticks([-limit, 0, limit], labels=[f"−{limit:.2g}", "0", f"+{limit:.2g}"])
+    bar.ax.tick_params(labelsize=7.5, length=2, pad=1)
+    bar.set_label("weight: blue < 0 < red (one scale for every tile)", fontsize=7.5, labelpad=2)
+    return render(fig)
 
 
 def weight_diff_image(

@@ -41,7 +41,9 @@ def twin_pictures(log, twin, cfg, step: int, last: bool) -> None:
     log.text(tags.CONFUSION_COUNTS, counts.tolist(), step)
     shape = tile_shape(cfg.spec.in_features)
     if shape is not None:
-        log.image(tags.LAYER1_WEIGHTS, figures.weight_tiles(twin.params()["layer1.weight"], shape), step)
+        weight = twin.params()["layer1.weight"]
+        title = f"{twin.label}: what each of layer1's {len(weight)} units looks at (its weights)"
+        log.image(tags.LAYER1_WEIGHTS, figures.layer1_picture(weight, shape, title), step)
     if last:
         embedding(log.run_dir, twin, cfg)
         wrong = np.flatnonzero(pred != true)

@@ -187,6 +187,10 @@ class RunTiming:
     step_seconds: float = 0.0
     first_step_at: float | None = None
     outside: dict = field(default_factory=lambda: {"step_logging": 0.0, "epoch_ends": 0.0, "checkpoints": 0.0})
+    # the epoch ends' parts (their sum is outside["epoch_ends"], less the loop between them)
+    epoch_end: dict = field(
+        default_factory=lambda: {"evaluation": 0.0, "diagnostics": 0.0, "histograms": 0.0, "pictures": 0.0}
+    )
     world_size: int = 1
     allreduce_seconds: float | None = None
 
@@ -195,6 +199,7 @@ class RunTiming:
             "step_seconds": self.step_seconds,
             "first_step_at": self.first_step_at,
             "outside_steps_seconds": dict(self.outside),
+            "epoch_end_seconds": dict(self.epoch_end),
             "world_size": self.world_size,
             "allreduce_seconds": self.allreduce_seconds,
         }
@@ -422,6 +427,14 @@ class Runner:
         return Outcome(self.histories, self.global_step, abandoned.code, ckpt, message=message)
 
     @contextmanager
+    def _epoch_part(self, part: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timing.epoch_end[part] += time.perf_counter() - start
+
+    @contextmanager
     def _timed(self, part: str):
         start = time.perf_counter()
         try:
@@ -474,7 +487,8 @@ class Runner:
             losses = np.asarray(self.histories[t.name].step_loss[-self.steps_per_epoch :])
             sizes = np.full(self.steps_per_epoch, self.cfg.batch_size)
             sizes[-1] = self.n - self.cfg.batch_size * (self.steps_per_epoch - 1)
-            test_loss, test_acc = t.evaluate()
+            with self._epoch_part("evaluation"):
+                test_loss, test_acc = t.evaluate()
             row = dict(
                 epoch=e + 1,
                 step=step,
@@ -485,7 +499,8 @@ class Runner:
                 test_accuracy=test_acc,
                 seconds=seconds,
             )
-            row["diagnostics"] = self._diagnostics(t)
+            with self._epoch_part("diagnostics"):
+                row["diagnostics"] = self._diagnostics(t)
             self.histories[t.name].epochs.append(row)
             rows[t.name] = row
             log = self.loggers[t.name]
@@ -493,10 +508,12 @@ class Runner:
                 log.scalars({tag: row[key] for key, tag in tags.EPOCH_CURVES.items()}, held)
             log.scalars({tags.LR: row["lr"]}, step)
             log.scalars({f"{tags.PER_LAYER}/{k}": v for k, v in row["diagnostics"].items()}, step)
-            log.histograms(f"{tags.HISTOGRAMS}/weights", t.params(), step)
-            log.histograms(f"{tags.HISTOGRAMS}/grads", t.grads(), step)
+            with self._epoch_part("histograms"):
+                log.histograms(f"{tags.HISTOGRAMS}/weights", t.params(), step)
+                log.histograms(f"{tags.HISTOGRAMS}/grads", t.grads(), step)
             if self.images:
-                pictures.twin_pictures(log, t, self.cfg, step, last=e + 1 == self.cfg.epochs)
+                with self._epoch_part("pictures"):
+                    pictures.twin_pictures(log, t, self.cfg, step, last=e + 1 == self.cfg.epochs)
             t.scheduler.step()
         if len(self.twins) == 2:
             m, t_ = rows["manual"], rows["torch"]
@@ -509,9 +526,10 @@ class Runner:
                 step,
             )
             if self.images:
-                pictures.divergence_pictures(
-                    self.loggers["divergence"], self.twins, self.cfg, step, last=e + 1 == self.cfg.epochs
-                )
+                with self._epoch_part("pictures"):
+                    pictures.divergence_pictures(
+                        self.loggers["divergence"], self.twins, self.cfg, step, last=e + 1 == self.cfg.epochs
+                    )
         if not self.quiet:
             for t in self.twins:
                 row = rows[t.name]

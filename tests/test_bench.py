@@ -157,3 +157,9 @@ def test_startup_figures_account_for_the_time_outside_the_steps(tiny_mnist):
         assert abs(sum(parts.values()) + c["step_seconds"] - c["wall"]) < 1e-6
         assert 0 < parts["rest"] < c["wall"]  # between epochs, results, closing logs, exit (disjoint from the parts)
         assert c["outside_fraction"] == c["outside_steps"] / c["wall"]
+        ends = c["epoch_end_parts"]  # measured inside the epoch ends, so they fit in them
+        assert set(ends) == {"evaluation", "diagnostics", "histograms", "pictures"}
+        assert all(v > 0 for v in ends.values()) and sum(ends.values()) <= parts["epoch_ends"]
+        assert c["pictures_fraction"] == ends["pictures"] / c["wall"]
+    report = r["commands"]["compare"]
+    assert report["report_returncode"] == 0 and 0 < report["report_seconds"] < report["wall"]

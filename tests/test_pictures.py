@@ -62,7 +62,8 @@ def test_each_twin_logs_its_pictures(tiny_mnist, tmp_path, hidden, units):
     exp = run("train", tiny_mnist, tmp_path, "--hidden", hidden)
     acc = events(exp / "manual")
     h, w, n = image_shape(acc, "pictures/layer1_weights")
-    assert (h, w) == tiles_size(units) and n == 2  # one grid per epoch, sized to the layer
+    th, tw = tiles_size(units)  # one grid per epoch, sized to the layer, with its title and colour key
+    assert (h, w) == (th + figures.TILES_TOP + figures.KEY_HEIGHT, max(tw + 2 * figures.TILES_LEFT, 340)) and n == 2
     h, w, n = image_shape(acc, "pictures/confusion")
     assert n == 2 and h > 300 and w > 300
     assert image_shape(acc, "pictures/mistakes_most_confident")[2] == 1  # at the last epoch only
@@ -199,6 +200,21 @@ def test_weight_tiles_share_one_symmetric_scale():
     assert abs(int(grey[0]) - int(grey[2])) < 10  # neither red nor blue
     red, blue = img[10, 10], img[10, 30 + 10]
     assert red[0] > red[2] and blue[2] > blue[0]
+
+
+def test_the_layer1_picture_has_its_tiles_a_title_and_a_colour_key():
+    """The tiles pixel for pixel (no resampling), a title drawn above them, a key with both ends of
+    the colour map below them (issue 21)."""
+    w = np.random.default_rng(0).standard_normal((50, 784)) * 0.05
+    img = figures.layer1_picture(w, (28, 28), "x: what each of layer1's 50 units looks at")
+    tiles = figures.weight_tiles(w)
+    top, left = figures.TILES_TOP, figures.TILES_LEFT
+    np.testing.assert_array_equal(img[top : top + tiles.shape[0], left : left + tiles.shape[1]], tiles)
+    title, key = img[:top], img[top + tiles.shape[0] :].astype(int)
+    assert (title.min(axis=2) < 128).sum() > 200  # dark text
+    red = (key[..., 0] - key[..., 2] > 100).sum()
+    blue = (key[..., 2] - key[..., 0] > 100).sum()
+    assert red > 100 and blue > 100
 
 
 def test_confusion_counts():

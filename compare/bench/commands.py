@@ -70,6 +70,15 @@ def startup_figures(root: Path, log=print) -> dict:
                 # the rest: between epochs, the results, closing the logs, the interpreter's exit
                 parts["rest"] = row["outside_steps"] - sum(parts.values())
                 row["outside_parts"] = parts
+                row["epoch_end_parts"] = t.get("epoch_end_seconds", {})
+                row["pictures_fraction"] = row["epoch_end_parts"].get("pictures", 0.0) / seconds
+                if name == "compare":  # the one-file report of that run, as a share of the run itself
+                    run_dir = json.loads(js.read_text())["run_dir"]
+                    took, _, rep = wall(
+                        [sys.executable, "-m", "compare.cli", "report", run_dir, "-o", str(Path(tmp) / "r.html")]
+                    )
+                    row["report_seconds"], row["report_fraction"] = took, took / seconds
+                    row["report_returncode"] = rep.returncode
             out["commands"][name] = row
             log(
                 f"  {name}: {seconds:.1f}s wall"
@@ -80,6 +89,17 @@ def startup_figures(root: Path, log=print) -> dict:
                     else ""
                 )
             )
+            if row.get("epoch_end_parts"):
+                log(
+                    "    epoch ends: "
+                    + ", ".join(f"{k} {v:.2f}s" for k, v in row["epoch_end_parts"].items())
+                    + f"; pictures {row['pictures_fraction']:.1%} of the run"
+                    + (
+                        f"; `simplenet report` of it {row['report_seconds']:.1f}s ({row['report_fraction']:.1%})"
+                        if "report_seconds" in row
+                        else ""
+                    )
+                )
     return out
 
 

@@ -57,6 +57,16 @@ def targets(r: dict, batch_sizes) -> list[dict]:
                 limit,
                 "{:.0%}",
             )
+    for name, row in cmds.items():
+        if "pictures_fraction" in row:
+            add(f"default `simplenet {name}`: pictures ≤ 5% of its wall time", row["pictures_fraction"], 0.05, "{:.1%}")
+    if "report_fraction" in cmds.get("compare", {}):
+        add(
+            "`simplenet report` of a default compare ≤ 5% of that compare's wall time",
+            cmds["compare"]["report_fraction"],
+            0.05,
+            "{:.1%}",
+        )
     manual = cmds.get("train --impl manual", {})
     if "to_first_step" in manual:
         add(
