@@ -52,15 +52,6 @@ def read_json(path: Path):
         return None
 
 
-def latest_images(run: Path) -> dict[str, bytes]:
-    """The last image of each tag a run logged (the encoded PNG as it is in the event file)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run), size_guidance={"images": 1, "scalars": 1, "tensors": 1, "histograms": 1})
-    acc.Reload()
-    return {tag: acc.Images(tag)[-1].encoded_image_string for tag in acc.Tags().get("images", [])}
-
-
 def epochs_table(payload: dict) -> str:
     if "impl" in payload:  # train: one twin
         rows = [(e["epoch"], e["train_loss"], e["test_loss"], e["test_accuracy"]) for e in payload["epochs"]]
@@ -100,8 +91,7 @@ def report(run_dir: str | Path, output: str | Path | None = None) -> Path:
         f'<figure><img alt="curves" src="{png_uri(figure_png(plot.overlay(root, data)))}"></figure>',
     ]
     pictures = []
-    for name, run in plot.find_runs(root).items():
-        images = latest_images(run)
+    for name, images in data["images"].items():
         for tag, caption in PICTURES:
             if tag in images:
                 pictures.append(

@@ -42,8 +42,11 @@ def twin_pictures(log, twin, cfg, step: int, last: bool) -> None:
     shape = tile_shape(cfg.spec.in_features)
     if shape is not None:
         weight = twin.params()["layer1.weight"]
-        title = f"{twin.label}: what each of layer1's {len(weight)} units looks at (its weights)"
-        log.image(tags.LAYER1_WEIGHTS, figures.layer1_picture(weight, shape, title), step)
+        tiles = getattr(twin, "layer1_canvas", None)
+        if tiles is None:
+            title = f"{twin.label}: what each of layer1's {len(weight)} units looks at (its weights)"
+            tiles = twin.layer1_canvas = figures.Layer1Canvas(title, len(weight), shape)
+        log.image(tags.LAYER1_WEIGHTS, tiles.image(weight), step)
     if last:
         embedding(log.run_dir, twin, cfg)
         wrong = np.flatnonzero(pred != true)

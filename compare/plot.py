@@ -1,7 +1,7 @@
 """``simplenet plot RUN_DIR``: a run's TensorBoard event files drawn into one PNG, no server.
 
 Reads every run under RUN_DIR (``manual``/``torch``/``divergence`` of a compare, a plug-in's run, or
-one train run) with TensorBoard's own ``EventAccumulator`` and draws ``figures.overlay_figure``:
+one train run) as TensorBoard reads it (``compare.events.RunEvents``) and draws ``figures.overlay_figure``:
 train loss and test accuracy of each twin, the divergence on a log axis, the final confusion matrices.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -44,13 +45,11 @@ def run_dirs(root: Path) -> list[Path]:
     return [run for child in sorted(p for p in root.iterdir() if p.is_dir()) for run in run_dirs(child)]
 
 
-def text_payload(acc, tag: str):
+def text_payload(run, tag: str):
     """The JSON inside the last text summary ``tag`` written by ``RunLogger.text``, or None."""
-    try:
-        events = acc.Tensors(f"{tag}/text_summary")
-    except KeyError:
+    if f"{tag}/text_summary" not in run.tensors:
         return None
-    raw = events[-1].tensor_proto.string_val[0].decode()
+    raw = run.tensors[f"{tag}/text_summary"][1].string_val[0].decode()
     match = re.search(r"```json\n(.*)\n```", raw, re.S)
     return json.loads(match.group(1)) if match else None
 
@@ -63,35 +62,38 @@ def epoch_points(steps: list[int], values: list[float]) -> tuple[list[int], list
 
 
 def load(root: Path) -> dict:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    """Every run under ``root`` read once (``compare.events.RunEvents``): the curves, the divergence, the
+    confusion counts, the config, and each run's last image of each tag (for ``simplenet report``)."""
+    from compare.events import RunEvents
 
-    curves, divergence, matrices, config = {}, {}, {}, None
+    curves, divergence, matrices, config, images = {}, {}, {}, None, {}
     for name, folder in find_runs(root).items():
-        acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "tensors": 0, "images": 1})
-        acc.Reload()
-        present = set(acc.Tags().get("scalars", []))
+        run = RunEvents(folder)
+        for line in run.damaged:  # shown as TensorBoard shows it, and said
+            print(f"note: {line}", file=sys.stderr)
+        images[name] = {tag: png for tag, (_, png) in run.images.items()}
         if name == "divergence":
             for tag in DIVERGENCE_TAGS:
-                if tag in present:
-                    events = acc.Scalars(tag)
-                    divergence[tag] = ([e.step for e in events], [e.value for e in events])
+                if tag in run.scalars:
+                    points = run.scalars[tag]
+                    divergence[tag] = ([s for s, _ in points], [v for _, v in points])
             continue
         curves[name] = {
-            tag: ([e.step for e in acc.Scalars(tag)], [e.value for e in acc.Scalars(tag)])
+            tag: ([s for s, _ in run.scalars[tag]], [v for _, v in run.scalars[tag]])
             for tag in (tags.TRAIN_LOSS, tags.TEST_ACCURACY)
-            if tag in present
+            if tag in run.scalars
         }
         if tags.TEST_ACCURACY in curves[name]:  # one point per epoch: the last of each held stretch
             curves[name][tags.TEST_ACCURACY] = epoch_points(*curves[name][tags.TEST_ACCURACY])
-        counts = text_payload(acc, tags.CONFUSION_COUNTS)
+        counts = text_payload(run, tags.CONFUSION_COUNTS)
         if counts is not None:
             matrices[name] = np.asarray(counts, dtype=np.int64)
-        config = config or text_payload(acc, "config")
+        config = config or text_payload(run, "config")
     if not any(curves.values()):
         raise DataError(
             f"{root}: its event files hold no {tags.TRAIN_LOSS} or {tags.TEST_ACCURACY}; is it a simplenet run?"
         )
-    return dict(curves=curves, divergence=divergence, matrices=matrices, config=config or {})
+    return dict(curves=curves, divergence=divergence, matrices=matrices, config=config or {}, images=images)
 
 
 def plot(root: str | Path, out: str | Path | None = None) -> Path:

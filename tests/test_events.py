@@ -55,3 +55,45 @@ def test_frames_are_tfrecords_whatever_the_length(tmp_path):
     read = [e for e in EventFileLoader(str(w.path)).Load() if e.HasField("summary")]
     assert [(e.summary.value[0].tag, e.step) for e in read] == [(t, i) for i, t in enumerate(tags * 2)]
     assert events._HEADERS  # the cache was used
+
+
+def test_run_events_reads_a_run_as_tensorboard_does(tmp_path):
+    """compare.events.RunEvents (plot and report read runs through it) against TensorBoard's own
+    EventAccumulator on a run that was restarted from a checkpoint (a purge), with images and text,
+    and a last record cut short by a kill."""
+    import time
+
+    import numpy as np
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from compare.events import RunEvents
+    from compare.tblog import RunLogger
+
+    first = RunLogger(tmp_path)
+    for step in range(1, 11):
+        first.scalars({"curves/loss": 1.0 / step, "schedule/lr": 0.1}, step)
+    first.image("pictures/x", np.full((4, 4, 3), 7, np.uint8), 5)
+    first.image("pictures/x", np.full((4, 4, 3), 9, np.uint8), 10)
+    first.markdown("how_to_read", "first", 1)
+    first.writer.close()
+    time.sleep(1.1)  # the restarted writer's file sorts after the first one (its start time, seconds)
+    second = RunLogger(tmp_path, purge_step=6)  # resumed from the checkpoint at step 5
+    for step in range(6, 13):
+        second.scalars({"curves/loss": 2.0 / step}, step)
+    second.image("pictures/x", np.full((4, 4, 3), 3, np.uint8), 8)
+    second.writer.close()
+    with open(second.writer.path, "ab") as f:  # a record cut short
+        f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00abcd")
+
+    ours = RunEvents(tmp_path)
+    assert len(ours.damaged) == 1 and "cut short" in ours.damaged[0]
+    acc = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    acc.Reload()
+    assert set(ours.scalars) == set(acc.Tags()["scalars"]) == {"curves/loss", "schedule/lr"}
+    for tag in ours.scalars:
+        assert ours.scalars[tag] == [(e.step, e.value) for e in acc.Scalars(tag)]
+    assert [s for s, _ in ours.scalars["curves/loss"]] == list(range(1, 13))
+    assert [s for s, _ in ours.scalars["schedule/lr"]] == [1, 2, 3, 4, 5]  # purged past the restart
+    last = acc.Images("pictures/x")[-1]
+    assert ours.images["pictures/x"] == (last.step, last.encoded_image_string) and last.step == 8
+    assert ours.tensors["how_to_read/text_summary"][1].string_val == [b"first"]

@@ -51,7 +51,8 @@ def tb_losses(run_dir):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, mnist_factory, case):
     command, impls, sig, code = CASES[case]
-    data = mnist_factory(tmp_path / "data", n_train=3000, n_test=200)
+    data = mnist_factory(tmp_path / "data", n_train=1500, n_test=200)  # 375 steps an epoch at batch 4
+    steps = 6 * 375
     common = [
         "--data-dir",
         data,
@@ -84,7 +85,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, mnist_factory, c
         assert "resume with:" in err and "Traceback" not in err
         cut = final_checkpoint(ckpts)
         cut_meta = read_checkpoint(cut, impls)[impls[0]][2]
-        assert 0 < cut_meta["step"] < 6 * 750
+        assert 0 < cut_meta["step"] < steps
         if cut_meta["step_in_epoch"] > 0:  # stopped mid-epoch, after the current step
             break
     else:
@@ -98,7 +99,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, mnist_factory, c
     resumed = read_checkpoint(final_checkpoint(ckpts), impls)
     whole = read_checkpoint(final_checkpoint(tmp_path / "runs" / "whole" / "checkpoints"), impls)
     for impl in impls:
-        assert len(resumed[impl][0]) == 6 * 750
+        assert len(resumed[impl][0]) == steps
         assert resumed[impl][0] == whole[impl][0]  # every per-step loss, bit for bit
         for k, v in whole[impl][1].items():
             np.testing.assert_array_equal(resumed[impl][1][k], v)  # final parameters, bit for bit
@@ -106,5 +107,5 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, mnist_factory, c
             tb_losses(tmp_path / "runs" / name / impl),
             tb_losses(tmp_path / "runs" / "whole" / impl),
         )
-        assert [s for s, _ in cut_points] == list(range(1, 6 * 750 + 1))  # each step exactly once
+        assert [s for s, _ in cut_points] == list(range(1, steps + 1))  # each step exactly once
         assert cut_points == whole_points
