@@ -3,7 +3,8 @@ call these.  Images are returned as uint8 arrays (H, W, 3); figures are drawn wi
 object API (``Figure`` + the Agg canvas: no pyplot state, no window, closed after use).
 
 * ``weight_tiles``: each row of a first-layer weight matrix as a 28×28 tile, one symmetric colour
-  scale for all tiles (0 is the same grey everywhere); ``weight_diff_image``: |a − b| per tile;
+  scale for all tiles (0 is the same grey everywhere); ``TilesCanvas`` adds a title and a colour key
+  (``layer1_canvas``; ``weight_diff_canvas``: |a − b| per tile);
 * ``confusion`` / ``ConfusionCanvas``: the test set's confusion matrix with counts and class names;
 * ``examples_image``: test images with a caption each (most confident mistakes, disagreements);
 * ``overlay_figure``: the twins' curves, the divergence on a log axis, the final confusion matrices.
@@ -79,65 +80,79 @@ def weight_tiles(weight: np.ndarray, shape: tuple[int, int] = (28, 28)) -> np.nd
 TILES_TOP, TILES_LEFT, KEY_HEIGHT = 34, 10, 58
 
 
-class Layer1Canvas:
-    """The layer1 picture of one run: ``weight_tiles`` with a title and a colour key.  The title is drawn
-    by matplotlib once per run, the key once per distinct saturation value (two significant digits:
-    it changes a few times in a run); per epoch the tiles are coloured and copied in, pixel for pixel,
-    at (``TILES_TOP``, ``TILES_LEFT``)."""
+class TilesCanvas:
+    """A picture of tiles (``tile_grid``: one per first-layer unit) with a title and a colour key.  The
+    title and the key (colour bar, label) are drawn by matplotlib once per run; per epoch the tiles are
+    coloured and copied in pixel for pixel at (``TILES_TOP``, ``TILES_LEFT``), and the key's end values
+    are painted in the pixel font (``paint_number``).  ``symmetric``: the scale is ±top (0 in the
+    middle), else 0 … top."""
 
-    def __init__(self, title: str, units: int, shape: tuple[int, int]):
-        self.shape = shape
+    def __init__(self, title: str, units: int, shape: tuple[int, int], cmap: str, symmetric: bool, label: str):
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        self.shape, self.cmap, self.symmetric = shape, cmap, symmetric
         h, w = tile_grid(np.zeros((units, shape[0] * shape[1])), shape).shape
         self.width, self.height = max(w + 2 * TILES_LEFT, 340), h + TILES_TOP + KEY_HEIGHT
-        fig = _figure(self.width / 80, TILES_TOP / 80)
-        fig.text(0.5, 1 - 5 / TILES_TOP, title, ha="center", va="top", fontsize=8.5, wrap=True)
-        self.frame = np.full((self.height, self.width, 3), 255, np.uint8)
-        self.frame[:TILES_TOP] = render(fig)
-        self.keys: dict[str, np.ndarray] = {}
+        fig = _figure(self.width / 80, self.height / 80)
+        fig.text(0.5, 1 - 5 / self.height, title, ha="center", va="top", fontsize=8.5, wrap=True)
+        left, span = 0.12, 0.76
+        bar_bottom, bar_height = 34, 9  # px from the picture's bottom
+        ax = fig.add_axes([left, bar_bottom / self.height, span, bar_height / self.height])
+        lo = -1 if symmetric else 0
+        bar = fig.colorbar(ScalarMappable(Normalize(lo, 1), cmap), cax=ax, orientation="horizontal")
+        bar.set_ticks([lo, 0, 1] if symmetric else [0, 1], labels=["", "0", ""] if symmetric else ["0", ""])
+        bar.ax.tick_params(labelsize=7.5, length=2, pad=1)
+        bar.set_label(label, fontsize=7.5, labelpad=2)
+        self.frame = render(fig)
+        self.ends = (int(round(left * self.width)), int(round((left + span) * self.width)))
+        self.label_y = self.height - bar_bottom + 8  # the tick labels' middle row
 
-    def key(self, limit: float) -> np.ndarray:
-        text = f"{limit:.2g}"
-        if text not in self.keys:
-            from matplotlib.cm import ScalarMappable
-            from matplotlib.colors import Normalize
-
-            fig = _figure(self.width / 80, KEY_HEIGHT / 80)
-            ax = fig.add_axes([0.12, 34 / KEY_HEIGHT, 0.76, 9 / KEY_HEIGHT])
-            bar = fig.colorbar(ScalarMappable(Normalize(-1, 1), "RdBu_r"), cax=ax, orientation="horizontal")
-            bar.set_ticks([-1, 0, 1], labels=[f"−{text}", "0", f"+{text}"])
-            bar.ax.tick_params(labelsize=7.5, length=2, pad=1)
-            bar.set_label("weight: blue < 0 < red (one scale for every tile)", fontsize=7.5, labelpad=2)
-            self.keys[text] = render(fig)
-        return self.keys[text]
-
-    def image(self, weight: np.ndarray) -> np.ndarray:
-        limit = weight_limit(weight)
-        tiles = colorize(tile_grid(weight, self.shape), -limit, limit, "RdBu_r")
+    def image(self, values: np.ndarray, top: float) -> np.ndarray:
+        top = top if top > 0 else 1.0
+        tiles = colorize(tile_grid(values, self.shape), -top if self.symmetric else 0.0, top, self.cmap)
         image = self.frame.copy()
         image[TILES_TOP : TILES_TOP + tiles.shape[0], TILES_LEFT : TILES_LEFT + tiles.shape[1]] = tiles
-        image[-KEY_HEIGHT:] = self.key(limit)
+        text = f"{top:.2g}"
+        ink = (40, 40, 40)
+        if self.symmetric:
+            paint_number(image, "-" + text, self.ends[0], self.label_y, ink, scale=2)
+            paint_number(image, "+" + text, self.ends[1], self.label_y, ink, scale=2)
+        else:
+            paint_number(image, text, self.ends[1], self.label_y, ink, scale=2)
         return image
 
 
+def layer1_canvas(title: str, units: int, shape: tuple[int, int]) -> TilesCanvas:
+    """What each first-layer unit looks at: its weights, red > 0 > blue on one symmetric scale
+    (``weight_limit``); ``image(weight, weight_limit(weight))``."""
+    return TilesCanvas(title, units, shape, "RdBu_r", True, "weight: blue < 0 < red (one scale for every tile)")
+
+
 def layer1_picture(weight: np.ndarray, shape: tuple[int, int], title: str) -> np.ndarray:
-    """One layer1 picture (``Layer1Canvas``, for a single use)."""
-    return Layer1Canvas(title, len(weight), shape).image(weight)
+    """One layer1 picture, for a single use."""
+    return layer1_canvas(title, len(weight), shape).image(weight, weight_limit(weight))
+
+
+def weight_diff_canvas(labels: tuple[str, str], units: int, shape: tuple[int, int] = (28, 28)) -> TilesCanvas:
+    """|a − b| of two first-layer weight matrices per tile, on one scale from 0 to its maximum, which
+    the key's right end states; ``image(diff, diff.max())``."""
+    return TilesCanvas(
+        f"|{labels[0]} − {labels[1]}| of layer1's weights, per unit",
+        units,
+        shape,
+        "magma",
+        False,
+        "|difference| (the right end is its maximum)",
+    )
 
 
 def weight_diff_image(
     a: np.ndarray, b: np.ndarray, labels: tuple[str, str] = ("manual", "torch"), shape: tuple[int, int] = (28, 28)
 ) -> np.ndarray:
-    """|a − b| per tile on one scale from 0 to its maximum, which the title states."""
+    """``weight_diff_canvas`` for a single use."""
     diff = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
-    top = float(diff.max())
-    grid = tile_grid(diff, shape)
-    fig = _figure(6.4, 6.4 * grid.shape[0] / grid.shape[1] + 0.6)
-    ax = fig.add_axes([0.02, 0.02, 0.84, 0.86])
-    shown = ax.imshow(np.ma.masked_invalid(grid), cmap="magma", vmin=0, vmax=top if top > 0 else 1)
-    ax.set_axis_off()
-    ax.set_title(f"|{labels[0]} − {labels[1]}| of layer1's weights, max {top:.3g}", fontsize=10)
-    fig.colorbar(shown, cax=fig.add_axes([0.88, 0.1, 0.03, 0.7]))
-    return render(fig)
+    return weight_diff_canvas(labels, len(diff), shape).image(diff, float(diff.max()))
 
 
 def confusion(true: np.ndarray, pred: np.ndarray, classes: int) -> np.ndarray:
@@ -183,6 +198,10 @@ DIGITS = {
     "7": ("111", "001", "010", "010", "010"),
     "8": ("111", "101", "111", "101", "111"),
     "9": ("111", "101", "111", "001", "111"),
+    ".": ("0", "0", "0", "0", "1"),
+    "-": ("000", "000", "111", "000", "000"),
+    "+": ("000", "010", "111", "010", "000"),
+    "e": ("000", "111", "111", "100", "111"),
 }
 GLYPHS = {d: np.array([[c == "1" for c in row] for row in rows]) for d, rows in DIGITS.items()}
 

@@ -45,8 +45,8 @@ def twin_pictures(log, twin, cfg, step: int, last: bool) -> None:
         tiles = getattr(twin, "layer1_canvas", None)
         if tiles is None:
             title = f"{twin.label}: what each of layer1's {len(weight)} units looks at (its weights)"
-            tiles = twin.layer1_canvas = figures.Layer1Canvas(title, len(weight), shape)
-        log.image(tags.LAYER1_WEIGHTS, tiles.image(weight), step)
+            tiles = twin.layer1_canvas = figures.layer1_canvas(title, len(weight), shape)
+        log.image(tags.LAYER1_WEIGHTS, tiles.image(weight, figures.weight_limit(weight)), step)
     if last:
         embedding(log.run_dir, twin, cfg)
         wrong = np.flatnonzero(pred != true)
@@ -73,13 +73,11 @@ def divergence_pictures(log, twins, cfg, step: int, last: bool) -> None:
     log.scalars({tags.TEST_PREDICTIONS_DIFFER: float(differ.size)}, step)
     shape = tile_shape(cfg.spec.in_features)
     if shape is not None:
-        log.image(
-            tags.LAYER1_WEIGHTS_DIFF,
-            figures.weight_diff_image(
-                a.params()["layer1.weight"], b.params()["layer1.weight"], (a.label, b.label), shape
-            ),
-            step,
-        )
+        diff = np.abs(a.params()["layer1.weight"].astype(np.float64) - b.params()["layer1.weight"])
+        canvas = getattr(a, "diff_canvas", None)
+        if canvas is None:
+            canvas = a.diff_canvas = figures.weight_diff_canvas((a.label, b.label), len(diff), shape)
+        log.image(tags.LAYER1_WEIGHTS_DIFF, canvas.image(diff, float(diff.max())), step)
     if last:
         shown = differ[:EXAMPLES]
         true = a.test_labels()

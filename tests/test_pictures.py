@@ -215,6 +215,12 @@ def test_the_layer1_picture_has_its_tiles_a_title_and_a_colour_key():
     red = (key[..., 0] - key[..., 2] > 100).sum()
     blue = (key[..., 2] - key[..., 0] > 100).sum()
     assert red > 100 and blue > 100
+    # the twins' |difference|: 0 … its maximum, the same tiles pixel for pixel
+    a, b = w, w + np.random.default_rng(1).standard_normal(w.shape) * 1e-5
+    diff = np.abs(a - b)
+    img = figures.weight_diff_image(a, b)
+    tiles = figures.colorize(figures.tile_grid(diff), 0.0, float(diff.max()), "magma")
+    np.testing.assert_array_equal(img[top : top + tiles.shape[0], left : left + tiles.shape[1]], tiles)
 
 
 def test_confusion_counts():
