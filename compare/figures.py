@@ -12,6 +12,7 @@ object API (``Figure`` + the Agg canvas: no pyplot state, no window, closed afte
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -206,10 +207,16 @@ DIGITS = {
 GLYPHS = {d: np.array([[c == "1" for c in row] for row in rows]) for d, rows in DIGITS.items()}
 
 
+@functools.lru_cache(maxsize=4096)
+def glyph_mask(text: str, scale: int) -> np.ndarray:
+    """``text`` in the pixel font, ``scale``× enlarged (a confusion matrix paints the same counts again)."""
+    mask = np.concatenate([np.pad(GLYPHS[ch], ((0, 0), (0, 1))) for ch in text], axis=1)[:, :-1]
+    return mask.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
 def paint_number(image: np.ndarray, text: str, cx: int, cy: int, color, scale: int = 2) -> None:
     """Draw ``text`` (digits) centred at (cx, cy) into ``image`` with the pixel font."""
-    mask = np.concatenate([np.pad(GLYPHS[ch], ((0, 0), (0, 1))) for ch in text], axis=1)[:, :-1]
-    mask = mask.repeat(scale, axis=0).repeat(scale, axis=1)
+    mask = glyph_mask(text, scale)
     h, w = mask.shape
     top, left = cy - h // 2, cx - w // 2
     region = image[top : top + h, left : left + w]

@@ -87,8 +87,8 @@ def report(run_dir: str | Path, output: str | Path | None = None) -> Path:
     if gradcheck:
         parts += ["<h2>Gradient check</h2>", f"<pre>{html.escape(json.dumps(gradcheck, indent=1)[:4000])}</pre>"]
     parts += [
-        "<h2>Curves and divergence</h2>",
-        f'<figure><img alt="curves" src="{png_uri(figure_png(plot.overlay(root, data)))}"></figure>',
+        "<h2>Curves and divergence</h2>",  # the confusion matrices are among the pictures below
+        f'<figure><img alt="curves" src="{png_uri(figure_png(plot.overlay(root, dict(data, matrices={}))))}"></figure>',
     ]
     pictures = []
     for name, images in data["images"].items():
