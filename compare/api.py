@@ -181,7 +181,7 @@ def _run_options(net, *, logdir, experiment, data_dir, download, device, progres
     if spec is not None:
         overrides["spec"] = spec
     return RunOptions(
-        logdir=str(logdir),
+        logdir="runs" if logdir is None else str(logdir),  # None: the default, as SummaryWriter(log_dir=None)
         experiment=experiment,
         data_dir=None if data_dir is None else str(data_dir),
         download=download,

@@ -276,7 +276,7 @@ def test_the_evaluation_measures_dead_units_in_the_same_pass(batch):
     assert not theirs.acts[0]._forward_hooks  # the hooks are gone after the first batch
 
 
-def test_an_epoch_end_makes_no_second_pass_for_dead_units(tiny_mnist, monkeypatch):
+def test_an_epoch_end_makes_no_second_pass_for_dead_units(tiny_mnist, tmp_path, monkeypatch):
     """Our twins' runs take the dead-unit fractions from the evaluation: dead_relu_fraction never runs."""
     import manual.train
     import torch_impl.train
@@ -287,7 +287,7 @@ def test_an_epoch_end_makes_no_second_pass_for_dead_units(tiny_mnist, monkeypatc
 
     monkeypatch.setattr(manual.train, "dead_relu_fraction", forbidden)
     monkeypatch.setattr(torch_impl.train, "dead_relu_fraction", forbidden)
-    report = api.compare_training("manual", data_dir=tiny_mnist, epochs=1, batch_size=16, logdir=None)
+    report = api.compare_training("manual", data_dir=tiny_mnist, epochs=1, batch_size=16, logdir=tmp_path)
     (epoch,) = report.epochs
     for twin in ("manual", "torch"):
         dead = [epoch[twin]["diagnostics"][f"dead_relu/act{i}"] for i in (1, 2)]
