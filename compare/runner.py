@@ -427,20 +427,13 @@ class Runner:
         return Outcome(self.histories, self.global_step, abandoned.code, ckpt, message=message)
 
     @contextmanager
-    def _epoch_part(self, part: str):
+    def _timed(self, part: str, table: str = "outside"):
+        """Add the block's wall time to ``timing.<table>[part]`` (``outside`` or ``epoch_end``)."""
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.timing.epoch_end[part] += time.perf_counter() - start
-
-    @contextmanager
-    def _timed(self, part: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timing.outside[part] += time.perf_counter() - start
+            getattr(self.timing, table)[part] += time.perf_counter() - start
 
     def _flush(self, a: int, b: int, bar) -> None:
         """Read losses of steps a..b-1 back once, check them, log them."""
@@ -487,7 +480,7 @@ class Runner:
             losses = np.asarray(self.histories[t.name].step_loss[-self.steps_per_epoch :])
             sizes = np.full(self.steps_per_epoch, self.cfg.batch_size)
             sizes[-1] = self.n - self.cfg.batch_size * (self.steps_per_epoch - 1)
-            with self._epoch_part("evaluation"):
+            with self._timed("evaluation", "epoch_end"):
                 test_loss, test_acc = t.evaluate()
             row = dict(
                 epoch=e + 1,
@@ -499,7 +492,7 @@ class Runner:
                 test_accuracy=test_acc,
                 seconds=seconds,
             )
-            with self._epoch_part("diagnostics"):
+            with self._timed("diagnostics", "epoch_end"):
                 row["diagnostics"] = self._diagnostics(t)
             self.histories[t.name].epochs.append(row)
             rows[t.name] = row
@@ -508,11 +501,11 @@ class Runner:
                 log.scalars({tag: row[key] for key, tag in tags.EPOCH_CURVES.items()}, held)
             log.scalars({tags.LR: row["lr"]}, step)
             log.scalars({f"{tags.PER_LAYER}/{k}": v for k, v in row["diagnostics"].items()}, step)
-            with self._epoch_part("histograms"):
+            with self._timed("histograms", "epoch_end"):
                 log.histograms(f"{tags.HISTOGRAMS}/weights", t.params(), step)
                 log.histograms(f"{tags.HISTOGRAMS}/grads", t.grads(), step)
             if self.images:
-                with self._epoch_part("pictures"):
+                with self._timed("pictures", "epoch_end"):
                     pictures.twin_pictures(log, t, self.cfg, step, last=e + 1 == self.cfg.epochs)
             t.scheduler.step()
         if len(self.twins) == 2:
@@ -526,7 +519,7 @@ class Runner:
                 step,
             )
             if self.images:
-                with self._epoch_part("pictures"):
+                with self._timed("pictures", "epoch_end"):
                     pictures.divergence_pictures(
                         self.loggers["divergence"], self.twins, self.cfg, step, last=e + 1 == self.cfg.epochs
                     )
