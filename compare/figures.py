@@ -223,29 +223,45 @@ def paint_number(image: np.ndarray, text: str, cx: int, cy: int, color, scale: i
     region[mask[: region.shape[0], : region.shape[1]]] = color
 
 
+_CONFUSION_FRAMES: dict[tuple, tuple] = {}  # class names → (frame without a title, axes box): twins share it
+
+
 class ConfusionCanvas:
-    """The confusion-matrix image of one run: frame (axes, ticks with class names, labels, title) drawn
-    by matplotlib once, cells and counts painted per epoch in a few milliseconds."""
+    """The confusion-matrix image of one run: frame (axes, ticks with class names, labels) drawn by
+    matplotlib once per process for a set of classes and the title once per run, cells and counts
+    painted per epoch in a few milliseconds."""
 
     def __init__(self, names, title: str):
         self.k = len(names)
-        # cells wide enough for a 4-digit count in the pixel font at scale 2 (15 × 2 px + margin) for 10
-        # classes: TensorBoard shows the image at about its card's width, so the digits stay ~8 px high
-        side = max(4.6, 0.45 * self.k + 1.3)
-        fig = _figure(side, side)
-        ax = fig.add_axes([0.16, 0.14, 0.8, 0.78])
-        ax.imshow(np.zeros((self.k, self.k)), cmap="Greys", vmin=0, vmax=1)
-        ax.set_xticks(range(self.k), labels=names, rotation=60 if max(map(len, names)) > 2 else 0, fontsize=7)
-        ax.set_yticks(range(self.k), labels=names, fontsize=7)
-        ax.set_xlabel("predicted", fontsize=8)
-        ax.set_ylabel("true", fontsize=8)
-        ax.set_title(title, fontsize=9)
-        fig.canvas.draw()
-        box = ax.get_window_extent()
-        height = fig.canvas.get_width_height()[1]
-        self.x0, self.x1 = int(round(box.x0)), int(round(box.x1))
-        self.y0, self.y1 = int(round(height - box.y1)), int(round(height - box.y0))
-        self.frame = render(fig)
+        key = tuple(names)
+        if key not in _CONFUSION_FRAMES:
+            # cells wide enough for a 4-digit count in the pixel font at scale 2 (15 × 2 px + margin) for 10
+            # classes: TensorBoard shows the image at about its card's width, so the digits stay ~8 px high
+            side = max(4.6, 0.45 * self.k + 1.3)
+            fig = _figure(side, side)
+            ax = fig.add_axes([0.16, 0.14, 0.8, 0.78])
+            ax.imshow(np.zeros((self.k, self.k)), cmap="Greys", vmin=0, vmax=1)
+            ax.set_xticks(range(self.k), labels=names, rotation=60 if max(map(len, names)) > 2 else 0, fontsize=7)
+            ax.set_yticks(range(self.k), labels=names, fontsize=7)
+            ax.set_xlabel("predicted", fontsize=8)
+            ax.set_ylabel("true", fontsize=8)
+            fig.canvas.draw()
+            box = ax.get_window_extent()
+            height = fig.canvas.get_width_height()[1]
+            geometry = (
+                int(round(box.x0)),
+                int(round(box.x1)),
+                int(round(height - box.y1)),
+                int(round(height - box.y0)),
+            )
+            _CONFUSION_FRAMES[key] = (render(fig), geometry)
+        frame, (self.x0, self.x1, self.y0, self.y1) = _CONFUSION_FRAMES[key]
+        # the title in the strip above the axes, centred on them, as ax.set_title places it
+        width = frame.shape[1]
+        strip = _figure(width / 80, self.y0 / 80)
+        strip.text((self.x0 + self.x1) / 2 / width, 6 / self.y0, title, ha="center", va="bottom", fontsize=9)
+        self.frame = frame.copy()
+        self.frame[: self.y0] = render(strip)
 
     def image(self, counts: np.ndarray) -> np.ndarray:
         from matplotlib import colormaps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -110,14 +111,41 @@ def hidden_activations(params: dict, x: np.ndarray, activation: str, layers: int
     return h
 
 
+_SPRITES: dict[str, Path] = {}  # digest of the images → a sprite this process wrote of them
+
+
+def write_sprite(images: np.ndarray, path: Path) -> None:
+    """The Projector's sprite: the images in a square grid, dark digits on white.  Both twins of a
+    compare show the same test images, so the second run's sprite is a hard link to the first's
+    (a copy where links are not possible): encoded once."""
+    import hashlib
+    import os
+    import shutil
+
+    from PIL import Image
+
+    digest = hashlib.sha1(np.ascontiguousarray(images).tobytes()).hexdigest() + str(images.shape)
+    done = _SPRITES.get(digest)
+    if done is not None and done.exists() and done != path:
+        try:
+            os.link(done, path)
+        except OSError:
+            shutil.copyfile(done, path)
+        return
+    side = math.ceil(math.sqrt(len(images)))
+    h, w = images.shape[1:]
+    sprite = np.full((side * h, side * w), 255, dtype=np.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, side)
+        sprite[r * h : (r + 1) * h, c * w : (c + 1) * w] = 255 - image  # dark digits on white
+    Image.fromarray(sprite).save(path)
+    _SPRITES[digest] = path
+
+
 def embedding(run_dir, twin, cfg, count: int = EMBEDDED) -> None:
     """TensorBoard's Projector: the last hidden layer's activations of ``count`` test images (the first
     ones), with the digits as sprites and the labels as metadata - what the network learned, as points
     a learner can rotate.  Written beside the event files: projector_config.pbtxt and embedding/."""
-    from pathlib import Path
-
-    from PIL import Image
-
     layers = len(cfg.spec.hidden)
     images = np.asarray(twin.images["test"])[:count]
     if not layers or tile_shape(cfg.spec.in_features) is None:
@@ -130,13 +158,8 @@ def embedding(run_dir, twin, cfg, count: int = EMBEDDED) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     np.savetxt(folder / "tensors.tsv", points, fmt="%.5g", delimiter="\t")
     (folder / "metadata.tsv").write_text("".join(f"{names[int(k)]}\n" for k in labels))
-    side = math.ceil(math.sqrt(len(images)))
     h, w = images.shape[1:]
-    sprite = np.full((side * h, side * w), 255, dtype=np.uint8)
-    for i, image in enumerate(images):
-        r, c = divmod(i, side)
-        sprite[r * h : (r + 1) * h, c * w : (c + 1) * w] = 255 - image  # dark digits on white
-    Image.fromarray(sprite).save(folder / "sprite.png")
+    write_sprite(images, folder / "sprite.png")
     (Path(run_dir) / "projector_config.pbtxt").write_text(
         "embeddings {\n"
         f'  tensor_name: "{twin.label}: layer{layers} activations of {len(images)} test images"\n'

@@ -384,6 +384,12 @@ def test_projector_and_graph(tiny_mnist, tmp_path):
         labels = (tmp_path / "x" / twin / "embedding" / "metadata.tsv").read_text().split()
         assert points.shape == (40, 64) and len(labels) == 40 and set(labels) <= set("0123456789")
         assert (tmp_path / "x" / twin / "embedding" / "sprite.png").exists()
+    from PIL import Image
+
+    sprites = [tmp_path / "x" / twin / "embedding" / "sprite.png" for twin in ("manual", "torch")]
+    assert sprites[0].read_bytes() == sprites[1].read_bytes()  # the same test images, encoded once
+    sprite = np.asarray(Image.open(sprites[0]))
+    assert sprite.shape == (7 * 28, 7 * 28) and sprite.min() < 128  # 40 digits in a 7×7 grid, dark on white
     ours = np.loadtxt(tmp_path / "x" / "manual" / "embedding" / "tensors.tsv", delimiter="\t")
     theirs = np.loadtxt(tmp_path / "x" / "torch" / "embedding" / "tensors.tsv", delimiter="\t")
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)  # float64 twins: the same network
