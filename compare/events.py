@@ -171,22 +171,27 @@ class RunEvents:
                 self._add(event)
 
     def _add(self, event: Event) -> None:
-        if event.HasField("session_log") and event.session_log.status == SessionLog.START:
+        what = event.WhichOneof("what")
+        if what == "session_log" and event.session_log.status == SessionLog.START:
             keep = event.step
             self.scalars = {tag: [p for p in points if p[0] < keep] for tag, points in self.scalars.items()}
             self.images = {tag: v for tag, v in self.images.items() if v[0] < keep}
             self.tensors = {tag: v for tag, v in self.tensors.items() if v[0] < keep}
             return
-        if not event.HasField("summary"):
+        if what != "summary":
             return
+        step = event.step
         for value in event.summary.value:
             kind = value.WhichOneof("value")
             if kind == "simple_value":
-                self.scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+                points = self.scalars.get(value.tag)
+                if points is None:
+                    points = self.scalars[value.tag] = []
+                points.append((step, value.simple_value))
             elif kind == "image":
-                self.images[value.tag] = (event.step, value.image.encoded_image_string)
+                self.images[value.tag] = (step, value.image.encoded_image_string)
             elif kind == "tensor":
-                self.tensors[value.tag] = (event.step, value.tensor)
+                self.tensors[value.tag] = (step, value.tensor)
 
 
 def read_events(path: str | Path, damaged: list[str] | None = None):
