@@ -127,6 +127,9 @@ def write_sprite(images: np.ndarray, path: Path) -> None:
     digest = hashlib.sha1(np.ascontiguousarray(images).tobytes()).hexdigest() + str(images.shape)
     done = _SPRITES.get(digest)
     if done is not None and done.exists() and done != path:
+        if path.exists() and os.path.samefile(done, path):  # linked already (a resumed run writes it again)
+            return
+        path.unlink(missing_ok=True)
         try:
             os.link(done, path)
         except OSError:

@@ -465,3 +465,19 @@ def test_hparams_ticks_what_distinguishes_the_runs_with_their_types(tiny_mnist, 
         twin = session.split("/")[1]
         printed = final[twin]["test_accuracy"] if twin in final else final["test_accuracy"]
         assert events(logdir / session).Scalars("curves/test_accuracy")[-1].value == pytest.approx(printed, rel=1e-6)
+
+
+def test_the_sprite_is_encoded_once_and_written_again_safely(tmp_path):
+    """The Projector's sprite of the same images: encoded once, linked into a second run, and written
+    again (a resumed run, a later run in the same process) without tripping over the link."""
+    from compare.pictures import write_sprite
+
+    images = np.random.default_rng(0).integers(0, 256, (9, 28, 28)).astype(np.uint8)
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    for target in (a, b, b, a, b):
+        write_sprite(images, target)
+    assert a.read_bytes() == b.read_bytes() and a.stat().st_size > 0
+    other = images.copy()
+    other[0] = 0
+    write_sprite(other, tmp_path / "c.png")  # other images: a sprite of their own
+    assert (tmp_path / "c.png").read_bytes() != a.read_bytes()
