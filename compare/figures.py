@@ -4,7 +4,7 @@ object API (``Figure`` + the Agg canvas: no pyplot state, no window, closed afte
 
 * ``weight_tiles``: each row of a first-layer weight matrix as a 28×28 tile, one symmetric colour
   scale for all tiles (0 is the same grey everywhere); ``TilesCanvas`` adds a title and a colour key
-  (``layer1_canvas``; ``weight_diff_canvas``: |a − b| per tile);
+  (``layer1_canvas``; ``weight_diff_canvas``: |a − b| per tile, its key's right end the maximum);
 * ``confusion`` / ``ConfusionCanvas``: the test set's confusion matrix with counts and class names;
 * ``examples_image``: test images with a caption each (most confident mistakes, disagreements);
 * ``overlay_figure``: the twins' curves, the divergence on a log axis, the final confusion matrices.
@@ -70,11 +70,15 @@ def weight_limit(weight: np.ndarray) -> float:
     return float(np.percentile(np.abs(weight), 99.5)) or 1.0
 
 
+def tile_image(values: np.ndarray, shape: tuple[int, int], top: float, cmap: str, symmetric: bool) -> np.ndarray:
+    """One tile per row of ``values`` on one colour scale for all tiles: ±top, or 0 … top."""
+    return colorize(tile_grid(values, shape), -top if symmetric else 0.0, top, cmap)
+
+
 def weight_tiles(weight: np.ndarray, shape: tuple[int, int] = (28, 28)) -> np.ndarray:
     """What each unit of the first layer looks at: its weights as a tile, red > 0 > blue, one
     symmetric scale for all tiles (``weight_limit``) so that 0 is the same grey in every tile."""
-    limit = weight_limit(weight)
-    return colorize(tile_grid(weight, shape), -limit, limit, "RdBu_r")
+    return tile_image(weight, shape, weight_limit(weight), "RdBu_r", True)
 
 
 # the layer1 picture's margins in pixels: its title above the tiles, its colour key below them
@@ -111,7 +115,7 @@ class TilesCanvas:
 
     def image(self, values: np.ndarray, top: float) -> np.ndarray:
         top = top if top > 0 else 1.0
-        tiles = colorize(tile_grid(values, self.shape), -top if self.symmetric else 0.0, top, self.cmap)
+        tiles = tile_image(values, self.shape, top, self.cmap, self.symmetric)
         image = self.frame.copy()
         image[TILES_TOP : TILES_TOP + tiles.shape[0], TILES_LEFT : TILES_LEFT + tiles.shape[1]] = tiles
         text = f"{top:.2g}"
@@ -130,11 +134,6 @@ def layer1_canvas(title: str, units: int, shape: tuple[int, int]) -> TilesCanvas
     return TilesCanvas(title, units, shape, "RdBu_r", True, "weight: blue < 0 < red (one scale for every tile)")
 
 
-def layer1_picture(weight: np.ndarray, shape: tuple[int, int], title: str) -> np.ndarray:
-    """One layer1 picture, for a single use."""
-    return layer1_canvas(title, len(weight), shape).image(weight, weight_limit(weight))
-
-
 def weight_diff_canvas(labels: tuple[str, str], units: int, shape: tuple[int, int] = (28, 28)) -> TilesCanvas:
     """|a − b| of two first-layer weight matrices per tile, on one scale from 0 to its maximum, which
     the key's right end states; ``image(diff, diff.max())``."""
@@ -146,14 +145,6 @@ def weight_diff_canvas(labels: tuple[str, str], units: int, shape: tuple[int, in
         False,
         "|difference| (the right end is its maximum)",
     )
-
-
-def weight_diff_image(
-    a: np.ndarray, b: np.ndarray, labels: tuple[str, str] = ("manual", "torch"), shape: tuple[int, int] = (28, 28)
-) -> np.ndarray:
-    """``weight_diff_canvas`` for a single use."""
-    diff = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
-    return weight_diff_canvas(labels, len(diff), shape).image(diff, float(diff.max()))
 
 
 def confusion(true: np.ndarray, pred: np.ndarray, classes: int) -> np.ndarray:

@@ -206,7 +206,9 @@ def test_the_layer1_picture_has_its_tiles_a_title_and_a_colour_key():
     """The tiles pixel for pixel (no resampling), a title drawn above them, a key with both ends of
     the colour map below them (issue 21)."""
     w = np.random.default_rng(0).standard_normal((50, 784)) * 0.05
-    img = figures.layer1_picture(w, (28, 28), "x: what each of layer1's 50 units looks at")
+    img = figures.layer1_canvas("x: what each of layer1's 50 units looks at", 50, (28, 28)).image(
+        w, figures.weight_limit(w)
+    )
     tiles = figures.weight_tiles(w)
     top, left = figures.TILES_TOP, figures.TILES_LEFT
     np.testing.assert_array_equal(img[top : top + tiles.shape[0], left : left + tiles.shape[1]], tiles)
@@ -218,7 +220,7 @@ def test_the_layer1_picture_has_its_tiles_a_title_and_a_colour_key():
     # the twins' |difference|: 0 … its maximum, the same tiles pixel for pixel
     a, b = w, w + np.random.default_rng(1).standard_normal(w.shape) * 1e-5
     diff = np.abs(a - b)
-    img = figures.weight_diff_image(a, b)
+    img = figures.weight_diff_canvas(("manual", "torch"), 50).image(diff, float(diff.max()))
     tiles = figures.colorize(figures.tile_grid(diff), 0.0, float(diff.max()), "magma")
     np.testing.assert_array_equal(img[top : top + tiles.shape[0], left : left + tiles.shape[1]], tiles)
 
