@@ -25,6 +25,7 @@ from compare.datasets import (  # noqa: F401
     DataError,
     check_split,
     hint,
+    idx_dims,
     locate,
     locate_all,
     not_found,
@@ -41,24 +42,7 @@ def read_idx(path: str | Path, magic: int) -> np.ndarray:
             raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read it ({e}); replace the file") from None
-    if len(raw) < 4:
-        raise DataError(f"{path}: truncated ({len(raw)} bytes, not even a header); replace the file")
-    found = int.from_bytes(raw[:4], "big")
-    if found != magic:
-        raise DataError(
-            f"{path}: wrong magic number 0x{found:08x} (expected 0x{magic:08x}); is it the right MNIST file?"
-        )
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated header; replace the file")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(dims))
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "has trailing bytes"
-        raise DataError(
-            f"{path}: {what}: {len(raw)} bytes for dimensions {dims} (expected {expected}); replace the file"
-        )
+    dims, header = idx_dims(path, raw, len(raw), magic)
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 

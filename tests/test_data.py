@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from compare.data import ensure_mnist
-from compare.datasets import DataError
+from compare.datasets import DataError, check_files
 from manual import data as manual_data
 from torch_impl import data as torch_data
 
@@ -23,6 +23,7 @@ def as_numpy(a):
 def test_reader_reads_every_layout(tmp_path, mnist_factory, impl, layout, gz):
     ref = mnist_factory(tmp_path / "ref")
     root = mnist_factory(tmp_path / "d", layout=layout, gz=gz)
+    check_files(root)  # the pre-check before torch: nothing wrong with intact files
     for split, n in (("train", 96), ("test", 40)):
         images, labels = READERS[impl](root, split)
         ref_images, ref_labels = manual_data.load_split(ref, split)
@@ -55,6 +56,22 @@ def test_damaged_files_give_one_line_naming_the_file(tiny_mnist, mnist_damage, i
     message = str(err.value)
     assert "\n" not in message
     assert culprit in message
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_check_before_torch_says_what_the_reader_says(tiny_mnist, mnist_damage, split, kind):
+    """``check_files`` (run before a torch command imports torch) reads headers and labels only, yet
+    refuses each kind of damage with the hand-written reader's own line."""
+    culprit = mnist_damage(tiny_mnist, kind, split)
+    with pytest.raises(DataError) as read:
+        manual_data.load_split(tiny_mnist, split)
+    with pytest.raises(DataError) as checked:
+        check_files(tiny_mnist)
+    if kind == "bad gzip":  # zlib words a stream cut short by its reader's chunk, the culprit is the same
+        assert culprit in str(checked.value) and "cannot read it" in str(checked.value)
+    else:
+        assert str(checked.value) == str(read.value)
 
 
 def test_manual_reader_says_what_is_wrong(tiny_mnist, mnist_damage):

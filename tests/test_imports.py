@@ -51,6 +51,16 @@ def test_commands_that_need_no_torchvision_do_not_load_it(case, tiny_mnist, tmp_
         assert not state["torch"]
 
 
+@pytest.mark.parametrize("command", ["train --impl torch", "compare"])
+def test_damaged_data_is_said_before_torch_is_imported(command, tiny_mnist, mnist_damage, tmp_path):
+    """A torch command with a damaged file answers in a fraction of a second, not after torch's import."""
+    culprit = mnist_damage(tiny_mnist, "truncated", split="test")
+    state, r = loaded([*command.split(), "--data-dir", tiny_mnist, "--no-download", "--logdir", tmp_path / "runs"])
+    assert state["code"] == 2 and culprit in r.stderr, r.stderr
+    assert not state["torch"]
+    assert not (tmp_path / "runs").exists()  # nothing half-made
+
+
 @pytest.mark.parametrize("case", ["train --impl manual (resumed)", "overfit --impl manual", "plot"])
 def test_the_hand_written_twins_commands_never_load_torch(case, tiny_mnist, tmp_path):
     """The whole process of a hand-written twin's run - data, training, TensorBoard events, checkpoints,
