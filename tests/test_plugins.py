@@ -570,32 +570,15 @@ def test_manual_flag_is_refused_for_the_torch_twin_alone(tiny_mnist, capsys):
 
 
 @pytest.mark.slow
-def test_sklearn_on_real_mnist(mnist_root, tmp_path):
-    """The acceptance run: gradcheck ≤ 1e-12 and a 1-epoch float64 lockstep ≤ 1e-9 per step, full MNIST."""
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "compare.cli",
-            "gradcheck",
-            "--manual",
-            "sklearn",
-            "--data-dir",
-            str(mnist_root),
-            "--json",
-            str(tmp_path / "g.json"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 0, r.stderr
+def test_sklearn_on_real_mnist(mnist_root, tmp_path, capsys):
+    """The acceptance run: gradcheck ≤ 1e-12 and a 1-epoch float64 lockstep ≤ 1e-9 per step, full MNIST
+    (in this process: the CLI's main, as `python -m compare.cli` runs it, without a second torch start-up)."""
+    code = main(["gradcheck", "--manual", "sklearn", "--data-dir", str(mnist_root), "--json", str(tmp_path / "g.json")])
+    assert code == 0, capsys.readouterr().err
     g = json.loads((tmp_path / "g.json").read_text())
     assert max(p["max_rel_err"] for p in g["params"]) <= 1e-12
-    r = subprocess.run(
+    code = main(
         [
-            sys.executable,
-            "-m",
-            "compare.cli",
             "compare",
             "--manual",
             "sklearn",
@@ -610,9 +593,7 @@ def test_sklearn_on_real_mnist(mnist_root, tmp_path):
             "--quiet",
             "--json",
             str(tmp_path / "c.json"),
-        ],
-        capture_output=True,
-        text=True,
+        ]
     )
-    assert r.returncode == 0, r.stderr
+    assert code == 0, capsys.readouterr().err
     assert json.loads((tmp_path / "c.json").read_text())["max_abs_loss_diff"] <= 1e-9

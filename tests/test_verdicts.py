@@ -559,18 +559,13 @@ def test_one_activation_backward_shared_by_every_layer_is_named_once(dtype, tmp_
 
 
 @pytest.mark.slow
-def test_the_books_clipped_loss_on_real_mnist(mnist_root, tmp_path):
+def test_the_books_clipped_loss_on_real_mnist(mnist_root, tmp_path, capsys):
     """The acceptance run: the nnfs book's combined loss (clipped at 1e-7) over one float64 epoch of full
     MNIST - exit 0, the loss-clipped note, the reported loss ~7e-2 off while the parameters agree."""
-    import subprocess
-
     target = plugin_file(tmp_path, "nnfs_clipped", CLIPPED_LOSS, "build")
     out = tmp_path / "c.json"
-    r = subprocess.run(
+    code = main(
         [
-            sys.executable,
-            "-m",
-            "compare.cli",
             "compare",
             "--manual",
             target,
@@ -585,16 +580,15 @@ def test_the_books_clipped_loss_on_real_mnist(mnist_root, tmp_path):
             "--no-images",
             "--json",
             str(out),
-        ],
-        capture_output=True,
-        text=True,
+        ]
     )
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    printed = capsys.readouterr()
+    assert code == 0, printed.out[-2000:] + printed.err
     payload = json.loads(out.read_text())
     assert payload["loss_diagnosis"]["code"] == "loss-clipped" and payload["loss_diagnosis"]["clip"] == 1e-7
     assert next(c for c in payload["checks"] if c["check"] == "reported_loss")["measured"] > 1e-3
     assert payload["final_param_max_abs_diff"] <= 1e-12
-    assert "note: loss-clipped at 1e-07" in r.stdout
+    assert "note: loss-clipped at 1e-07" in printed.out
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
