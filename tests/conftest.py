@@ -158,24 +158,3 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.cli)
         else:
             item.add_marker(pytest.mark.unit)
-    items[:] = longest_first(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
-
-
-TIER_ORDER = ("slow", "process", "cli", "unit")  # by what a test of the tier costs, most first
-
-
-def longest_first(items: list, workers: int) -> list:
-    """The order the suite runs in: the costliest tiers first, so that the last tests on each worker
-    are short ones and no worker idles while another finishes a 40 s run (pytest-xdist hands each
-    worker a contiguous block, then lets idle workers steal); within a tier, each module's tests
-    stay together in collection order (module fixtures are made once).  With several workers the
-    sorted list is dealt out like cards, so each worker's block holds every tier's share."""
-
-    def tier(item) -> int:
-        names = {m.name for m in item.iter_markers()}
-        return next(i for i, t in enumerate(TIER_ORDER) if t in names or t == "unit")
-
-    ranked = sorted(items, key=tier)  # stable: collection order within a tier
-    if workers <= 1:
-        return ranked
-    return [item for w in range(workers) for item in ranked[w::workers]]
