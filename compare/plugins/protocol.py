@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import pkgutil
 import sysconfig
 import traceback
@@ -329,7 +330,7 @@ class Implementation:
         # a run that diverged (non-finite loss or logits) is the loss check's to report (exit 3); only
         # a NaN/inf gradient of finite logits and loss is the plug-in's fault
         self.validate(
-            grads, native_shapes, finite=bool(np.isfinite(loss) and np.isfinite(np.add.reduce(logits, axis=None)))
+            grads, native_shapes, finite=math.isfinite(loss) and bool(np.isfinite(np.add.reduce(logits, axis=None)))
         )
         for name, g in grads.items():
             self.params[name].grad = g
@@ -394,11 +395,12 @@ def read_only(a):
 
 
 def check_finite(label: str, slot: Slot, g: np.ndarray) -> None:
-    flat = g.reshape(-1)
-    if g.dtype.kind == "f" and np.isfinite(np.dot(flat, flat)):  # finite Σg²: no NaN/inf in g (one BLAS pass)
-        return
+    if g.dtype.kind == "f":
+        flat = g.reshape(-1)
+        if math.isfinite(np.dot(flat, flat)):  # finite Σg²: no NaN/inf in g (one BLAS pass, no array made)
+            return
     bad = np.flatnonzero(~np.isfinite(g))
-    if not bad.size:  # Σg² overflowed, every entry is finite
+    if not bad.size:  # Σg² overflowed (or integers): every entry is finite
         return
     if bad.size:
         idx = tuple(int(i) for i in np.unravel_index(int(bad[0]), g.shape))
