@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +159,67 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.cli)
         else:
             item.add_marker(pytest.mark.unit)
+
+
+# --- the suite leaves the checkout as it found it ------------------------------------------------
+# A test that writes into the repository (a run directory named "None", a default ./runs, a stray
+# checkpoint) instead of its tmp_path fails the whole session, naming what it left.
+REPO = Path(__file__).resolve().parents[1]
+NOT_THE_TREE = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
+
+
+def repo_files() -> set[str]:
+    """Every file under the checkout but the virtualenv, git's own and the caches."""
+    found = set()
+    for folder, dirs, files in os.walk(REPO):
+        dirs[:] = [d for d in dirs if d not in NOT_THE_TREE and not d.endswith(".egg-info")]
+        found.update(os.path.relpath(os.path.join(folder, name), REPO) for name in files)
+    return found
+
+
+def tracked_changes() -> str | None:
+    """``git status`` of the tracked files (None outside a git checkout)."""
+    try:
+        r = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout if r.returncode == 0 else None
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):  # the controller checks; xdist workers do not
+        session.config.stash[TREE_BEFORE] = (repo_files(), tracked_changes())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = session.config.stash.get(TREE_BEFORE, None)
+    if before is None:
+        return
+    files, tracked = before
+    left = [f"new file: {name}" for name in sorted(repo_files() - files)]
+    now = tracked_changes()
+    if tracked is not None and now is not None and now != tracked:
+        left.append(f"tracked files changed while it ran (git status):\n{now}")
+    if left:
+        session.config.stash[TREE_LEFT] = left
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    left = config.stash.get(TREE_LEFT, None)
+    if left:
+        terminalreporter.write_sep("=", "the suite wrote into the checkout", red=True)
+        terminalreporter.write_line(f"tests must write under tmp_path, not into {REPO}:", red=True)
+        for line in left[:20]:
+            terminalreporter.write_line(f"  {line}", red=True)
+        if len(left) > 20:
+            terminalreporter.write_line(f"  … and {len(left) - 20} more", red=True)
+
+
+TREE_BEFORE = pytest.StashKey[tuple]()
+TREE_LEFT = pytest.StashKey[list]()
