@@ -305,6 +305,11 @@ def format_bench(r: dict) -> str:
             f"{floor * 1e6:.0f} µs/step, {impl} twin "
             f"{r['epoch_seconds'][f'{impl}/float32/{bs}']['x_gemm_floor']:.1f}× it"
         )
+        if "bare_ratio" in s:
+            lines.append(
+                f"{'':<36}the manual twin's own code without the judge (manual.train.train_step): "
+                f"{s['bare_ratio']:.2f}× it; judging adds {s['judging_us_per_step']:.0f} µs/step"
+            )
     for bs, s in r["dataloader_seconds"].items():
         lines.append(
             f"{'DataLoader + ToTensor, float32':<30}{bs:>6}{s['median']:>10.3f} [{s['min']:.3f}]"

@@ -46,6 +46,8 @@ def test_bench_runs_and_reports_every_figure(tiny_mnist, tmp_path, capsys):
     assert "TensorBoard logging:" in text and "per-step logging at the call site" in text
     assert set(r["plain_loops"]) == {"manual/16", "torch/16", "manual/32", "torch/32"}
     assert all(s["twin_ratio"] > 0 and s["twin_ratio_of_fastest"] > 0 for s in r["plain_loops"].values())
+    assert all(r["plain_loops"][f"manual/{bs}"]["bare_ratio"] > 0 for bs in (16, 32))
+    assert "the manual twin's own code without the judge" in text
     assert all(r["gemm_floor"][bs]["seconds_per_step"] > 0 for bs in ("16", "32"))
     assert all(e["x_gemm_floor"] > 0 for k, e in r["epoch_seconds"].items() if "float32" in k)
 
@@ -56,6 +58,7 @@ def test_plain_loops_do_the_twins_math(tiny_mnist):
     import numpy as np
 
     from compare.bench import plain_numpy_loop, plain_torch_loop, train_epoch
+    from compare.bench.baselines import bare_manual_loop
     from compare.config import TrainConfig
     from compare.twins import ManualTwin, TorchTwin, initial_state
 
@@ -63,6 +66,7 @@ def test_plain_loops_do_the_twins_math(tiny_mnist):
     state = initial_state(cfg.spec, 0)
     for twin, loop in (
         (ManualTwin(cfg, state, tiny_mnist), plain_numpy_loop),
+        (ManualTwin(cfg, state, tiny_mnist), bare_manual_loop),
         (TorchTwin(cfg, state, tiny_mnist, "cpu"), plain_torch_loop),
     ):
         x = twin.x_train if isinstance(twin.x_train, np.ndarray) else twin.x_train.numpy()
@@ -117,6 +121,7 @@ def test_each_twin_is_timed_beside_its_plain_loop_in_both_orders():
         "plain-torch/float32/64",
         "manual/float32/256",
         "plain-numpy/float32/256",
+        "bare-manual/float32/64",
     ]
     keys = [Figure.parse(k) for k in names]
     assert [k.key for k in keys] == names and keys[0] == Figure("manual", "float32", 64)
@@ -134,6 +139,9 @@ def test_each_twin_is_timed_beside_its_plain_loop_in_both_orders():
             assert abs(i - j) == 1
             firsts.append(i < j)
         assert firsts == [True, False, True, False]
+    for order in rounds:  # the bare twin on the plain loop's other side
+        i, j = order.index(Figure.parse("plain-numpy/float32/64")), order.index(Figure.parse("bare-manual/float32/64"))
+        assert abs(i - j) == 1
 
 
 def test_startup_figures_account_for_the_time_outside_the_steps(tiny_mnist):

@@ -80,6 +80,38 @@ def plain_numpy_loop(
     return run
 
 
+def bare_manual_loop(
+    x: np.ndarray, y: np.ndarray, state: dict, batch_size: int, lr: float = 0.05, momentum: float = 0.9
+):
+    """Our hand-written twin used as a library, without the judge: ``manual.SimpleNet``, its loss and
+    ``manual.optim.SGD`` stepped by ``manual.train.train_step`` on the same batches.  Beside the plain
+    loop it shows what the twin's own code costs; beside the manual twin, what judging it costs (the
+    plug-in protocol's per-step checks, the judge's own loss)."""
+    import manual
+    import manual.train
+
+    depth = len(state) // 2
+    sizes = [state["layer1.weight"].shape[1]] + [state[f"layer{k}.weight"].shape[0] for k in range(1, depth + 1)]
+    model = manual.SimpleNet(sizes[0], tuple(sizes[1:-1]), sizes[-1], dtype=x.dtype)
+    model.load_state_dict(state)
+    optimizer = manual.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    loss_fn = manual.CrossEntropyLoss()
+    n = len(x)
+    steps = -(-n // batch_size)
+
+    def run(epoch: int = 0):
+        perm = epoch_permutation(0, epoch, n)
+        losses, correct = np.zeros(steps), 0
+        for s in range(steps):
+            idx = perm[s * batch_size : (s + 1) * batch_size]
+            loss, right = manual.train.train_step(model, loss_fn, optimizer, x[idx], y[idx])
+            losses[s] = loss
+            correct += int(right)
+        return losses, correct
+
+    return run
+
+
 def plain_torch_loop(
     x: np.ndarray, y: np.ndarray, state: dict, batch_size: int, lr: float = 0.05, momentum: float = 0.9
 ):

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import torch
 from threadpoolctl import threadpool_limits
 
-from compare.bench.baselines import dataloader_epoch, plain_numpy_loop, plain_torch_loop
+from compare.bench.baselines import bare_manual_loop, dataloader_epoch, plain_numpy_loop, plain_torch_loop
 from compare.bench.commands import logging_cost, nproc_figures, startup_figures
 from compare.bench.floors import flops_per_sample, gemm_floor, gemm_peak, summary, timed
 from compare.config import ModelSpec, TrainConfig
@@ -37,6 +37,7 @@ def train_epoch(twins, batch_size: int, epoch: int = 0) -> None:
 
 
 BASELINE_OF = {"manual": "plain-numpy", "torch": "plain-torch"}
+BARE_OF = {"manual": "bare-manual"}
 
 
 class Figure(NamedTuple):
@@ -59,14 +60,16 @@ class Figure(NamedTuple):
 
 def timing_order(keys: list[Figure], round_: int) -> list[Figure]:
     """The order of one round: each float32 twin right beside the plain loop it is compared with,
-    the twin first in even rounds and the loop first in odd ones.  Whatever runs after a torch
+    the twin first in even rounds and the loop first in odd ones (the manual twin's code without the
+    judge on the loop's other side).  Whatever runs after a torch
     epoch starts some 5-10 % slower on a small CPU (measured: torch's and OpenBLAS's thread pools
     hand the cores over), so a fixed order would bias the twin-to-loop ratio one way."""
     pairs, order = {}, []
     for key in keys:
         base = key._replace(impl=BASELINE_OF.get(key.impl))
         if key.impl in BASELINE_OF and key.dtype == "float32" and base in keys:
-            pair = [key, base]
+            bare = key._replace(impl=BARE_OF.get(key.impl))
+            pair = [key, base] + ([bare] if bare in keys else [])  # the twin, its loop, its code without the judge
             order += pair if round_ % 2 == 0 else pair[::-1]
             pairs.update(dict.fromkeys(pair))
     return order + [key for key in keys if key not in pairs]
@@ -144,6 +147,7 @@ def run_bench(
         m = twins["float32"]["manual"]
         configs[Figure("plain-numpy", "float32", bs)] = plain_numpy_loop(m.x_train, m.y_train, state, bs)
         configs[Figure("plain-torch", "float32", bs)] = plain_torch_loop(m.x_train, m.y_train, state, bs)
+        configs[Figure("bare-manual", "float32", bs)] = bare_manual_loop(m.x_train, m.y_train, state, bs)
     for run in configs.values():
         run()  # warm-up: allocations, caches, CUDA kernels
     samples = {key: [] for key in configs}
@@ -215,12 +219,21 @@ def run_bench(
             twin_samples = samples[Figure(impl, "float32", bs)]
             s["twin_ratio"] = statistics.median(a / b for a, b in zip(twin_samples, s["samples"]))
             s["twin_ratio_of_fastest"] = min(twin_samples) / min(s["samples"])  # the least disturbed rounds
+            if impl == "manual":  # our twin's code without the judge, and what judging it adds per step
+                bare = samples[Figure("bare-manual", "float32", bs)]
+                s["bare_ratio"] = statistics.median(a / b for a, b in zip(bare, s["samples"]))
+                s["judging_us_per_step"] = statistics.median(a - b for a, b in zip(twin_samples, bare)) / steps * 1e6
             plain[f"{impl}/{bs}"] = s
             twin = epochs[Figure(impl, "float32", bs).key]
             twin["x_gemm_floor"] = twin["median"] / (floor["seconds_per_step"] * steps)
+            bare = (
+                f"; bare {impl} twin {s['bare_ratio']:.2f}× it (judging {s['judging_us_per_step']:.0f} µs/step)"
+                if "bare_ratio" in s
+                else ""
+            )
             log(
                 f"  plain {base_name[6:]} loop batch {bs:>4}: {s['median']:.3f}s per epoch; {impl} twin "
-                f"{s['twin_ratio']:.2f}× it; GEMM floor {floor['seconds_per_step'] * 1e6:.0f} µs/step, "
+                f"{s['twin_ratio']:.2f}× it{bare}; GEMM floor {floor['seconds_per_step'] * 1e6:.0f} µs/step, "
                 f"{impl} twin {twin['x_gemm_floor']:.1f}× it"
             )
     result["plain_loops"], result["gemm_floor"] = plain, floors
