@@ -35,6 +35,13 @@ def dataloader_epoch(root: Path, batch_size: int, spec: ModelSpec, lr: float = 0
     return run
 
 
+def epoch_batches(n: int, batch_size: int, epoch: int):
+    """(step, indices of its batch) over one epoch, in the runner's batch order (seed 0)."""
+    perm = epoch_permutation(0, epoch, n)
+    for s in range(-(-n // batch_size)):
+        yield s, perm[s * batch_size : (s + 1) * batch_size]
+
+
 def plain_numpy_loop(
     x: np.ndarray, y: np.ndarray, state: dict, batch_size: int, lr: float = 0.05, momentum: float = 0.9
 ):
@@ -49,10 +56,8 @@ def plain_numpy_loop(
     steps = -(-n // batch_size)
 
     def run(epoch: int = 0):
-        perm = epoch_permutation(0, epoch, n)
         losses, correct = np.zeros(steps), 0
-        for s in range(steps):
-            idx = perm[s * batch_size : (s + 1) * batch_size]
+        for s, idx in epoch_batches(n, batch_size, epoch):
             xb, yb = x[idx], y[idx]
             m, rows = len(idx), np.arange(len(idx))
             h = [xb]
@@ -100,10 +105,8 @@ def bare_manual_loop(
     steps = -(-n // batch_size)
 
     def run(epoch: int = 0):
-        perm = epoch_permutation(0, epoch, n)
         losses, correct = np.zeros(steps), 0
-        for s in range(steps):
-            idx = perm[s * batch_size : (s + 1) * batch_size]
+        for s, idx in epoch_batches(n, batch_size, epoch):
             loss, right = manual.train.train_step(model, loss_fn, optimizer, x[idx], y[idx])
             losses[s] = loss
             correct += int(right)
