@@ -127,11 +127,11 @@ def _head(path: Path, magic: int, whole: bool) -> tuple[Path, tuple[int, ...] | 
     try:
         if path.suffix == ".gz":  # its length is known once decompressed: the twins' readers check it
             with gzip.open(path, "rb") as f:
-                raw = f.read() if whole else f.read(64)
+                raw = f.read() if whole else f.read(4 + 4 * 255)  # the longest header
             size = len(raw) if whole else None
         else:
             with open(path, "rb") as f:
-                raw = f.read() if whole else f.read(64)
+                raw = f.read() if whole else f.read(4 + 4 * 255)  # the longest header
             size = path.stat().st_size
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read it ({e}); replace the file") from None
