@@ -96,13 +96,15 @@ def build_twins(opts: RunOptions, cfg: TrainConfig, impls: list[str], world):
 
     from compare import distributed
     from compare.data import ensure_mnist, resolve_root
-    from compare.datasets import check_files
+    from compare.datasets import check_files, locate_all
     from compare.twins import ManualTwin, initial_state
 
     if "manual" not in impls and opts.manual not in (None, "manual"):
         raise ConfigError(f"--manual {opts.manual} names the hand-written side; --impl torch trains autograd only")
-    root = ensure_mnist(resolve_root(opts.data_dir), download=opts.download, dataset=cfg.dataset)
-    check_files(root, cfg.dataset)  # before torch is imported: a damaged file is one line at once
+    root = resolve_root(opts.data_dir)
+    here = all(path is not None for path in locate_all(root, cfg.dataset).values())
+    if here or not opts.download:  # before torch is imported: missing or damaged files are one line at once
+        check_files(ensure_mnist(root, download=False, dataset=cfg.dataset), cfg.dataset)
     if "torch" in impls:
         from torch import device as torch_device
 
@@ -125,6 +127,7 @@ def build_twins(opts: RunOptions, cfg: TrainConfig, impls: list[str], world):
         lockstep_threads()
     check_run_memory(opts, cfg, impls, device)
     impl = load_plugin(opts, cfg.spec, cfg.dtype, cfg.l2, cfg.l1) if "manual" in impls else None
+    root = ensure_mnist(root, download=opts.download, dataset=cfg.dataset)  # a download once the run is valid
     state = initial_state(cfg.spec, cfg.seed)
     if opts.plugin_optimizer and "manual" not in impls:
         raise ConfigError("--plugin-optimizer updates the hand-written side; --impl torch trains autograd only")

@@ -97,6 +97,22 @@ def test_failed_download_is_one_clear_line(tmp_path, monkeypatch):
     assert "downloading it failed" in message and "SIMPLENET_DATA" in message and "\n" not in message
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_run_refused_for_its_flags_downloads_nothing(tmp_path, monkeypatch, capsys):
+    """With no data and downloads allowed, a run whose --device cannot be had is refused before
+    anything is fetched (the pre-check before torch leaves a missing dataset to the download)."""
+    import torch_impl.data
+    from compare.cli import main
+
+    def download(*a, **k):
+        raise AssertionError("downloaded before the device was checked")
+
+    monkeypatch.setattr(torch_impl.data, "download", download)
+    assert main(["compare", "--device", "cuda", "--data-dir", str(tmp_path / "fresh"), "--logdir", str(tmp_path)]) == 2
+    assert "--device cuda" in capsys.readouterr().err
+    assert not (tmp_path / "fresh").exists()
+
+
 def test_gz_reader_round_trips(tmp_path, idx_writer):
     arr = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
     path = idx_writer(tmp_path / "x-idx3-ubyte", arr, gz=True)
