@@ -61,9 +61,9 @@ class Figure(NamedTuple):
 def timing_order(keys: list[Figure], round_: int) -> list[Figure]:
     """The order of one round: each float32 twin right beside the plain loop it is compared with,
     the twin first in even rounds and the loop first in odd ones (the manual twin's code without the
-    judge on the loop's other side).  Whatever runs after a torch
-    epoch starts some 5-10 % slower on a small CPU (measured: torch's and OpenBLAS's thread pools
-    hand the cores over), so a fixed order would bias the twin-to-loop ratio one way."""
+    judge on the loop's other side).  Whatever runs after a torch epoch starts some 5-10 % slower on a
+    small CPU (measured: torch's and OpenBLAS's thread pools hand the cores over), so a fixed order
+    would bias the twin-to-loop ratio one way."""
     pairs, order = {}, []
     for key in keys:
         base = key._replace(impl=BASELINE_OF.get(key.impl))
@@ -226,14 +226,14 @@ def run_bench(
             plain[f"{impl}/{bs}"] = s
             twin = epochs[Figure(impl, "float32", bs).key]
             twin["x_gemm_floor"] = twin["median"] / (floor["seconds_per_step"] * steps)
-            bare = (
+            without_judge = (
                 f"; bare {impl} twin {s['bare_ratio']:.2f}× it (judging {s['judging_us_per_step']:.0f} µs/step)"
                 if "bare_ratio" in s
                 else ""
             )
             log(
                 f"  plain {base_name[6:]} loop batch {bs:>4}: {s['median']:.3f}s per epoch; {impl} twin "
-                f"{s['twin_ratio']:.2f}× it{bare}; GEMM floor {floor['seconds_per_step'] * 1e6:.0f} µs/step, "
+                f"{s['twin_ratio']:.2f}× it{without_judge}; GEMM floor {floor['seconds_per_step'] * 1e6:.0f} µs/step, "
                 f"{impl} twin {twin['x_gemm_floor']:.1f}× it"
             )
     result["plain_loops"], result["gemm_floor"] = plain, floors
