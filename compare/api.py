@@ -15,8 +15,6 @@ the pytest helpers.  Everything here takes plain Python values and is quiet: it 
 
 from __future__ import annotations
 
-import numpy as np
-
 from compare.config import ModelSpec
 from compare.errors import ConfigError
 
@@ -48,9 +46,15 @@ def check_gradients(
     standard-normal inputs and uniform labels drawn from ``seed`` (the CLI's ``--random-data``).
     ``l2`` is the run's L2 term ½·λ·ΣW²; for an object that keeps its own ``reg`` (CS231n), it defaults
     to that ``reg``, and the object computes the term itself."""
-    from compare.data import random_batch
+    from compare.data import caller_batch, random_batch
     from compare.gradcheck import gradient_proof
+    from compare.options import check_arguments
 
+    check_arguments(
+        "gradcheck",
+        "check_gradients",
+        dict(batch_size=batch_size, seed=seed, dtype=dtype, fd_samples=fd_samples, l2=l2, l1=l1, activation=activation),
+    )
     target, restore = net, None
     if not (isinstance(net, str) or (callable(net) and not _is_model(net))):
         obj = net
@@ -73,8 +77,7 @@ def check_gradients(
     else:
         if y is None:
             raise ConfigError("check_gradients: give y (the labels) with x")
-        x = np.asarray(x).reshape(len(x), -1)
-        y = np.asarray(y).astype(np.int64)
+        x, y = caller_batch("check_gradients", x, y, spec.in_features, spec.out_features)
         source = "given batch"
     try:
         return gradient_proof(
@@ -101,7 +104,16 @@ def check_optimizer(target: str, *, steps: int = 50, dtype: str = "float64", see
     ``OptimReport`` (``.ok``, ``str()``, ``to_dict()``).  ``hyper`` sets lr, momentum, alpha, eps, beta1,
     beta2 for both sides."""
     from compare.optimcheck import check
+    from compare.options import check_arguments
 
+    check_arguments("optimcheck", "check_optimizer", dict(steps=steps, dtype=dtype, seed=seed))
+    betas = {k: hyper[k] for k in ("beta1", "beta2") if k in hyper}
+    rest = {k: v for k, v in hyper.items() if k not in betas}
+    check_arguments(
+        "optimcheck",
+        "check_optimizer",
+        {**rest, **({"betas": (hyper.get("beta1", 0.9), hyper.get("beta2", 0.999))} if betas else {})},
+    )
     return check(target, steps=steps, dtype=dtype, seed=seed, overrides=hyper)
 
 
@@ -195,7 +207,11 @@ def _run_options(net, *, logdir, experiment, data_dir, download, device, progres
 
 def _run(net, command: str, impls: list[str], config: dict, where: dict, activation: str, progress: bool):
     """One training run of the API, as the CLI's ``command`` runs it."""
+    from compare.options import check_arguments
     from compare.session import run_training
+
+    function = {"compare": "compare_training"}.get(command, command)
+    check_arguments(command, function, {**config, **{k: v for k, v in where.items() if k != "download"}})
 
     opts = _run_options(
         net, progress=progress, spec_given=activation != "relu", activation=activation, config=config, **where

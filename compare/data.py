@@ -82,3 +82,42 @@ def fingerprint_change(recorded: dict, now: dict) -> str | None:
         if is_["crc32"] != was["crc32"]:
             return f"{is_['path']} differs in content from the run's {was['path']} (CRC-32 {is_['crc32']}, was {was['crc32']})"
     return None
+
+
+def caller_batch(function: str, x, y, in_features: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """A batch the API's caller gave, checked before any plug-in sees it: x finite numbers with
+    ``in_features`` per row, y one integer class label in 0..classes-1 per row.  A bad one is a
+    ConfigError naming the argument and the first bad entry (never the plug-in's fault, never truncated)."""
+    from compare.errors import ConfigError
+
+    try:
+        x = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{function}: x is not an array of numbers") from None
+    if x.ndim == 0 or len(x) == 0:
+        raise ConfigError(f"{function}: x has shape {x.shape}; give one row of {in_features} inputs per example")
+    x = x.reshape(len(x), -1)
+    if x.shape[1] != in_features:
+        raise ConfigError(f"{function}: x has {x.shape[1]} inputs per example, the network takes {in_features}")
+    if not np.isfinite(x).all():
+        row, col = (int(i) for i in np.argwhere(~np.isfinite(x))[0])
+        raise ConfigError(f"{function}: x[{row}, {col}] is {x[row, col]}; give finite inputs")
+    y_in = np.asarray(y)
+    if y_in.ndim != 1 or len(y_in) != len(x):
+        raise ConfigError(f"{function}: y has shape {y_in.shape}, expected ({len(x)},): one class label per row of x")
+    labels = f"integers 0..{classes - 1}"
+    if y_in.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(y_in) | (y_in != np.round(y_in)))
+        if bad.size:
+            i = int(bad[0])
+            raise ConfigError(f"{function}: y[{i}] = {y_in[i]} is not a class label ({labels})")
+    elif y_in.dtype.kind not in "iu":
+        raise ConfigError(f"{function}: y holds {y_in.dtype} values, not class labels ({labels})")
+    y_out = y_in.astype(np.int64)
+    bad = np.flatnonzero((y_out < 0) | (y_out >= classes))
+    if bad.size:
+        i = int(bad[0])
+        raise ConfigError(
+            f"{function}: y[{i}] = {y_in[i]} is out of range: the network has {classes} classes ({labels})"
+        )
+    return x, y_out

@@ -69,6 +69,59 @@ KINDS = {
 }
 
 
+def check_arguments(command: str, function: str, values: dict) -> None:
+    """The Python API's arguments through the CLI's own rules: each value whose name is a flag of
+    ``command`` is checked by that flag's parser and choices, so ``compare_training(epochs=0)`` is refused
+    as ``--epochs 0`` is, in the same words, as a ``ConfigError`` naming the argument."""
+    from compare.errors import ConfigError
+
+    flags = {f.dest: f for c in commands() if c.name == command for f in c.flags}
+    for name, value in values.items():
+        f = flags.get(name)
+        if f is None or value is None or f.kind in ("switch", "maybe"):
+            continue
+        try:
+            check_value(f, value)
+        except BadValue as e:
+            raise ConfigError(f"{function}: {name}={value!r}: {e}") from None
+
+
+def check_value(f: Flag, value) -> None:
+    """``value`` (a Python value, not text) as the flag ``f``'s parser and choices would judge it."""
+    import numbers
+    import os
+
+    parse = KINDS[f.kind]
+    if f.dest == "hidden" and isinstance(value, (list, tuple)):  # the API's (128, 64); ModelSpec checks sizes
+        return
+    if f.kind == "betas":
+        if isinstance(value, str):
+            parse(value)
+            return
+        try:
+            b1, b2 = value
+        except (TypeError, ValueError):
+            raise BadValue("give two numbers, e.g. (0.9, 0.999)") from None
+        for v in (b1, b2):
+            check_value(Flag(f.flag, f.dest, "nonneg", ""), v)
+        return
+    if f.kind in ("text", "path", "name"):
+        if f.kind == "path" and isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if not isinstance(value, str):
+            raise BadValue(f"a {type(value).__name__}, not a string")
+        parse(value)
+    else:
+        wants_int = getattr(parse, "__name__", "") == "int"
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise BadValue(f"a {type(value).__name__}, not {'an integer' if wants_int else 'a number'}")
+        if wants_int and not isinstance(value, numbers.Integral):
+            raise BadValue("not an integer")
+        parse(str(int(value) if wants_int else float(value)))
+    if f.choices and value not in f.choices:
+        raise BadValue(f"choose from {', '.join(map(str, f.choices))}")
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How a training run is carried out, apart from the training itself (``TrainConfig``): where it

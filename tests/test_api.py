@@ -167,3 +167,51 @@ def test_train_from_the_api(tiny_mnist, tmp_path):
     report = train("manual", epochs=1, batch_size=50, data_dir=tiny_mnist, logdir=tmp_path)
     assert report.ok and 0.0 <= report.final_test_accuracy <= 1.0 and len(report.epochs) == 1
     assert str(report).startswith("final test accuracy: ") and Path(report.run_dir, "results.json").exists()
+
+
+# --- one door: the API refuses what the CLI refuses, in the CLI's words (issue 32) --------------
+@pytest.mark.parametrize(
+    "call, says",
+    [
+        (lambda api: api.compare_training(epochs=0), "compare_training: epochs=0: 0 must be at least 1"),
+        (lambda api: api.compare_training(seed=-1), "compare_training: seed=-1: -1 must be at least 0"),
+        (lambda api: api.compare_training(batch_size="16"), "batch_size='16': a str, not an integer"),
+        (lambda api: api.compare_training(lr=float("nan")), "lr=nan: 'nan' is not a finite number"),
+        (lambda api: api.compare_training(dtype="float16"), "'float16' is unknown; choose float32 or float64"),
+        (lambda api: api.check_gradients("manual", fd_samples=-3), "fd_samples=-3: -3 must be at least 1"),
+        (lambda api: api.check_gradients("manual", dtype="float16"), "dtype='float16': choose from float32, float64"),
+        (lambda api: api.check_gradients("manual", batch_size=2.5), "batch_size=2.5: not an integer"),
+        (lambda api: api.check_optimizer("sgd", lr=float("nan")), "check_optimizer: lr=nan: 'nan' is not a finite"),
+        (lambda api: api.check_optimizer("sgd", beta2=float("inf")), "'inf' is not a finite number"),
+    ],
+)
+def test_the_api_refuses_bad_arguments_as_the_cli_does(call, says):
+    from compare import api
+    from compare.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        call(api)
+    assert says in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "x, y, says",
+    [
+        (np.zeros((3, 784)), [0.5, 1.7, 2.0], "y[0] = 0.5 is not a class label (integers 0..9)"),
+        (np.zeros((3, 784)), [0, 99, 2], "y[1] = 99 is out of range: the network has 10 classes"),
+        (np.zeros((3, 784)), [0, 1], "y has shape (2,), expected (3,)"),
+        (np.full((3, 784), np.nan), [0, 1, 2], "x[0, 0] is nan; give finite inputs"),
+        (np.zeros((3, 100)), [0, 1, 2], "x has 100 inputs per example, the network takes 784"),
+        (np.zeros((3, 784)), ["a", "b", "c"], "not class labels"),
+    ],
+)
+def test_the_callers_batch_is_checked_before_any_plugin_runs(x, y, says):
+    from compare import api
+    from compare.errors import ConfigError
+
+    def never(**kw):
+        raise AssertionError("the plug-in was built for a batch the caller got wrong")
+
+    with pytest.raises(ConfigError) as e:
+        api.check_gradients(never, x, y)
+    assert says in str(e.value)
