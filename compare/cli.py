@@ -235,13 +235,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_parsed(argv: list[str] | None) -> int:
+    from compare import supervisor
     from compare.process import as_error, check_json_path, distributed_start
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, or a usage error already printed: the parser's own verdict
+        supervisor.BEACON.verdict(e.code if isinstance(e.code, int) else EXIT_USAGE)
+        raise
     world = None
     try:
         check_json_path(getattr(args, "json", None))
+        if getattr(args, "json", None):
+            supervisor.BEACON.tell(json=args.json)  # a worker that ends without a verdict is recorded there
+        supervisor.BEACON.limits(getattr(args, "stop_grace", None), getattr(args, "step_timeout", None))
         code, world = distributed_start(
             args.command,
             argv,
@@ -269,6 +277,13 @@ def run_parsed(argv: list[str] | None) -> int:
 
             traceback.print_exception(type(error.cause), error.cause, error.cause.__traceback__)
         print(f"simplenet {args.command}: error: {error}", file=sys.stderr)
+        if getattr(args, "json", None) and (world is None or world.leader):
+            try:  # the failure is the verdict: --json records it, as the supervisor does for a lost worker
+                write_json(
+                    getattr(args, "json", None), supervisor.failure_record(args.command, error.exit_code, str(error))
+                )
+            except SimplenetError:
+                pass
         return error.exit_code
 
 

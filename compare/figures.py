@@ -313,7 +313,9 @@ def examples_image(images: np.ndarray, captions: list[str], title: str, columns:
 def run_colours(runs: list[str]) -> dict[str, str]:
     """The colours TensorBoard's Scalars tab gives a compare experiment: torch blue, the hand-written side
     orange (then the others), so a plot and the dashboard read the same way."""
-    others = iter(f"C{k}" for k in range(1, 10))
+    import itertools
+
+    others = itertools.cycle(f"C{k}" for k in range(1, 10))  # a logdir of many experiments repeats colours
     return {run: "C0" if run == "torch" else next(others) for run in runs}
 
 

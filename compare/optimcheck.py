@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from compare.errors import ConfigError
-from compare.plugins import PluginError, resolve_factory, short, where
+from compare.plugins import PluginError, call_learner, resolve_factory
 from compare.verdicts import OPTIMCHECK as TOLERANCE
 
 SHAPES = {"layer1.weight": (5, 6), "layer1.bias": (5,), "layer2.weight": (3, 5), "layer2.bias": (3,)}
@@ -58,8 +58,10 @@ NNFS_STATE = {  # rule → the book's layer attributes (weight_…, bias_…) �
 
 
 def rel(a, b) -> float:
+    """max |a − b| relative to the larger magnitude; inf for other shapes and for any NaN or inf on
+    either side (a non-finite number is never within tolerance)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
+    if a.shape != b.shape or not (np.isfinite(a).all() and np.isfinite(b).all()):
         return float("inf")
     scale = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)), TINY)
     return float(np.abs(a - b).max(initial=0.0)) / scale
@@ -214,12 +216,9 @@ class CS231nRule:
     def step(self, params: dict, grads: dict) -> None:
         for k, w in params.items():
             config = self.configs.setdefault(k, {self.config_keys[h]: v for h, v in self.hyper.items()})
-            try:
-                result = self.fn(w, grads[k], config)
-            except Exception as e:
-                raise PluginError(
-                    f"{self.label}: {self.name}(w, dw, config) raised {short(e)} at {where(e, self.files)}", e
-                ) from None
+            result = call_learner(
+                f"{self.label}: {self.name}(w, dw, config)", self.fn, w, grads[k], config, files=self.files
+            )
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise PluginError(
                     f"{self.label}: {self.name}(w, dw, config) must return (next_w, config), got "
@@ -289,10 +288,7 @@ class NNFSOptimizer:
         return lines
 
     def call(self, what, fn, *args):
-        try:
-            return fn(*args)
-        except Exception as e:
-            raise PluginError(f"{self.label}: {what} raised {short(e)} at {where(e, self.files)}", e) from None
+        return call_learner(f"{self.label}: {what}", fn, *args, files=self.files)
 
     def step(self, params: dict, grads: dict) -> None:
         names = sorted({k.rsplit(".", 1)[0] for k in params})
@@ -378,19 +374,17 @@ class StepOptimizer:
     def step(self, params: dict, grads: dict) -> None:
         if self.obj is None:
             self.params = {k: _Param(v) for k, v in params.items()}
-            try:
-                self.obj = self.fn(list(self.params.values()), **self.kwargs)
-            except Exception as e:
-                raise PluginError(
-                    f"{self.label}: building it on the parameters raised {short(e)} at {where(e, self.files)}", e
-                ) from None
+            self.obj = call_learner(
+                f"{self.label}: building it on the parameters",
+                self.fn,
+                list(self.params.values()),
+                files=self.files,
+                **self.kwargs,
+            )
             self._restore(getattr(self, "pending", {}))
         for k, p in self.params.items():
             p.grad = np.array(grads[k])
-        try:
-            self.obj.step()
-        except Exception as e:
-            raise PluginError(f"{self.label}: step() raised {short(e)} at {where(e, self.files)}", e) from None
+        call_learner(f"{self.label}: step()", self.obj.step, files=self.files)
         for k, p in self.params.items():
             if p.data is not params[k]:  # rebound (p.data = p.data − …): copied back, bound again
                 params[k][...] = p.data
@@ -439,14 +433,9 @@ def load(target: str, overrides: dict):
         for h, v in overrides.items():
             if book.get(h) in accepted:
                 kwargs[book[h]] = v
-        try:
-            obj = fn(**kwargs)
-        except Exception as e:
-            raise PluginError(
-                f"--plugin-optimizer {target}: {name}({', '.join(kwargs)}) raised {short(e)} at "
-                f"{where(e, factory.files)}",
-                e,
-            ) from None
+        obj = call_learner(
+            f"--plugin-optimizer {target}: {name}({', '.join(kwargs)})", fn, files=factory.files, **kwargs
+        )
         if not callable(getattr(obj, "update_params", None)):
             raise PluginError(
                 f"--plugin-optimizer {target}: a {type(obj).__name__} has no update_params(layer); "
@@ -593,6 +582,10 @@ def check(
     )
     if first is None:
         return report
+    bad = non_finite(trajectory[first["step"] - 1][0], truth[first["step"] - 1][0], first)
+    if bad is not None:
+        report.diagnosis, report.verdict = bad, "MISMATCH"
+        return report
     mine_seq = [m for m, _ in trajectory]
     for variant in VARIANTS:
         if opt.rule not in variant.rules:
@@ -613,6 +606,28 @@ def check(
     }
     report.verdict = "MISMATCH"
     return report
+
+
+def non_finite(mine: dict, ref: dict, first: dict) -> dict | None:
+    """The diagnosis when the first divergence is a NaN or inf (in the plug-in's parameters or torch's)."""
+    k, t = first["parameter"], first["step"]
+    for side, values in (("your update rule", mine[k]), ("torch.optim", ref[k])):
+        a = np.asarray(values, dtype=np.float64)
+        if a.shape == np.shape(ref[k]) and not np.isfinite(a).all():
+            kind = "NaN" if np.isnan(a).any() else "inf"
+            where = [int(i) for i in np.unravel_index(int(np.flatnonzero(~np.isfinite(a))[0]), a.shape)]
+            return {
+                "code": "non-finite",
+                "message": f"{side} wrote {kind} into {k}{where} at step {t}"
+                + (
+                    "; torch's stays finite"
+                    if side == "your update rule"
+                    else "; the inputs are too large for this rule"
+                )
+                + " - a NaN or inf is never within tolerance",
+                "equivalent": False,
+            }
+    return None
 
 
 def expected_forms(name: str, ref: dict, opt) -> list:

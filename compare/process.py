@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from compare.errors import SIGNALS, ConfigError, ResourceError, SimplenetError
+from compare.errors import ConfigError, ResourceError, SimplenetError
 
 
 def write_file(path: str | Path, text: str) -> None:
@@ -225,13 +225,6 @@ def start_up_done() -> None:
         gc.enable()
 
 
-def count_sigint(signum, frame):
-    """SIGINT as Python's default handler treats it (KeyboardInterrupt), counted, so that a plug-in
-    raising KeyboardInterrupt itself is told from a real Ctrl-C (compare.plugins)."""
-    SIGNALS.count += 1
-    raise KeyboardInterrupt
-
-
 def as_error(e: BaseException, world=None) -> SimplenetError | None:
     """``e`` as the judge reports it: itself when it is one of ours; a ``ResourceError`` (exit 4) for a
     failure of the machine raised by the system, NumPy or torch (a full disk, a failed allocation, a
@@ -243,33 +236,35 @@ def as_error(e: BaseException, world=None) -> SimplenetError | None:
 
 
 def command_process(argv: list[str] | None, run) -> int:
-    """``run(argv)`` as a command of this process: with the cycle collector held back during start-up
-    when ``argv`` is None (the process's own command line: console script, ``python -m``, DDP workers),
-    SIGINT counted, standard output guarded, and Ctrl-C between steps ending in one line and 130."""
-    owner = argv is None
-    if owner:
-        # Start-up: importing torch makes about a million objects and no garbage, yet set off ~770
-        # collections (0.5 s, a sixth of the import).  Collection resumes, with those objects frozen,
-        # once the twins are built or workers launched (start_up_done); gradcheck and plot are over
-        # by then.
-        gc.disable()
-    code = guarded(argv, run)
-    if owner:
-        # The process exits next; the system takes its memory back.  With torch loaded, the
-        # collections of the interpreter's shutdown took 1.0-1.3 s (0.3 s frozen).  Everything the
-        # run wrote is closed by now.  Tests that call main(argv) are not affected by either.
-        gc.freeze()
+    """``run(argv)`` as a command of this process: SIGINT counted, standard output guarded, and Ctrl-C
+    between steps ending in one line and 130.  When ``argv`` is None (the process's own command line:
+    console script, ``python -m``, DDP workers) the command runs in a worker under the supervisor, which
+    holds the verdict (compare.supervisor), with the cycle collector held back during start-up."""
+    if argv is not None:
+        return guarded(argv, run)
+    from compare.supervisor import supervise
+
+    return supervise((sys.argv[1:2] or ["?"])[0], lambda: owned_process(run))
+
+
+def owned_process(run) -> int:
+    # Start-up: importing torch makes about a million objects and no garbage, yet set off ~770
+    # collections (0.5 s, a sixth of the import).  Collection resumes, with those objects frozen,
+    # once the twins are built or workers launched (start_up_done); gradcheck and plot are over
+    # by then.
+    gc.disable()
+    code = guarded(None, run)
+    # The process exits next; the system takes its memory back.  With torch loaded, the
+    # collections of the interpreter's shutdown took 1.0-1.3 s (0.3 s frozen).  Everything the
+    # run wrote is closed by now.  Tests that call main(argv) are not affected by either.
+    gc.freeze()
     return code
 
 
 def guarded(argv: list[str] | None, run) -> int:
-    import signal
+    from compare.supervisor import install_sigint
 
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        try:
-            signal.signal(signal.SIGINT, count_sigint)
-        except ValueError:  # not the main thread
-            pass
+    install_sigint()
     command = (argv if argv is not None else sys.argv[1:])[:1] or ["?"]
     stdout, sys.stdout = sys.stdout, Guarded(sys.stdout, "standard output")
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import signal
 import sys
 import threading
 import time
@@ -23,10 +22,11 @@ import numpy as np
 from tqdm.auto import tqdm  # a widget in Jupyter, text in a terminal
 
 import manual.optim
-from compare import checkpoint, distributed, pictures, tags
+from compare import checkpoint, distributed, pictures, supervisor, tags
 from compare.config import TrainConfig
 from compare.distributed import SINGLE, World
-from compare.errors import SIGNALS, NonFiniteLoss, StepAbandoned
+from compare.errors import NonFiniteLoss, StepAbandoned
+from compare.supervisor import StopRequest
 from compare.tblog import RunLogger
 from compare.verdicts import LOCKSTEP_TOLERANCE, param_max_abs_diff
 
@@ -69,100 +69,6 @@ def lockstep_threads() -> None:
 
     threadpool_limits(1, user_api="blas")
     torch.set_num_threads(1)
-
-
-class StopRequest:
-    """SIGINT/SIGTERM ask the loop to stop after the current step; a second SIGINT stops at once."""
-
-    CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-    def __init__(self, hard_second_sigint: bool = True, grace: float | None = None, step_timeout: float | None = None):
-        self.signum: int | None = None
-        self._old = {}
-        self.hard = hard_second_sigint  # not under DDP: a rank leaving mid-collective strands the others
-        # a step that has not ended ``grace`` seconds after the first signal is abandoned (None: wait),
-        # and so is any step running longer than ``step_timeout`` seconds
-        self.grace, self.step_timeout = grace, step_timeout
-        self.steps_begun, self.in_step, self.step_started = 0, False, 0.0
-        self.abandon: StepAbandoned | None = None
-        self._watchdog: threading.Thread | None = None
-        self._closed = threading.Event()
-
-    def _handle(self, signum, frame):
-        if self.abandon is not None:  # our own signal: the step is given up (if it still runs)
-            abandon, self.abandon = self.abandon, None
-            if self.in_step:
-                raise abandon
-            return
-        SIGNALS.count += 1
-        if self.signum is not None and signum == signal.SIGINT and self.hard:
-            raise KeyboardInterrupt
-        first = self.signum is None
-        self.signum = self.signum or signum
-        if first and self.in_step and self.grace is not None:
-            threading.Thread(
-                target=self._give_up_after, args=(self.steps_begun, signum), daemon=True, name="stop-grace"
-            ).start()
-
-    def begin_step(self) -> None:
-        self.steps_begun += 1
-        self.step_started, self.in_step = time.monotonic(), True
-
-    def end_step(self) -> None:
-        self.in_step = False
-
-    def _interrupt(self, abandon: StepAbandoned) -> None:
-        self.abandon = abandon
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-
-    def _give_up_after(self, step: int, signum: int) -> None:
-        if self._closed.wait(self.grace):
-            return
-        if self.in_step and self.steps_begun == step:
-            name = signal.Signals(signum).name
-            self._interrupt(
-                StepAbandoned(f"the step did not finish within {self.grace:g} s of {name}", self.CODES[signum])
-            )
-
-    def _watch(self) -> None:
-        period = min(1.0, self.step_timeout / 4)
-        fired = 0
-        while not self._closed.wait(period):
-            if self.in_step and fired != self.steps_begun and time.monotonic() - self.step_started > self.step_timeout:
-                fired = self.steps_begun
-                self._interrupt(StepAbandoned(f"the step ran past --step-timeout {self.step_timeout:g} s", 4))
-
-    def __enter__(self):
-        for s in self.CODES:
-            try:
-                self._old[s] = signal.signal(s, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
-        if self._old and self.step_timeout:
-            self._watchdog = threading.Thread(target=self._watch, daemon=True, name="step-timeout")
-            self._watchdog.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._closed.set()
-        for s, h in self._old.items():
-            signal.signal(s, h)
-
-    @property
-    def requested(self) -> bool:
-        return self.signum is not None
-
-    def agree(self, device=None) -> bool:
-        """Under DDP: a signal seen by any rank stops every rank after the same step (MAX all-reduce
-        of the signal number, once per step)."""
-        import torch
-        import torch.distributed as dist
-
-        flag = torch.tensor([self.signum or 0], dtype=torch.int64, device=device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        if flag.item() and self.signum is None:
-            self.signum = int(flag.item())
-        return self.requested
 
 
 class NullLogger:
@@ -370,7 +276,7 @@ class Runner:
                 if self.timing.first_step_at is None:
                     self.timing.first_step_at = time.time()
                 t0 = time.perf_counter()
-                stop.begin_step()
+                stop.begin_step(self.global_step + 1)
                 try:
                     stepper.step(s, lo, hi)
                 except StepAbandoned as abandoned:
@@ -542,10 +448,9 @@ class Runner:
         before = self.before_last_step.get(twin.name)
         for i in range(1, len(self.cfg.spec.hidden) + 2):
             w, b = f"layer{i}.weight", f"layer{i}.bias"
-            if w in grads:
-                diag[f"grad_norm/layer{i}"] = float(
-                    np.sqrt(np.sum(grads[w].astype(np.float64) ** 2) + np.sum(grads[b].astype(np.float64) ** 2))
-                )
+            given = [grads[k].astype(np.float64) for k in (w, b) if k in grads]  # a plug-in may leave one alone
+            if given:
+                diag[f"grad_norm/layer{i}"] = float(np.sqrt(sum(np.sum(g**2) for g in given)))
             if before is not None:
                 old = before[w].astype(np.float64)
                 diag[f"update_ratio/layer{i}"] = float(
@@ -614,6 +519,7 @@ class Runner:
             prunable=None if self.owns_checkpoint_dir else self.written.__contains__,
         )
         self.written.append(self.last_checkpoint)
+        supervisor.BEACON.tell(checkpoint=self.last_checkpoint)  # named if the worker is killed later
         return self.last_checkpoint
 
 

@@ -52,3 +52,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def ranks_of(pid: int) -> list[str]:
+    """The DDP ranks a ``--nproc`` command started: the children of its worker, the process its supervisor
+    (``pid``, the command as started) forked (compare.supervisor)."""
+
+    def children(p) -> list[str]:
+        return subprocess.run(["pgrep", "-P", str(p)], capture_output=True, text=True).stdout.split()
+
+    return [rank for worker in children(pid) for rank in children(worker)]

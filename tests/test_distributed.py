@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from compare import checkpoint, distributed
-from helpers import HANGING_PLUGIN
+from helpers import HANGING_PLUGIN, ranks_of
 
 
 @pytest.fixture(autouse=True)
@@ -239,7 +239,7 @@ def test_a_dead_rank_ends_the_run_quickly(tmp_path, mnist_factory):
     while not any(ckpts.glob("ckpt-*")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     try:
-        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        workers = ranks_of(proc.pid)
         assert len(workers) == 2, workers  # the launcher's two workers
         start = time.time()
         os.kill(max(map(int, workers)), signal.SIGKILL)
@@ -326,8 +326,7 @@ def test_workers_die_with_their_launcher(tmp_path, mnist_factory):
     workers: list[int] = []
     while time.time() < deadline and len(workers) < 2:
         assert proc.poll() is None, proc.communicate()
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-        workers = [int(c) for c in children]
+        workers = [int(c) for c in ranks_of(proc.pid)]
         time.sleep(0.2)
     assert len(workers) == 2
     next(line for line in proc.stdout if line.startswith("epoch"))  # both are training

@@ -404,3 +404,40 @@ def test_a_run_with_the_plugins_optimizer_resumes_exactly(target, optimizer, tin
     assert main([*base, "--experiment", "b", "--epochs", "3", "--json", str(tmp_path / "f.json")]) == 0
     resumed, fresh = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "rf")
     assert [e["test_loss"] for e in resumed["epochs"]] == [e["test_loss"] for e in fresh["epochs"]]
+
+
+# --- a NaN or inf is never "within tolerance" (issue 32) ---------------------------------------
+NAN_RULE = """
+import numpy as np
+def sgd(w, dw, config=None):
+    config = config if config is not None else {}
+    config.setdefault("learning_rate", 1e-2)
+    config["t"] = config.get("t", 0) + 1
+    w = w - config["learning_rate"] * dw
+    if config["t"] >= 5:
+        w = w * {poison}
+    return w, config
+"""
+
+
+@pytest.mark.parametrize("poison, kind", [("np.nan", "NaN"), ("np.inf", "inf")])
+def test_an_update_rule_writing_nan_or_inf_is_a_mismatch_naming_the_step(poison, kind, tmp_path):
+    from compare.optimcheck import check
+
+    rule = tmp_path / "poison.py"
+    rule.write_text(NAN_RULE.replace("{poison}", poison))
+    report = check(f"{rule}:sgd", steps=8)
+    assert report.verdict == "MISMATCH" and not report.passed
+    assert report.first_divergence["step"] == 5
+    assert report.diagnosis["code"] == "non-finite"
+    assert f"wrote {kind} into" in report.diagnosis["message"] and "at step 5" in report.diagnosis["message"]
+
+
+def test_an_update_rule_calling_sys_exit_is_one_line_naming_it(tmp_path):
+    from compare.optimcheck import check
+    from compare.plugins import PluginError
+
+    rule = tmp_path / "quits.py"
+    rule.write_text("import sys\ndef sgd(w, dw, config=None):\n    sys.exit(0)\n")
+    with pytest.raises(PluginError, match=r"sgd\(w, dw, config\) called sys.exit\(0\) at .*quits.py:3"):
+        check(f"{rule}:sgd", steps=2)

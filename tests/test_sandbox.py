@@ -240,6 +240,9 @@ def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a suite started as a background job inherits SIGINT ignored, and so would the command (POSIX:
+        # an ignored SIGINT stays ignored); a terminal's Ctrl-C reaches a foreground command, as here
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     wait_for(mark, proc)
     proc.send_signal(signal.SIGINT)

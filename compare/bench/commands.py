@@ -22,11 +22,12 @@ def startup_figures(root: Path, log=print) -> dict:
         r = subprocess.run(argv, capture_output=True, text=True)
         return time.time() - t0, t0, r
 
-    # the command as the console script runs it, and at its exit whether it had imported torch
+    # the command as the console script runs it, and at its exit whether it had imported torch (read in the
+    # worker, which runs the command; its supervisor, the process itself, never imports torch)
     probe = (
-        "import atexit, sys\n"
+        "import atexit, os, sys\n"
         "out = sys.argv.pop(1)\n"
-        "atexit.register(lambda: open(out, 'w').write(str('torch' in sys.modules)))\n"
+        "atexit.register(lambda: os.environ.get('SIMPLENET_SUPERVISED') and open(out, 'w').write(str('torch' in sys.modules)))\n"
         "from compare.cli import main\n"
         "sys.exit(main())"
     )

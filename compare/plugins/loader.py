@@ -23,9 +23,8 @@ from compare.plugins.protocol import (
     accepts,
     adapters,
     aliases,
+    call_learner,
     convention_names,
-    short,
-    where,
 )
 
 DEFAULT_TARGET = "manual"
@@ -57,30 +56,23 @@ def resolve_factory(target: str) -> Factory:
         sys.modules[name] = module  # dataclasses and pickling look their module up by name
         files = (str(path.resolve()),)
         try:
-            spec.loader.exec_module(module)
-        except Exception as e:
+            call_learner(f"--manual {target}: importing {path}", spec.loader.exec_module, module, files=files)
+        except PluginError:
             del sys.modules[name]
-            raise PluginError(
-                f"--manual {target}: importing {path} raised {short(e)} at {where(e, files)}", e
-            ) from None
+            raise
         label = path.stem
     else:
         try:
-            module = importlib.import_module(module_part)
-        except ModuleNotFoundError as e:
-            if e.name and module_part.startswith(e.name):
+            module = call_learner(f"--manual {target}: importing {module_part}", importlib.import_module, module_part)
+        except PluginError as e:
+            missing = e.cause
+            if isinstance(missing, ModuleNotFoundError) and missing.name and module_part.startswith(missing.name):
                 raise PluginError(
                     f"--manual {target}: no module named {module_part!r} (is it installed or on "
                     "PYTHONPATH? for a file give path/to/file.py:FACTORY)",
-                    e,
+                    missing,
                 ) from None
-            raise PluginError(
-                f"--manual {target}: importing {module_part} raised {short(e)} at {where(e)}", e
-            ) from None
-        except Exception as e:
-            raise PluginError(
-                f"--manual {target}: importing {module_part} raised {short(e)} at {where(e)}", e
-            ) from None
+            raise
         files = (str(Path(module.__file__).resolve()),) if getattr(module, "__file__", None) else ()
         label = module_part.rsplit(".", 1)[-1]
     fn = getattr(module, attr, None)
@@ -122,16 +114,10 @@ def call_factory(factory: Factory, spec: ModelSpec, dtype, l2: float = 0.0, l1: 
     }
     if "reg" in kwargs and "l2" in kwargs:
         del kwargs["l2"]
-    try:
-        return factory.fn(**kwargs)
-    except (PluginError, MemoryError):
-        raise
-    except Exception as e:
-        raise PluginError(
-            f"--manual {factory.target}: {factory.fn.__name__}({', '.join(kwargs)}) raised "
-            f"{short(e)} at {where(e, factory.files)}",
-            e,
-        ) from None
+    name = getattr(factory.fn, "__name__", "factory")
+    return call_learner(
+        f"--manual {factory.target}: {name}({', '.join(kwargs)})", factory.fn, files=factory.files, **kwargs
+    )
 
 
 def argument_names(fn) -> set[str]:

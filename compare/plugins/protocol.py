@@ -19,8 +19,9 @@ from typing import NamedTuple
 import numpy as np
 
 import manual
+from compare import supervisor
 from compare.config import ModelSpec
-from compare.errors import SIGNALS, ConfigError
+from compare.errors import SIGNALS, ConfigError, StepAbandoned
 
 # how --fd names a wrong hand-written side: our twin by its role, anyone else's code as the plug-in
 WRONG_VERDICT = {"manual": "MANUAL WRONG"}
@@ -73,6 +74,47 @@ def short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     text = text if len(text) <= 160 else text[:157] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def call_learner(doing: str, fn, *args, files: tuple[str, ...] = (), **kwargs):
+    """The one door into learner code (a plug-in, an update rule, a factory, a layer function): the
+    supervisor is told what runs (``doing``, e.g. "plug-in x.make: backward"), and anything it raises
+    becomes one line naming ``doing`` and the learner's own file:line - so do a ``sys.exit``, a
+    ``KeyboardInterrupt`` it raised itself (not a real Ctrl-C), a stray ``GeneratorExit`` and any other
+    ``BaseException``: the judge's exit code is never the learner's.  The judge's own stops
+    (``StepAbandoned``, a real Ctrl-C) pass through."""
+    seen = SIGNALS.count
+    with supervisor.learner(doing):
+        try:
+            return fn(*args, **kwargs)
+        except (MemoryError, PluginError, StepAbandoned):
+            raise
+        except KeyboardInterrupt as e:
+            if SIGNALS.count != seen:  # a real interrupt arrived while the plug-in ran
+                raise
+            raise PluginError(
+                f"{doing} raised KeyboardInterrupt itself at {where(e, files)} (no Ctrl-C was pressed); "
+                "a plug-in must return or raise an Exception",
+                e,
+            ) from None
+        except Exception as e:
+            if isinstance(e, ValueError) and "read-only" in str(e):
+                raise PluginError(
+                    f"{doing} writes into the judge's batch at {where(e, files)} (inputs and labels are "
+                    "read-only): copy it first (x = x.copy()) or write into a new array",
+                    e,
+                ) from None
+            raise PluginError(f"{doing} raised {short(e)} at {where(e, files)}", e) from None
+        except BaseException as e:  # SystemExit, GeneratorExit, a BaseException of its own
+            if isinstance(e, SystemExit):
+                what = f"called sys.exit({e.code!r})"
+            else:
+                what = f"raised {type(e).__name__} (a BaseException)"
+            raise PluginError(
+                f"{doing} {what} at {where(e, files)}; a plug-in must return or raise an Exception, "
+                "never end the judge's process",
+                e,
+            ) from None
 
 
 # --- the protocol ---------------------------------------------------------------------------
@@ -181,39 +223,8 @@ class Implementation:
         return out
 
     def call(self, what: str, fn, *args, **kwargs):
-        """Run plug-in code; anything it raises becomes one line with its own file:line, and so do a
-        ``sys.exit``, a ``KeyboardInterrupt`` it raised itself (not a real Ctrl-C) and a stray
-        ``GeneratorExit``: the judge's exit code is never the plug-in's."""
-        seen = SIGNALS.count
-        try:
-            return fn(*args, **kwargs)
-        except (MemoryError, PluginError):
-            raise
-        except KeyboardInterrupt as e:
-            if SIGNALS.count != seen:  # a real interrupt arrived while the plug-in ran
-                raise
-            raise PluginError(
-                f"{self.label}: {what} raised KeyboardInterrupt itself at {where(e, self.files)} "
-                "(no Ctrl-C was pressed); a plug-in must return or raise an Exception",
-                e,
-            ) from None
-        except (SystemExit, GeneratorExit) as e:
-            code = f"({e.code!r})" if isinstance(e, SystemExit) else ""
-            raise PluginError(
-                f"{self.label}: {what} called {'sys.exit' if code else 'GeneratorExit'}{code} at "
-                f"{where(e, self.files)}; a plug-in must return or raise an Exception, never end "
-                "the judge's process",
-                e,
-            ) from None
-        except Exception as e:
-            if isinstance(e, ValueError) and "read-only" in str(e):
-                raise PluginError(
-                    f"{self.label}: {what} writes into the judge's batch at {where(e, self.files)} "
-                    "(inputs and labels are read-only): copy it first (x = x.copy()) or write "
-                    "into a new array",
-                    e,
-                ) from None
-            raise PluginError(f"{self.label}: {what} raised {short(e)} at {where(e, self.files)}", e) from None
+        """Run plug-in code (``call_learner``): its errors name the plug-in and its own ``file:line``."""
+        return call_learner(f"{self.label}: {what}", fn, *args, files=self.files, **kwargs)
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """The harness's weights (torch layout) into the plug-in's own arrays, in its layout and the

@@ -81,9 +81,20 @@ class Ours(Implementation):
         return self.model(x)
 
     def _backward(self, x, y):
-        # the twin's own step (manual.train.forward_backward: zero_grad, forward, criterion.forward(logits,
-        # y) as docs/plugins.md has it, backward); the judge adds a run's penalty itself (raw_gradients)
-        loss, logits = manual.train.forward_backward(self.model, self.criterion, x, y)
+        # the protocol's step, as manual.train.forward_backward takes it (zero_grad, forward, the criterion's
+        # forward(logits, y) and backward(), backward(dL/dlogits)), each call named for its own errors; the
+        # judge adds a run's penalty itself (raw_gradients)
+        model, criterion = self.model, self.criterion
+        self.call("zero_grad()", model.zero_grad)
+        logits = self.call("forward (__call__)", model, x)
+        if not isinstance(logits, np.ndarray):
+            raise PluginError(
+                f"{self.label}: the forward (__call__) returned a {type(logits).__name__}, not an array of logits"
+            )
+        logits = self._check_logits(logits, len(x))
+        loss = self.call("criterion.forward(logits, y)", criterion.forward, logits, y)
+        grad_logits = self.call("criterion.backward()", criterion.backward)
+        self.call("backward(dL/dlogits)", model.backward, grad_logits)
         return loss, logits, {name: p.grad for name, p in self.own.items()}
 
     def check_bound(self) -> None:
