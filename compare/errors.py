@@ -30,8 +30,8 @@ class ConfigError(UserError, ValueError):
 class NonFiniteLoss(SimplenetError, RuntimeError):
     """Training produced a NaN or infinite loss: stop at once and say where (exit code 3)."""
 
-    def __init__(self, twin: str, step: int, value: float):
-        super().__init__(f"{twin} twin: loss became {value} at step {step}; training stopped (try a smaller --lr)")
+    def __init__(self, twin: str, step: int, value: float, detail: str = "", advice: str = "try a smaller --lr"):
+        super().__init__(f"{twin} twin: loss became {value} at step {step}{detail}; training stopped ({advice})")
         self.twin, self.step = twin, step
 
     exit_code = 3

@@ -178,12 +178,18 @@ def format_compare(payload: dict) -> str:
         "",
         f"lockstep compare: {DATASETS[cfg.dataset].title}, {cfg.spec.describe()}, {cfg.dtype}, "
         f"{cfg.optimizer} lr {cfg.lr}, {len(epochs)} epoch(s), {steps} steps of batch {cfg.batch_size}",
-        f"{'check':<32}{'measured':>11}{'tolerance':>11}  verdict",
     ]
+    judged = payload.get("judged_steps")
+    if judged == 0:
+        lines.append("judged: no step of this unstable run; the twins' gradients at the same parameters (see the note)")
+    elif judged is not None:
+        lines.append(f"judged: steps 1-{judged} of {steps} (a chaotic run after them: see the note)")
+    width = max(32, *(len(c["name"]) + 1 for c in payload["checks"]))
+    lines.append(f"{'check':<{width}}{'measured':>11}{'tolerance':>11}  verdict")
     for c in payload["checks"]:
         limit = "-" if c["tolerance"] is None else f"{c['tolerance']:.0e}"
         verdict = {None: "(reported)", True: "OK", False: "MISMATCH"}[c["passed"]]
-        lines.append(f"{c['name']:<32}{c['measured']:>11.2e}{limit:>11}  {verdict}")
+        lines.append(f"{c['name']:<{width}}{c['measured']:>11.2e}{limit:>11}  {verdict}")
     lines.append(f"per-step losses agreed within 1e-4 for the first {payload['steps_within_1e-4']} of {steps} steps")
     label = payload["implementation"]["label"]
     acc_w, loss_w = max(16, len(label) + 10), max(13, len(label) + 7)  # columns as wide as their heads
@@ -196,11 +202,14 @@ def format_compare(payload: dict) -> str:
             f"{e['manual']['test_loss']:>{loss_w}.6f}{e['torch']['test_loss']:>12.6f}"
         )
     lines += [f"note: {note}" for note in payload["notes"]]
-    ok = payload["passed"]
-    lines.append(
-        f"verdict: {'AGREE' if ok else 'MISMATCH'} - the twins' curves {'match' if ok else 'do not match'} "
-        f"within the {cfg.dtype} tolerances"
-    )
+    ok, judged = payload["passed"], payload.get("judged_steps")
+    if judged == 0:
+        says = "their logits and gradients agree at the same parameters where the unstable run parted (no step could be judged in lockstep)"
+    else:
+        says = f"the twins' curves {'match' if ok else 'do not match'} within the {cfg.dtype} tolerances" + (
+            f" over steps 1-{judged}, and their gradients agree where the chaotic run parted" if judged else ""
+        )
+    lines.append(f"verdict: {'AGREE' if ok else 'MISMATCH'} - {says}")
     return "\n".join(lines + run_lines(payload))
 
 

@@ -22,10 +22,10 @@ import numpy as np
 from tqdm.auto import tqdm  # a widget in Jupyter, text in a terminal
 
 import manual.optim
-from compare import checkpoint, distributed, pictures, supervisor, tags
+from compare import checkpoint, distributed, divergence, pictures, supervisor, tags
 from compare.config import TrainConfig
 from compare.distributed import SINGLE, World
-from compare.errors import NonFiniteLoss, StepAbandoned
+from compare.errors import StepAbandoned
 from compare.supervisor import StopRequest
 from compare.tblog import RunLogger
 from compare.verdicts import LOCKSTEP_TOLERANCE, param_max_abs_diff
@@ -166,6 +166,8 @@ class Runner:
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.partial: dict | None = None
         self.max_param_diff, self.params_left_at = 0.0, None  # the trajectory's |Δθ|, and where it left
+        # the last read-back's |Δθ| before the twins parted, and what re-synchronising there found
+        self.gap_before, self.chaos = 0.0, None
         self.stop_grace, self.step_timeout = stop_grace, step_timeout
         self.last_checkpoint: Path | None = None
         # one run, one checkpoint directory: an id stored with every checkpoint; pruning touches only this
@@ -190,6 +192,7 @@ class Runner:
         self.partial = meta.get("partial")
         self.max_param_diff = meta.get("max_param_diff", 0.0)
         self.params_left_at = meta.get("params_left_at")
+        self.chaos, self.gap_before = meta.get("chaos"), meta.get("gap_before", 0.0)
 
     # --- logging ----------------------------------------------------------------------------
     def open_loggers(self, purge_step: int | None) -> None:
@@ -344,13 +347,10 @@ class Runner:
     def _flush(self, a: int, b: int, bar) -> None:
         """Read losses of steps a..b-1 back once, check them, log them."""
         first = self.global_step - (b - a) + 1  # global step numbers are 1-based
-        losses = {}
+        losses = {t.name: t.host_losses(a, b) for t in self.twins}
+        divergence.check_finite(self.twins, losses, first)
         for t in self.twins:
-            values = t.host_losses(a, b)
-            bad = np.flatnonzero(~np.isfinite(values))
-            if bad.size:
-                raise NonFiniteLoss(t.name, first + int(bad[0]), float(values[bad[0]]))
-            losses[t.name] = values
+            values = losses[t.name]
             self.histories[t.name].step_loss.extend(values.tolist())
             self.loggers[t.name].step_losses(first, values, tag=tags.TRAIN_LOSS)
             self.loggers[t.name].scalars(
@@ -361,9 +361,18 @@ class Runner:
             # the trajectory itself: both twins' parameters at every read-back (every --log-every steps)
             gap = param_max_abs_diff(self.twins)
             self.max_param_diff = max(self.max_param_diff, gap)
-            limit = LOCKSTEP_TOLERANCE[self.cfg.dtype]["params"]
-            if self.params_left_at is None and limit is not None and gap > limit:
+            tol = LOCKSTEP_TOLERANCE[self.cfg.dtype]
+            loss_gap = float(np.abs(losses["manual"] - losses["torch"]).max(initial=0.0))
+            if self.params_left_at is None and tol["params"] is not None and gap > tol["params"]:
                 self.params_left_at = self.global_step
+            parted = self.params_left_at is not None or (tol["step_loss"] is not None and loss_gap > tol["step_loss"])
+            if parted and self.chaos is None and self.world.size == 1:  # chaos or bug: the same parameters, once
+                self.chaos = divergence.departure(
+                    self.twins, [self._rows(s) for s in range(a, b)], self.cfg.dtype, self.histories, first - 1
+                )
+                self.chaos["params_before"] = self.gap_before
+            elif not parted:
+                self.gap_before = gap
             gap = np.abs(losses["manual"] - losses["torch"])
             self.loggers["divergence"].step_losses(first, gap, tag=tags.ABS_LOSS_DIFF)
             # its shape on a linear axis is a step function; log10 shows 1e-7 rising to 1e-2 (0 → 1e-20)
@@ -374,6 +383,11 @@ class Runner:
             logger.flush()
         bar.update(b - a)
         bar.set_postfix(loss=f"{next(iter(losses.values()))[-1]:.4f}")
+
+    def _rows(self, s: int) -> np.ndarray:
+        """The training rows of step ``s`` of this epoch (the twins' shared batch order)."""
+        perm = next(t for t in self.twins if t.name == "manual").perm
+        return np.asarray(perm[s * self.cfg.batch_size : (s + 1) * self.cfg.batch_size])
 
     def _end_epoch(self, seconds: float) -> None:
         e = self.epoch
@@ -502,6 +516,8 @@ class Runner:
             "run_id": self.run_id,
             "max_param_diff": self.max_param_diff,
             "params_left_at": self.params_left_at,
+            "chaos": self.chaos,
+            "gap_before": self.gap_before,
             **self.extra_meta,
         }
         for logger in self.loggers.values():  # what the checkpoint covers is on disk before it

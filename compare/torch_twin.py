@@ -114,6 +114,37 @@ class TorchTwin:
     def params(self) -> dict[str, np.ndarray]:
         return self.model.numpy_state()
 
+    def probe(
+        self, state: dict[str, np.ndarray], rows: np.ndarray, update: bool = True
+    ) -> tuple[dict, np.ndarray, dict]:
+        """One autograd step of the training rows ``rows`` from the parameters ``state`` with this twin's own
+        optimizer state: (gradients, logits, the update each parameter got), float64 copies.  Parameters and
+        optimizer state are put back after (compare.divergence re-synchronises through this)."""
+        import copy
+
+        named = dict(self.model.named_parameters())
+        own = {n: p.detach().clone() for n, p in named.items()}
+        saved = copy.deepcopy(self.optimizer.state_dict()) if update else None
+        idx = torch.from_numpy(np.asarray(rows, dtype=np.int64)).to(self.device)
+        try:
+            with torch.no_grad():
+                for n, p in named.items():
+                    p.copy_(torch.from_numpy(np.asarray(state[n])))
+            x, y = self.x_train.index_select(0, idx), self.y_train.index_select(0, idx)
+            _, logits = torch_impl.train.forward_backward(self.model, self.loss_fn, x, y, penalty=self.penalty)
+            grads = {n: g.astype(np.float64) for n, g in self.grads().items()}
+            moved = {}
+            if update:
+                self.optimizer.step()
+                moved = {n: p.detach().cpu().numpy().astype(np.float64) - state[n] for n, p in named.items()}
+            return grads, logits.cpu().numpy().astype(np.float64), moved
+        finally:
+            with torch.no_grad():
+                for n, p in named.items():
+                    p.copy_(own[n])
+            if saved is not None:
+                self.optimizer.load_state_dict(saved)
+
     def grads(self) -> dict[str, np.ndarray]:
         return {name: p.grad.detach().cpu().numpy() for name, p in self.model.named_parameters() if p.grad is not None}
 

@@ -95,6 +95,7 @@ class ManualTwin:
         self.loss_fn = manual.LOSSES[cfg.spec.loss]()  # the test loss of the plug-in's outputs
         self._reported_max_diff, self._loss_note = 0.0, None  # the plug-in's reported loss against the judged
         self.pending: list[tuple] = []  # (step, reported loss, logits, labels, penalty), not yet judged
+        self.nonfinite_logits: str | None = None  # "NaN" or "inf": what the first non-finite logits held
         self.dead = None  # dead ReLU fractions of the last evaluation, until read
         (train_images, self.y_train), (test_images, self.y_test) = (
             manual.data.load_split(root, split, cfg.dataset) for split in ("train", "test")
@@ -151,6 +152,9 @@ class ManualTwin:
             pending = [p for p in pending if len(p[3]) != size]
             outputs, labels = np.stack([p[2] for p in same]), np.stack([p[3] for p in same])
             judged = catalogue.objectives(outputs, labels, loss)
+            if self.nonfinite_logits is None and not np.isfinite(judged).all():  # for NonFiniteLoss's line
+                bad = [o for o in outputs if not np.isfinite(o).all()][:1]  # the first step's own logits
+                self.nonfinite_logits = ("NaN" if np.isnan(bad[0]).any() else "inf") if bad else None
             self.correct += int(np.count_nonzero(outputs.argmax(axis=2) == labels))
             for (s, reported, logits, y, penalty), ce in zip(same, judged.tolist()):
                 judged_loss = ce + penalty if penalty else ce
@@ -204,6 +208,35 @@ class ManualTwin:
 
     def params(self) -> dict[str, np.ndarray]:
         return {name: p.data for name, p in self.model.params.items()}
+
+    def probe(
+        self, state: dict[str, np.ndarray], rows: np.ndarray, update: bool = True
+    ) -> tuple[dict, np.ndarray, dict]:
+        """One step of the training rows ``rows`` from the parameters ``state`` (torch layout), with this
+        twin's own optimizer state: (gradients, logits, the update each parameter got), float64 copies.
+        Parameters and optimizer state are put back after (compare.divergence re-synchronises through this)."""
+        import copy
+
+        params = self.model.params
+        own = {n: p.data.copy() for n, p in params.items()}
+        saved = copy.deepcopy(self.optimizer.state_dict()) if update else None
+        x, y = self.x_train[rows], self.y_train[rows]
+        x.flags.writeable = y.flags.writeable = False
+        try:
+            for n, p in params.items():
+                p.data[...] = state[n]
+            _, logits = self.model.compute_gradients(x, y)
+            grads = {n: np.array(p.grad, dtype=np.float64) for n, p in params.items() if p.grad is not None}
+            moved = {}
+            if update:
+                self.optimizer.step()
+                moved = {n: p.data.astype(np.float64) - state[n] for n, p in params.items()}
+            return grads, np.array(logits, dtype=np.float64), moved
+        finally:
+            for n, p in params.items():
+                p.data[...] = own[n]
+            if saved is not None:
+                self.optimizer.load_state_dict(saved)
 
     def grads(self) -> dict[str, np.ndarray]:
         return {name: p.grad for name, p in self.model.params.items() if p.grad is not None}

@@ -69,7 +69,7 @@ def test_non_finite_loss_stops_with_one_line(tiny_mnist, tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr
     assert "manual twin" in lines[0] and "at step" in lines[0]
-    step = int(lines[0].split("at step ")[1].split(";")[0])
+    step = int(lines[0].split("at step ")[1].split(";")[0].split(" ")[0])
     assert 1 <= step <= 36
 
 

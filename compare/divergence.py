@@ -1,0 +1,207 @@
+"""How two twins part, told truthfully: a non-finite loss (which side, and whether the other was still
+finite), a chaotic run told from a bug (re-synchronise and compare one step's gradients), and a run
+that collapsed to chance (which side, from which step).
+
+In float64 the twins follow each other step by step, but an unstable run (a large learning rate, no
+schedule) amplifies rounding without bound: the trajectories may part although neither twin is wrong.
+So when the parameters first leave their tolerance, the judge puts both sides on the same parameters
+(torch's) and compares their gradients on the same batch (``resync``).  Agreement to rounding means
+the run is chaotic, and lockstep judges the steps before it parted; disagreement is a real mismatch at
+that step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from compare.errors import NonFiniteLoss
+from compare.verdicts import GRADCHECK
+
+
+# --- a non-finite loss ------------------------------------------------------------------------
+def check_finite(twins, values: dict[str, np.ndarray], first: int) -> None:
+    """Raise ``NonFiniteLoss`` for the first twin whose judged loss is NaN or inf among steps
+    ``first``…, saying what the other twin had at that step and what the hand-written logits held."""
+    for t in twins:
+        bad = np.flatnonzero(~np.isfinite(values[t.name]))
+        if not bad.size:
+            continue
+        i = int(bad[0])
+        detail, advice = "", "try a smaller --lr"
+        logits = getattr(t, "nonfinite_logits", None)
+        if logits:
+            detail = f" (its logits held {logits})"
+        others = {o.label: float(values[o.name][i]) for o in twins if o is not t}
+        for label, other in others.items():
+            if math.isfinite(other):
+                detail += f", while {label}'s loss at that step is {other:.6g}"
+                advice = (
+                    "with the same weights and batches one side stayed finite, so this is not the learning "
+                    "rate alone: simplenet gradcheck checks the hand-written side's forward and gradients"
+                )
+        raise NonFiniteLoss(t.name, first + i, float(values[t.name][i]), detail=detail, advice=advice)
+
+
+# --- chaos or bug -----------------------------------------------------------------------------
+def loss_growth(histories: dict) -> tuple[float | None, float | None]:
+    """(the first relative |Δloss| between the twins, the per-step growth of |Δloss| from there to its
+    largest) over the steps so far; (None, None) when the losses never differed."""
+    a, b = (np.asarray(histories[n].step_loss, dtype=np.float64) for n in ("manual", "torch"))
+    diff = np.abs(a - b)
+    differ = np.flatnonzero(diff > 0)
+    if not differ.size:
+        return None, None
+    first, last = int(differ[0]), int(np.argmax(diff))
+    origin = float(diff[first] / max(abs(b[first]), 1.0))
+    if last <= first or diff[last] <= diff[first]:
+        return origin, None
+    return origin, math.exp(math.log(diff[last] / diff[first]) / (last - first))
+
+
+UPDATE_TOLERANCE = 1e-4  # relative: the optimizers' states drifted with the parameters (~1e-8 when they part)
+
+
+def resync(twins, batches: list[np.ndarray], dtype: str, update: bool = True) -> dict:
+    """One step of each of ``batches`` by both twins from the torch twin's parameters (each with its own
+    optimizer state): the largest relative difference of their logits and gradients (gradcheck's
+    tolerance) and of their updates (``UPDATE_TOLERANCE``), where it is, and whether all agree."""
+    hand, torch_twin = (next(t for t in twins if t.name == n) for n in ("manual", "torch"))
+    state = {k: np.array(v, dtype=np.float64) for k, v in torch_twin.params().items()}
+    tol = GRADCHECK[dtype]
+    worst = {"gradients": (0.0, None), "update": (0.0, None)}
+    for rows in batches:
+        t_grads, t_logits, t_moved = torch_twin.probe(state, rows, update)
+        m_grads, m_logits, m_moved = hand.probe(state, rows, update)
+        pairs = {"logits": (m_logits, t_logits), **{k: (m_grads.get(k), g) for k, g in t_grads.items()}}
+        for kind, found in (
+            ("gradients", pairs),
+            ("update", {f"update of {k}": (m_moved.get(k), d) for k, d in t_moved.items()}),
+        ):
+            for name, (m, t) in found.items():
+                err = rel_err(m, t) if m is not None else math.inf
+                if err > worst[kind][0] or worst[kind][1] is None:
+                    worst[kind] = (err, name)
+    (g_err, g_at), (u_err, u_at) = worst["gradients"], worst["update"]
+    if g_err > tol or not update or u_err <= UPDATE_TOLERANCE:
+        err, at, limit = g_err, g_at, tol
+    else:
+        err, at, limit = u_err, u_at, UPDATE_TOLERANCE
+    agree = g_err <= tol and (not update or u_err <= UPDATE_TOLERANCE)
+    return {
+        "gradients_rel_err": g_err,
+        "update_rel_err": u_err if update else None,
+        "parameter": at,
+        "rel_err": err,
+        "tolerance": limit,
+        "agree": agree,
+        "batches": len(batches),
+    }
+
+
+def departure(twins, batches: list[np.ndarray], dtype: str, histories: dict, judged_steps: int) -> dict:
+    """What the judge found where the twins first parted (beyond a float64 tolerance): ``resync`` on the
+    batches of the steps read back there, how |Δloss| started and grew, and the steps judged (before).
+    Chaotic, not wrong, when every batch's logits, gradients and update agree from the same parameters;
+    a plug-in optimizer's update is not re-enacted, so there it stays unexplained."""
+    own_optimizer = getattr(next(t for t in twins if t.name == "manual").optimizer, "target", None)
+    found = resync(twins, batches, dtype, update=own_optimizer is None)
+    origin, growth = loss_growth(histories)
+    return {
+        **found,
+        "step": judged_steps + 1,
+        "judged_steps": judged_steps,
+        "origin": origin,
+        "growth": growth,
+        "chaotic": found["agree"] and own_optimizer is None,
+        "optimizer": own_optimizer,
+    }
+
+
+def rel_err(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return math.inf
+    scale = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)), 1e-300)
+    return float(np.abs(a - b).max(initial=0.0)) / scale
+
+
+def chaos_note(chaos: dict) -> str:
+    """The verdict's note on a run that parted: chaotic (the twins agree), a mismatch at that step, or
+    unexplained (a plug-in optimizer's update, which is not re-enacted)."""
+    step, n = chaos["step"], chaos.get("batches", 1)
+    if not chaos["agree"]:
+        what = str(chaos["parameter"])
+        how = "logits" if what == "logits" else "updates" if what.startswith("update of") else "gradients"
+        return (
+            f"at step {step}, put on the same parameters, the twins' {how} differ: max relative error "
+            f"{chaos['rel_err']:.2e} in {what} (tolerance {chaos['tolerance']:.0e}) - a real mismatch, not "
+            "rounding; simplenet gradcheck names a wrong gradient, simplenet optimcheck a wrong update"
+        )
+    if not chaos.get("chaotic"):
+        return (
+            f"the twins parted at step {step}; there, put on the same parameters, their logits and gradients agree "
+            f"(max relative error {chaos['gradients_rel_err']:.1e}), but the update comes from your optimizer "
+            f"({chaos['optimizer']}), which this does not re-enact: simplenet optimcheck --plugin-optimizer "
+            f"{chaos['optimizer']} compares it step by step"
+        )
+    growth = chaos.get("growth")
+    grew = ""
+    if growth and growth > 1:
+        doubling = (
+            "more than doubling each step"
+            if growth >= 2
+            else f"doubling every {math.log(2) / math.log(growth):.0f} steps"
+        )
+        grew = f"; their loss difference grew ×{growth:.4g} per step ({doubling})"
+    same = (
+        f"put on the same parameters, their logits, gradients and updates agree on each of the {n} batch(es) read "
+        f"back (logits and gradients within {chaos['gradients_rel_err']:.1e}, updates within "
+        f"{chaos['update_rel_err']:.1e}){grew}"
+    )
+    if chaos["judged_steps"] == 0:
+        return (
+            f"unstable run: the twins parted within the first {n} steps, so lockstep could judge none of them; "
+            f"there, {same}. The twins are right; the run amplifies rounding from the start: a smaller --lr or a "
+            "schedule"
+        )
+    return (
+        f"chaotic run: the twins parted after step {chaos['judged_steps']}, yet there, {same}. The twins are right; "
+        f"the run amplifies rounding without bound, so lockstep judges steps 1-{chaos['judged_steps']} and reports "
+        "the rest. To follow it further: a smaller --lr or a schedule (float64 is as far as lockstep can go)"
+    )
+
+
+# --- a collapse to chance ---------------------------------------------------------------------
+def collapse(step_loss: list[float], epochs: list[dict], classes: int, window: int = 100) -> dict | None:
+    """A twin whose training fell back to chance after it had learned: its ``window``-step mean train loss
+    back at ln(classes) or above (the loss of a uniform guess), or its test accuracy at chance (≤ 1.5/C).
+    Returns the step and the figures, or None."""
+    chance = math.log(classes)
+    losses = np.asarray(step_loss, dtype=np.float64)
+    if len(losses) >= 2 * window:
+        mean = np.convolve(losses, np.ones(window) / window, mode="valid")
+        learned = np.flatnonzero(mean < 0.75 * chance)
+        if learned.size:
+            after = np.flatnonzero(mean[learned[0] :] >= 0.98 * chance)
+            if after.size:
+                at = int(learned[0] + after[0])
+                return {"step": at + window, "mean_loss": float(mean[at]), "chance_loss": chance}
+    for k, e in enumerate(epochs):
+        if e["test_accuracy"] <= 1.5 / classes and any(p["test_accuracy"] > 3 / classes for p in epochs[:k]):
+            return {"epoch": k + 1, "test_accuracy": e["test_accuracy"], "chance_loss": chance}
+    return None
+
+
+def collapse_note(label: str, c: dict) -> str:
+    if "step" in c:
+        return (
+            f"{label} collapsed at step {c['step']}: its {100}-step mean train loss rose back to "
+            f"{c['mean_loss']:.3f}, the loss of a uniform guess (ln {round(math.exp(c['chance_loss']))} = "
+            f"{c['chance_loss']:.3f}); a smaller --lr or a schedule keeps it training"
+        )
+    return (
+        f"{label} collapsed by epoch {c['epoch']}: test accuracy {c['test_accuracy']:.4f}, chance level "
+        "after it had learned; a smaller --lr or a schedule keeps it training"
+    )
