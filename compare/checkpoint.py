@@ -292,3 +292,49 @@ def restore_twin(ckpt: Path, twin) -> None:
         raise CheckpointError(
             f"{path}: does not fit this model ({_reason(e)}); was it written for another architecture?"
         ) from None
+
+
+def file_digest(path: str) -> str | None:
+    """SHA-256 of a file (a plug-in's source, kept with its checkpoints), or None when it cannot be read."""
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+LOCK = ".writer.lock"
+
+
+def lock_run_dir(run_dir: Path) -> int | None:
+    """Hold ``run_dir`` for this process while it writes (an advisory ``flock``, released when the process
+    ends however it ends): a second process writing the same run - two ``--resume`` of one run at once -
+    is refused in one line instead of both writing it.  Returns the lock's descriptor (None where the
+    system has no flock)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    path = Path(run_dir) / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise ResourceError("locking the run directory: " + os_error_line(e, str(path))) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise CheckpointError(
+            f"{run_dir} is being written by another simplenet process (pid {holder}); wait for it to end, "
+            "or start a new run"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def unlock_run_dir(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from compare.checkpoint import unlock_run_dir
 from compare.config import ModelSpec, TrainConfig
 from compare.datasets import DataError
 from compare.errors import CheckpointError, ConfigError, NonFiniteLoss, ResourceError
@@ -177,12 +178,15 @@ def check_run_memory(opts: RunOptions, cfg: TrainConfig, impls: list[str], devic
 
 def implementation_meta(twins) -> dict:
     """Which hand-written implementation (and optimizer) ran, for checkpoints and JSON (empty for torch alone)."""
+    from compare.checkpoint import file_digest
+
     return {
         "implementation": {
             "label": t.label,
             "target": t.model.target,
             "convention": t.model.convention,
             "optimizer": getattr(t.optimizer, "target", None),
+            "files_sha256": {f: file_digest(f) for f in getattr(t.model, "files", ())},
         }
         for t in twins
         if t.name == "manual"
@@ -206,24 +210,60 @@ def say(opts: RunOptions, *lines: str) -> None:
 
 
 def run_training(opts: RunOptions, command: str, impls: list[str], world=None) -> Run:
-    """Build the twins, run the shared loop, return the run; NonFiniteLoss propagates."""
-    from compare import distributed
-    from compare.data import fingerprint, fingerprint_change
+    """Build the twins, run the shared loop, return the run; NonFiniteLoss propagates.  Four steps:
+    resolve (the config and what --resume brings, checked before the heavy imports), build (the twins,
+    the data, the runner and its directories), run (the loop, which the supervisor watches step by step)
+    and finish (close the logs, say how to resume)."""
     from compare.distributed import SINGLE
-    from compare.envcard import environment_card
-    from compare.resources import probe_writable
-    from compare.runner import Runner
-    from compare.tblog import new_experiment_dir
 
     world = world or SINGLE
+    plan = resolve(opts, command, impls, world)
+    runner, lock = build(plan, world)
+    try:
+        outcome = run_loop(runner)
+    finally:
+        unlock_run_dir(lock)
+    return finish(plan, runner, outcome)
+
+
+@dataclass
+class Plan:
+    """What a run is before anything heavy is loaded: its config, options, and the checkpoint it resumes."""
+
+    opts: RunOptions
+    command: str
+    impls: list[str]
+    cfg: TrainConfig
+    ckpt: Path | None
+    meta: dict | None
+
+
+def resolve(opts: RunOptions, command: str, impls: list[str], world) -> Plan:
+    """The config and what --resume brings back; the directories the run will write, probed."""
+    from compare.resources import probe_writable
+
     if opts.log_every < 1:
         raise ConfigError(f"--log-every {opts.log_every} must be at least 1")
     cfg, opts, ckpt, meta = resolve_config(opts, command, impls)  # checked before the heavy imports
-    leader = world.leader  # rank 0 alone creates and writes directories
-    if ckpt is None and leader:
+    if ckpt is None and world.leader:  # rank 0 alone creates and writes directories
         probe_writable(opts.logdir, "--logdir")
-    if opts.checkpoint_dir and leader:
+    if opts.checkpoint_dir and world.leader:
         probe_writable(opts.checkpoint_dir, "--checkpoint-dir")
+    return Plan(opts, command, impls, cfg, ckpt, meta)
+
+
+def build(plan: Plan, world):
+    """The twins from one initial state, their data checked against a resumed run's, the runner with its
+    run directory claimed (and locked: the lock's descriptor comes back with it), restored to the
+    checkpoint, its logs opened."""
+    from compare import distributed
+    from compare.data import fingerprint, fingerprint_change
+    from compare.envcard import environment_card
+    from compare.runner import Runner
+    from compare.tblog import new_experiment_dir
+
+    opts, command, impls, cfg, ckpt, meta = plan.opts, plan.command, plan.impls, plan.cfg, plan.ckpt, plan.meta
+    leader = world.leader
     twins, device, root, world = build_twins(opts, cfg, impls, world)
     data_fingerprint = fingerprint(root, cfg.dataset)
     if ckpt is not None and meta.get("data_fingerprint"):
@@ -238,6 +278,10 @@ def run_training(opts: RunOptions, command: str, impls: list[str], world=None) -
         say(opts, hand[0].model.header(), *hand[0].model.mapping_lines())
         if hasattr(hand[0].optimizer, "header"):
             say(opts, hand[0].optimizer.header(), *(f"  {line}" for line in hand[0].optimizer.mapping()))
+    if ckpt is not None and hand:
+        note = plugin_changed(meta, hand[0])
+        if note:  # even with --quiet: the run that follows is not the one checkpointed
+            print(note, file=sys.stderr)
     if ckpt is None and not leader:
         run_dir = Path(opts.logdir) / f"rank-{world.rank}-writes-nothing"  # never created
         checkpoint_dir = run_dir / "checkpoints"
@@ -286,11 +330,16 @@ def run_training(opts: RunOptions, command: str, impls: list[str], world=None) -
                     f"a new branch of the run: {len(moved)} later checkpoint(s) kept as {moved[0].name}"
                     f"{' …' if len(moved) > 1 else ''}, out of --resume's way",
                 )
+    lock = None
     if leader:
-        claim_run_dir(runner, run_dir, checkpoint_dir, fresh=ckpt is None)
+        lock = claim_run_dir(runner, run_dir, checkpoint_dir, fresh=ckpt is None)
         card = run_dir / ("environment.json" if ckpt is None else f"environment-resume-{runner.global_step}.json")
         write_file(card, json.dumps(env, indent=2) + "\n")
         write_file(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+        if command == "compare":  # a worker that ends without a verdict is recorded there (compare.supervisor)
+            from compare import supervisor
+
+            supervisor.BEACON.tell(results=run_dir / "results.json")
     runner.open_loggers(purge_step=runner.global_step + 1 if ckpt is not None else None)
     if ckpt is None:
         runner.log_config()
@@ -299,21 +348,46 @@ def run_training(opts: RunOptions, command: str, impls: list[str], world=None) -
         runner.timing.allreduce_seconds = distributed.allreduce_seconds(
             sum(p.numel() for p in torch_twin.model.parameters()), torch_twin.dtype, device
         )
+    return runner, lock
+
+
+def run_loop(runner):
+    """The shared loop; its writers are closed whatever happens (the first failure is the one shown)."""
     try:
         outcome = runner.run()
     except BaseException:
         runner.close(failing=True)
         raise
     runner.close()
+    return outcome
+
+
+def finish(plan: Plan, runner, outcome) -> Run:
     if outcome.interrupted_by is not None:
-        tell_how_to_resume(opts, command, impls, outcome)
+        tell_how_to_resume(plan.opts, plan.command, plan.impls, outcome)
     return Run(runner, outcome)
 
 
-def claim_run_dir(runner, run_dir: Path, checkpoint_dir: Path, fresh: bool) -> None:
-    """Claim the checkpoint directory for this run (refused when another live run holds it) and make the
-    run directory; a fresh experiment directory of a refused run is not left behind."""
-    from compare.checkpoint import claim
+def plugin_changed(meta: dict, hand) -> str | None:
+    """A note when the plug-in's file differs from the one the checkpoint was trained with (its hash)."""
+    from compare.checkpoint import file_digest
+
+    before = (meta.get("implementation") or {}).get("files_sha256") or {}
+    now = {f: file_digest(f) for f in getattr(hand.model, "files", ())}
+    changed = [f for f, digest in now.items() if f in before and before[f] != digest]
+    if not changed:
+        return None
+    return (
+        f"note: {', '.join(changed)} changed since the checkpoint was written; the run resumes on the new code, "
+        "so what follows is not the same run"
+    )
+
+
+def claim_run_dir(runner, run_dir: Path, checkpoint_dir: Path, fresh: bool) -> int | None:
+    """Claim the checkpoint directory for this run (refused when another live run holds it), make the run
+    directory and lock it for this process (refused while another process writes it); a fresh experiment
+    directory of a refused run is not left behind.  Returns the lock (``checkpoint.unlock_run_dir``)."""
+    from compare.checkpoint import claim, lock_run_dir
 
     try:
         runner.owns_checkpoint_dir = claim(checkpoint_dir, runner.run_id, run_dir)
@@ -325,6 +399,7 @@ def claim_run_dir(runner, run_dir: Path, checkpoint_dir: Path, fresh: bool) -> N
                 pass
         raise
     run_dir.mkdir(parents=True, exist_ok=True)
+    return lock_run_dir(run_dir)
 
 
 def tell_how_to_resume(opts: RunOptions, command: str, impls: list[str], outcome) -> None:
@@ -376,6 +451,8 @@ def compare_results(run: Run) -> dict:
         cfg.dtype,
         max_param_diff=runner.max_param_diff,
         params_left_at=runner.params_left_at,
+        chaos=runner.chaos,
+        classes=cfg.spec.out_features,
     )
     epochs = [
         {
@@ -406,6 +483,8 @@ def compare_results(run: Run) -> dict:
         "notes": report["notes"],
         "loss_diagnosis": report["loss_diagnosis"],
         "params_left_at": report["params_left_at"],
+        "judged_steps": report["judged_steps"],
+        "chaos": report["chaos"],
         "config": cfg.to_dict(),
         "logdir": str(runner.run_dir.parent),
         "run_dir": str(runner.run_dir),
