@@ -54,6 +54,7 @@ def check_gradients(
         "gradcheck",
         "check_gradients",
         dict(batch_size=batch_size, seed=seed, dtype=dtype, fd_samples=fd_samples, l2=l2, l1=l1, activation=activation),
+        required=("batch_size", "seed", "dtype", "l1", "activation"),
     )
     target, restore = net, None
     if not (isinstance(net, str) or (callable(net) and not _is_model(net))):
@@ -106,7 +107,10 @@ def check_optimizer(target: str, *, steps: int = 50, dtype: str = "float64", see
     from compare.optimcheck import check
     from compare.options import check_arguments
 
-    check_arguments("optimcheck", "check_optimizer", dict(steps=steps, dtype=dtype, seed=seed))
+    check_arguments(
+        "optimcheck", "check_optimizer", dict(steps=steps, dtype=dtype, seed=seed), ("steps", "dtype", "seed")
+    )
+    hyper = {k: v for k, v in hyper.items() if v is not None}  # None: the plug-in's own default, as an unset flag
     betas = {k: hyper[k] for k in ("beta1", "beta2") if k in hyper}
     rest = {k: v for k, v in hyper.items() if k not in betas}
     check_arguments(

@@ -51,9 +51,16 @@ def real_batch(
 def random_batch(
     batch_size: int, seed: int, dtype: str, in_features: int = 784, classes: int = 10
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Standard-normal inputs and uniform labels, for checks that need no data."""
+    """Standard-normal inputs and uniform labels, for checks that need no data; a batch that cannot fit
+    in memory is one line (ResourceError, exit 4), from the CLI and the API alike."""
+    from compare.errors import ResourceError
+    from compare.process import resource_error_line
+
     rng = np.random.default_rng(seed)
-    return rng.standard_normal((batch_size, in_features)).astype(dtype), rng.integers(0, classes, batch_size)
+    try:
+        return rng.standard_normal((batch_size, in_features)).astype(dtype), rng.integers(0, classes, batch_size)
+    except (MemoryError, ValueError) as e:  # NumPy: "array is too big" past the address space
+        raise ResourceError(resource_error_line(MemoryError(str(e)))) from None
 
 
 def fingerprint(root: Path, dataset: str = "mnist") -> dict[str, dict]:

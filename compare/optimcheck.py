@@ -412,7 +412,7 @@ def load(target: str, overrides: dict):
     it accepts under the book's names)."""
     if ":" not in target:
         raise PluginError(f"--plugin-optimizer {target!r}: give FILE_OR_MODULE:NAME, e.g. optim.py:adam")
-    factory = resolve_factory(target)
+    factory = resolve_factory(target, "--plugin-optimizer")
     fn, name = factory.fn, target.rpartition(":")[2]
     if _first_is_params(fn):
         return StepOptimizer(fn, name, factory.label, factory.files, overrides)

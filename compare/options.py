@@ -69,14 +69,17 @@ KINDS = {
 }
 
 
-def check_arguments(command: str, function: str, values: dict) -> None:
+def check_arguments(command: str, function: str, values: dict, required: tuple[str, ...] = ()) -> None:
     """The Python API's arguments through the CLI's own rules: each value whose name is a flag of
     ``command`` is checked by that flag's parser and choices, so ``compare_training(epochs=0)`` is refused
-    as ``--epochs 0`` is, in the same words, as a ``ConfigError`` naming the argument."""
+    as ``--epochs 0`` is, in the same words, as a ``ConfigError`` naming the argument.  None is the
+    default, except for the names in ``required``."""
     from compare.errors import ConfigError
 
     flags = {f.dest: f for c in commands() if c.name == command for f in c.flags}
     for name, value in values.items():
+        if value is None and name in required:
+            raise ConfigError(f"{function}: {name}=None: give a value (its default is the function's own)")
         f = flags.get(name)
         if f is None or value is None or f.kind in ("switch", "maybe"):
             continue

@@ -52,10 +52,12 @@ class Beacon:
     TEXT_MAX = 1020
     SIZE = 4096
 
+    INT = struct.Struct("<i")
+
     def __init__(self, buffer=None):
         self.buf = buffer if buffer is not None else bytearray(self.SIZE)
         self.HEAD.pack_into(self.buf, 0, NO_VERDICT, 0, 0, 0.0, 0, 0, 5.0, 0.0)
-        self._phase = None
+        self._phase, self.depth = None, 0
 
     @classmethod
     def shared(cls) -> Beacon:
@@ -75,10 +77,12 @@ class Beacon:
         if phase != self._phase:
             self._phase = phase
             self._text("phase", phase)
-        struct.pack_into("<i", self.buf, 24, struct.unpack_from("<i", self.buf, 24)[0] + 1)
+        self.depth += 1
+        self.INT.pack_into(self.buf, 24, self.depth)
 
     def leave(self) -> None:
-        struct.pack_into("<i", self.buf, 24, struct.unpack_from("<i", self.buf, 24)[0] - 1)
+        self.depth -= 1
+        self.INT.pack_into(self.buf, 24, self.depth)
 
     @contextlib.contextmanager
     def learner(self, phase: str):
@@ -141,6 +145,7 @@ def supervise(command: str, work) -> int:
     for fd in (woke_r, woke_w):
         os.set_blocking(fd, False)
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+    become_subreaper()
     sys.stdout.flush(), sys.stderr.flush()
     parent = os.getpid()
     pid = os.fork()
@@ -149,16 +154,20 @@ def supervise(command: str, work) -> int:
         os.close(woke_r)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.environ[ENV] = "1"
-        BEACON.buf, BEACON._phase = beacon.buf, None  # the same object everyone imported, now shared
+        BEACON.buf, BEACON._phase, BEACON.depth = beacon.buf, None, 0  # the object everyone imported, now shared
         with contextlib.suppress(ValueError):
             signal.set_wakeup_fd(woke_w, warn_on_full_buffer=False)
         return finish(work)
     os.close(woke_w)
     try:
-        return Watch(pid, beacon, command, woke_r, ignore_int).run()
+        code = Watch(pid, beacon, command, woke_r, ignore_int).run()
     finally:
-        os.close(woke_r)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        end_leftovers()
+    # Nothing of the command ran here: the supervisor's exit need not tear down the interpreter it
+    # imported numpy into (measured: that was most of the supervisor's cost), so it ends at once.
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush(), sys.stderr.flush()
+    os._exit(code)
 
 
 def die_with(parent: int) -> None:
@@ -298,7 +307,7 @@ class Watch:
         if code < 0 and self.signum is not None and -code == self.signum:  # stopped as asked (SIGTERM's default)
             name = signal.Signals(self.signum).name
             return self.killed_line(b, 128 + self.signum, f"it stopped on {name}{self.phase(b)}")
-        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
         if b["depth"] > 0 and b["phase"]:
             where = f" while in {b['phase']}" + (f", step {b['step']}" if b["in_step"] else "")
             advice = (
@@ -339,24 +348,59 @@ def failure_record(command: str, exit_code: int, line: str) -> dict:
     return {"command": command, "passed": False, "verdict": "ERROR", "exit_code": exit_code, "error": line}
 
 
-def descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (Linux's /proc; none found elsewhere)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
-        if not entry.name.isdigit():
-            continue
+def children(pid: int) -> list[int]:
+    """Live children of ``pid`` (Linux's /proc; none elsewhere)."""
+    out = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
         try:
-            stat = (entry / "stat").read_text()
+            out += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid``."""
     out, todo = [], [pid]
     while todo:
-        for child in children.get(todo.pop(), []):
+        for child in children(todo.pop()):
             out.append(child)
             todo.append(child)
     return out
+
+
+def become_subreaper() -> None:
+    """Processes the worker leaves behind (a plug-in's own children, ranks of a launcher that died) are
+    re-parented to the supervisor instead of init, so it can end them (Linux; elsewhere nothing)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def end_leftovers() -> None:
+    """SIGKILL whatever the worker left running below the supervisor, and wait until each is gone (a
+    SIGKILL is delivered asynchronously): no process outlives the command."""
+    left = descendants(os.getpid())
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    for pid in left:
+        try:
+            os.waitpid(pid, 0)  # re-parented to the supervisor (a subreaper): reaped here
+        except ChildProcessError:  # not (yet) ours: wait for it to disappear
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
 
 
 # --- the worker's signal handlers -------------------------------------------------------------

@@ -15,6 +15,11 @@ import pytest
 # (one torch resume test: 297 s with default threads, ~2 s with one - issue 19's measurement).  One
 # thread each; a user's runs are not affected.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Hypothesis keeps its example database and constants cache under ./.hypothesis by default: outside the
+# checkout instead (the suite fails on files it leaves there)
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(__import__("tempfile").gettempdir(), "simplenet-hypothesis")
+)
 
 
 def write_idx(path: Path, array: np.ndarray, magic: int | None = None, gz: bool = False) -> Path:

@@ -278,3 +278,52 @@ def test_run_colours_serve_any_number_of_runs():
     runs = [f"exp{k}/manual" for k in range(25)] + ["torch"]
     colours = run_colours(runs)
     assert colours["torch"] == "C0" and len(colours) == 26 and "C0" not in [colours[r] for r in runs[:-1]]
+
+
+# --- one writer per run; a resume says when the plug-in changed -----------------------------------
+def train_minimal(tiny_mnist, tmp_path, *extra):
+    from compare.cli import main
+
+    return main(
+        ["train", "--impl", "manual", "--manual", str(tmp_path / "mlp.py") + ":MLP", "--epochs", "1",
+         "--batch-size", "16", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"),
+         "--experiment", "r", "--schedule", "none", "--quiet", "--no-images", *map(str, extra)]
+    )  # fmt: skip
+
+
+def test_a_run_being_written_by_another_process_is_refused(tiny_mnist, tmp_path, capsys):
+    from compare.checkpoint import lock_run_dir, unlock_run_dir
+
+    (tmp_path / "mlp.py").write_text(MINIMAL)
+    assert train_minimal(tiny_mnist, tmp_path) == 0
+    held = lock_run_dir(tmp_path / "runs" / "r")  # as a second writer's process would hold it
+    try:
+        capsys.readouterr()
+        assert (
+            train_minimal(tiny_mnist, tmp_path, "--resume", tmp_path / "runs" / "r" / "checkpoints", "--epochs", "2")
+            == 2
+        )
+        line = one_line(capsys.readouterr().err)
+        assert f"is being written by another simplenet process (pid {os.getpid()})" in line
+    finally:
+        unlock_run_dir(held)
+    assert (
+        train_minimal(tiny_mnist, tmp_path, "--resume", tmp_path / "runs" / "r" / "checkpoints", "--epochs", "2") == 0
+    )
+
+
+def test_a_resume_on_an_edited_plugin_file_says_so(tiny_mnist, tmp_path, capsys):
+    path = tmp_path / "mlp.py"
+    path.write_text(MINIMAL)
+    assert train_minimal(tiny_mnist, tmp_path) == 0
+    path.write_text(MINIMAL + "\n# edited after the run\n")
+    assert (
+        train_minimal(tiny_mnist, tmp_path, "--resume", tmp_path / "runs" / "r" / "checkpoints", "--epochs", "2") == 0
+    )
+    err = capsys.readouterr().err
+    assert f"note: {path.resolve()} changed since the checkpoint was written" in one_line(err)
+    capsys.readouterr()  # the file as the last checkpoint had it: no note
+    assert (
+        train_minimal(tiny_mnist, tmp_path, "--resume", tmp_path / "runs" / "r" / "checkpoints", "--epochs", "3") == 0
+    )
+    assert "changed since the checkpoint" not in capsys.readouterr().err

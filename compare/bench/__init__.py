@@ -10,8 +10,9 @@ its table is ``compare.report.format_bench``, with every other report table.
 
 from compare.bench.baselines import dataloader_epoch, plain_numpy_loop, plain_torch_loop
 from compare.bench.commands import PART_NAMES, logging_cost, nproc_figures, outside_parts_text, startup_figures
+from compare.bench.figure import Figure
 from compare.bench.floors import flops_per_sample, gemm_floor, gemm_peak, summary, timed
-from compare.bench.run import BASELINE_OF, Figure, bench_command, run_bench, timing_order, train_epoch
+from compare.bench.run import BASELINE_OF, bench_command, run_bench, timing_order, train_epoch
 from compare.bench.targets import targets
 
 __all__ = [

@@ -101,7 +101,33 @@ def startup_figures(root: Path, log=print) -> dict:
                         else ""
                     )
                 )
+    out["supervisor"] = supervisor_overhead(log=log)
     return out
+
+
+def supervisor_overhead(repeats: int = 7, log=print) -> dict:
+    """What the supervisor adds to a command (compare.supervisor): the same short command - ``optimcheck
+    --help``, parsed and printed in the worker - run supervised and unsupervised (SIMPLENET_SUPERVISED set,
+    as in a worker), interleaved, the fastest of ``repeats`` each; the difference is its fork, its wait and
+    its exit."""
+    import os
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "compare.cli", "optimcheck", "--help"]
+    env = {k: v for k, v in os.environ.items() if k != "SIMPLENET_SUPERVISED"}
+    best = {"supervised": float("inf"), "unsupervised": float("inf")}
+    for _ in range(repeats):
+        for how, extra in (("supervised", {}), ("unsupervised", {"SIMPLENET_SUPERVISED": "1"})):
+            t0 = time.perf_counter()
+            subprocess.run(argv, env={**env, **extra}, capture_output=True, check=True)
+            best[how] = min(best[how], time.perf_counter() - t0)
+    overhead_ms = 1000 * (best["supervised"] - best["unsupervised"])
+    log(
+        f"  supervisor: {overhead_ms:.1f} ms on `simplenet optimcheck --help` "
+        f"({best['supervised']:.3f}s supervised, {best['unsupervised']:.3f}s without)"
+    )
+    return {**best, "overhead_ms": overhead_ms}
 
 
 PART_NAMES = {

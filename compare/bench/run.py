@@ -7,13 +7,13 @@ import os
 import statistics
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 from threadpoolctl import threadpool_limits
 
 from compare.bench.baselines import bare_manual_loop, dataloader_epoch, plain_numpy_loop, plain_torch_loop
 from compare.bench.commands import logging_cost, nproc_figures, startup_figures
+from compare.bench.figure import Figure
 from compare.bench.floors import flops_per_sample, gemm_floor, gemm_peak, summary, timed
 from compare.config import ModelSpec, TrainConfig
 from compare.runner import Stepper, epoch_permutation
@@ -38,24 +38,6 @@ def train_epoch(twins, batch_size: int, epoch: int = 0) -> None:
 
 BASELINE_OF = {"manual": "plain-numpy", "torch": "plain-torch"}
 BARE_OF = {"manual": "bare-manual"}
-
-
-class Figure(NamedTuple):
-    """What one timed figure is of: a twin (or a loop or baseline), a dtype, a batch size.  The JSON keys
-    it under ``key`` ("manual/float32/64"), which ``parse`` reads back."""
-
-    impl: str
-    dtype: str
-    batch: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.impl}/{self.dtype}/{self.batch}"
-
-    @classmethod
-    def parse(cls, key: str) -> "Figure":
-        impl, dtype, batch = key.split("/")
-        return cls(impl, dtype, int(batch))
 
 
 def timing_order(keys: list[Figure], round_: int) -> list[Figure]:

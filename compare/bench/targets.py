@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compare.bench.run import Figure
+from compare.bench.figure import Figure
 
 
 def targets(r: dict, batch_sizes) -> list[dict]:
@@ -49,6 +49,13 @@ def targets(r: dict, batch_sizes) -> list[dict]:
                     "{:.1f}×",
                 )
     cmds = r.get("startup", {}).get("commands", {})
+    if "supervisor" in r.get("startup", {}):
+        add(
+            "the supervisor adds ≤ 50 ms to a command (fork, wait, exit)",
+            r["startup"]["supervisor"]["overhead_ms"],
+            50.0,
+            "{:.1f} ms",
+        )
     for name, limit in (("train --impl manual", 0.20), ("train --impl torch", 0.25), ("compare", 0.25)):
         if "outside_fraction" in cmds.get(name, {}):
             add(

@@ -37,7 +37,16 @@ itself).
 
 from __future__ import annotations
 
-from compare.plugins.loader import DEFAULT_TARGET, Factory, argument_names, call_factory, detect, load, resolve_factory
+from compare.plugins.loader import (
+    DEFAULT_TARGET,
+    Factory,
+    argument_names,
+    call_factory,
+    detect,
+    load,
+    resolve_factory,
+    resolve_module,
+)
 from compare.plugins.protocol import (
     WRONG_VERDICT,
     Gradients,
@@ -78,6 +87,7 @@ __all__ = [
     "read_only",
     "register",
     "resolve_factory",
+    "resolve_module",
     "short",
     "user_code",
     "where",

@@ -38,43 +38,15 @@ class Factory:
     files: tuple[str, ...]
 
 
-def resolve_factory(target: str) -> Factory:
+def resolve_factory(target: str, flag: str = "--manual") -> Factory:
     """``sklearn``, ``manual``, ``MODULE:FACTORY`` or ``path/to/file.py:FACTORY`` → the factory."""
     spelled = aliases().get(target, target)
     if ":" not in spelled:
-        raise PluginError(f"--manual {target!r}: give sklearn, MODULE:FACTORY or path/to/file.py:FACTORY")
+        raise PluginError(f"{flag} {target!r}: give sklearn, MODULE:FACTORY or path/to/file.py:FACTORY")
     module_part, _, attr = spelled.rpartition(":")
     if not module_part or not attr:
-        raise PluginError(f"--manual {target!r}: give sklearn, MODULE:FACTORY or path/to/file.py:FACTORY")
-    if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
-        path = Path(module_part)
-        if not path.is_file():
-            raise PluginError(f"--manual {target}: file {path} not found")
-        name = "simplenet_plugin_" + re.sub(r"\W", "_", str(path.resolve()))
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses and pickling look their module up by name
-        files = (str(path.resolve()),)
-        try:
-            call_learner(f"--manual {target}: importing {path}", spec.loader.exec_module, module, files=files)
-        except PluginError:
-            del sys.modules[name]
-            raise
-        label = path.stem
-    else:
-        try:
-            module = call_learner(f"--manual {target}: importing {module_part}", importlib.import_module, module_part)
-        except PluginError as e:
-            missing = e.cause
-            if isinstance(missing, ModuleNotFoundError) and missing.name and module_part.startswith(missing.name):
-                raise PluginError(
-                    f"--manual {target}: no module named {module_part!r} (is it installed or on "
-                    "PYTHONPATH? for a file give path/to/file.py:FACTORY)",
-                    missing,
-                ) from None
-            raise
-        files = (str(Path(module.__file__).resolve()),) if getattr(module, "__file__", None) else ()
-        label = module_part.rsplit(".", 1)[-1]
+        raise PluginError(f"{flag} {target!r}: give sklearn, MODULE:FACTORY or path/to/file.py:FACTORY")
+    module, files, label = resolve_module(module_part, f"{flag} {target}")
     fn = getattr(module, attr, None)
     if fn is None or not callable(fn):
         public = sorted(
@@ -83,7 +55,7 @@ def resolve_factory(target: str) -> Factory:
             if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) == module.__name__
         )
         raise PluginError(
-            f"--manual {target}: {module_part} has no {'callable ' if fn is not None else ''}"
+            f"{flag} {target}: {module_part} has no {'callable ' if fn is not None else ''}"
             f"{attr!r} (it defines: {', '.join(public) or 'nothing callable'})"
         )
     if target in aliases():
@@ -91,6 +63,48 @@ def resolve_factory(target: str) -> Factory:
     else:
         label = re.sub(r"[^\w.-]", "_", f"{label}.{attr}")
     return Factory(fn, target, label, files)
+
+
+def resolve_module(module_part: str, culprit: str):
+    """The one way learner code is loaded - a net's factory, an update rule, a layer file: ``path/to/file.py``
+    (imported as ``python file.py`` would run it: its folder importable while it loads, so it may import
+    its sibling files) or ``package.module``.  Returns (module, its files, a label); any failure is one line
+    starting with ``culprit`` (the flag and its value)."""
+    if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
+        path = Path(module_part)
+        if not path.is_file():
+            raise PluginError(f"{culprit}: file {path} not found")
+        name = "simplenet_plugin_" + re.sub(r"\W", "_", str(path.resolve()))
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses and pickling look their module up by name
+        files = (str(path.resolve()),)
+        folder = str(path.resolve().parent)
+        added = folder not in sys.path
+        if added:
+            sys.path.insert(0, folder)
+        try:
+            call_learner(f"{culprit}: importing {path}", spec.loader.exec_module, module, files=files)
+        except PluginError:
+            del sys.modules[name]
+            raise
+        finally:
+            if added and folder in sys.path:
+                sys.path.remove(folder)
+        return module, files, path.stem
+    try:
+        module = call_learner(f"{culprit}: importing {module_part}", importlib.import_module, module_part)
+    except PluginError as e:
+        missing = e.cause
+        if isinstance(missing, ModuleNotFoundError) and missing.name and module_part.startswith(missing.name):
+            raise PluginError(
+                f"{culprit}: no module named {module_part!r} (is it installed or on "
+                "PYTHONPATH? for a file give path/to/file.py)",
+                missing,
+            ) from None
+        raise
+    files = (str(Path(module.__file__).resolve()),) if getattr(module, "__file__", None) else ()
+    return module, files, module_part.rsplit(".", 1)[-1]
 
 
 def call_factory(factory: Factory, spec: ModelSpec, dtype, l2: float = 0.0, l1: float = 0.0):

@@ -19,9 +19,9 @@ from typing import NamedTuple
 import numpy as np
 
 import manual
-from compare import supervisor
 from compare.config import ModelSpec
 from compare.errors import SIGNALS, ConfigError, StepAbandoned
+from compare.supervisor import BEACON
 
 # how --fd names a wrong hand-written side: our twin by its role, anyone else's code as the plug-in
 WRONG_VERDICT = {"manual": "MANUAL WRONG"}
@@ -84,37 +84,39 @@ def call_learner(doing: str, fn, *args, files: tuple[str, ...] = (), **kwargs):
     ``BaseException``: the judge's exit code is never the learner's.  The judge's own stops
     (``StepAbandoned``, a real Ctrl-C) pass through."""
     seen = SIGNALS.count
-    with supervisor.learner(doing):
-        try:
-            return fn(*args, **kwargs)
-        except (MemoryError, PluginError, StepAbandoned):
+    BEACON.enter(doing)
+    try:
+        return fn(*args, **kwargs)
+    except (MemoryError, PluginError, StepAbandoned):
+        raise
+    except KeyboardInterrupt as e:
+        if SIGNALS.count != seen:  # a real interrupt arrived while the plug-in ran
             raise
-        except KeyboardInterrupt as e:
-            if SIGNALS.count != seen:  # a real interrupt arrived while the plug-in ran
-                raise
+        raise PluginError(
+            f"{doing} raised KeyboardInterrupt itself at {where(e, files)} (no Ctrl-C was pressed); "
+            "a plug-in must return or raise an Exception",
+            e,
+        ) from None
+    except Exception as e:
+        if isinstance(e, ValueError) and "read-only" in str(e):
             raise PluginError(
-                f"{doing} raised KeyboardInterrupt itself at {where(e, files)} (no Ctrl-C was pressed); "
-                "a plug-in must return or raise an Exception",
+                f"{doing} writes into the judge's batch at {where(e, files)} (inputs and labels are "
+                "read-only): copy it first (x = x.copy()) or write into a new array",
                 e,
             ) from None
-        except Exception as e:
-            if isinstance(e, ValueError) and "read-only" in str(e):
-                raise PluginError(
-                    f"{doing} writes into the judge's batch at {where(e, files)} (inputs and labels are "
-                    "read-only): copy it first (x = x.copy()) or write into a new array",
-                    e,
-                ) from None
-            raise PluginError(f"{doing} raised {short(e)} at {where(e, files)}", e) from None
-        except BaseException as e:  # SystemExit, GeneratorExit, a BaseException of its own
-            if isinstance(e, SystemExit):
-                what = f"called sys.exit({e.code!r})"
-            else:
-                what = f"raised {type(e).__name__} (a BaseException)"
-            raise PluginError(
-                f"{doing} {what} at {where(e, files)}; a plug-in must return or raise an Exception, "
-                "never end the judge's process",
-                e,
-            ) from None
+        raise PluginError(f"{doing} raised {short(e)} at {where(e, files)}", e) from None
+    except BaseException as e:  # SystemExit, GeneratorExit, a BaseException of its own
+        if isinstance(e, SystemExit):
+            what = f"called sys.exit({e.code!r})"
+        else:
+            what = f"raised {type(e).__name__} (a BaseException)"
+        raise PluginError(
+            f"{doing} {what} at {where(e, files)}; a plug-in must return or raise an Exception, "
+            "never end the judge's process",
+            e,
+        ) from None
+    finally:
+        BEACON.leave()
 
 
 # --- the protocol ---------------------------------------------------------------------------

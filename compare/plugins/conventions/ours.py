@@ -25,6 +25,42 @@ def our_twin(sizes, activation="relu", dtype=np.float32, output_activation="none
     )
 
 
+class Named:
+    """The plug-in's network as ``forward_backward`` calls it: each call through the judge's door
+    (``Implementation.call``) under its own name, so an error or an exit names the forward or the backward
+    it happened in; a forward that gives no array of logits is said so before the loss reads it."""
+
+    def __init__(self, impl: Implementation, obj):
+        self.impl, self.obj = impl, obj
+
+    def zero_grad(self):
+        return self.impl.call("zero_grad()", self.obj.zero_grad)
+
+    def __call__(self, x):
+        logits = self.impl.call("forward (__call__)", self.obj, x)
+        if not isinstance(logits, np.ndarray):
+            raise PluginError(
+                f"{self.impl.label}: the forward (__call__) returned a {type(logits).__name__}, not an array of logits"
+            )
+        return self.impl._check_logits(logits, len(x))
+
+    def backward(self, grad_logits):
+        return self.impl.call("backward(dL/dlogits)", self.obj.backward, grad_logits)
+
+
+class NamedCriterion:
+    """The loss ``forward_backward`` calls (the plug-in's own ``criterion``, or the harness's), named."""
+
+    def __init__(self, impl: Implementation, criterion):
+        self.impl, self.criterion = impl, criterion
+
+    def forward(self, logits, y):
+        return self.impl.call("criterion.forward(logits, y)", self.criterion.forward, logits, y)
+
+    def backward(self):
+        return self.impl.call("criterion.backward()", self.criterion.backward)
+
+
 @register
 class Ours(Implementation):
     """``manual.SimpleNet``'s interface: torch names and layout, nothing to map."""
@@ -47,6 +83,7 @@ class Ours(Implementation):
         self.model = obj
         self.criterion = getattr(obj, "criterion", None) or manual.LOSSES[spec.loss]()
         super().__init__(obj, spec, dtype, **kw)
+        self.named, self.named_criterion = Named(self, obj), NamedCriterion(self, self.criterion)
 
     def _slots(self):
         if not callable(getattr(self.model, "named_parameters", None)) or not callable(
@@ -81,20 +118,10 @@ class Ours(Implementation):
         return self.model(x)
 
     def _backward(self, x, y):
-        # the protocol's step, as manual.train.forward_backward takes it (zero_grad, forward, the criterion's
-        # forward(logits, y) and backward(), backward(dL/dlogits)), each call named for its own errors; the
-        # judge adds a run's penalty itself (raw_gradients)
-        model, criterion = self.model, self.criterion
-        self.call("zero_grad()", model.zero_grad)
-        logits = self.call("forward (__call__)", model, x)
-        if not isinstance(logits, np.ndarray):
-            raise PluginError(
-                f"{self.label}: the forward (__call__) returned a {type(logits).__name__}, not an array of logits"
-            )
-        logits = self._check_logits(logits, len(x))
-        loss = self.call("criterion.forward(logits, y)", criterion.forward, logits, y)
-        grad_logits = self.call("criterion.backward()", criterion.backward)
-        self.call("backward(dL/dlogits)", model.backward, grad_logits)
+        # the twin's own step (manual.train.forward_backward: zero_grad, forward, criterion.forward(logits,
+        # y) as docs/plugins.md has it, backward), each call through the judge's door under its own name;
+        # the judge adds a run's penalty itself (raw_gradients)
+        loss, logits = manual.train.forward_backward(self.named, self.named_criterion, x, y)
         return loss, logits, {name: p.grad for name, p in self.own.items()}
 
     def check_bound(self) -> None:
