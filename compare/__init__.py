@@ -6,7 +6,7 @@ and the pytest helpers in ``compare.testing``.  They are imported on first use, 
 compare`` (and the command line's start-up) pays for nothing it does not use.
 """
 
-__all__ = ["check_gradients", "check_optimizer", "compare_training", "train"]
+__all__ = ["check_gradients", "check_layers", "check_optimizer", "compare_training", "train"]
 
 
 def __getattr__(name):

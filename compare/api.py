@@ -18,7 +18,15 @@ from __future__ import annotations
 from compare.config import ModelSpec
 from compare.errors import ConfigError
 
-__all__ = ["check_gradients", "check_optimizer", "compare_training", "train", "LockstepReport", "TrainReport"]
+__all__ = [
+    "check_gradients",
+    "check_layers",
+    "check_optimizer",
+    "compare_training",
+    "train",
+    "LockstepReport",
+    "TrainReport",
+]
 
 
 def check_gradients(
@@ -119,6 +127,17 @@ def check_optimizer(target: str, *, steps: int = 50, dtype: str = "float64", see
         {**rest, **({"betas": (hyper.get("beta1", 0.9), hyper.get("beta2", 0.999))} if betas else {})},
     )
     return check(target, steps=steps, dtype=dtype, seed=seed, overrides=hyper)
+
+
+def check_layers(target, *, only=None, seed: int = 0, rtol: float = 1e-8):
+    """Your layer functions (a CS231n ``layers.py`` path, a module name or a module object) against torch,
+    function by function (``simplenet layercheck``); returns a ``LayerReport`` (``.ok``, ``str()``,
+    ``to_dict()``, a table in Jupyter).  ``only`` limits it to some layers."""
+    from compare.layercheck import check_layers as judge
+    from compare.options import check_arguments
+
+    check_arguments("layercheck", "check_layers", dict(seed=seed, rtol=rtol), ("seed", "rtol"))
+    return judge(target, only=only, seed=seed, rtol=rtol)
 
 
 class LockstepReport:

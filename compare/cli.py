@@ -168,6 +168,15 @@ def cmd_optimcheck(args, world) -> int:
     return EXIT_OK if report.passed else EXIT_MISMATCH
 
 
+def cmd_layercheck(args, world) -> int:
+    from compare.layercheck import check_layers
+
+    report = check_layers(args.target, only=args.only, seed=args.seed, rtol=args.rtol)
+    print(report)
+    write_json(args.json, report.to_dict())
+    return EXIT_OK if report.ok else EXIT_MISMATCH
+
+
 def cmd_plot(args, world) -> int:
     from compare.plot import plot_runs
 

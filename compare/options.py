@@ -607,6 +607,32 @@ def commands() -> list[Command]:
             defaults_shown=True,
         ),
         Command(
+            "layercheck",
+            "your layer functions (CS231n's layers.py: affine, relu, batchnorm, layernorm, dropout, conv, "
+            "pool, losses) against torch, function by function, with the known bugs named; needs no data",
+            (
+                Flag(
+                    "target",
+                    "target",
+                    "text",
+                    "your layers file (path/to/layers.py) or module (cs231n.layers)",
+                    metavar="FILE_OR_MODULE",
+                ),
+                Flag("--only", "only", "text", "judge only these layers, comma-separated (e.g. batchnorm,dropout)"),
+                Flag("--seed", "seed", "seed", "seeds the generated inputs", 0),
+                Flag(
+                    "--rtol",
+                    "rtol",
+                    "above0",
+                    "tolerance: max |yours − torch| relative to the larger magnitude, per output (float64)",
+                    1e-8,
+                ),
+                Flag("--json", "json", "path", "also write the report to this JSON file"),
+                Flag("--traceback", "traceback", "switch", "show your code's traceback on an error"),
+            ),
+            defaults_shown=True,
+        ),
+        Command(
             "plot",
             "draw a run's curves, divergence and confusion matrices into a PNG (no server)",
             (

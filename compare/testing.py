@@ -11,9 +11,9 @@ diagnosis and the worst elements - so the test log says what is wrong and where.
 
 from __future__ import annotations
 
-from compare.api import check_gradients, check_optimizer
+from compare.api import check_gradients, check_layers, check_optimizer
 
-__all__ = ["assert_gradients_match", "assert_optimizer_matches"]
+__all__ = ["assert_gradients_match", "assert_layers_match", "assert_optimizer_matches"]
 
 
 def assert_gradients_match(net, **kwargs):
@@ -31,4 +31,12 @@ def assert_optimizer_matches(target: str, **kwargs):
         from compare.optimcheck import format_report
 
         raise AssertionError("the optimizer does not match torch.optim's:\n" + format_report(report))
+    return report
+
+
+def assert_layers_match(target, **kwargs):
+    """``check_layers(target, **kwargs)`` must agree in every written layer; returns the report when it does."""
+    report = check_layers(target, **kwargs)
+    if not report.ok:
+        raise AssertionError("the layers do not match torch's:\n" + str(report))
     return report
