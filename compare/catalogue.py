@@ -89,12 +89,17 @@ def objective(outputs: np.ndarray, y: np.ndarray, loss: str = "cross-entropy") -
 
 @dataclass(frozen=True)
 class Bug:
-    """What to plant: an entry's code, the layer (1-based; for an activation, the layer it follows) and
-    a variant (which activation, which bias reduction)."""
+    """What to plant: an entry's code, the layer (1-based; for an activation, the layer it follows), a
+    variant (which activation, which bias reduction), or a set of ``layers`` when the bug sits in several
+    at once (every layer without its bias, dW from the pre-activation in layers 2 and 3)."""
 
     code: str = ""
     layer: int = 0
     variant: str = ""
+    layers: tuple[int, ...] = ()
+
+    def at(self, code: str, k: int) -> bool:
+        return self.code == code and (k == self.layer or k in self.layers)
 
 
 @dataclass
@@ -102,6 +107,7 @@ class Pass:
     logits: np.ndarray
     loss: float
     grads: dict[str, np.ndarray]
+    cache: list = None  # per layer: (its input a, its pre-activation z, its output h)
 
 
 def reference(
@@ -122,9 +128,9 @@ def reference(
     a, cache = np.asarray(x, dtype=np.float64).reshape(len(x), -1), []
     for k in range(1, layers + 1):
         z = a @ p[f"layer{k}.weight"].T
-        if not (bug.code == "missing-bias" and bug.layer == k):
-            z = z + p[f"layer{k}.bias"]
-        h = FORWARD[hidden](z) if k < layers else None
+        if not bug.at("missing-bias", k):
+            z = z + p[f"layer{k}.bias"] * (2.0 if bug.at("bias-added-twice", k) else 1.0)
+        h = (z.copy() if bug.at("hidden-activation-missing", k) else FORWARD[hidden](z)) if k < layers else None
         cache.append((a, z, h))
         a = h
     z = cache[-1][1]
@@ -137,7 +143,7 @@ def reference(
     else:
         logits = z
     n = len(y)
-    probs = softmax(logits)
+    probs = softmax(logits) if bug.code != "softmax-axis" else softmax(logits.T).T  # over the batch: the bug
     loss = float(-np.log(np.maximum(probs[np.arange(n), y], TINY)).mean())
     # dL/dlogits = (p − onehot)/N
     g = probs.copy()
@@ -155,7 +161,10 @@ def reference(
     grads = {}
     for k in range(layers, 0, -1):
         a_in, z, _ = cache[k - 1]
-        grads[f"layer{k}.weight"] = g.T @ a_in  # dL/dW = gᵀ·x
+        if k > 1 and bug.at("gradient-from-pre-activation", k):
+            grads[f"layer{k}.weight"] = g.T @ cache[k - 2][1]  # the bug: the layer below's z, not its output
+        else:
+            grads[f"layer{k}.weight"] = g.T @ a_in  # dL/dW = gᵀ·x
         if bug.code == "bias-gradient-not-summed" and bug.layer == k:
             grads[f"layer{k}.bias"] = g[0].copy() if bug.variant == "one row" else g.mean(axis=0)
         else:
@@ -180,9 +189,11 @@ def reference(
             pass  # passed through, unmasked
         elif bug.code == "activation-derivative-at-preactivation" and here:
             g = g * AT_PREACTIVATION[hidden](z_prev)
+        elif bug.at("hidden-activation-missing", k - 1):
+            pass  # no activation there: its derivative is 1
         else:
             g = g * DERIVATIVE[hidden](z_prev, h_prev)
-    return Pass(logits, loss, grads)
+    return Pass(logits, loss, grads, cache)
 
 
 # --- the catalogue -----------------------------------------------------------------------------
@@ -213,6 +224,23 @@ def _each_hidden(code, variants=("",), only=None):
 
 def _after(b: Bug) -> str:
     return "every hidden layer" if b.layer == EVERY else f"layer{b.layer}"
+
+
+def _subsets(code, first: int = 1):
+    """Every non-empty set of layers from ``first`` on, one layer at a time first (the smallest
+    explanation wins), then pairs, … up to all of them: a bug a learner repeated in several layers."""
+    from itertools import combinations
+
+    def places(layers, act):
+        ks = range(first, layers + 1)
+        return [Bug(code, layers=c) for r in range(1, len(ks) + 1) for c in combinations(ks, r)]
+
+    return places
+
+
+def _named(b: Bug) -> str:
+    names = [f"layer{k}" for k in b.layers]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 ENTRIES: list[Entry] = [
@@ -255,8 +283,20 @@ ENTRIES: list[Entry] = [
     Entry(
         "missing-bias",
         "forward",
-        _each_layer("missing-bias"),
-        lambda b: f"layer{b.layer}'s bias is never added in the forward (z = x·W where x·W + b belongs)",
+        _subsets("missing-bias"),
+        lambda b: f"{_named(b)}: the bias is never added in the forward (z = x·W where x·W + b belongs)",
+    ),
+    Entry(
+        "bias-added-twice",
+        "forward",
+        _subsets("bias-added-twice"),
+        lambda b: f"{_named(b)}: the bias is added twice in the forward (z = x·W + 2b)",
+    ),
+    Entry(
+        "hidden-activation-missing",
+        "forward",
+        lambda layers, act: [Bug("hidden-activation-missing", layers=(k,)) for k in range(1, layers)],
+        lambda b: f"no activation after {_named(b)}: its output goes to the next layer as x·W + b, unactivated",
     ),
     Entry(
         "relu-mask-missing",
@@ -283,6 +323,24 @@ ENTRIES: list[Entry] = [
         lambda b: (
             f"layer{b.layer}'s bias gradient is taken from {'one row' if b.variant == 'one row' else 'the mean'}"
             f" of the upstream gradient, not its sum over the batch: dL/db = Σ_n g[n]"
+        ),
+    ),
+    Entry(
+        "gradient-from-pre-activation",
+        "backward",
+        _subsets("gradient-from-pre-activation", first=2),
+        lambda b: (
+            f"{_named(b)}: dW is computed from the layer below's pre-activation z, not its activated output: "
+            "dL/dW = gᵀ·relu(z) (the input the layer actually saw)"
+        ),
+    ),
+    Entry(
+        "softmax-axis",
+        "backward",
+        lambda layers, act: [Bug("softmax-axis", layers)],
+        lambda b: (
+            "the softmax of the loss is normalised over the batch (axis 0), not over the classes: "
+            "p = exp(z) / Σ_classes exp(z), row by row (axis=1, keepdims=True)"
         ),
     ),
     Entry(
@@ -356,7 +414,11 @@ def reenact(
             if kind == "backward" and not fits:
                 continue
             out = dict(code=entry.code, message=entry.message(bug), by="re-enactment")
-            if bug.layer == EVERY:
+            if bug.layers:
+                out["layers"] = [f"layer{k}" for k in bug.layers]
+                if len(bug.layers) == 1:
+                    out["layer"] = out["layers"][0]
+            elif bug.layer == EVERY:
                 out["layer"] = "every hidden layer"
             elif bug.layer and entry.code not in ("output-activation", "probabilities", "log-probabilities"):
                 out["layer"] = f"layer{bug.layer}"
@@ -366,6 +428,35 @@ def reenact(
                 out["backward_consistent"] = fits
             return out
     return None
+
+
+def handed_down(
+    params: dict[str, np.ndarray], activation: str, x: np.ndarray, y: np.ndarray, grads: dict, layer: int, tol: float
+) -> bool:
+    """Whether the plug-in's gradients of ``layer`` are exactly what a correct backward makes of the
+    gradient the layer above handed down - the check behind calling a failure ``upstream``.
+
+    The gradient g reaching the layer above's pre-activation is read from the plug-in's own gradients of
+    that layer (dW = gᵀ·a, db = Σ_n g: least squares, which must fit, and determine g uniquely); it is
+    passed down through that layer's weights and the activation's derivative, and the weight and bias
+    gradients it gives ``layer`` are compared with the plug-in's.  False whenever that cannot be shown."""
+    above = layer + 1
+    w_up, b_up = grads.get(f"layer{above}.weight"), grads.get(f"layer{above}.bias")
+    mine_w, mine_b = grads.get(f"layer{layer}.weight"), grads.get(f"layer{layer}.bias")
+    if any(g is None for g in (w_up, b_up, mine_w, mine_b)):
+        return False
+    cache = reference(params, activation, x, y).cache
+    a_up = cache[above - 1][0]  # the input of the layer above: this layer's activated output
+    m = np.hstack([a_up, np.ones((len(a_up), 1))])  # (N, in + 1)
+    r = np.hstack([np.asarray(w_up, np.float64), np.asarray(b_up, np.float64).reshape(-1, 1)]).T  # (in + 1, out)
+    if np.shape(r)[0] != m.shape[1] or np.linalg.matrix_rank(m) < len(m):
+        return False  # g is not determined by what the layer above gave
+    g, *_ = np.linalg.lstsq(m.T, r, rcond=None)  # (N, out): mᵀ·g = [dW | db]ᵀ
+    if rel(m.T @ g, r) > tol:
+        return False  # the layer above's gradients are no gᵀ·a at all
+    a_in, z, h = cache[layer - 1]
+    g = (g @ np.asarray(params[f"layer{above}.weight"], np.float64)) * DERIVATIVE[activation](z, h)
+    return rel(mine_w, g.T @ a_in) <= tol and rel(np.asarray(mine_b).reshape(-1), g.sum(axis=0)) <= tol
 
 
 def forward_signature(logits: np.ndarray, ref_logits: np.ndarray, tol: float) -> dict | None:

@@ -19,7 +19,7 @@ import torch
 import manual
 from compare import catalogue, distributed, plugins
 from compare.config import ModelSpec
-from compare.diagnose import diagnose, worst_elements
+from compare.diagnose import diagnose, layer_of, worst_elements
 from compare.distributed import SINGLE, World
 from compare.errors import ConfigError
 from compare.faults import inject
@@ -418,7 +418,32 @@ def explain(
                     p.diagnosis = dict(found)
                 else:
                     p.diagnosis["reenacted"] = {k: v for k, v in found.items() if k != "by"}
+        elif spec.plain:
+            verify_upstream(failing, ref_params, spec.activation, x, y, grads, tol)
     return notes
+
+
+def verify_upstream(failing, ref_params, activation, x, y, grads, tol) -> None:
+    """``upstream`` only where it is shown: a layer's gradients must be what a correct backward makes of the
+    gradient the layer above handed down (``catalogue.handed_down``); a layer that fails that has a bug
+    of its own, said so."""
+    for p in failing:
+        d = p.diagnosis
+        if d["code"] != "upstream":
+            continue
+        k = layer_of(p.name)
+        if catalogue.handed_down(ref_params, activation, x, y, grads, k, tol):
+            d["verified"] = f"layer{k}'s gradients are a correct backward of what layer{k + 1} hands it"
+            continue
+        p.diagnosis = dict(
+            code="unexplained",
+            entered_at=f"layer{k}",
+            message=(
+                f"no known signature fits, and layer{k}'s gradients are not a correct backward of what "
+                f"layer{k + 1} hands it: a bug of layer{k}'s own backward (its dW, db, or the activation's "
+                f"derivative below layer{k + 1}), not only {d.get('entered_at', 'the layer above')}'s"
+            ),
+        )
 
 
 def precision_diagnosis(dtype: str, logits, grads: dict, errors: list[float]) -> dict | None:

@@ -1,0 +1,124 @@
+"""Real net bug kinds named at their cause, and "upstream" said only when it is verified (issue 29): each
+bug is planted here by hand in a small net of our own (the minimal example's code), independently of
+the catalogue that names it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from compare.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+MINIMAL = (ROOT / "examples" / "minimal_ours.py").read_text()
+FORWARD_LOOP = """        for k, (w, b) in enumerate(zip(self.W, self.b)):
+            z = self.h[-1] @ w.data.T + b.data
+            if k == len(self.W) - 1:
+                return z                              # logits
+            self.h.append(np.maximum(z, 0))           # ReLU
+"""
+
+
+def net(tmp_path, *edits) -> str:
+    text = MINIMAL
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "mlp.py"
+    path.write_text(text)
+    return f"{path}:MLP"
+
+
+def gradcheck(target, tmp_path, *extra) -> tuple[int, dict]:
+    out = tmp_path / "g.json"
+    code = main(["gradcheck", "--random-data", "--batch-size", "16", "--hidden", "32,24", "--manual", target,
+                 "--json", str(out), *extra])  # fmt: skip
+    return code, json.loads(out.read_text())
+
+
+def diagnoses(report) -> dict:
+    return {p["name"]: (p.get("diagnosis") or {}) for p in report["params"] if not p["passed"]}
+
+
+PRE_ACTIVATION = [  # dW of layers 2 and 3 from the previous layer's pre-activation z, not its ReLU output
+    ("        self.h = [x]                                  # each layer's input\n",
+     "        self.h = [x]                                  # each layer's input\n        self.z = []\n"),
+    ("            self.h.append(np.maximum(z, 0))           # ReLU\n",
+     "            self.z.append(z)\n            self.h.append(np.maximum(z, 0))           # ReLU\n"),
+    ("            self.W[k].grad = g.T @ self.h[k]          # dL/dW = gᵀ·x   (out, in)\n",
+     "            self.W[k].grad = g.T @ (self.z[k - 1] if k else self.h[k])\n"),
+]  # fmt: skip
+
+
+def test_two_independent_layer_bugs_are_never_called_upstream(tmp_path):
+    code, report = gradcheck(net(tmp_path, *PRE_ACTIVATION), tmp_path)
+    found = diagnoses(report)
+    assert code == 1 and set(found) == {"layer2.weight", "layer3.weight"}, found
+    assert all(d.get("code") != "upstream" for d in found.values()), found
+    assert {d.get("code") for d in found.values()} == {"gradient-from-pre-activation"}, found
+    assert found["layer2.weight"].get("layers") == ["layer2", "layer3"], found
+
+
+BACKWARD_LOOP = "                g = (g @ self.W[k].data) * (self.h[k] > 0)   # dL/dx = (g·W) ⊙ 1[x > 0]\n"
+GRAD_W = "            self.W[k].grad = g.T @ self.h[k]          # dL/dW = gᵀ·x   (out, in)\n"
+GRAD_B = "            self.b[k].grad = g.sum(axis=0)            # dL/db = Σ_n g  (out,)\n"
+
+
+def test_upstream_is_said_only_where_the_layer_below_is_a_correct_backward_of_what_it_got(tmp_path):
+    # layer3 hands down a distorted dL/dx (no known bug, no signature); layers 2 and 1 are right given it
+    distorted = BACKWARD_LOOP.replace(
+        "(g @ self.W[k].data)", "(np.tanh(g @ self.W[k].data) if k == 2 else g @ self.W[k].data)"
+    )
+    code, report = gradcheck(net(tmp_path, (BACKWARD_LOOP, distorted)), tmp_path)
+    found = diagnoses(report)
+    assert code == 1 and set(found) == {"layer1.weight", "layer1.bias", "layer2.weight", "layer2.bias"}, found
+    assert found["layer2.weight"]["code"] == "unexplained" and found["layer2.weight"]["entered_at"] == "layer2"
+    assert found["layer1.weight"]["code"] == "upstream" and "verified" in found["layer1.weight"], found
+
+
+def test_a_second_bug_of_its_own_below_an_unexplained_layer_is_not_upstream(tmp_path):
+    # two independent bugs, neither in the catalogue: layer3's dW distorted, layer2's db shifted
+    code, report = gradcheck(
+        net(
+            tmp_path,
+            (GRAD_W, "            self.W[k].grad = np.tanh(g.T @ self.h[k]) if k == 2 else g.T @ self.h[k]\n"),
+            (GRAD_B, "            self.b[k].grad = g.sum(axis=0) + (0.01 if k == 1 else 0.0)\n"),
+        ),
+        tmp_path,
+    )
+    found = diagnoses(report)
+    assert code == 1 and set(found) == {"layer3.weight", "layer2.bias"}, found
+    assert found["layer2.bias"]["code"] == "unexplained", found  # was "upstream" of layer3: false
+    assert "not a correct backward of what layer3 hands it" in found["layer2.bias"]["message"]
+
+
+FORWARD_Z = "            z = self.h[-1] @ w.data.T + b.data\n"
+RELU_OUT = "            self.h.append(np.maximum(z, 0))           # ReLU\n"
+
+
+@pytest.mark.parametrize(
+    "code, edit, layers",
+    [
+        ("missing-bias", (FORWARD_Z, "            z = self.h[-1] @ w.data.T\n"), ["layer1", "layer2", "layer3"]),
+        ("bias-added-twice", (FORWARD_Z, "            z = self.h[-1] @ w.data.T + b.data * (2 if k == 0 else 1)\n"), ["layer1"]),
+        ("hidden-activation-missing", (RELU_OUT, "            self.h.append(np.maximum(z, 0) if k != 1 else z)\n"), ["layer2"]),
+    ],
+)  # fmt: skip
+def test_forward_bug_kinds_of_real_nets_are_named_with_their_layers(code, edit, layers, tmp_path):
+    exit_code, report = gradcheck(net(tmp_path, edit), tmp_path)
+    d = report["forward"]["diagnosis"]
+    assert exit_code == 1 and d["code"] == code and d["layers"] == layers, d
+
+
+def test_a_softmax_over_the_batch_axis_is_named(tmp_path):
+    source = (ROOT / "examples" / "cs231n_fc.py").read_text()
+    old = "        shifted = scores - scores.max(axis=1, keepdims=True)\n        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))\n"
+    assert old in source
+    new = "        shifted = scores - scores.max(axis=0, keepdims=True)\n        log_probs = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))\n"
+    path = tmp_path / "fc.py"
+    path.write_text(source.replace(old, new))
+    exit_code, report = gradcheck(f"{path}:FullyConnectedNet", tmp_path)
+    assert exit_code == 1 and report["forward"]["verdict"] == "OK"
+    assert {d.get("code") for d in diagnoses(report).values()} == {"softmax-axis"}, diagnoses(report)
