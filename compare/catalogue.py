@@ -174,6 +174,8 @@ def reference(
             reg = l2 * w + l1 * np.sign(w)  # dP/dW = λ₂·W + λ₁·sign(W)
             if bug.code == "reg-gradient-doubled":
                 reg = 2 * reg
+            elif bug.code == "reg-gradient-halved":
+                reg = 0.5 * reg
             if bug.code in ("reg-gradient-missing",) or (bug.code == "reg-layer-missing" and bug.layer == k):
                 reg = 0 * reg
             grads[f"layer{k}.weight"] = grads[f"layer{k}.weight"] + reg
@@ -362,7 +364,18 @@ ENTRIES: list[Entry] = [
         "backward",
         lambda layers, act: [Bug("reg-gradient-doubled")],
         lambda b: (
-            "the regularization's gradient is 2·λ·W: the ½ of ½·λ·ΣW² was dropped in the gradient (or λ·W added twice)"
+            "the regularization's gradient is twice the derivative of your loss's term: ½·λ·ΣW² has the "
+            "gradient λ·W (the ½ dropped in the gradient, or the term's gradient added twice)"
+        ),
+        regularized=True,
+    ),
+    Entry(
+        "reg-gradient-halved",
+        "backward",
+        lambda layers, act: [Bug("reg-gradient-halved")],
+        lambda b: (
+            "the regularization's gradient is half the derivative of your loss's term: a loss term λ·ΣW² "
+            "has the gradient 2λ·W (or keep ½·λ·ΣW² in the loss)"
         ),
         regularized=True,
     ),
@@ -474,6 +487,26 @@ def forward_signature(logits: np.ndarray, ref_logits: np.ndarray, tol: float) ->
         message=f"your logits are {c:.6g} × the reference's: a constant factor "
         "in the forward (e.g. a temperature, or an input scaled twice)",
     )
+
+
+# --- the learner's regularization convention ----------------------------------------------------
+L2_CONVENTIONS = {1.0: "½·λ·ΣW² (gradient λ·W)", 2.0: "λ·ΣW² (gradient 2λ·W; CS231n's assignments from 2017)"}
+
+
+def l2_convention(
+    reported: float, logits, y, weights: list[np.ndarray], l2: float, l1: float, tol: float, loss: str = "cross-entropy"
+) -> float | None:
+    """The multiple of the run's ½·λ·ΣW² that the learner's own reported loss holds: 1.0 (½·λ·ΣW²) or 2.0
+    (λ·ΣW²), read by subtracting the judge's loss of the learner's own outputs; None when it is neither
+    (a wrong loss, diagnosed as such).  Both are correct when the gradient follows the same convention."""
+    data = objective(logits, y, loss)
+    squares = float(sum(np.sum(np.asarray(w, np.float64) ** 2) for w in weights))
+    absolute = float(sum(np.sum(np.abs(np.asarray(w, np.float64))) for w in weights))
+    for scale in L2_CONVENTIONS:
+        expected = data + scale * 0.5 * l2 * squares + l1 * absolute
+        if abs(reported - expected) <= tol * max(abs(reported), abs(expected), 1.0):
+            return scale
+    return None
 
 
 # --- the reported loss -------------------------------------------------------------------------

@@ -203,12 +203,19 @@ def gradient_proof(
     y = np.asarray(y)
     import torch_impl
 
-    penalty = torch_impl.WeightPenalty(l2, l1)
     m_loss, m_logits, m_grads, native_shapes = impl.raw_gradients(x.copy(), y.copy())
     m_grads = {k: None if g is None else np.array(g, copy=True) for k, g in m_grads.items()}
     if m_logits is None:
         m_logits = impl.forward(x.copy())
     m_logits = np.array(m_logits, copy=True)
+    # a learner's own L2 term may be ½·λ·ΣW² or λ·ΣW² (both correct): read from its reported loss, and
+    # the reference follows it, so its gradient is judged against the derivative of the term it has
+    l2_scale = 1.0
+    if l2 and getattr(impl, "owns_l2", False):
+        weights = [v for k, v in state.items() if k.endswith(".weight")]
+        l2_scale = catalogue.l2_convention(m_loss, m_logits, y, weights, l2, l1, TOLERANCE[dtype], spec.loss) or 1.0
+    l2 = l2 * l2_scale
+    penalty = torch_impl.WeightPenalty(l2, l1)
     t_loss, t_logits = torch_forward_backward(t_net, x.copy(), y.copy(), world, penalty, torch_impl.LOSSES[spec.loss]())
 
     t_grads = {name: p.grad.numpy() for name, p in t_net.named_parameters()}
@@ -279,7 +286,9 @@ def gradient_proof(
         batch_size=len(x),
         source=source,
         params=params,
-        spec=spec.describe() + (f", L2 λ={l2:g}" if l2 else "") + (f", L1 λ={l1:g}" if l1 else ""),
+        spec=spec.describe()
+        + (f", L2 λ={l2 / l2_scale:g} as {catalogue.L2_CONVENTIONS[l2_scale]}" if l2 else "")
+        + (f", L1 λ={l1:g}" if l1 else ""),
         loss=loss,
         logits=dict(max_abs_diff=forward["max_abs_diff"], max_rel_err=logits_rel, passed=logits_rel <= tol),
         forward=forward,

@@ -122,3 +122,70 @@ def test_a_softmax_over_the_batch_axis_is_named(tmp_path):
     exit_code, report = gradcheck(f"{path}:FullyConnectedNet", tmp_path)
     assert exit_code == 1 and report["forward"]["verdict"] == "OK"
     assert {d.get("code") for d in diagnoses(report).values()} == {"softmax-axis"}, diagnoses(report)
+
+
+# --- assignment 1's TwoLayerNet, beside its factory --------------------------------------------------
+TWO_LAYER_NET = """
+import numpy as np
+
+
+class TwoLayerNet:
+    def __init__(self, input_size, hidden_size, output_size, std=1e-4):
+        self.params = {
+            "W1": std * np.random.randn(input_size, hidden_size),
+            "b1": np.zeros(hidden_size),
+            "W2": std * np.random.randn(hidden_size, output_size),
+            "b2": np.zeros(output_size),
+        }
+
+    def loss(self, X, y=None, reg=0.0):
+        W1, b1, W2, b2 = (self.params[k] for k in ("W1", "b1", "W2", "b2"))
+        h = np.maximum(0, X.dot(W1) + b1)
+        scores = h.dot(W2) + b2
+        if y is None:
+            return scores
+        n = X.shape[0]
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+        loss = -np.log(probs[np.arange(n), y]).mean() + reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+        dscores = probs.copy()
+        dscores[np.arange(n), y] -= 1
+        dscores /= n
+        grads = {"W2": h.T.dot(dscores) + 2 * reg * W2, "b2": dscores.sum(axis=0, keepdims=True)}
+        dh = dscores.dot(W2.T)
+        dh[h <= 0] = 0
+        grads["W1"] = X.T.dot(dh) + 2 * reg * W1
+        grads["b1"] = dh.sum(axis=0)
+        return loss, grads
+"""
+FACTORY = """from neural_net import TwoLayerNet
+
+
+def make(sizes):
+    return TwoLayerNet(sizes[0], sizes[1], sizes[2])
+"""
+
+
+def two_layer_net(tmp_path, source=TWO_LAYER_NET) -> str:
+    (tmp_path / "neural_net.py").write_text(source)
+    (tmp_path / "factory.py").write_text(FACTORY)
+    return f"{tmp_path / 'factory.py'}:make"
+
+
+def test_an_assignment_1_two_layer_net_beside_its_factory_agrees_with_l2(tmp_path, capsys):
+    """Its sibling import works, λ reaches loss(X, y, reg) per call, its λ·ΣW² convention is read from its
+    loss, and its (1, out) bias gradient is a layout, not a shape mismatch."""
+    code = main(["gradcheck", "--random-data", "--batch-size", "16", "--hidden", "128", "--l2", "0.05",
+                 "--manual", two_layer_net(tmp_path)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "L2 λ reaches your code through loss(X, y, reg=λ), per call" in out
+    assert "as λ·ΣW² (gradient 2λ·W" in out
+
+
+def test_its_relu_on_the_scores_twin_is_named_output_activation(tmp_path, capsys):
+    source = TWO_LAYER_NET.replace("scores = h.dot(W2) + b2", "scores = np.maximum(0, h.dot(W2) + b2)")
+    code = main(["gradcheck", "--random-data", "--batch-size", "16", "--hidden", "128", "--l2", "0.05",
+                 "--manual", two_layer_net(tmp_path, source), "--json", str(tmp_path / "g.json")])  # fmt: skip
+    report = json.loads((tmp_path / "g.json").read_text())
+    assert code == 1 and report["forward"]["diagnosis"]["code"] == "output-activation", report["forward"]

@@ -117,11 +117,47 @@ def test_each_regularization_bug_is_named(bug, dtype, tmp_path):
     assert not r.passed
 
 
-def test_a_loss_term_that_disagrees_with_its_gradient_is_noted_not_failed(tmp_path):
+def test_a_loss_term_whose_gradient_is_half_its_derivative_is_named(tmp_path):
+    """λ·ΣW² in the loss with λ·W in the gradient: the loss says the full convention, so the gradient is
+    half of it (it used to pass with a note: the mirror of a correct net)."""
     r = proof(plugin(tmp_path, (REG_LOSS, "loss += self.reg * np.sum(W * W)")), l2=0.05)
-    assert r.passed
-    assert r.loss["diagnosis"]["code"] == "reg-loss-gradient-inconsistent"
-    assert r.notes and r.notes[0].startswith("reg-loss-gradient-inconsistent")
+    assert not r.passed
+    got = {p.name: p.diagnosis["code"] for p in r.params if p.diagnosis}
+    assert got == {f"layer{k}.weight": "reg-gradient-halved" for k in (1, 2, 3)}, got
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_full_l2_convention_of_cs231n_2017_on_agrees_and_is_said(dtype, tmp_path):
+    """loss += reg·ΣW², dW += 2·reg·W: correct and consistent, judged against that convention."""
+    full = plugin(
+        tmp_path,
+        (REG_LOSS, "loss += self.reg * np.sum(W * W)"),
+        (REG_GRAD, 'grads[f"W{k}"] = x.T @ dout + 2 * self.reg * W'),
+    )
+    r = proof(full, dtype=dtype, l2=0.1)
+    assert r.passed, [(p.name, p.max_rel_err, p.diagnosis) for p in r.params]
+    assert "as λ·ΣW² (gradient 2λ·W" in r.spec
+    half = proof(TARGETS["cs231n (its own reg)"], dtype=dtype, l2=0.1)
+    assert half.passed and "as ½·λ·ΣW² (gradient λ·W)" in half.spec
+
+
+def test_an_objects_own_reg_attribute_is_set_and_run(tmp_path, capsys):
+    """A factory without reg, an object with self.reg: the judge sets it, so the learner's own regularization
+    runs (a missing reg gradient is caught; it used to AGREE with the judge's penalty added instead)."""
+    path = tmp_path / "noreg.py"
+    path.write_text(
+        CS231N.replace(REG_GRAD, 'grads[f"W{k}"] = x.T @ dout')
+        + "\n\ndef make(sizes, dtype):\n    return FullyConnectedNet(sizes, 'relu', dtype)\n"
+    )
+    assert main(["gradcheck", "--random-data", "--batch-size", "8", "--l2", "0.1", "--manual", f"{path}:make"]) == 1
+    out = capsys.readouterr().out
+    assert "L2 λ reaches your code through its reg attribute, set by the judge" in out
+    assert "reg-gradient-missing" in out
+
+
+def test_a_net_without_any_place_for_reg_says_its_regularization_is_not_run(capsys):
+    assert main(["gradcheck", "--random-data", "--batch-size", "8", "--l2", "0.1", "--manual", "manual"]) == 0
+    assert "its own regularization is not run, the judge adds ½·λ·ΣW²" in capsys.readouterr().out
 
 
 def test_reg_goes_only_to_a_factory_that_names_it():

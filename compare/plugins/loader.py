@@ -25,6 +25,7 @@ from compare.plugins.protocol import (
     aliases,
     call_learner,
     convention_names,
+    user_code,
 )
 
 DEFAULT_TARGET = "manual"
@@ -65,6 +66,17 @@ def resolve_factory(target: str, flag: str = "--manual") -> Factory:
     return Factory(fn, target, label, files)
 
 
+def shadowed(name: str, module, folder: str) -> bool:
+    """A learner's own module (never this project's, nor an installed package) that an import from
+    ``folder`` would find under ``name`` - a sibling file or package there - but that was imported before
+    (from there or elsewhere): it is imported again, so what the learner's file imports is what is on disk."""
+    path = getattr(module, "__file__", None)
+    if not path or not user_code(str(Path(path).resolve())):
+        return False
+    top = name.split(".", 1)[0]
+    return (Path(folder) / f"{top}.py").is_file() or (Path(folder) / top / "__init__.py").is_file()
+
+
 def resolve_module(module_part: str, culprit: str):
     """The one way learner code is loaded - a net's factory, an update rule, a layer file: ``path/to/file.py``
     (imported as ``python file.py`` would run it: its folder importable while it loads, so it may import
@@ -83,6 +95,8 @@ def resolve_module(module_part: str, culprit: str):
         added = folder not in sys.path
         if added:
             sys.path.insert(0, folder)
+        for cached in [n for n, m in list(sys.modules.items()) if shadowed(n, m, folder)]:
+            del sys.modules[cached]  # a sibling edited since it was last imported (a notebook re-run) is read again
         try:
             call_learner(f"{culprit}: importing {path}", spec.loader.exec_module, module, files=files)
         except PluginError:
@@ -186,6 +200,10 @@ def load(
     impl = adapter(obj, spec, dtype, label=factory.label, target=factory.target, files=factory.files)
     names = argument_names(factory.fn)
     owns_l2, owns_l1 = bool({"reg", "l2"} & names), "l1" in names
+    impl.reg_route = "the factory's reg argument" if owns_l2 else None
+    if l2 and not owns_l2:  # the learner's own regularization code, reached the ways real nets take λ
+        owns_l2 = impl.take_reg(l2)
+    impl.owns_l2 = owns_l2
     impl.penalty = manual.WeightPenalty(0.0 if owns_l2 else l2, 0.0 if owns_l1 else l1)  # what the judge adds
     impl.run_penalty = manual.WeightPenalty(l2, l1)  # what the run has
     if state is not None:

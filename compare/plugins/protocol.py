@@ -288,6 +288,10 @@ class Implementation:
                         f"{self.label}: gradient of {slot.native} ({slot.name}) is a "
                         f"{type(grads.get(slot.name)).__name__} of {g.dtype}, not an array of numbers"
                     )
+                if g.shape != slot.native_shape and squeezed(g.shape) == squeezed(slot.native_shape):
+                    g = g.reshape(
+                        slot.native_shape
+                    )  # (1, out) for (out,): the same numbers, a layout (docs/plugins.md)
             out[slot.name] = None if g is None else slot.to_torch(g)
         if self.penalty:  # a plug-in that does not regularize itself: the judge adds the term
             weights = [self.params[n].data for n in self.weight_names]
@@ -386,16 +390,44 @@ class Implementation:
         """Torch's names and layout already: nothing to map."""
         return all(s.layout == "same" and s.native == s.name for s in self.slots)
 
+    def take_reg(self, l2: float) -> bool:
+        """Give the run's L2 λ to the learner's own code when it has a place for it (an adapter may know
+        more: CS231n's per-call ``loss(X, y, reg)``): an object's ``reg`` attribute (CS231n's ``self.reg``),
+        set by the judge.  True when the learner's regularization now runs."""
+        current = getattr(self.obj, "reg", None)
+        if isinstance(current, (int, float)) and not isinstance(current, bool):
+            try:
+                self.obj.reg = l2
+            except Exception:
+                return False
+            self.reg_route = "its reg attribute, set by the judge"
+            return True
+        return False
+
     def header(self) -> str:
-        """One line naming the implementation (the only line a default run gains)."""
+        """One line naming the implementation (the only line a default run gains), and how the run's L2
+        reaches the learner's own regularization - or that it does not."""
         shown = self.target
         if self.target in aliases():
             shown = f"{type(self.obj).__module__.split('.')[0]}.{type(self.obj).__name__}"
         what = f"implementation: {self.label} = {shown} ({self.convention} convention"
-        return what + (", torch names and layout)" if self.plain else ")")
+        what += ", torch names and layout)" if self.plain else ")"
+        if self.run_penalty.l2:
+            route = getattr(self, "reg_route", None)
+            what += (
+                f"; L2 λ reaches your code through {route}"
+                if route
+                else "; your code takes no L2 λ (no reg argument or attribute): its own regularization is not "
+                "run, the judge adds ½·λ·ΣW² to its loss and gradients"
+            )
+        return what
 
     def mapping_lines(self) -> list[str]:
         return [] if self.plain else ["  " + m for m in self.mapping()]
+
+
+def squeezed(shape) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
 
 
 def read_only(a):
