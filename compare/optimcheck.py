@@ -17,6 +17,7 @@ momentum, Adam's "efficient" form) are told apart from bugs.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from dataclasses import asdict, dataclass, field
@@ -106,7 +107,8 @@ VARIANTS = [
     Variant(
         "adam-step-count-fixed",
         ("adam",),
-        "the step count never changes (t stays 1): the bias correction is that of the first step at every step",
+        "the step count never changes: the bias correction is that of one fixed step (t stays where it started) "
+        "at every step",
     ),
     Variant(
         "eps-inside-sqrt",
@@ -545,7 +547,8 @@ def check(
     trajectory = []
     for grads in grads_seq:
         opt.step(theirs, {k: g.copy() for k, g in grads.items()})
-        trajectory.append(({k: v.copy() for k, v in theirs.items()}, opt.state()))
+        # the state as it is after this step: copies (the nnfs book's Adagrad adds to its cache in place)
+        trajectory.append(({k: v.copy() for k, v in theirs.items()}, copy.deepcopy(opt.state())))
     truth = torch_trajectory(opt.rule, opt.hyper, init, grads_seq, lr_at)
     worst = {"rel_err": 0.0, "step": 0, "parameter": None}
     first = None

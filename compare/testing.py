@@ -18,6 +18,7 @@ __all__ = ["assert_gradients_match", "assert_layers_match", "assert_optimizer_ma
 
 def assert_gradients_match(net, **kwargs):
     """``check_gradients(net, **kwargs)`` must agree; returns the report when it does."""
+    __tracebackhide__ = True  # pytest shows the learner's test line, not this helper's frame
     report = check_gradients(net, **kwargs)
     if not report.ok:
         raise AssertionError("the gradients do not match autograd's:\n" + str(report))
@@ -26,6 +27,7 @@ def assert_gradients_match(net, **kwargs):
 
 def assert_optimizer_matches(target: str, **kwargs):
     """``check_optimizer(target, **kwargs)`` must agree with torch.optim (an equivalent form passes)."""
+    __tracebackhide__ = True
     report = check_optimizer(target, **kwargs)
     if not report.passed:
         from compare.optimcheck import format_report
@@ -36,6 +38,7 @@ def assert_optimizer_matches(target: str, **kwargs):
 
 def assert_layers_match(target, **kwargs):
     """``check_layers(target, **kwargs)`` must agree in every written layer; returns the report when it does."""
+    __tracebackhide__ = True
     report = check_layers(target, **kwargs)
     if not report.ok:
         raise AssertionError("the layers do not match torch's:\n" + str(report))

@@ -441,3 +441,14 @@ def test_an_update_rule_calling_sys_exit_is_one_line_naming_it(tmp_path):
     rule.write_text("import sys\ndef sgd(w, dw, config=None):\n    sys.exit(0)\n")
     with pytest.raises(PluginError, match=r"sgd\(w, dw, config\) called sys.exit\(0\) at .*quits.py:3"):
         check(f"{rule}:sgd", steps=2)
+
+
+def test_state_updated_in_place_is_compared_step_by_step():
+    """The nnfs book's Adagrad adds to its cache in place: the state of each step is a copy, so it is
+    compared at that step (it was the last step's array every time: 'state sum 9.95e-01' beside AGREE)."""
+    from pathlib import Path
+
+    from compare.optimcheck import check
+
+    report = check(str(Path(__file__).resolve().parents[1] / "examples" / "nnfs_optim.py") + ":Optimizer_Adagrad")
+    assert report.verdict == "AGREE" and report.state["sum"] <= 1e-12, report.state
