@@ -253,6 +253,12 @@ ENTRIES: list[Entry] = [
         lambda b: (
             f"your logits are {b.variant}(scores): the output layer applies {b.variant} to the scores; "
             f"the last layer must return its affine output (logits) unchanged"
+            + (
+                " - or, if your net is meant to end in a sigmoid with a quadratic cost (Nielsen's), judge it so: "
+                "--output-activation sigmoid --loss quadratic"
+                if b.variant == "sigmoid"
+                else ""
+            )
         ),
     ),
     Entry(

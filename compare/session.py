@@ -142,8 +142,35 @@ def build_twins(opts: RunOptions, cfg: TrainConfig, impls: list[str], world):
         for split in ("train", "test"):
             if not np.array_equal(twins[0].images[split], twins[1].images[split].numpy()):
                 raise DataError(f"the two twins read different {split} images from {root}; check the files")
+    follow_l2_convention(twins, cfg)
     start_up_done()
     return twins, device, root, world
+
+
+def follow_l2_convention(twins, cfg: TrainConfig) -> None:
+    """A hand-written side with its own L2 code may write ½·λ·ΣW² or λ·ΣW² (both correct): read which from
+    its reported loss on the first batch, at the initial weights, and give the judged loss and the torch
+    twin the same term (as gradcheck does), so a correct full-convention net trains in lockstep."""
+    import manual
+    from compare import catalogue
+    from compare.verdicts import GRADCHECK
+
+    hand = next((t for t in twins if t.name == "manual"), None)
+    if hand is None or not cfg.l2 or not getattr(hand.model, "owns_l2", False):
+        return
+    x, y = hand.x_train[: cfg.batch_size], hand.y_train[: cfg.batch_size]
+    loss, logits, _, _ = hand.model.raw_gradients(x, y)
+    logits = hand.model.forward(x) if logits is None else logits
+    weights = [p.data for n, p in hand.model.params.items() if n.endswith(".weight")]
+    scale = catalogue.l2_convention(loss, logits, y, weights, cfg.l2, cfg.l1, GRADCHECK[cfg.dtype], cfg.spec.loss)
+    hand.model.l2_convention = catalogue.L2_CONVENTIONS[scale or 1.0]
+    if scale == 2.0:
+        hand.model.run_penalty = manual.WeightPenalty(2 * cfg.l2, cfg.l1)
+        for t in twins:
+            if t.name == "torch":
+                import torch_impl
+
+                t.penalty = torch_impl.WeightPenalty(2 * cfg.l2, cfg.l1)
 
 
 def torch_twin(cfg, state, root, device, world):

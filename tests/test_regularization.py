@@ -229,3 +229,17 @@ def test_a_missing_reg_gradient_fails_the_lockstep(tiny_mnist, tmp_path):
         ]
     )
     assert code == 1
+
+
+@pytest.mark.parametrize("convention", ["half", "full"])
+def test_compare_follows_the_plugins_l2_convention(convention, tmp_path, tiny_mnist, capsys):
+    edits = [] if convention == "half" else [
+        (REG_LOSS, "loss += self.reg * np.sum(W * W)"),
+        (REG_GRAD, 'grads[f"W{k}"] = x.T @ dout + 2 * self.reg * W'),
+    ]  # fmt: skip
+    code = main(["compare", "--manual", plugin(tmp_path, *edits), "--l2", "0.05", "--dtype", "float64", "--epochs", "1",
+                 "--batch-size", "16", "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"),
+                 "--no-images"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert ("as λ·ΣW² (gradient 2λ·W" if convention == "full" else "as ½·λ·ΣW² (gradient λ·W)") in out

@@ -414,8 +414,9 @@ class Implementation:
         what += ", torch names and layout)" if self.plain else ")"
         if self.run_penalty.l2:
             route = getattr(self, "reg_route", None)
+            convention = getattr(self, "l2_convention", None)
             what += (
-                f"; L2 λ reaches your code through {route}"
+                f"; L2 λ reaches your code through {route}" + (f", as {convention}" if convention else "")
                 if route
                 else "; your code takes no L2 λ (no reg argument or attribute): its own regularization is not "
                 "run, the judge adds ½·λ·ΣW² to its loss and gradients"
