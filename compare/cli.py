@@ -177,6 +177,25 @@ def cmd_layercheck(args, world) -> int:
     return EXIT_OK if report.ok else EXIT_MISMATCH
 
 
+def cmd_grade(args, world) -> int:
+    from compare.grade import grade
+
+    payloads = grade(
+        args.submissions,
+        args.checks,
+        out=args.out,
+        gradescope=args.gradescope,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        memory=args.memory,
+        again=args.again,
+    )
+    write_json(args.json, payloads)
+    if args.out:
+        print(f"wrote {args.out}: a folder per student, grades.csv, class.html")
+    return EXIT_OK
+
+
 def cmd_plot(args, world) -> int:
     from compare.plot import plot_runs
 

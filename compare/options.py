@@ -633,6 +633,40 @@ def commands() -> list[Command]:
             defaults_shown=True,
         ),
         Command(
+            "grade",
+            "a class's submissions judged in one command: Gradescope results.json, JUnit, grades.csv, class.html",
+            (
+                Flag(
+                    "submissions",
+                    "submissions",
+                    "text",
+                    "a folder of submission folders (one per student), or one submission",
+                    metavar="SUBMISSIONS",
+                ),
+                Flag(
+                    "--checks",
+                    "checks",
+                    "path",
+                    "the instructor's checks (docs/grading.md)",
+                    metavar="CHECKS.toml",
+                    required=True,
+                ),
+                Flag(
+                    "--out",
+                    "out",
+                    "path",
+                    "where each student's results.json and junit.xml, grades.csv and class.html go",
+                ),
+                Flag("--gradescope", "gradescope", "path", "one submission's results.json, where Gradescope wants it"),
+                Flag("--jobs", "jobs", "positive", "checks run at once, each in its own process", 1),
+                Flag("--timeout", "timeout", "above0", "seconds a check may take before it is stopped", 60.0, "S"),
+                Flag("--memory", "memory", "above0", "GiB of memory a check may allocate", 4.0, "GIB"),
+                Flag("--again", "again", "switch", "grade again the students already graded in --out"),
+                Flag("--json", "json", "path", "also write every student's results to this JSON file"),
+            ),
+            defaults_shown=True,
+        ),
+        Command(
             "plot",
             "draw a run's curves, divergence and confusion matrices into a PNG (no server)",
             (

@@ -1,0 +1,70 @@
+"""One check of one submission, run in its forked child: the judge's own API on the submission's code,
+its verdict turned into points and into what the student reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from compare.grade.checks import Check
+
+
+def target_in(check: Check, folder: Path) -> str:
+    """The check's target inside the submission: a relative file (``factory.py:make``, ``cs231n/layers.py``)
+    is the submission's; an absolute path (an instructor's factory) and a module name stay as they are."""
+    path, sep, name = check.target.rpartition(":") if ":" in check.target else (check.target, "", "")
+    if not Path(path).is_absolute() and (path.endswith(".py") or "/" in path):
+        path = str(folder / path)
+    return f"{path}{sep}{name}"
+
+
+def run(check: Check, folder: Path) -> dict:
+    """The check's result: {passed, score, output (markdown), tags (diagnosis codes), parts}."""
+    from compare import api
+
+    target = target_in(check, folder)
+    shown = lambda text: text.replace(f"{folder}/", "")  # the student's own paths, not the scratch copy's
+    if check.kind == "gradcheck":
+        options = dict(check.options)
+        model = {k: options.pop(k) for k in ("hidden", "loss", "output_activation") if k in options}
+        if model:  # the CLI's model flags are the API's spec
+            from compare.config import ModelSpec
+
+            hidden = model.pop("hidden", None)
+            spec = ModelSpec(
+                **({"hidden": ModelSpec.parse_hidden(str(hidden))} if hidden is not None else {}),
+                activation=options.get("activation", "relu"),
+                **model,
+            )
+            options["spec"] = spec
+        report = api.check_gradients(target, **options)
+        tags = [p.diagnosis["code"] for p in report.params if p.diagnosis]
+        if report.forward.get("diagnosis"):
+            tags.append(report.forward["diagnosis"]["code"])
+        return whole(check, report.ok, shown(str(report)), tags)
+    if check.kind == "optimcheck":
+        report = api.check_optimizer(target, **check.options)
+        tags = [report.diagnosis["code"]] if report.diagnosis else []
+        return whole(check, report.passed, shown(str(report)), tags)
+    if check.kind == "compare":
+        report = api.compare_training(target, **{"logdir": Path.cwd() / "runs", **check.options})
+        tags = [n.split(":", 1)[0] for n in report.to_dict().get("notes", []) if ":" in n[:40]]
+        return whole(check, report.ok, shown(str(report)), tags)
+    report = api.check_layers(target, **check.options)
+    share = check.points / max(1, len(report.results))  # partial credit: each layer its share
+    parts = [
+        {"layer": r.function, "verdict": r.verdict, "score": share if r.verdict == "AGREE" else 0.0}
+        for r in report.results
+    ]
+    tags = [r.diagnosis["code"] for r in report.results if r.verdict == "MISMATCH" and r.diagnosis]
+    result = whole(check, report.ok, shown(str(report)), tags)
+    result.update(score=sum(p["score"] for p in parts), parts=parts)
+    return result
+
+
+def whole(check: Check, passed: bool, text: str, tags: list[str]) -> dict:
+    return {
+        "passed": bool(passed),
+        "score": check.points if passed else 0.0,
+        "output": f"```\n{text}\n```",
+        "tags": sorted(set(tags)),
+    }
