@@ -327,3 +327,20 @@ def test_a_resume_on_an_edited_plugin_file_says_so(tiny_mnist, tmp_path, capsys)
         train_minimal(tiny_mnist, tmp_path, "--resume", tmp_path / "runs" / "r" / "checkpoints", "--epochs", "3") == 0
     )
     assert "changed since the checkpoint" not in capsys.readouterr().err
+
+
+def test_a_plugin_that_leaves_a_bias_gradient_out_trains_to_the_end(tmp_path, tiny_mnist, capsys):
+    """The docs say a parameter whose gradient a plug-in does not give is left alone; the epoch end's
+    diagnostics read every gradient and crashed on the missing one (KeyError: 'layer1.bias')."""
+    from compare.cli import main
+
+    target = cs231n_plugin(tmp_path, "")  # the example itself, its b1 gradient then dropped
+    path = Path(target.rsplit(":", 1)[0])
+    path.write_text(
+        path.read_text().replace(
+            "        return loss, grads\n", "        grads.pop('b1')\n        return loss, grads\n"
+        )
+    )
+    code = main(["train", "--impl", "manual", "--manual", target, "--epochs", "1", "--batch-size", "16", "--data-dir",
+                 str(tiny_mnist), "--logdir", str(tmp_path / "runs"), "--quiet", "--no-images"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
