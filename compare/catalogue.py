@@ -515,6 +515,22 @@ def l2_convention(
     return None
 
 
+def l2_layer_missing(
+    reported: float, logits, y, weights: list[np.ndarray], l2: float, l1: float, tol: float, loss: str = "cross-entropy"
+) -> tuple[float, int] | None:
+    """(convention, layer) when the learner's reported loss is its data loss plus the L2 term of every
+    layer but one (often the last, left out of the loop): the loss a notebook checks is wrong there."""
+    data = objective(logits, y, loss)
+    squares = [float(np.sum(np.asarray(w, np.float64) ** 2)) for w in weights]
+    absolute = float(sum(np.sum(np.abs(np.asarray(w, np.float64))) for w in weights))
+    for scale in L2_CONVENTIONS:
+        for k, left_out in enumerate(squares, start=1):
+            expected = data + scale * 0.5 * l2 * (sum(squares) - left_out) + l1 * absolute
+            if abs(reported - expected) <= tol * max(abs(reported), abs(expected), 1.0):
+                return scale, k
+    return None
+
+
 # --- the reported loss -------------------------------------------------------------------------
 CLIPS = (1e-7, 1e-8, 1e-10, 1e-12, 1e-15)
 

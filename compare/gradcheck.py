@@ -101,9 +101,12 @@ class GradReport:
 
     def __post_init__(self):
         fd_ok = self.fd is None or all(c.verdict == FD_OK for c in self.fd)
-        # the verdict rests on what the judge measures itself: the logits and every gradient; the
-        # reported loss is shown and diagnosed, never failed on its own
-        self.passed = all(p.passed for p in self.params) and self.logits["passed"] and fd_ok
+        # the verdict rests on what the judge measures itself: the logits and every gradient; the reported
+        # loss is shown and diagnosed, and fails only where it is the value a learner's notebook checks and
+        # a regularization term is missing from it (reg-loss-layer-missing)
+        self.passed = (
+            all(p.passed for p in self.params) and self.logits["passed"] and fd_ok and not self.loss.get("fails")
+        )
 
     @property
     def ok(self) -> bool:
@@ -210,10 +213,15 @@ def gradient_proof(
     m_logits = np.array(m_logits, copy=True)
     # a learner's own L2 term may be ½·λ·ΣW² or λ·ΣW² (both correct): read from its reported loss, and
     # the reference follows it, so its gradient is judged against the derivative of the term it has
-    l2_scale = 1.0
+    l2_scale, loss_layer_missing = 1.0, None
     if l2 and getattr(impl, "owns_l2", False):
         weights = [v for k, v in state.items() if k.endswith(".weight")]
-        l2_scale = catalogue.l2_convention(m_loss, m_logits, y, weights, l2, l1, TOLERANCE[dtype], spec.loss) or 1.0
+        found = catalogue.l2_convention(m_loss, m_logits, y, weights, l2, l1, TOLERANCE[dtype], spec.loss)
+        if found is None:  # a loss whose L2 term leaves a layer out: its convention is read from the rest
+            found, loss_layer_missing = catalogue.l2_layer_missing(
+                m_loss, m_logits, y, weights, l2, l1, TOLERANCE[dtype], spec.loss
+            ) or (None, None)
+        l2_scale = found or 1.0
     l2 = l2 * l2_scale
     penalty = torch_impl.WeightPenalty(l2, l1)
     t_loss, t_logits = torch_forward_backward(t_net, x.copy(), y.copy(), world, penalty, torch_impl.LOSSES[spec.loss]())
@@ -280,6 +288,17 @@ def gradient_proof(
         l1=l1,
         penalty=run_penalty,
     )
+    if loss_layer_missing is not None:  # the value a learner's notebook checks: failed, not noted
+        loss["diagnosis"] = dict(
+            code="reg-loss-layer-missing",
+            layer=f"layer{loss_layer_missing}",
+            message=(
+                f"layer{loss_layer_missing}'s weights are missing from the L2 term of your reported loss (often the "
+                f"last layer, left out of the loop); the rest follows {catalogue.L2_CONVENTIONS[l2_scale]}"
+            ),
+        )
+        loss["fails"] = True
+        notes = [n for n in notes if not n.startswith("reg-")]
     report = GradReport(
         dtype=dtype,
         tolerance=tol,

@@ -243,3 +243,22 @@ def test_compare_follows_the_plugins_l2_convention(convention, tmp_path, tiny_mn
     out = capsys.readouterr().out
     assert code == 0, out
     assert ("as λ·ΣW² (gradient 2λ·W" if convention == "full" else "as ½·λ·ΣW² (gradient λ·W)") in out
+
+
+@pytest.mark.parametrize("convention", ["half", "full"])
+def test_a_loss_that_leaves_the_last_layers_l2_term_out_fails_naming_it(convention, tmp_path):
+    """The loss a CS231n notebook checks: the last layer's ΣW² forgotten in the loss while the gradients are
+    right (it used to AGREE with a note). Planted by hand in the example's loop, in either convention."""
+    factor, grad = (
+        ("0.5 * self.reg", REG_GRAD)
+        if convention == "half"
+        else ("self.reg", 'grads[f"W{k}"] = x.T @ dout + 2 * self.reg * W')
+    )
+    edits = [(REG_LOSS, f"loss += {factor} * np.sum(W * W) if k < self.num_layers else 0.0")]
+    if convention == "full":
+        edits.append((REG_GRAD, grad))
+    r = proof(plugin(tmp_path, *edits), l2=0.05)
+    assert not r.passed
+    assert all(p.passed for p in r.params), [(p.name, p.diagnosis) for p in r.params if not p.passed]
+    d = r.loss["diagnosis"]
+    assert d["code"] == "reg-loss-layer-missing" and d["layer"] == "layer3", d
