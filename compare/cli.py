@@ -215,6 +215,16 @@ def cmd_bench(args, world) -> int:
     from compare.bench import bench_command
     from compare.report import format_bench
 
+    if args.grade:
+        from compare.bench.grading import grade_figures
+        from compare.bench.targets import grade_targets
+
+        figures = grade_figures(args.grade)
+        figures["targets"] = grade_targets(figures)
+        for t in figures["targets"]:
+            print(f"{'met' if t['met'] else 'MISSED':<7}{t['target']}: {t['text']}")
+        write_json(args.json, figures)
+        return EXIT_OK
     r = bench_command(
         batch_sizes=args.batch_sizes,
         dtypes=args.dtypes,

@@ -292,6 +292,13 @@ BENCH_FLAGS = (
     Flag("--device", "device", "text", "torch twin's device: auto, cpu, cuda or mps", "cpu"),
     Flag("--no-baseline", "no_baseline", "switch", "skip the slow DataLoader + ToTensor baseline"),
     Flag(
+        "--grade",
+        "grade",
+        "positive",
+        "time only `simplenet grade` on a synthetic class of N submissions against one command per check",
+        metavar="N",
+    ),
+    Flag(
         "--nproc",
         "nprocs",
         "text",

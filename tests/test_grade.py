@@ -202,3 +202,18 @@ def test_one_submission_for_gradescope_with_an_assignment_1_net(tmp_path):
     payload = json.loads(results.read_text())
     jsonschema.validate(payload, GRADESCOPE_SCHEMA)
     assert payload["score"] == 10 and payload["tests"][0]["status"] == "passed", payload
+
+
+def test_the_grading_benchmarks_class_and_targets(tmp_path):
+    """bench --grade's synthetic class (its timing is the benchmark's, never a test's)."""
+    from compare.bench.grading import make_class
+    from compare.bench.targets import grade_targets
+    from compare.grade import read_checks
+
+    subs = make_class(tmp_path, 4)
+    assert sorted(p.name for p in subs.iterdir()) == ["s000", "s001", "s002", "s003"]
+    assert "< p) / 1 " in (subs / "s000" / "layers.py").read_text()  # every third planted
+    assert "< p) / 1 " not in (subs / "s001" / "layers.py").read_text()
+    assert [c.kind for c in read_checks(tmp_path / "checks.toml")] == ["layercheck", "optimcheck", "gradcheck"]
+    met = grade_targets({"ratio": 0.05, "overhead_per_submission_seconds": 0.4})
+    assert [t["met"] for t in met] == [True, False]

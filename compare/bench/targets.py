@@ -116,3 +116,24 @@ def targets(r: dict, batch_sizes) -> list[dict]:
         if t["text"].endswith("×") and t["measured"] < 0:  # the ≥ target shown as a positive figure
             t["text"] = f"{-t['measured']:.1f}×"
     return out
+
+
+def grade_targets(g: dict) -> list[dict]:
+    """``bench --grade``'s targets (issue 33): a class graded in ≤ 1/10 of one command per check, and
+    ≤ 0.3 s a submission beyond its checks' own time."""
+    return [
+        {
+            "target": "simplenet grade ≤ 0.1× the same checks one command each",
+            "measured": g["ratio"],
+            "limit": 0.1,
+            "met": g["ratio"] <= 0.1,
+            "text": f"{g['ratio']:.3f}×",
+        },
+        {
+            "target": "≤ 0.3 s a submission beyond its checks",
+            "measured": g["overhead_per_submission_seconds"],
+            "limit": 0.3,
+            "met": g["overhead_per_submission_seconds"] <= 0.3,
+            "text": f"{g['overhead_per_submission_seconds']:.2f} s",
+        },
+    ]

@@ -37,11 +37,15 @@ def warm() -> None:
     """Everything a check imports, imported once here so that each child starts at once; no torch
     computation runs in this process (a fork after one could deadlock the child's thread pool)."""
     import torch  # noqa: F401
+    import torch._dynamo  # noqa: F401 - torch.optim's first step imports it (and sympy): 1 s a child otherwise
+    import torch.nn.functional  # noqa: F401
+    import torch.optim  # noqa: F401
 
     import compare.api  # noqa: F401
     import compare.gradcheck  # noqa: F401
     import compare.layercheck  # noqa: F401
     import compare.optimcheck  # noqa: F401
+    import manual.train  # noqa: F401
 
 
 def run_all(tasks: list[Task], *, jobs: int, timeout: float, memory_gib: float, scratch: Path, done) -> None:
