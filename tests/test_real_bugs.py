@@ -189,3 +189,11 @@ def test_its_relu_on_the_scores_twin_is_named_output_activation(tmp_path, capsys
                  "--manual", two_layer_net(tmp_path, source), "--json", str(tmp_path / "g.json")])  # fmt: skip
     report = json.loads((tmp_path / "g.json").read_text())
     assert code == 1 and report["forward"]["diagnosis"]["code"] == "output-activation", report["forward"]
+
+
+def test_a_net_of_another_width_is_told_the_hidden_flag_that_judges_it(tmp_path, capsys):
+    code = main(["gradcheck", "--random-data", "--manual", two_layer_net(tmp_path)])
+    line = capsys.readouterr().err.strip()
+    assert code == 2 and "parameter W3 is missing" in line
+    assert "its parameters say 784 → 128 → 64: judge it with --hidden 128" in line
+    assert "its output layer has 64 units where the data has 10 classes" in line

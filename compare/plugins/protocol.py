@@ -200,10 +200,34 @@ class Implementation:
         self.label, self.target, self.files = label, target, files
         self.wrong_verdict = WRONG_VERDICT.get(target, "PLUG-IN WRONG")
         self.sizes = [spec.in_features, *spec.hidden, spec.out_features]
-        self.slots: list[Slot] = self._slots()
+        try:
+            self.slots: list[Slot] = self._slots()
+        except PluginError as e:
+            hint = self.sizes_hint(obj, spec)
+            if hint and ("is missing" in str(e) or "extra parameter" in str(e)):
+                raise PluginError(f"{e}; {hint}", e.cause) from None
+            raise
         self.params: dict[str, manual.Parameter] = {}
         self.bound: dict[str, object] = {}
         self.penalty = self.run_penalty = manual.WeightPenalty()  # set by load()
+
+    @classmethod
+    def sizes_hint(cls, obj, spec: ModelSpec) -> str | None:
+        """What the object's own parameters say its layers are, and the flag that judges it as it is."""
+        try:
+            sizes = [int(v) for v in cls.layer_sizes(obj)]
+        except Exception:
+            return None
+        if len(sizes) < 2:
+            return None
+        hidden = ",".join(map(str, sizes[1:-1])) or "none"
+        out = (
+            f" (its output layer has {sizes[-1]} units where the data has {spec.out_features} classes: check the "
+            "sizes your factory passes on)"
+            if sizes[-1] != spec.out_features
+            else ""
+        )
+        return f"its parameters say {' → '.join(map(str, sizes))}: judge it with --hidden {hidden}{out}"
 
     # -- what each adapter supplies
     def _slots(self) -> list[Slot]:
