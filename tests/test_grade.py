@@ -217,3 +217,20 @@ def test_the_grading_benchmarks_class_and_targets(tmp_path):
     assert [c.kind for c in read_checks(tmp_path / "checks.toml")] == ["layercheck", "optimcheck", "gradcheck"]
     met = grade_targets({"ratio": 0.05, "overhead_per_submission_seconds": 0.4})
     assert [t["met"] for t in met] == [True, False]
+
+
+def test_the_instructors_deductions_price_each_diagnosis(tmp_path):
+    from compare.grade import read_checks
+    from compare.grade.execute import run
+
+    (tmp_path / "checks.toml").write_text(
+        CHECKS.replace("points = 13\n", 'points = 13\ndeductions = { "dropout-not-scaled" = 0.5 }\n', 1)
+    )
+    check = read_checks(tmp_path / "checks.toml")[0]
+    old, new = PLANTS["dropout-not-scaled"][0]
+    (tmp_path / "layers.py").write_text(LAYERS.replace(old, new))
+    result = run(check, tmp_path)
+    assert result["score"] == pytest.approx(12.5) and result["tags"] == ["dropout-not-scaled"]
+    old, new = PLANTS["running-var-eps"][0]  # not in the table: its layers lose their whole share
+    (tmp_path / "layers.py").write_text(LAYERS.replace(old, new))
+    assert run(check, tmp_path)["score"] == pytest.approx(11)

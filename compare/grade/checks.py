@@ -30,6 +30,7 @@ class Check:
     points: float
     visibility: str = "visible"
     options: dict = field(default_factory=dict)
+    deductions: dict = field(default_factory=dict)  # diagnosis code → the share of the points it costs (default 1)
 
 
 def read_checks(path: str | Path) -> list[Check]:
@@ -58,7 +59,7 @@ def read_checks(path: str | Path) -> list[Check]:
         where = f"{path}, check {i}" + (f" ({t.get('name')!r})" if isinstance(t, dict) and t.get("name") else "")
         if not isinstance(t, dict):
             raise ConfigError(f"{where}: not a table")
-        unknown = sorted(set(t) - {"name", "kind", "target", "options", "points", "visibility"})
+        unknown = sorted(set(t) - {"name", "kind", "target", "options", "points", "visibility", "deductions"})
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
         name, kind, target = t.get("name"), t.get("kind"), t.get("target")
@@ -82,5 +83,15 @@ def read_checks(path: str | Path) -> list[Check]:
             raise ConfigError(f"{where}: options must be a table, e.g. options = {{ l2 = 0.1 }}")
         options = {k.replace("-", "_"): v for k, v in options.items()}
         check_arguments(KINDS[kind], where, options)
-        checks.append(Check(name, kind, target, float(points), visibility, options))
+        deductions = t.get("deductions", {})
+        if not isinstance(deductions, dict) or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1 for v in deductions.values()
+        ):
+            raise ConfigError(
+                f"{where}: deductions must map diagnosis codes to the share of the points each costs, 0 to 1, "
+                'e.g. deductions = { "batch-sum" = 0.5 }'
+            )
+        checks.append(
+            Check(name, kind, target, float(points), visibility, options, {k: float(v) for k, v in deductions.items()})
+        )
     return checks

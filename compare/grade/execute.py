@@ -52,7 +52,13 @@ def run(check: Check, folder: Path) -> dict:
     report = api.check_layers(target, **check.options)
     share = check.points / max(1, len(report.results))  # partial credit: each layer its share
     parts = [
-        {"layer": r.function, "verdict": r.verdict, "score": share if r.verdict == "AGREE" else 0.0}
+        {
+            "layer": r.function,
+            "verdict": r.verdict,
+            "score": share
+            if r.verdict == "AGREE"
+            else share * kept(check, [r.diagnosis["code"]] if r.diagnosis else []),
+        }
         for r in report.results
     ]
     tags = [r.diagnosis["code"] for r in report.results if r.verdict == "MISMATCH" and r.diagnosis]
@@ -61,10 +67,18 @@ def run(check: Check, folder: Path) -> dict:
     return result
 
 
+def kept(check: Check, codes: list[str]) -> float:
+    """The share of the points a failing check keeps: none, unless every diagnosis found has a deduction
+    below 1 in the instructor's table (then it loses the largest of them)."""
+    if not codes or any(c not in check.deductions for c in codes):
+        return 0.0
+    return 1.0 - max(check.deductions[c] for c in codes)
+
+
 def whole(check: Check, passed: bool, text: str, tags: list[str]) -> dict:
     return {
         "passed": bool(passed),
-        "score": check.points if passed else 0.0,
+        "score": check.points if passed else check.points * kept(check, tags),
         "output": f"```\n{text}\n```",
         "tags": sorted(set(tags)),
     }
