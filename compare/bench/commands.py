@@ -36,8 +36,10 @@ def startup_figures(root: Path, log=print) -> dict:
     out = {"bare_import_torch": bare, "commands": {}}
     log(f"bare `import torch`: {bare:.2f}s")
     with tempfile.TemporaryDirectory() as tmp:
+        layers = str(Path(__file__).resolve().parents[2] / "examples" / "cs231n_layers.py")
         commands = {
             "gradcheck": ["gradcheck"],
+            "layercheck": ["layercheck", layers],
             "train --impl manual": ["train", "--impl", "manual"],
             "train --impl torch": ["train", "--impl", "torch"],
             "compare": ["compare"],
@@ -45,17 +47,18 @@ def startup_figures(root: Path, log=print) -> dict:
         for name, args in commands.items():
             js = Path(tmp) / "r.json"
             extra = ["--json", str(js)] + (
-                [] if name == "gradcheck" else ["--quiet", "--logdir", str(Path(tmp) / "runs")]
+                [] if name in ("gradcheck", "layercheck") else ["--quiet", "--logdir", str(Path(tmp) / "runs")]
             )
             imports = Path(tmp) / "imports"
-            seconds, t0, r = wall([sys.executable, "-c", probe, str(imports), *args, "--data-dir", str(root), *extra])
+            data = [] if name == "layercheck" else ["--data-dir", str(root)]  # layercheck needs no data
+            seconds, t0, r = wall([sys.executable, "-c", probe, str(imports), *args, *data, *extra])
             row = {
                 "wall": seconds,
                 "wall_x_import": seconds / bare,
                 "returncode": r.returncode,
                 "imported_torch": imports.read_text() == "True" if imports.exists() else None,
             }
-            if r.returncode == 0 and name != "gradcheck":
+            if r.returncode == 0 and name not in ("gradcheck", "layercheck"):
                 t = json.loads(js.read_text())["timing"]
                 row.update(
                     to_first_step=t["first_step_at"] - t0,

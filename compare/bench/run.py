@@ -205,6 +205,7 @@ def run_bench(
                 bare = samples[Figure("bare-manual", "float32", bs)]
                 s["bare_ratio"] = statistics.median(a / b for a, b in zip(bare, s["samples"]))
                 s["judging_us_per_step"] = statistics.median(a - b for a, b in zip(twin_samples, bare)) / steps * 1e6
+                s["judging_share"] = statistics.median((a - b) / b for a, b in zip(twin_samples, bare))  # of a step
             plain[f"{impl}/{bs}"] = s
             twin = epochs[Figure(impl, "float32", bs).key]
             twin["x_gemm_floor"] = twin["median"] / (floor["seconds_per_step"] * steps)

@@ -37,7 +37,24 @@ def targets(r: dict, batch_sizes) -> list[dict]:
         add(f"lockstep compare ≤ 1.15× the twins apart, batch {bs}", s["ratio"], 1.15)
     for key, s in r.get("plain_loops", {}).items():
         impl, bs = key.split("/")  # plain loops: "impl/batch"
-        add(f"{impl} twin ≤ 1.0× its plain-loop baseline, float32, batch {bs}", s["twin_ratio"], 1.0, "{:.2f}×")
+        if "bare_ratio" not in s:
+            add(f"{impl} twin ≤ 1.0× its plain-loop baseline, float32, batch {bs}", s["twin_ratio"], 1.0, "{:.2f}×")
+            continue
+        # issue 33's restatement: the twin's own code is targeted, judging it has a budget of its own, and the
+        # judged twin against the plain loop is reported (bench's log line and JSON), not targeted
+        add(
+            f"bare {impl} twin (its own code) ≤ 1.0× the plain loop, float32, batch {bs}",
+            s["bare_ratio"],
+            1.0,
+            "{:.2f}×",
+        )
+        if bs == "64":
+            add(
+                "judging ≤ 15% of a batch-64 step (per-step checks and the judge's own loss)",
+                s["judging_share"],
+                0.15,
+                "{:.0%}",
+            )
     for bs in r.get("gemm_floor", {}):
         limit = 2.0 if int(bs) >= 256 else 3.0
         for impl in ("manual", "torch"):
@@ -97,13 +114,9 @@ def targets(r: dict, batch_sizes) -> list[dict]:
             5.0,
             "{:.2f} µs",
         )
-    if "gradcheck" in cmds:
-        add(
-            "`simplenet gradcheck` wall ≤ 1.3× a bare `import torch`",
-            cmds["gradcheck"]["wall_x_import"],
-            1.3,
-            "{:.2f}×",
-        )
+    for name in ("gradcheck", "layercheck"):
+        if name in cmds:
+            add(f"`simplenet {name}` wall ≤ 1.3× a bare `import torch`", cmds[name]["wall_x_import"], 1.3, "{:.2f}×")
     worst_load = max(v["median"] for v in r["load_seconds"].values())
     add("MNIST load into memory ≤ 1 s (slowest twin/dtype)", worst_load, 1.0, "{:.2f}s")
     if r["device"].startswith("cuda"):
