@@ -19,15 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TINY = 1e-300
-
-
-def rel(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        return float("inf")
-    scale = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)), TINY)
-    return float(np.abs(a - b).max(initial=0.0)) / scale
+from compare.numerics import TINY, rel
 
 
 # --- activations: forward, derivative from (pre-activation z, output h) ----------------------

@@ -216,28 +216,12 @@ def cmd_bench(args, world) -> int:
     from compare.report import format_bench
 
     if args.grade:
-        from compare.bench.grading import grade_figures
-        from compare.bench.targets import grade_targets
+        from compare.bench.grading import grade_command
 
-        figures = grade_figures(args.grade)
-        figures["targets"] = grade_targets(figures)
-        for t in figures["targets"]:
-            print(f"{'met' if t['met'] else 'MISSED':<7}{t['target']}: {t['text']}")
-        write_json(args.json, figures)
-        return EXIT_OK
-    r = bench_command(
-        batch_sizes=args.batch_sizes,
-        dtypes=args.dtypes,
-        repeats=args.repeats,
-        device=args.device,
-        baseline=not args.no_baseline,
-        startup=not args.no_startup,
-        nprocs=args.nprocs,
-        data_dir=args.data_dir,
-        download=not args.no_download,
-        dataset=args.dataset,
-        quiet=args.quiet,
-    )
+        return grade_command(args.grade, args.json)
+    given = {k: getattr(args, k) for k in ("batch_sizes", "dtypes", "repeats", "device", "nprocs", "data_dir")}
+    skips = dict(baseline=not args.no_baseline, startup=not args.no_startup, download=not args.no_download)
+    r = bench_command(**given, **skips, dataset=args.dataset, quiet=args.quiet)
     print(format_bench(r))
     write_json(args.json, r)
     return EXIT_OK

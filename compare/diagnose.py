@@ -24,13 +24,9 @@ import re
 
 import numpy as np
 
-TINY = 1e-300
+from compare.numerics import rel
+
 FACTOR_RTOL = 1e-4  # how close c must be to N, 1/N or −1 to be named as such
-
-
-def rel(a: np.ndarray, b: np.ndarray) -> float:
-    scale = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)), TINY)
-    return float(np.abs(a - b).max(initial=0.0)) / scale
 
 
 def layer_of(name: str) -> int:

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from compare.errors import NonFiniteLoss
+from compare.numerics import rel as rel_err
 from compare.verdicts import GRADCHECK
 
 
@@ -117,14 +118,6 @@ def departure(twins, batches: list[np.ndarray], dtype: str, histories: dict, jud
         "chaotic": found["agree"] and own_optimizer is None,
         "optimizer": own_optimizer,
     }
-
-
-def rel_err(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or not (np.isfinite(a).all() and np.isfinite(b).all()):
-        return math.inf
-    scale = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)), 1e-300)
-    return float(np.abs(a - b).max(initial=0.0)) / scale
 
 
 def chaos_note(chaos: dict) -> str:

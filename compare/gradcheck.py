@@ -23,17 +23,12 @@ from compare.diagnose import diagnose, layer_of, worst_elements
 from compare.distributed import SINGLE, World
 from compare.errors import ConfigError
 from compare.faults import inject
+from compare.numerics import TINY
+from compare.numerics import rel as max_rel_err
 from compare.plugins import Implementation, check_finite
 from compare.twins import build_manual, build_torch, initial_state
 from compare.verdicts import FD_ATOL, FD_RTOL, H
 from compare.verdicts import GRADCHECK as TOLERANCE  # rel(manual, autograd) by dtype
-
-TINY = 1e-300
-
-
-def max_rel_err(a: np.ndarray, b: np.ndarray) -> float:
-    scale = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)), TINY)
-    return float(np.abs(a - b).max(initial=0.0)) / scale
 
 
 @dataclass

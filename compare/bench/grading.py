@@ -101,3 +101,16 @@ def grade_figures(n: int = 20, log=print) -> dict:
         f"{checks_alone:.2f}s in a warm process: {out['overhead_per_submission_seconds']:.2f}s beyond them (target ≤ 0.3)"
     )
     return out
+
+
+def grade_command(n: int, json_path: str | None) -> int:
+    """``simplenet bench --grade N``: the figures, the targets met or missed, the JSON."""
+    from compare.bench.targets import grade_targets
+    from compare.process import write_json
+
+    figures = grade_figures(n)
+    figures["targets"] = grade_targets(figures)
+    for t in figures["targets"]:
+        print(f"{'met' if t['met'] else 'MISSED':<7}{t['target']}: {t['text']}")
+    write_json(json_path, figures)
+    return 0

@@ -9,12 +9,12 @@ from torch's functional ops in the course's conventions, or with a catalogue bug
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from compare.numerics import rel as rel_err
 from compare.plugins import PluginError, call_learner
 
 RTOL = 1e-8
@@ -89,19 +89,6 @@ class LayerResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def rel_err(mine, ref) -> float:
-    """max |mine − ref| relative to the larger magnitude; inf for another shape or any NaN or inf."""
-    try:
-        a = np.asarray(mine, dtype=np.float64)
-    except (TypeError, ValueError):
-        return math.inf
-    b = np.asarray(ref, dtype=np.float64)
-    if a.shape != b.shape or not (np.isfinite(a).all() and np.isfinite(b).all()):
-        return math.inf
-    scale = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)), 1e-300)
-    return float(np.abs(a - b).max(initial=0.0)) / scale
 
 
 def first_wrong(mine, ref) -> str:

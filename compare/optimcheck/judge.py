@@ -1,0 +1,219 @@
+"""The judge: the plug-in's trajectory against torch.optim's, step by step, and where they part the bug
+re-enacted; the report."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from compare.errors import ConfigError
+from compare.numerics import rel
+from compare.optimcheck.rules import VARIANTS, reference, torch_trajectory
+from compare.optimcheck.styles import SHAPES, NNFSOptimizer, load
+from compare.verdicts import OPTIMCHECK as TOLERANCE
+
+
+@dataclass
+class OptimReport:
+    plugin: str
+    style: str
+    rule: str
+    steps: int
+    dtype: str
+    tolerance: float
+    mapping: list[str]
+    worst: dict
+    first_divergence: dict | None
+    state: dict
+    diagnosis: dict | None
+    verdict: str = field(default="AGREE")
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict in ("AGREE", "VARIANT")
+
+    ok = passed
+
+    def __str__(self) -> str:
+        return format_report(self)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "passed": self.passed}
+
+
+def check(
+    target: str,
+    *,
+    steps: int = 50,
+    dtype: str = "float64",
+    seed: int = 0,
+    overrides: dict | None = None,
+    shapes: dict = SHAPES,
+) -> OptimReport:
+    """Apply the plug-in's optimizer and torch.optim's to the same parameters and gradients for ``steps``
+    steps; compare parameters and state after each; diagnose where they part."""
+    if steps < 1:
+        raise ConfigError(f"--steps {steps} must be at least 1")
+    opt = load(target, overrides or {})
+    tol = TOLERANCE[dtype]
+    rng = np.random.default_rng(seed)
+    init = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+    grads_seq = [{k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()} for _ in range(steps)]
+    lr_at = opt.lr_at if isinstance(opt, NNFSOptimizer) and opt.decay else None
+    theirs = {k: v.copy() for k, v in init.items()}
+    trajectory = []
+    for grads in grads_seq:
+        opt.step(theirs, {k: g.copy() for k, g in grads.items()})
+        # the state as it is after this step: copies (the nnfs book's Adagrad adds to its cache in place)
+        trajectory.append(({k: v.copy() for k, v in theirs.items()}, copy.deepcopy(opt.state())))
+    truth = torch_trajectory(opt.rule, opt.hyper, init, grads_seq, lr_at)
+    worst = {"rel_err": 0.0, "step": 0, "parameter": None}
+    first = None
+    state_err: dict[str, float] = {}
+    for t, ((mine, my_state), (ref, ref_state)) in enumerate(zip(trajectory, truth), start=1):
+        for k in shapes:
+            e = rel(mine[k], ref[k])
+            if e > worst["rel_err"]:
+                worst = {"rel_err": e, "step": t, "parameter": k}
+            if first is None and e > tol:
+                first = {
+                    "step": t,
+                    "parameter": k,
+                    "rel_err": e,
+                    "state": diverged_state(my_state.get(k, {}), ref_state.get(k, {}), opt, tol),
+                }
+        for k, pieces in my_state.items():
+            for name, value in pieces.items():
+                e = state_error(name, value, ref_state.get(k, {}), opt)
+                if e is not None:
+                    state_err[name] = max(state_err.get(name, 0.0), e)
+    report = OptimReport(
+        plugin=target,
+        style=opt.style,
+        rule=opt.rule,
+        steps=steps,
+        dtype=dtype,
+        tolerance=tol,
+        mapping=opt.mapping(),
+        worst=worst,
+        first_divergence=first,
+        state=state_err,
+        diagnosis=None,
+    )
+    if first is None:
+        return report
+    bad = non_finite(trajectory[first["step"] - 1][0], truth[first["step"] - 1][0], first)
+    if bad is not None:
+        report.diagnosis, report.verdict = bad, "MISMATCH"
+        return report
+    mine_seq = [m for m, _ in trajectory]
+    for variant in VARIANTS:
+        if opt.rule not in variant.rules:
+            continue
+        re = reference(opt.rule, opt.hyper, init, grads_seq, variant.code, lr_at)
+        if all(
+            rel(m[k], r[k]) <= max(tol, 1e-10 if dtype == "float64" else tol)
+            for m, r in zip(mine_seq, re)
+            for k in shapes
+        ):
+            report.diagnosis = {"code": variant.code, "message": variant.message, "equivalent": variant.equivalent}
+            report.verdict = "VARIANT" if variant.equivalent else "MISMATCH"
+            return report
+    report.diagnosis = {
+        "code": "unexplained",
+        "message": "no known optimizer bug reproduces your trajectory; "
+        "compare your update line by line with torch.optim's (docs/plugins.md, Check your optimizer)",
+    }
+    report.verdict = "MISMATCH"
+    return report
+
+
+def non_finite(mine: dict, ref: dict, first: dict) -> dict | None:
+    """The diagnosis when the first divergence is a NaN or inf (in the plug-in's parameters or torch's)."""
+    k, t = first["parameter"], first["step"]
+    for side, values in (("your update rule", mine[k]), ("torch.optim", ref[k])):
+        a = np.asarray(values, dtype=np.float64)
+        if a.shape == np.shape(ref[k]) and not np.isfinite(a).all():
+            kind = "NaN" if np.isnan(a).any() else "inf"
+            where = [int(i) for i in np.unravel_index(int(np.flatnonzero(~np.isfinite(a))[0]), a.shape)]
+            return {
+                "code": "non-finite",
+                "message": f"{side} wrote {kind} into {k}{where} at step {t}"
+                + (
+                    "; torch's stays finite"
+                    if side == "your update rule"
+                    else "; the inputs are too large for this rule"
+                )
+                + " - a NaN or inf is never within tolerance",
+                "equivalent": False,
+            }
+    return None
+
+
+def expected_forms(name: str, ref: dict, opt) -> list:
+    """torch's value of the plug-in's state ``name`` (torch's name), in each form the plug-in may keep it:
+    a velocity v = μv − lr·g (CS231n, the book) is −lr·b of torch's b = μb + g at a constant learning rate."""
+    if name not in ref:
+        return []
+    value = ref[name]
+    if name == "momentum_buffer":
+        return [-opt.hyper["lr"] * value, value]
+    return [value]
+
+
+def state_error(name: str, value, ref: dict, opt) -> float | None:
+    forms = expected_forms(name, ref, opt)
+    return min(rel(value, f) for f in forms) if forms else None
+
+
+def diverged_state(mine: dict, ref: dict, opt, tol: float) -> str | None:
+    for name, value in mine.items():
+        e = state_error(name, value, ref, opt)
+        if e is not None and e > max(tol, 1e-10):
+            return f"{name} ({_plain(value)} where torch has {_plain(expected_forms(name, ref, opt)[0])})"
+    return None
+
+
+def _plain(v) -> str:
+    a = np.asarray(v, dtype=np.float64)
+    return f"{float(a):g}" if a.ndim == 0 else f"max |·| {np.abs(a).max():.3g}"
+
+
+def format_report(r: OptimReport) -> str:
+    torch_cls = {"sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adam": "Adam"}[r.rule]
+    lines = [
+        f"plug-in optimizer: {r.plugin} ({r.style}) ↔ torch.optim.{torch_cls}",
+        *[f"  {m}" for m in r.mapping],
+        f"optimcheck: {r.steps} steps, {r.dtype}, {len(SHAPES)} parameters, random N(0,1) parameters and "
+        f"gradients, tolerance {r.tolerance:.0e}",
+    ]
+    w = r.worst
+    lines.append(
+        "parameters: identical to torch's at every step"
+        if not w["rel_err"]
+        else f"parameters: worst relative error {w['rel_err']:.2e} (step {w['step']}, {w['parameter']})"
+    )
+    for name, e in sorted(r.state.items()):
+        lines.append(f"state {name}: worst relative error {e:.2e}")
+    if r.first_divergence:
+        f = r.first_divergence
+        lines.append(
+            f"first divergence: step {f['step']}, {f['parameter']} (relative error {f['rel_err']:.2e})"
+            + (f"; the state that diverged: {f['state']}" if f["state"] else "")
+        )
+    if r.diagnosis:
+        lines.append(f"diagnosis [{r.diagnosis['code']}]: {r.diagnosis['message']}")
+    lines.append("")
+    lines.append(
+        {
+            "AGREE": f"verdict: AGREE - every step within {r.tolerance:.0e} of torch.optim.{torch_cls}",
+            "VARIANT": f"verdict: VARIANT - an equivalent form of torch.optim.{torch_cls}, not a bug",
+            "MISMATCH": f"verdict: MISMATCH - your {r.rule} differs from torch.optim.{torch_cls}",
+        }[r.verdict]
+    )
+    return "\n".join(lines)
+
+
+__all__ = ["check", "format_report", "load", "reference", "VARIANTS", "OptimReport"]

@@ -1,0 +1,163 @@
+"""torch.optim's rules as the judge applies them: torch itself (``torch_trajectory``), and the same rules
+re-enacted in NumPy with each known bug planted (``reference``, ``VARIANTS``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+# --- torch's rules, and the bugs, re-enacted in NumPy -------------------------------------------
+@dataclass(frozen=True)
+class Variant:
+    code: str
+    rules: tuple[str, ...]
+    message: str
+    equivalent: bool = False  # a correct form that differs from torch's only in rounding or eps
+
+
+VARIANTS = [
+    Variant(
+        "cs231n-momentum-form",
+        ("sgd",),
+        "v = μv − lr·dw, w += v: CS231n's momentum form, equal to torch's "
+        "b = μb + g, w −= lr·b under a constant learning rate",
+        equivalent=True,
+    ),
+    Variant(
+        "adam-efficient-form",
+        ("adam",),
+        'Adam\'s "efficient" form (Kingma & Ba, sec. 2): lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ), '
+        "w −= lr_t·m/(√v + ε) - it differs from torch.optim.Adam only in where ε enters (ε·√(1−β₂ᵗ) in "
+        "torch's terms); a variant, not a bug",
+        equivalent=True,
+    ),
+    Variant(
+        "adam-no-bias-correction",
+        ("adam",),
+        "no bias correction: m and v are used as they are, not divided by (1 − β₁ᵗ) and (1 − β₂ᵗ)",
+    ),
+    Variant(
+        "adam-step-count-late",
+        ("adam",),
+        "the bias correction is one step late: t is incremented before "
+        "use from a default of 1 (t = 2 at the first step), where torch uses t = 1",
+    ),
+    Variant(
+        "adam-step-count-fixed",
+        ("adam",),
+        "the step count never changes: the bias correction is that of one fixed step (t stays where it started) "
+        "at every step",
+    ),
+    Variant(
+        "eps-inside-sqrt",
+        ("adam", "rmsprop"),
+        "ε is added inside the square root (√(v + ε)), where torch adds it outside (√v + ε)",
+    ),
+    Variant(
+        "state-not-stored",
+        ("sgd", "rmsprop", "adam"),
+        "the state (velocity, cache or moments) is never written back: each step starts from zeros again",
+    ),
+    Variant(
+        "nesterov-instead-of-classic",
+        ("sgd",),
+        "Nesterov momentum where classic momentum belongs (w += −μ·v_prev + (1 + μ)·v)",
+    ),
+    Variant("momentum-lr-twice", ("sgd",), "the learning rate is applied twice: v = μv + lr·dw, then w −= lr·v"),
+]
+
+
+def reference(rule: str, hyper: dict, params: dict, grads_seq: list[dict], variant: str = "", lr_at=None) -> list[dict]:
+    """torch's ``rule`` (or a variant of it) applied to copies of ``params`` over ``grads_seq``; the
+    parameters after every step.  ``lr_at(t)`` gives a per-step learning rate (the nnfs decay)."""
+    w = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+    state = {k: {} for k in w}
+    out = []
+    for t, grads in enumerate(grads_seq, start=1):
+        lr = lr_at(t) if lr_at else hyper["lr"]
+        for k, g in grads.items():
+            g = np.asarray(g, dtype=np.float64)
+            s = state[k] if variant != "state-not-stored" else {}
+            if rule == "sgd":
+                mu = hyper.get("momentum", 0.0)
+                if not mu:
+                    w[k] -= lr * g
+                    continue
+                b = s.get("b")
+                if variant == "nesterov-instead-of-classic":
+                    prev = s.get("v", np.zeros_like(g))
+                    v = mu * prev - lr * g
+                    w[k] += -mu * prev + (1 + mu) * v
+                    s["v"] = v
+                elif variant == "momentum-lr-twice":
+                    b = lr * g if b is None else mu * b + lr * g
+                    w[k] -= lr * b
+                    s["b"] = b
+                elif variant == "cs231n-momentum-form" or variant == "state-not-stored":
+                    v = mu * s.get("v", np.zeros_like(g)) - lr * g
+                    w[k] += v
+                    s["v"] = v
+                else:
+                    b = g.copy() if b is None else mu * b + g
+                    w[k] -= lr * b
+                    s["b"] = b
+            elif rule in ("rmsprop", "adagrad"):
+                cache = s.get("cache", np.zeros_like(g))
+                alpha = hyper.get("alpha", 0.99)
+                cache = cache + g * g if rule == "adagrad" else alpha * cache + (1 - alpha) * g * g
+                denom = np.sqrt(cache + hyper["eps"]) if variant == "eps-inside-sqrt" else np.sqrt(cache) + hyper["eps"]
+                w[k] -= lr * g / denom
+                s["cache"] = cache
+            elif rule == "adam":
+                b1, b2, eps = hyper["beta1"], hyper["beta2"], hyper["eps"]
+                step = s.get("t", 0) + 1
+                used = {"adam-step-count-late": step + 1, "adam-step-count-fixed": 1}.get(variant, step)
+                m = b1 * s.get("m", np.zeros_like(g)) + (1 - b1) * g
+                v = b2 * s.get("v", np.zeros_like(g)) + (1 - b2) * g * g
+                if variant == "adam-no-bias-correction":
+                    w[k] -= lr * m / (np.sqrt(v) + eps)
+                elif variant == "adam-efficient-form":
+                    w[k] -= lr * math.sqrt(1 - b2**used) / (1 - b1**used) * m / (np.sqrt(v) + eps)
+                elif variant == "eps-inside-sqrt":
+                    w[k] -= lr * (m / (1 - b1**used)) / np.sqrt(v / (1 - b2**used) + eps)
+                else:  # torch: θ −= (lr/(1−β₁ᵗ))·m/(√v/√(1−β₂ᵗ) + ε)
+                    w[k] -= (lr / (1 - b1**used)) * (m / (np.sqrt(v) / math.sqrt(1 - b2**used) + eps))
+                s.update(m=m, v=v, t=step)
+        out.append({k: v.copy() for k, v in w.items()})
+    return out
+
+
+def torch_trajectory(rule: str, hyper: dict, params: dict, grads_seq: list[dict], lr_at=None):
+    """torch.optim itself over the same stream: parameters and state after every step."""
+    import torch
+
+    tensors = {k: torch.tensor(np.array(v, dtype=np.float64), requires_grad=True) for k, v in params.items()}
+    kw = {
+        "sgd": lambda: dict(momentum=hyper.get("momentum", 0.0)),
+        "rmsprop": lambda: dict(alpha=hyper.get("alpha", 0.99), eps=hyper["eps"]),
+        "adagrad": lambda: dict(eps=hyper["eps"]),
+        "adam": lambda: dict(betas=(hyper["beta1"], hyper["beta2"]), eps=hyper["eps"]),
+    }[rule]()
+    cls = {
+        "sgd": torch.optim.SGD,
+        "rmsprop": torch.optim.RMSprop,
+        "adagrad": torch.optim.Adagrad,
+        "adam": torch.optim.Adam,
+    }[rule]
+    opt = cls(list(tensors.values()), lr=hyper["lr"], foreach=False, **kw)
+    out = []
+    for t, grads in enumerate(grads_seq, start=1):
+        if lr_at is not None:
+            opt.param_groups[0]["lr"] = lr_at(t)
+        for k, q in tensors.items():
+            q.grad = torch.tensor(np.array(grads[k], dtype=np.float64))
+        opt.step()
+        state = {}
+        for k, q in tensors.items():
+            s = opt.state[q]
+            state[k] = {n: (float(v) if v.ndim == 0 else v.detach().numpy().copy()) for n, v in s.items()}
+        out.append(({k: q.detach().numpy().copy() for k, q in tensors.items()}, state))
+    return out
