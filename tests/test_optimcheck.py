@@ -452,3 +452,38 @@ def test_state_updated_in_place_is_compared_step_by_step():
 
     report = check(str(Path(__file__).resolve().parents[1] / "examples" / "nnfs_optim.py") + ":Optimizer_Adagrad")
     assert report.verdict == "AGREE" and report.state["sum"] <= 1e-12, report.state
+
+
+# --- bugs with a value, and a wrong bias correction (issue 29), planted by hand in the example's adam ---
+EXAMPLE_OPTIM = (Path(__file__).resolve().parents[1] / "examples" / "cs231n_optim.py").read_text()
+
+
+@pytest.mark.parametrize(
+    "edits, code, value, says",
+    [
+        (
+            [('m_hat = config["m"] / (1 - b1 ** config["t"])', 'm_hat = config["m"] / (1 - (1 - b1) ** config["t"])'),
+             ('v_hat = config["v"] / (1 - b2 ** config["t"])', 'v_hat = config["v"] / (1 - (1 - b2) ** config["t"])')],
+            "adam-bias-correction-wrong", None, "1 − (1 − β)ᵗ",
+        ),
+        (
+            [('np.sqrt(v_hat) + config["epsilon"]', "np.sqrt(v_hat) + 1e-7")],
+            "eps-ignored", 1e-7, "your update uses ε = 1e-07",
+        ),
+        (
+            [('config.setdefault("t", 0)', 'config.setdefault("t", 5)'), ('config["t"] += 1 ', 'config["t"] += 0 ')],
+            "adam-step-count-fixed", 5, "that of step 5 at every step",
+        ),
+    ],
+)  # fmt: skip
+def test_bugs_with_a_value_are_named_with_it(edits, code, value, says, tmp_path):
+    text = EXAMPLE_OPTIM
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    (tmp_path / "optim.py").write_text(text)
+    report = check(f"{tmp_path / 'optim.py'}:adam", steps=30)
+    assert report.verdict == "MISMATCH" and report.diagnosis["code"] == code, report.diagnosis
+    assert report.diagnosis.get("value") == value and says in report.diagnosis["message"], report.diagnosis
+    if code == "eps-ignored":
+        assert any("your update uses ε = 1e-07" in line for line in report.mapping), report.mapping

@@ -112,15 +112,25 @@ def check(
     for variant in VARIANTS:
         if opt.rule not in variant.rules:
             continue
-        re = reference(opt.rule, opt.hyper, init, grads_seq, variant.code, lr_at)
-        if all(
-            rel(m[k], r[k]) <= max(tol, 1e-10 if dtype == "float64" else tol)
-            for m, r in zip(mine_seq, re)
-            for k in shapes
-        ):
-            report.diagnosis = {"code": variant.code, "message": variant.message, "equivalent": variant.equivalent}
-            report.verdict = "VARIANT" if variant.equivalent else "MISMATCH"
-            return report
+        for planted, value in variant.plantings():
+            if variant.code == "eps-ignored" and value == opt.hyper.get("eps"):
+                continue  # that is the ε the config gives: not this bug
+            re = reference(opt.rule, opt.hyper, init, grads_seq, planted, lr_at)
+            if all(
+                rel(m[k], r[k]) <= max(tol, 1e-10 if dtype == "float64" else tol)
+                for m, r in zip(mine_seq, re)
+                for k in shapes
+            ):
+                message = variant.message.replace("{value}", f"{value:g}" if value is not None else "")
+                report.diagnosis = {"code": variant.code, "message": message, "equivalent": variant.equivalent}
+                if value is not None:
+                    report.diagnosis["value"] = value
+                if variant.code == "eps-ignored":  # the mapping says what is really used
+                    report.mapping = [
+                        m + f" (your update uses ε = {value:g})" if "eps" in m else m for m in report.mapping
+                    ]
+                report.verdict = "VARIANT" if variant.equivalent else "MISMATCH"
+                return report
     report.diagnosis = {
         "code": "unexplained",
         "message": "no known optimizer bug reproduces your trajectory; "

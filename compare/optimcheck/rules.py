@@ -16,6 +16,11 @@ class Variant:
     rules: tuple[str, ...]
     message: str
     equivalent: bool = False  # a correct form that differs from torch's only in rounding or eps
+    values: tuple = ()  # a bug with a value (the ε really used, where t is fixed): each tried, the one found said
+
+    def plantings(self) -> list[tuple[str, object]]:
+        """(what ``reference`` is given, the value) for each way this bug can be planted."""
+        return [(f"{self.code}={v!r}", v) for v in self.values] or [(self.code, None)]
 
 
 VARIANTS = [
@@ -48,8 +53,19 @@ VARIANTS = [
     Variant(
         "adam-step-count-fixed",
         ("adam",),
-        "the step count never changes: the bias correction is that of one fixed step (t stays where it started) "
-        "at every step",
+        "the step count never changes: the bias correction is that of step {value} at every step",
+        values=(1, 2, 3, 5, 10, 100, 1000),
+    ),
+    Variant(
+        "adam-bias-correction-wrong",
+        ("adam",),
+        "the bias correction divides by 1 − (1 − β)ᵗ where torch divides by 1 − βᵗ (β₁ for m, β₂ for v)",
+    ),
+    Variant(
+        "eps-ignored",
+        ("adam", "rmsprop", "adagrad"),
+        "the ε given in the config is not the one used: your update uses ε = {value}",
+        values=(1e-7, 1e-8, 1e-6, 1e-10, 1e-5, 1e-4, 0.0),
     ),
     Variant(
         "eps-inside-sqrt",
@@ -73,6 +89,11 @@ VARIANTS = [
 def reference(rule: str, hyper: dict, params: dict, grads_seq: list[dict], variant: str = "", lr_at=None) -> list[dict]:
     """torch's ``rule`` (or a variant of it) applied to copies of ``params`` over ``grads_seq``; the
     parameters after every step.  ``lr_at(t)`` gives a per-step learning rate (the nnfs decay)."""
+    variant, _, value = variant.partition("=")
+    if value:  # a bug with a value: the ε really used, or where the step count is fixed
+        value = float(value)
+        if variant == "eps-ignored":
+            hyper = {**hyper, "eps": value}
     w = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     state = {k: {} for k in w}
     out = []
@@ -114,11 +135,13 @@ def reference(rule: str, hyper: dict, params: dict, grads_seq: list[dict], varia
             elif rule == "adam":
                 b1, b2, eps = hyper["beta1"], hyper["beta2"], hyper["eps"]
                 step = s.get("t", 0) + 1
-                used = {"adam-step-count-late": step + 1, "adam-step-count-fixed": 1}.get(variant, step)
+                used = {"adam-step-count-late": step + 1, "adam-step-count-fixed": int(value or 1)}.get(variant, step)
                 m = b1 * s.get("m", np.zeros_like(g)) + (1 - b1) * g
                 v = b2 * s.get("v", np.zeros_like(g)) + (1 - b2) * g * g
                 if variant == "adam-no-bias-correction":
                     w[k] -= lr * m / (np.sqrt(v) + eps)
+                elif variant == "adam-bias-correction-wrong":
+                    w[k] -= lr * (m / (1 - (1 - b1) ** used)) / (np.sqrt(v / (1 - (1 - b2) ** used)) + eps)
                 elif variant == "adam-efficient-form":
                     w[k] -= lr * math.sqrt(1 - b2**used) / (1 - b1**used) * m / (np.sqrt(v) + eps)
                 elif variant == "eps-inside-sqrt":
