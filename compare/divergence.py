@@ -62,6 +62,7 @@ def loss_growth(histories: dict) -> tuple[float | None, float | None]:
 
 
 UPDATE_TOLERANCE = 1e-4  # relative: the optimizers' states drifted with the parameters (~1e-8 when they part)
+FLOAT32_PARTING = 1e-4  # a float32 run's per-step losses this far apart: the probe looks for a real cause there
 
 
 def resync(twins, batches: list[np.ndarray], dtype: str, update: bool = True) -> dict:
@@ -72,10 +73,13 @@ def resync(twins, batches: list[np.ndarray], dtype: str, update: bool = True) ->
     state = {k: np.array(v, dtype=np.float64) for k, v in torch_twin.params().items()}
     tol = GRADCHECK[dtype]
     worst = {"gradients": (0.0, None), "update": (0.0, None)}
+    first_wrong = None  # (rows, the hand-written side's logits and gradients) of the first batch that differs
     for rows in batches:
         t_grads, t_logits, t_moved = torch_twin.probe(state, rows, update)
         m_grads, m_logits, m_moved = hand.probe(state, rows, update)
         pairs = {"logits": (m_logits, t_logits), **{k: (m_grads.get(k), g) for k, g in t_grads.items()}}
+        if first_wrong is None and any(rel_err(m, t) > tol for m, t in pairs.values() if m is not None):
+            first_wrong = (rows, m_logits, m_grads)
         for kind, found in (
             ("gradients", pairs),
             ("update", {f"update of {k}": (m_moved.get(k), d) for k, d in t_moved.items()}),
@@ -90,7 +94,9 @@ def resync(twins, batches: list[np.ndarray], dtype: str, update: bool = True) ->
     else:
         err, at, limit = u_err, u_at, UPDATE_TOLERANCE
     agree = g_err <= tol and (not update or u_err <= UPDATE_TOLERANCE)
+    cause = catalogue_cause(hand, state, first_wrong, tol) if first_wrong is not None else None
     return {
+        "cause": cause,
         "gradients_rel_err": g_err,
         "update_rel_err": u_err if update else None,
         "parameter": at,
@@ -101,13 +107,32 @@ def resync(twins, batches: list[np.ndarray], dtype: str, update: bool = True) ->
     }
 
 
+def catalogue_cause(hand, state: dict, wrong, tol: float) -> dict | None:
+    """What gradcheck would name, at the parameters and on the batch where the twins' logits or gradients
+    differ: the gradient catalogue's forward and backward bugs re-enacted there (SimpleNet's own shape)."""
+    from compare import catalogue
+
+    spec = hand.cfg.spec
+    if not spec.plain:
+        return None
+    rows, logits, grads = wrong
+    x, y = np.asarray(hand.x_train[rows], dtype=np.float64), np.asarray(hand.y_train[rows])
+    l2, l1 = hand.model.run_penalty.l2, hand.model.run_penalty.l1
+    for kind in ("forward", "backward"):
+        found = catalogue.reenact(kind, state, spec.activation, x, y, logits, grads, tol, l2, l1)
+        if found is not None:
+            return {k: v for k, v in found.items() if k in ("code", "message", "layer", "layers", "variant")}
+    return None
+
+
 def departure(twins, batches: list[np.ndarray], dtype: str, histories: dict, judged_steps: int) -> dict:
     """What the judge found where the twins first parted (beyond a float64 tolerance): ``resync`` on the
     batches of the steps read back there, how |Δloss| started and grew, and the steps judged (before).
     Chaotic, not wrong, when every batch's logits, gradients and update agree from the same parameters;
     a plug-in optimizer's update is not re-enacted, so there it stays unexplained."""
     own_optimizer = getattr(next(t for t in twins if t.name == "manual").optimizer, "target", None)
-    found = resync(twins, batches, dtype, update=own_optimizer is None)
+    # float32's optimizer states drift apart with its rounding: only float64 compares the updates
+    found = resync(twins, batches, dtype, update=own_optimizer is None and dtype == "float64")
     origin, growth = loss_growth(histories)
     return {
         **found,
@@ -115,7 +140,7 @@ def departure(twins, batches: list[np.ndarray], dtype: str, histories: dict, jud
         "judged_steps": judged_steps,
         "origin": origin,
         "growth": growth,
-        "chaotic": found["agree"] and own_optimizer is None,
+        "chaotic": found["agree"] and own_optimizer is None and dtype == "float64",
         "optimizer": own_optimizer,
     }
 
@@ -127,10 +152,16 @@ def chaos_note(chaos: dict) -> str:
     if not chaos["agree"]:
         what = str(chaos["parameter"])
         how = "logits" if what == "logits" else "updates" if what.startswith("update of") else "gradients"
+        cause = chaos.get("cause")
+        named = (
+            f" - as gradcheck names it there: [{cause['code']}] {cause['message']}"
+            if cause
+            else "; simplenet gradcheck names a wrong gradient, simplenet optimcheck a wrong update"
+        )
         return (
             f"at step {step}, put on the same parameters, the twins' {how} differ: max relative error "
             f"{chaos['rel_err']:.2e} in {what} (tolerance {chaos['tolerance']:.0e}) - a real mismatch, not "
-            "rounding; simplenet gradcheck names a wrong gradient, simplenet optimcheck a wrong update"
+            f"rounding{named}"
         )
     if not chaos.get("chaotic"):
         return (

@@ -163,7 +163,7 @@ def lockstep_report(
             + f": {d['message']}"
             + ("; the judged loss and your parameters agree" if passed else "")
         )
-    if chaos is not None:
+    if chaos is not None and (dtype == "float64" or not chaos["agree"]):  # float32 parts by rounding: said only if real
         notes.append(divergence.chaos_note(chaos))
     for name, h in histories.items():
         fell = divergence.collapse(h.step_loss, h.epochs, classes)

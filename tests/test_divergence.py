@@ -132,3 +132,31 @@ def test_loss_growth_reads_the_first_difference_and_its_growth():
     origin, growth = divergence.loss_growth({"manual": H(a), "torch": H([1.0] * 30)})
     assert origin == pytest.approx(2.2e-16, rel=0.5) and growth == pytest.approx(2.0, rel=0.2)
     assert divergence.loss_growth({"manual": H([1.0] * 5), "torch": H([1.0] * 5)}) == (None, None)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compare_names_the_cause_gradcheck_would_where_the_twins_part(dtype, tiny_mnist, tmp_path, capsys):
+    """A ReLU on the scores (its backward consistent with it): compare says output-activation, the cause
+    gradcheck names, at the first step the twins part - in float32 too, whose curves it judges."""
+    target = plugin(
+        tmp_path,
+        "                return z                              # logits",
+        "                self.scores = z\n                return np.maximum(z, 0)",
+    )
+    path = Path(target.rsplit(":", 1)[0])
+    path.write_text(path.read_text().replace("    def backward(self, g):                            # g = dL/dlogits (N, C)\n",
+                                             "    def backward(self, g):\n        g = g * (self.scores > 0)\n"))  # fmt: skip
+    code = main(["compare", "--manual", target, "--data-dir", str(tiny_mnist), "--logdir", str(tmp_path / "runs"),
+                 "--dtype", dtype, "--epochs", "1", "--batch-size", "8", "--log-every", "4", "--quiet", "--no-images",
+                 "--json", str(tmp_path / "c.json")])  # fmt: skip
+    notes = json.loads((tmp_path / "c.json").read_text())["notes"]
+    assert code == 1 and any("as gradcheck names it there: [output-activation]" in n for n in notes), notes
+
+
+@pytest.mark.parametrize("seed", ["0", "1"])
+def test_correct_float32_twins_that_part_are_never_called_a_real_mismatch(seed, tiny_mnist, tmp_path):
+    """An unstable float32 run parts by rounding: the probe runs where the losses part, finds the twins
+    equal at the same parameters, and says nothing of a cause (its curves are judged as before)."""
+    _, r = lockstep(tiny_mnist, tmp_path, "--seed", seed, "--dtype", "float32", lr="0.5", epochs="3")
+    assert r["chaos"] is not None and r["chaos"]["agree"], r["chaos"]
+    assert not any("put on the same parameters" in n for n in r["notes"]), r["notes"]
