@@ -121,6 +121,9 @@ class GradReport:
 
         return gradcheck_html(self)
 
+    def __repr__(self) -> str:  # a notebook's plain repr and a REPL's: the table, not the dataclass's fields
+        return str(self)
+
 
 def torch_forward_backward(
     net: torch.nn.Module, x, y, world: World = SINGLE, penalty=None, loss_fn=None

@@ -106,15 +106,27 @@ def gradcheck_html(r) -> str:
         row("loss", "()", r.loss["abs_diff"], r.loss["rel_err"], r.loss["passed"], note(r.loss.get("diagnosis"))),
     ]
     rows += [row(p.name, tuple(p.shape), p.max_abs_diff, p.max_rel_err, p.passed, note(p.diagnosis)) for p in r.params]
-    verdict = "AGREE" if r.passed else "MISMATCH"
+    for p in r.params:  # the worst coordinates of a failing parameter, as the text shows them
+        for w in p.worst:
+            rows.append(
+                f"<tr><td></td><td colspan='4' style='color:#57606a'>{html.escape(p.name)}{list(w['index'])} "
+                f"(yours {html.escape(str(w['native_index']))}): {w['plugin']:.6g} where autograd has "
+                f"{w['autograd']:.6g}</td></tr>"
+            )
+    failing = [p.name for p in r.params if not p.passed]
+    verdict = "AGREE" if r.passed else "MISMATCH" + (f" in {', '.join(failing)}" if failing else "")
     colour = "#1a7f37" if r.passed else "#cf222e"
-    head = html.escape(
+    implementation = r.implementation or {}
+    said = [implementation.get("header", ""), *implementation.get("mapping_lines", [])]
+    head = "<br>".join(html.escape(line) for line in said if line)
+    head += ("<br>" if head else "") + html.escape(
         f"gradcheck: {r.spec}, {r.dtype}, batch of {r.batch_size} ({r.source}), tolerance {r.tolerance:.0e}"
     )
+    notes = "".join(f"<p style='color:#57606a'>note: {html.escape(n)}</p>" for n in r.notes)
     return (
         f"<div><p>{head}</p><table><tr><th>check</th><th>shape</th><th>max |Δ|</th><th>max rel err</th>"
-        f"<th>verdict</th></tr>{''.join(rows)}</table>"
-        f"<p style='color:{colour};font-weight:bold'>verdict: {verdict}</p></div>"
+        f"<th>verdict</th></tr>{''.join(rows)}</table>{notes}"
+        f"<p style='color:{colour};font-weight:bold'>verdict: {html.escape(verdict)}</p></div>"
     )
 
 
