@@ -220,8 +220,10 @@ def test_the_callers_batch_is_checked_before_any_plugin_runs(x, y, says):
 def test_the_notebook_views_say_as_much_as_the_text(tmp_path):
     """_repr_html_ keeps the mapping lines, the worst coordinates and the failing parameters; the plain repr
     is the table, not the dataclass's 2,000-character dump (issue 29 item 7)."""
-    source = (ROOT / "examples" / "cs231n_fc.py").read_text().replace(
-        'grads[f"b{k}"] = dout.sum(axis=0)', 'grads[f"b{k}"] = dout.sum(axis=0) * (2.0 if k == 2 else 1.0)'
+    source = (
+        (ROOT / "examples" / "cs231n_fc.py")
+        .read_text()
+        .replace('grads[f"b{k}"] = dout.sum(axis=0)', 'grads[f"b{k}"] = dout.sum(axis=0) * (2.0 if k == 2 else 1.0)')
     )
     (tmp_path / "fc.py").write_text(source)
     report = check_gradients(f"{tmp_path / 'fc.py'}:FullyConnectedNet")
