@@ -100,6 +100,7 @@ class EventWriter:
 
     def histogram(self, tag: str, values: np.ndarray, step: int, bins: int = 64) -> None:
         values = np.asarray(values, dtype=np.float64).reshape(-1)
+        values = values[np.isfinite(values)]  # a NaN or inf has no bucket (the run's checks say where they came from)
         counts, edges = np.histogram(values, bins=bins) if values.size else (np.zeros(0), np.zeros(1))
         proto = HistogramProto(
             min=float(values.min(initial=0.0)),

@@ -124,6 +124,7 @@ class TorchTwin:
 
         named = dict(self.model.named_parameters())
         own = {n: p.detach().clone() for n, p in named.items()}
+        last_grads = {n: None if p.grad is None else p.grad.detach().clone() for n, p in named.items()}
         saved = copy.deepcopy(self.optimizer.state_dict()) if update else None
         idx = torch.from_numpy(np.asarray(rows, dtype=np.int64)).to(self.device)
         try:
@@ -138,10 +139,11 @@ class TorchTwin:
                 self.optimizer.step()
                 moved = {n: p.detach().cpu().numpy().astype(np.float64) - state[n] for n, p in named.items()}
             return grads, logits.cpu().numpy().astype(np.float64), moved
-        finally:
+        finally:  # the twin as it was: parameters, the last step's gradients (the epoch end reads them), optimizer
             with torch.no_grad():
                 for n, p in named.items():
                     p.copy_(own[n])
+                    p.grad = last_grads[n]
             if saved is not None:
                 self.optimizer.load_state_dict(saved)
 

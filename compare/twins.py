@@ -219,6 +219,7 @@ class ManualTwin:
 
         params = self.model.params
         own = {n: p.data.copy() for n, p in params.items()}
+        last_grads = {n: None if p.grad is None else np.array(p.grad, copy=True) for n, p in params.items()}
         saved = copy.deepcopy(self.optimizer.state_dict()) if update else None
         x, y = self.x_train[rows], self.y_train[rows]
         x.flags.writeable = y.flags.writeable = False
@@ -232,9 +233,10 @@ class ManualTwin:
                 self.optimizer.step()
                 moved = {n: p.data.astype(np.float64) - state[n] for n, p in params.items()}
             return grads, np.array(logits, dtype=np.float64), moved
-        finally:
+        finally:  # the twin as it was: parameters, the last step's gradients (the epoch end reads them), optimizer
             for n, p in params.items():
                 p.data[...] = own[n]
+                p.grad = last_grads[n]
             if saved is not None:
                 self.optimizer.load_state_dict(saved)
 
