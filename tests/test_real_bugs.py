@@ -197,3 +197,15 @@ def test_a_net_of_another_width_is_told_the_hidden_flag_that_judges_it(tmp_path,
     assert code == 2 and "parameter W3 is missing" in line
     assert "its parameters say 784 → 128 → 64: judge it with --hidden 128" in line
     assert "its output layer has 64 units where the data has 10 classes" in line
+
+
+def test_parameters_numbered_from_0_map_like_those_from_1(tmp_path, capsys):
+    source = TWO_LAYER_NET
+    for a, b in (("W1", "W0"), ("b1", "b0"), ("W2", "W1"), ("b2", "b1")):
+        source = source.replace(f'"{a}"', f'"{b}"')
+    assert '"W0"' in source and '"W2"' not in source
+    code = main(["gradcheck", "--random-data", "--batch-size", "16", "--hidden", "128", "--l2", "0.05",
+                 "--manual", two_layer_net(tmp_path, source)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "W0 (784, 128) ↔ layer1.weight (128, 784)" in out and "W1 (128, 10) ↔ layer2.weight (10, 128)" in out

@@ -46,17 +46,22 @@ class CS231n(Implementation):
     def matches(cls, obj) -> bool:
         return isinstance(getattr(obj, "params", None), dict) and callable(getattr(obj, "loss", None))
 
+    @staticmethod
+    def first(params) -> int:
+        """The number of the first layer: W1 as the course numbers them, or W0 (numbered from 0)."""
+        return 0 if "W0" in params else 1
+
     @classmethod
     def layer_sizes(cls, obj) -> list[int]:
-        count = sum(1 for n in obj.params if n[:1] == "W")
-        return chain_of([np.shape(obj.params[f"W{k}"]) for k in range(1, count + 1)])
+        count, start = sum(1 for n in obj.params if n[:1] == "W"), cls.first(obj.params)
+        return chain_of([np.shape(obj.params[f"W{k}"]) for k in range(start, start + count)])
 
     def _slots(self):
         params = getattr(self.obj, "params", None)
         if not isinstance(params, dict) or not callable(getattr(self.obj, "loss", None)):
             raise PluginError(f"{self.label}: a cs231n model needs a params dict of W1, b1, … and loss(X, y)")
-        layers = len(self.sizes) - 1
-        expected = [f"{p}{k}" for k in range(1, layers + 1) for p in ("W", "b")]
+        layers, start = len(self.sizes) - 1, self.first(params)  # W1, b1, … or W0, b0, … (numbered from 0)
+        expected = [f"{p}{k}" for k in range(start, start + layers) for p in ("W", "b")]
         check_names(self.label, expected, list(params))
         if not isinstance(params, WatchedDict):  # to name the line that replaces a parameter, if one does
             try:
@@ -66,11 +71,12 @@ class CS231n(Implementation):
                 pass
         slots = []
         for k, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
-            w_shape, w_layout = weight_layout(np.shape(params[f"W{k}"]), fan_in, fan_out)
-            b_shape, b_layout = bias_layout(np.shape(params[f"b{k}"]), fan_out, default=(fan_out,))
+            own = k - 1 + start  # the plug-in's own number for torch's layer k
+            w_shape, w_layout = weight_layout(np.shape(params[f"W{own}"]), fan_in, fan_out)
+            b_shape, b_layout = bias_layout(np.shape(params[f"b{own}"]), fan_out, default=(fan_out,))
             for key, name, shape, native_shape, layout in (
-                (f"W{k}", f"layer{k}.weight", (fan_out, fan_in), w_shape, w_layout),
-                (f"b{k}", f"layer{k}.bias", (fan_out,), b_shape, b_layout),
+                (f"W{own}", f"layer{k}.weight", (fan_out, fan_in), w_shape, w_layout),
+                (f"b{own}", f"layer{k}.bias", (fan_out,), b_shape, b_layout),
             ):
                 slots.append(
                     Slot(
