@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compare.layercheck.base import as_shape, grads, register, torch_inputs
+from compare.layercheck.base import forward_backward, grads, register, torch_inputs
 
 AFFINE_BUGS = {
     "affine-backward-batch-mean": "dw and db are divided by the batch size: the loss already averages, so "
@@ -47,14 +47,10 @@ def affine_reference(case, bug=None):
     "affine", ("affine_forward", "affine_backward"), case=affine_case, reference=affine_reference, bugs=AFFINE_BUGS
 )
 def affine(student, case):
-    out, cache = student.call(
-        "affine_forward", case["x"].copy(), case["w"].copy(), case["b"].copy(), returns=2, what="out, cache"
+    args = (case["x"], case["w"], case["b"])
+    return forward_backward(
+        student, "affine_forward", "affine_backward", args, case["dout"], ("dx", "dw", "db"), {"db": case["b"].shape}
     )
-    got = student.optional("affine_backward", case["dout"].copy(), cache, returns=3, what="dx, dw, db")
-    if got is None:
-        return {"out": out}
-    dx, dw, db = got
-    return {"out": out, "dx": dx, "dw": dw, "db": as_shape(db, case["b"].shape)}
 
 
 def relu_case(rng):
@@ -76,9 +72,7 @@ def relu_reference(case, bug=None):
 
 @register("relu", ("relu_forward", "relu_backward"), case=relu_case, reference=relu_reference, bugs=RELU_BUGS)
 def relu(student, case):
-    out, cache = student.call("relu_forward", case["x"].copy(), returns=2, what="out, cache")
-    dx = student.optional("relu_backward", case["dout"].copy(), cache)
-    return {"out": out} if dx is None else {"out": out, "dx": dx}
+    return forward_backward(student, "relu_forward", "relu_backward", (case["x"],), case["dout"], ("dx",))
 
 
 def affine_relu_reference(case, bug=None):
@@ -105,11 +99,8 @@ def affine_relu_case(rng):
     bugs={},
 )
 def affine_relu(student, case):
-    out, cache = student.call(
-        "affine_relu_forward", case["x"].copy(), case["w"].copy(), case["b"].copy(), returns=2, what="out, cache"
-    )
-    got = student.optional("affine_relu_backward", case["dout"].copy(), cache, returns=3, what="dx, dw, db")
-    if got is None:
-        return {"out": out}
-    dx, dw, db = got
-    return {"out": out, "dx": dx, "dw": dw, "db": as_shape(db, case["b"].shape)}
+    args = (case["x"], case["w"], case["b"])
+    return forward_backward(
+        student, "affine_relu_forward", "affine_relu_backward", args, case["dout"], ("dx", "dw", "db"),
+        {"db": case["b"].shape},
+    )  # fmt: skip

@@ -219,6 +219,22 @@ def verdict(layer: Layer, case: dict, mine: dict, tol: float, convention=None, u
     return result
 
 
+def forward_backward(
+    student: Student, forward: str, backward: str, args: tuple, dout, grads: tuple[str, ...], shapes: dict | None = None
+) -> dict:
+    """The usual pair: ``forward(*args)`` → (out, cache), then - when written - ``backward(dout, cache)`` →
+    the gradients named ``grads``; a gradient named in ``shapes`` is read in its parameter's shape."""
+    out, cache = student.call(
+        forward, *(a.copy() if hasattr(a, "copy") else a for a in args), returns=2, what="out, cache"
+    )
+    got = student.optional(backward, dout.copy(), cache, returns=len(grads), what=", ".join(grads))
+    if got is None:
+        return {"out": out}
+    got = got if len(grads) > 1 else (got,)
+    shapes = shapes or {}
+    return {"out": out, **{n: as_shape(g, shapes[n]) if n in shapes else g for n, g in zip(grads, got)}}
+
+
 def torch_inputs(*arrays):
     """float64 tensors that autograd differentiates."""
     import torch

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compare.layercheck.base import as_shape, grads, register, torch_inputs
+from compare.layercheck.base import forward_backward, grads, register, torch_inputs
 
 STRIDE, PAD = 2, 1
 CONV_BUGS = {
@@ -51,20 +51,11 @@ def conv_reference(case, bug=None):
     "conv", ("conv_forward_naive", "conv_backward_naive"), case=conv_case, reference=conv_reference, bugs=CONV_BUGS
 )
 def conv(student, case):
-    out, cache = student.call(
-        "conv_forward_naive",
-        case["x"].copy(),
-        case["w"].copy(),
-        case["b"].copy(),
-        {"stride": STRIDE, "pad": PAD},
-        returns=2,
-        what="out, cache",
-    )
-    got = student.optional("conv_backward_naive", case["dout"].copy(), cache, returns=3, what="dx, dw, db")
-    if got is None:
-        return {"out": out}
-    dx, dw, db = got
-    return {"out": out, "dx": dx, "dw": dw, "db": as_shape(db, case["b"].shape)}
+    args = (case["x"], case["w"], case["b"], {"stride": STRIDE, "pad": PAD})
+    return forward_backward(
+        student, "conv_forward_naive", "conv_backward_naive", args, case["dout"], ("dx", "dw", "db"),
+        {"db": case["b"].shape},
+    )  # fmt: skip
 
 
 def pool_case(rng):
@@ -96,6 +87,6 @@ def pool_reference(case, bug=None):
 )
 def max_pool(student, case):
     param = {"pool_height": 2, "pool_width": 2, "stride": 2}
-    out, cache = student.call("max_pool_forward_naive", case["x"].copy(), param, returns=2, what="out, cache")
-    dx = student.optional("max_pool_backward_naive", case["dout"].copy(), cache)
-    return {"out": out} if dx is None else {"out": out, "dx": dx}
+    return forward_backward(
+        student, "max_pool_forward_naive", "max_pool_backward_naive", (case["x"], param), case["dout"], ("dx",)
+    )

@@ -4,7 +4,7 @@ inside the square root, no running statistics and no train/test difference."""
 
 from __future__ import annotations
 
-from compare.layercheck.base import as_shape, grads, register, torch_inputs
+from compare.layercheck.base import forward_backward, grads, register, torch_inputs
 
 EPS = 1e-5
 BUGS = {
@@ -39,22 +39,8 @@ def reference(case, bug=None):
 
 @register("layernorm", ("layernorm_forward", "layernorm_backward"), case=case, reference=reference, bugs=BUGS)
 def layernorm(student, case):
-    out, cache = student.call(
-        "layernorm_forward",
-        case["x"].copy(),
-        case["gamma"].copy(),
-        case["beta"].copy(),
-        {"eps": EPS},
-        returns=2,
-        what="out, cache",
+    args = (case["x"], case["gamma"], case["beta"], {"eps": EPS})
+    shapes = {"dgamma": case["gamma"].shape, "dbeta": case["beta"].shape}
+    return forward_backward(
+        student, "layernorm_forward", "layernorm_backward", args, case["dout"], ("dx", "dgamma", "dbeta"), shapes
     )
-    got = student.optional("layernorm_backward", case["dout"].copy(), cache, returns=3, what="dx, dgamma, dbeta")
-    if got is None:
-        return {"out": out}
-    dx, dgamma, dbeta = got
-    return {
-        "out": out,
-        "dx": dx,
-        "dgamma": as_shape(dgamma, case["gamma"].shape),
-        "dbeta": as_shape(dbeta, case["beta"].shape),
-    }

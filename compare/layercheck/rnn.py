@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compare.layercheck.base import grads, register, torch_inputs
+from compare.layercheck.base import forward_backward, grads, register, torch_inputs
 
 RNN_BUGS = {
     "rnn-tanh-derivative": "the backward through tanh uses (1 − h) instead of (1 − h²): d tanh(a)/da = 1 − tanh(a)²",
@@ -160,11 +160,8 @@ def embedding_reference(case, bug=None):
     bugs=EMBEDDING_BUGS,
 )
 def word_embedding(student, case):
-    out, cache = student.call(
-        "word_embedding_forward", case["x"].copy(), case["W"].copy(), returns=2, what="out, cache"
-    )
-    dw = student.optional("word_embedding_backward", case["dout"].copy(), cache)
-    return {"out": out} if dw is None else {"out": out, "dW": dw}
+    args = (case["x"], case["W"])
+    return forward_backward(student, "word_embedding_forward", "word_embedding_backward", args, case["dout"], ("dW",))
 
 
 def temporal_affine_case(rng):
@@ -192,13 +189,10 @@ def temporal_affine_reference(case, bug=None):
     bugs=TEMPORAL_AFFINE_BUGS,
 )
 def temporal_affine(student, case):
-    out, cache = student.call(
-        "temporal_affine_forward", case["x"].copy(), case["w"].copy(), case["b"].copy(), returns=2, what="out, cache"
+    args = (case["x"], case["w"], case["b"])
+    return forward_backward(
+        student, "temporal_affine_forward", "temporal_affine_backward", args, case["dout"], ("dx", "dw", "db")
     )
-    got = student.optional("temporal_affine_backward", case["dout"].copy(), cache, returns=3, what="dx, dw, db")
-    if got is None:
-        return {"out": out}
-    return {"out": out, **dict(zip(("dx", "dw", "db"), got))}
 
 
 def temporal_softmax_case(rng):

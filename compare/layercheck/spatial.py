@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 
-from compare.layercheck.base import as_shape, grads, register, torch_inputs
+from compare.layercheck.base import as_shape, forward_backward, grads, register, torch_inputs
 from compare.layercheck.batchnorm import EPS, MOMENTUM
 
 SPATIAL_BN_BUGS = {
@@ -159,25 +159,9 @@ def gn_reference(case, bug=None):
     bugs=GROUPNORM_BUGS,
 )
 def spatial_groupnorm(student, case):
-    out, cache = student.call(
-        "spatial_groupnorm_forward",
-        case["x"].copy(),
-        case["gamma"].copy(),
-        case["beta"].copy(),
-        case["G"],
-        {"eps": EPS},
-        returns=2,
-        what="out, cache",
-    )
-    got = student.optional(
-        "spatial_groupnorm_backward", case["dout"].copy(), cache, returns=3, what="dx, dgamma, dbeta"
-    )
-    if got is None:
-        return {"out": out}
-    dx, dgamma, dbeta = got
-    return {
-        "out": out,
-        "dx": dx,
-        "dgamma": as_shape(dgamma, case["gamma"].shape),
-        "dbeta": as_shape(dbeta, case["beta"].shape),
-    }
+    args = (case["x"], case["gamma"], case["beta"], case["G"], {"eps": EPS})
+    shapes = {"dgamma": case["gamma"].shape, "dbeta": case["beta"].shape}
+    return forward_backward(
+        student, "spatial_groupnorm_forward", "spatial_groupnorm_backward", args, case["dout"],
+        ("dx", "dgamma", "dbeta"), shapes,
+    )  # fmt: skip
