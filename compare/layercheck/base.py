@@ -220,12 +220,18 @@ def verdict(layer: Layer, case: dict, mine: dict, tol: float, convention=None, u
 
 
 def forward_backward(
-    student: Student, forward: str, backward: str, args: tuple, dout, grads: tuple[str, ...], shapes: dict | None = None
+    student: Student,
+    forward: str,
+    backward: str,
+    inputs: tuple,
+    dout,
+    grads: tuple[str, ...],
+    shapes: dict | None = None,
 ) -> dict:
-    """The usual pair: ``forward(*args)`` → (out, cache), then - when written - ``backward(dout, cache)`` →
+    """The usual pair: ``forward(*inputs)`` → (out, cache), then - when written - ``backward(dout, cache)`` →
     the gradients named ``grads``; a gradient named in ``shapes`` is read in its parameter's shape."""
     out, cache = student.call(
-        forward, *(a.copy() if hasattr(a, "copy") else a for a in args), returns=2, what="out, cache"
+        forward, *(a.copy() if hasattr(a, "copy") else a for a in inputs), returns=2, what="out, cache"
     )
     got = student.optional(backward, dout.copy(), cache, returns=len(grads), what=", ".join(grads))
     if got is None:
