@@ -227,18 +227,20 @@ def forward_backward(
     dout,
     grads: tuple[str, ...],
     shapes: dict | None = None,
+    output: str = "out",
 ) -> dict:
     """The usual pair: ``forward(*inputs)`` → (out, cache), then - when written - ``backward(dout, cache)`` →
-    the gradients named ``grads``; a gradient named in ``shapes`` is read in its parameter's shape."""
+    the gradients named ``grads``; a gradient named in ``shapes`` is read in its parameter's shape.  ``output``
+    names the forward's result (``h`` for a recurrent layer)."""
     out, cache = student.call(
-        forward, *(a.copy() if hasattr(a, "copy") else a for a in inputs), returns=2, what="out, cache"
+        forward, *(a.copy() if hasattr(a, "copy") else a for a in inputs), returns=2, what=f"{output}, cache"
     )
     got = student.optional(backward, dout.copy(), cache, returns=len(grads), what=", ".join(grads))
     if got is None:
-        return {"out": out}
+        return {output: out}
     got = got if len(grads) > 1 else (got,)
     shapes = shapes or {}
-    return {"out": out, **{n: as_shape(g, shapes[n]) if n in shapes else g for n, g in zip(grads, got)}}
+    return {output: out, **{n: as_shape(g, shapes[n]) if n in shapes else g for n, g in zip(grads, got)}}
 
 
 def torch_inputs(*arrays):

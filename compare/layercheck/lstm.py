@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compare.layercheck.base import grads, register, torch_inputs
+from compare.layercheck.base import forward_backward, grads, register, torch_inputs
 
 BUGS = {
     "lstm-gate-order": "the gates are read in torch's order (i, f, g, o); the course splits a into (i, f, o, g)",
@@ -96,10 +96,6 @@ def seq_reference(case, bug=None):
 
 @register("lstm", ("lstm_forward", "lstm_backward"), case=seq_case, reference=seq_reference, bugs=BUGS)
 def lstm(student, case):
-    args = [case[k].copy() for k in ("x", "h0", "Wx", "Wh", "b")]
-    h, cache = student.call("lstm_forward", *args, returns=2, what="h, cache")
-    got = student.optional("lstm_backward", case["dh"].copy(), cache, returns=5, what="dx, dh0, dWx, dWh, db")
-    out = {"h": h}
-    if got is not None:
-        out.update(zip(("dx", "dh0", "dWx", "dWh", "db"), got))
-    return out
+    inputs = tuple(case[k] for k in ("x", "h0", "Wx", "Wh", "b"))
+    grads = ("dx", "dh0", "dWx", "dWh", "db")
+    return forward_backward(student, "lstm_forward", "lstm_backward", inputs, case["dh"], grads, output="h")

@@ -66,15 +66,11 @@ def rnn_step_reference(case, bug=None):
     bugs={k: v for k, v in RNN_BUGS.items() if k != "rnn-backward-no-carry"},
 )
 def rnn_step(student, case):
-    args = [case[k].copy() for k in ("x", "prev_h", "Wx", "Wh", "b")]
-    next_h, cache = student.call("rnn_step_forward", *args, returns=2, what="next_h, cache")
-    got = student.optional(
-        "rnn_step_backward", case["dnext_h"].copy(), cache, returns=5, what="dx, dprev_h, dWx, dWh, db"
+    inputs = tuple(case[k] for k in ("x", "prev_h", "Wx", "Wh", "b"))
+    grads = ("dx", "dprev_h", "dWx", "dWh", "db")
+    return forward_backward(
+        student, "rnn_step_forward", "rnn_step_backward", inputs, case["dnext_h"], grads, output="next_h"
     )
-    out = {"next_h": next_h}
-    if got is not None:
-        out.update(zip(("dx", "dprev_h", "dWx", "dWh", "db"), got))
-    return out
 
 
 def rnn_case(rng):
@@ -124,13 +120,9 @@ def _steps_back(case, hs, dh_of, derivative):
 
 @register("rnn", ("rnn_forward", "rnn_backward"), case=rnn_case, reference=rnn_reference, bugs=RNN_BUGS)
 def rnn(student, case):
-    args = [case[k].copy() for k in ("x", "h0", "Wx", "Wh", "b")]
-    h, cache = student.call("rnn_forward", *args, returns=2, what="h, cache")
-    got = student.optional("rnn_backward", case["dh"].copy(), cache, returns=5, what="dx, dh0, dWx, dWh, db")
-    out = {"h": h}
-    if got is not None:
-        out.update(zip(("dx", "dh0", "dWx", "dWh", "db"), got))
-    return out
+    inputs = tuple(case[k] for k in ("x", "h0", "Wx", "Wh", "b"))
+    grads = ("dx", "dh0", "dWx", "dWh", "db")
+    return forward_backward(student, "rnn_forward", "rnn_backward", inputs, case["dh"], grads, output="h")
 
 
 def embedding_case(rng):
