@@ -2,7 +2,11 @@
 
 from manual.layers import (
     LOSSES,
+    NORMS,
+    BatchNorm1d,
     CrossEntropyLoss,
+    Dropout,
+    LayerNorm,
     Linear,
     MSELoss,
     Parameter,
@@ -16,6 +20,10 @@ from manual.model import SimpleNet
 
 __all__ = [
     "LOSSES",
+    "NORMS",
+    "BatchNorm1d",
+    "Dropout",
+    "LayerNorm",
     "CrossEntropyLoss",
     "Linear",
     "MSELoss",

@@ -76,6 +76,12 @@ class Linear(Module):
         # dL/dx = g·W                                      (N, I)
         return g @ self.weight.data
 
+    def params(self) -> dict[str, Parameter]:
+        return {"weight": self.weight, "bias": self.bias}
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        return {}
+
 
 class ReLU(Module):
     """y = max(x, 0); the gradient at exactly 0 is 0, as in torch.
@@ -124,6 +130,137 @@ class Tanh(Module):
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         # dL/dx = g ⊙ (1 − y²)                             (N, F)
         return grad_out * (1.0 - self.y * self.y)
+
+
+class BatchNorm1d(Module):
+    """y = γ·x̂ + β with x̂ = (x − μ)/√(σ² + ε), per feature over the batch, as ``torch.nn.BatchNorm1d``.
+
+    Training normalises by the batch's mean and biased variance and moves the running statistics
+    torch's way: running = (1 − momentum)·running + momentum·batch, with the batch variance made
+    unbiased (·N/(N−1)) for the running one.  (CS231n's ``bn_param['momentum']`` = 0.9 is the weight
+    on the old value: torch's 0.1.)  Evaluation (``training = False``) normalises by the running
+    statistics.  γ starts at 1, β at 0; ``num_batches_tracked`` counts training batches as torch's does."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, *, dtype=np.float32):
+        self.eps, self.momentum, self.training = eps, momentum, True
+        self.weight = Parameter(np.ones(num_features, dtype=dtype))  # γ
+        self.bias = Parameter(np.zeros(num_features, dtype=dtype))  # β
+        self.running_mean = np.zeros(num_features, dtype=dtype)
+        self.running_var = np.ones(num_features, dtype=dtype)
+        self.num_batches_tracked = np.zeros((), dtype=np.int64)
+        self.x_hat: np.ndarray | None = None
+        self.inv_std: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.training:
+            mean, var = x.mean(axis=0), x.var(axis=0)  # (F,) each; var biased (÷N)
+            n = x.shape[0]
+            m = self.momentum
+            self.running_mean[...] = (1 - m) * self.running_mean + m * mean
+            self.running_var[...] = (1 - m) * self.running_var + m * var * (n / max(n - 1, 1))
+            self.num_batches_tracked += 1
+        else:
+            mean, var = self.running_mean, self.running_var
+        self.inv_std = 1.0 / np.sqrt(var + self.eps)  # (F,)
+        self.x_hat = (x - mean) * self.inv_std  # (N, F)
+        return self.x_hat * self.weight.data + self.bias.data
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        g, x_hat = grad_out, self.x_hat  # g = dL/dy   (N, F)
+        # dL/dγ = Σ_n g ⊙ x̂                                (F,)
+        self.weight.accumulate((g * x_hat).sum(axis=0))
+        # dL/dβ = Σ_n g                                    (F,)
+        self.bias.accumulate(g.sum(axis=0))
+        # dL/dx̂ = g ⊙ γ                                    (N, F)
+        d_hat = g * self.weight.data
+        if not self.training:  # μ and σ² are constants (the running ones)
+            # dL/dx = dL/dx̂ / √(σ² + ε)                     (N, F)
+            return d_hat * self.inv_std
+        n = g.shape[0]
+        # dL/dx = (1/N)/√(σ² + ε) · (N·dx̂ − Σ_n dx̂ − x̂ ⊙ Σ_n dx̂ ⊙ x̂)     (N, F)
+        return (self.inv_std / n) * (n * d_hat - d_hat.sum(axis=0) - x_hat * (d_hat * x_hat).sum(axis=0))
+
+    def params(self) -> dict[str, Parameter]:
+        return {"weight": self.weight, "bias": self.bias}
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        return {
+            "running_mean": self.running_mean,
+            "running_var": self.running_var,
+            "num_batches_tracked": self.num_batches_tracked,
+        }
+
+
+class LayerNorm(Module):
+    """y = γ·x̂ + β with x̂ = (x − μ)/√(σ² + ε), per row over its features, as ``torch.nn.LayerNorm``:
+    the same in training and evaluation, no running statistics."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, *, dtype=np.float32):
+        self.eps = eps
+        self.weight = Parameter(np.ones(num_features, dtype=dtype))  # γ
+        self.bias = Parameter(np.zeros(num_features, dtype=dtype))  # β
+        self.x_hat: np.ndarray | None = None
+        self.inv_std: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        mean, var = x.mean(axis=1, keepdims=True), x.var(axis=1, keepdims=True)  # (N, 1) each; var biased
+        self.inv_std = 1.0 / np.sqrt(var + self.eps)  # (N, 1)
+        self.x_hat = (x - mean) * self.inv_std  # (N, F)
+        return self.x_hat * self.weight.data + self.bias.data
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        g, x_hat = grad_out, self.x_hat  # g = dL/dy   (N, F)
+        # dL/dγ = Σ_n g ⊙ x̂                                (F,)
+        self.weight.accumulate((g * x_hat).sum(axis=0))
+        # dL/dβ = Σ_n g                                    (F,)
+        self.bias.accumulate(g.sum(axis=0))
+        # dL/dx̂ = g ⊙ γ                                    (N, F)
+        d_hat = g * self.weight.data
+        f = g.shape[1]
+        # dL/dx = (1/F)/√(σ² + ε) · (F·dx̂ − Σ_f dx̂ − x̂ ⊙ Σ_f dx̂ ⊙ x̂)      (N, F)
+        return (self.inv_std / f) * (
+            f * d_hat - d_hat.sum(axis=1, keepdims=True) - x_hat * (d_hat * x_hat).sum(axis=1, keepdims=True)
+        )
+
+    def params(self) -> dict[str, Parameter]:
+        return {"weight": self.weight, "bias": self.bias}
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        return {}
+
+
+class Dropout(Module):
+    """Inverted dropout, as ``torch.nn.Dropout(p)``: ``p`` is the probability of DROPPING a unit (CS231n's
+    2017+ ``dropout_keep_ratio`` is 1 − p).  In training, y = x ⊙ m / (1 − p) with m ~ Bernoulli(1 − p);
+    in evaluation y = x.
+
+    ``mask`` (bool, True = kept), when set before a forward, is used instead of a fresh draw: the judge
+    hands the same masks to both twins, so their steps stay comparable number by number."""
+
+    def __init__(self, p: float = 0.5, *, rng: np.random.Generator | None = None):
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability {p} is not in [0, 1)")
+        self.p, self.training = p, True
+        self.rng = np.random.default_rng() if rng is None else rng
+        self.mask: np.ndarray | None = None  # the next forward's, when given
+        self.scale: np.ndarray | None = None  # m / (1 − p) of the last forward
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.training or self.p == 0.0:
+            self.scale = None
+            return x
+        keep = self.mask if self.mask is not None else self.rng.random(x.shape) >= self.p
+        if keep.shape != x.shape:
+            raise ValueError(f"dropout mask of shape {keep.shape} for an input of shape {x.shape}")
+        self.mask = None  # one mask, one forward
+        self.scale = keep * np.asarray(1.0 / (1.0 - self.p), dtype=x.dtype)  # (N, F)
+        return x * self.scale
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        if self.scale is None:
+            return grad_out
+        # dL/dx = g ⊙ m / (1 − p)                          (N, F)
+        return grad_out * self.scale
 
 
 class CrossEntropyLoss(Module):
@@ -237,5 +374,6 @@ class WeightPenalty:
 
 
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+NORMS = {"batchnorm": BatchNorm1d, "layernorm": LayerNorm}  # "none": no normalization
 OUTPUT_ACTIVATIONS = {"sigmoid": Sigmoid, "softmax": Softmax}  # "none": the logits themselves
 LOSSES = {"cross-entropy": CrossEntropyLoss, "mse": MSELoss, "quadratic": QuadraticLoss}

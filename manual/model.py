@@ -1,7 +1,9 @@
 """SimpleNet, hand-written: 784 → 128 → 64 → 10 by default, forward and backward in NumPy.
 
-Layers are ``layer1 … layerK`` (torch's key names and ``(out, in)`` layout), the
-activation after each hidden layer is ``act1 … act(K-1)``; the last layer gives logits.
+CS231n's architecture, {affine - [norm] - activation - [dropout]} × hidden layers - affine, in torch's
+key names and ``(out, in)`` layout: the affine layers are ``layer1 … layerK``; after each hidden one come
+``norm1 …`` (with ``norm``), the activation ``act1 …`` and ``drop1 …`` (with ``dropout`` > 0).  The last
+layer gives logits.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from manual.layers import ACTIVATIONS, OUTPUT_ACTIVATIONS, Linear, Module, Parameter
+from manual.layers import ACTIVATIONS, NORMS, OUTPUT_ACTIVATIONS, Dropout, Linear, Module, Parameter
 
 
 class SimpleNet(Module):
@@ -21,54 +23,85 @@ class SimpleNet(Module):
         out_features: int = 10,
         activation: str = "relu",
         output_activation: str = "none",
+        norm: str = "none",
+        dropout: float = 0.0,
         *,
         dtype=np.float32,
         rng: np.random.Generator | None = None,
     ):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        if norm != "none" and norm not in NORMS:
+            raise ValueError(f"unknown normalization {norm!r}; choose one of none, {', '.join(sorted(NORMS))}")
         self.dtype = np.dtype(dtype)
         self.in_features = in_features
+        self.training = True
         rng = np.random.default_rng() if rng is None else rng
         sizes = [in_features, *hidden, out_features]
         self.layers: list[Linear] = []
         self.acts: list[Module] = []
+        self.sequence: list[tuple[str, Module]] = []  # every module, in the forward's order
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-            layer = Linear(fan_in, fan_out, rng=rng, dtype=self.dtype)
-            setattr(self, f"layer{i}", layer)
-            self.layers.append(layer)
-            if i < len(sizes) - 1:
-                # ReLU rectifies the fresh output of the layer below in place, as torch's inplace=True
-                act = ACTIVATIONS[activation](inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
-                setattr(self, f"act{i}", act)
-                self.acts.append(act)
+            self.layers.append(self._add(f"layer{i}", Linear(fan_in, fan_out, rng=rng, dtype=self.dtype)))
+            if i == len(sizes) - 1:
+                break
+            if norm != "none":
+                self._add(f"norm{i}", NORMS[norm](fan_out, dtype=self.dtype))
+            # ReLU rectifies the fresh output of the layer below in place, as torch's inplace=True
+            act = ACTIVATIONS[activation](inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
+            self.acts.append(self._add(f"act{i}", act))
+            if dropout:
+                self._add(f"drop{i}", Dropout(dropout))
         # the last layer's output through an activation (sigmoid, softmax), or the logits as they are
         self.out_act = OUTPUT_ACTIVATIONS[output_activation]() if output_activation != "none" else None
 
+    def _add(self, name: str, module: Module) -> Module:
+        setattr(self, name, module)
+        self.sequence.append((name, module))
+        return module
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=self.dtype).reshape(-1, self.in_features)  # x.view(-1, 784)
-        for layer, act in zip(self.layers, self.acts):
-            x = act(layer(x))
-        z = self.layers[-1](x)  # logits (N, 10)
-        return self.out_act(z) if self.out_act is not None else z
+        for _, module in self.sequence:
+            x = module(x)  # the last one gives the logits (N, 10)
+        return self.out_act(x) if self.out_act is not None else x
 
     def backward(self, grad_logits: np.ndarray, need_input_grad: bool = False) -> np.ndarray | None:
-        """Back-propagate dL/dlogits through every layer, storing each parameter's gradient.
+        """Back-propagate dL/dlogits through every module, storing each parameter's gradient.
 
         Like autograd for inputs that do not require grad, dL/dx is computed (and returned) only
         when ``need_input_grad`` is set."""
         g = self.out_act.backward(grad_logits) if self.out_act is not None else grad_logits
-        for i in range(len(self.layers) - 1, -1, -1):
-            g = self.layers[i].backward(g, need_input_grad=need_input_grad or i > 0)
-            if i > 0:
-                g = self.acts[i - 1].backward(g)
+        for i in range(len(self.sequence) - 1, -1, -1):
+            module = self.sequence[i][1]
+            if isinstance(module, Linear):
+                g = module.backward(g, need_input_grad=need_input_grad or i > 0)
+            else:
+                g = module.backward(g)
         return g
 
     # --- the torch.nn.Module-like surface -------------------------------------------
+    def train(self, mode: bool = True) -> SimpleNet:
+        """Training mode (batch statistics, dropout) or evaluation mode (running statistics, no dropout)."""
+        self.training = mode
+        for _, module in self.sequence:
+            if hasattr(module, "training"):
+                module.training = mode
+        return self
+
+    def eval(self) -> SimpleNet:
+        return self.train(False)
+
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
-        for i, layer in enumerate(self.layers, start=1):
-            yield f"layer{i}.weight", layer.weight
-            yield f"layer{i}.bias", layer.bias
+        for name, module in self.sequence:
+            for key, p in getattr(module, "params", dict)().items():
+                yield f"{name}.{key}", p
+
+    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        """The running statistics (batchnorm's), as torch's ``named_buffers``."""
+        for name, module in self.sequence:
+            for key, b in getattr(module, "buffers", dict)().items():
+                yield f"{name}.{key}", b
 
     def parameters(self) -> Iterator[Parameter]:
         return (p for _, p in self.named_parameters())
@@ -78,14 +111,20 @@ class SimpleNet(Module):
             p.grad = None
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """Parameters and buffers, as torch's ``state_dict``."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update((name, b.copy()) for name, b in self.named_buffers())
+        return state
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        params = dict(self.named_parameters())
-        if set(state) != set(params):
-            raise ValueError(f"state keys {sorted(state)} do not match the model's {sorted(params)}")
-        for name, p in params.items():
+        params, buffers = dict(self.named_parameters()), dict(self.named_buffers())
+        if set(state) != set(params) | set(buffers):
+            raise ValueError(f"state keys {sorted(state)} do not match the model's {sorted([*params, *buffers])}")
+        for name, current in [*((n, p.data) for n, p in params.items()), *buffers.items()]:
             value = np.asarray(state[name])
-            if value.shape != p.shape:
-                raise ValueError(f"{name}: shape {value.shape} does not match the model's {p.shape}")
-            p.data = value.astype(self.dtype, copy=True)
+            if value.shape != current.shape:
+                raise ValueError(f"{name}: shape {value.shape} does not match the model's {current.shape}")
+        for name, p in params.items():
+            p.data = np.asarray(state[name]).astype(self.dtype, copy=True)
+        for name, b in buffers.items():  # in place: the layer holds these arrays
+            b[...] = state[name]

@@ -2,7 +2,11 @@
 
 from torch_impl.layers import (
     LOSSES,
+    NORMS,
+    BatchNorm1d,
     CrossEntropyLoss,
+    Dropout,
+    LayerNorm,
     Linear,
     MSELoss,
     Parameter,
@@ -16,6 +20,10 @@ from torch_impl.model import SimpleNet
 
 __all__ = [
     "LOSSES",
+    "NORMS",
+    "BatchNorm1d",
+    "Dropout",
+    "LayerNorm",
     "CrossEntropyLoss",
     "Linear",
     "MSELoss",

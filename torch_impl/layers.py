@@ -6,15 +6,19 @@ module exists so the two twins can be read side by side, file by file.
 
 import torch
 from torch import nn
-from torch.nn import CrossEntropyLoss, Linear, Module, Parameter, ReLU, Sigmoid, Tanh
+from torch.nn import BatchNorm1d, CrossEntropyLoss, LayerNorm, Linear, Module, Parameter, ReLU, Sigmoid, Tanh
 
 __all__ = [
     "ACTIVATIONS",
+    "BatchNorm1d",
     "CrossEntropyLoss",
+    "Dropout",
     "LOSSES",
+    "LayerNorm",
     "Linear",
     "MSELoss",
     "Module",
+    "NORMS",
     "OUTPUT_ACTIVATIONS",
     "Parameter",
     "QuadraticLoss",
@@ -31,6 +35,23 @@ class Softmax(nn.Softmax):
 
     def __init__(self):
         super().__init__(dim=1)
+
+
+class Dropout(nn.Dropout):
+    """torch.nn.Dropout(p) (``p`` drops), which also takes its next forward's keep-mask when one is set:
+    the judge hands the same masks to both twins, so their steps stay comparable number by number."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__(p)
+        self.mask: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mask is None or not self.training or self.p == 0.0:
+            return super().forward(x)
+        keep, self.mask = self.mask, None  # one mask, one forward
+        if keep.shape != x.shape:
+            raise ValueError(f"dropout mask of shape {tuple(keep.shape)} for an input of shape {tuple(x.shape)}")
+        return x * (keep.to(x.dtype) * (1.0 / (1.0 - self.p)))
 
 
 class MSELoss(nn.MSELoss):
@@ -65,5 +86,6 @@ class QuadraticLoss(MSELoss):
 
 
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+NORMS = {"batchnorm": BatchNorm1d, "layernorm": LayerNorm}  # "none": no normalization
 OUTPUT_ACTIVATIONS = {"sigmoid": Sigmoid, "softmax": Softmax}  # "none": the logits themselves
 LOSSES = {"cross-entropy": CrossEntropyLoss, "mse": MSELoss, "quadratic": QuadraticLoss}

@@ -1,7 +1,9 @@
 """SimpleNet with torch.nn and autograd: 784 → 128 → 64 → 10 by default.
 
-Layers are ``layer1 … layerK`` as in the classic snippet, the activation after each
-hidden layer is ``act1 … act(K-1)``; the last layer gives logits.
+CS231n's architecture, {affine - [norm] - activation - [dropout]} × hidden layers - affine, named as in
+``manual/model.py``: the affine layers are ``layer1 … layerK``; after each hidden one come ``norm1 …``
+(with ``norm``), the activation ``act1 …`` and ``drop1 …`` (with ``dropout`` > 0).  The last layer gives
+logits.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from torch_impl.layers import ACTIVATIONS, OUTPUT_ACTIVATIONS
+from torch_impl.layers import ACTIVATIONS, NORMS, OUTPUT_ACTIVATIONS, Dropout
 
 
 class SimpleNet(nn.Module):
@@ -23,6 +25,8 @@ class SimpleNet(nn.Module):
         out_features: int = 10,
         activation: str = "relu",
         output_activation: str = "none",
+        norm: str = "none",
+        dropout: float = 0.0,
         *,
         dtype=torch.float32,
         device: torch.device | str = "cpu",
@@ -30,28 +34,37 @@ class SimpleNet(nn.Module):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        if norm != "none" and norm not in NORMS:
+            raise ValueError(f"unknown normalization {norm!r}; choose one of none, {', '.join(sorted(NORMS))}")
         self.in_features = in_features
         sizes = [in_features, *hidden, out_features]
         self.layers: list[nn.Linear] = []
         self.acts: list[nn.Module] = []
+        self.sequence: list[tuple[str, nn.Module]] = []  # every module, in the forward's order
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-            layer = nn.Linear(fan_in, fan_out, dtype=dtype, device=device)
-            self.add_module(f"layer{i}", layer)
-            self.layers.append(layer)
-            if i < len(sizes) - 1:
-                # ReLU rectifies the fresh output of the layer below in place, as torch's inplace=True
-                act = ACTIVATIONS[activation](inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
-                self.add_module(f"act{i}", act)
-                self.acts.append(act)
+            self.layers.append(self._add(f"layer{i}", nn.Linear(fan_in, fan_out, dtype=dtype, device=device)))
+            if i == len(sizes) - 1:
+                break
+            if norm != "none":
+                self._add(f"norm{i}", NORMS[norm](fan_out, dtype=dtype, device=device))
+            # ReLU rectifies the fresh output of the layer below in place, as torch's inplace=True
+            act = ACTIVATIONS[activation](inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
+            self.acts.append(self._add(f"act{i}", act))
+            if dropout:
+                self._add(f"drop{i}", Dropout(dropout))
         # the last layer's output through an activation (sigmoid, softmax), or the logits as they are
         self.out_act = OUTPUT_ACTIVATIONS[output_activation]() if output_activation != "none" else None
 
+    def _add(self, name: str, module: nn.Module) -> nn.Module:
+        self.add_module(name, module)
+        self.sequence.append((name, module))
+        return module
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(-1, self.in_features)  # x.view(-1, 784)
-        for layer, act in zip(self.layers, self.acts):
-            x = act(layer(x))
-        z = self.layers[-1](x)  # logits (N, 10)
-        return self.out_act(z) if self.out_act is not None else z
+        for _, module in self.sequence:
+            x = module(x)  # the last one gives the logits (N, 10)
+        return self.out_act(x) if self.out_act is not None else x
 
     # --- state as NumPy arrays, the manual twin's currency ------------------------------
     def numpy_state(self) -> dict[str, np.ndarray]:
