@@ -67,7 +67,7 @@ def check_gradients(
     target, restore = net, None
     if not (isinstance(net, str) or (callable(net) and not _is_model(net))):
         obj = net
-        spec = spec or ModelSpec(**sizes_of(obj), activation=activation)
+        spec = spec or ModelSpec.from_values({**sizes_of(obj), "activation": activation})
         restore = _keeper(obj, spec)
         own = getattr(obj, "reg", None)
         if own is not None:
@@ -79,7 +79,7 @@ def check_gradients(
                 )
         target = _constant(obj, owns_reg=own is not None)
     l2 = l2 or 0.0
-    spec = spec or ModelSpec(activation=activation)
+    spec = spec or ModelSpec.from_values({"activation": activation})
     if x is None:
         x, y = random_batch(batch_size, seed, dtype, spec.in_features, spec.out_features)
         source = f"random N(0,1) inputs, seed {seed}"
@@ -203,15 +203,10 @@ def _run_options(net, *, logdir, experiment, data_dir, download, device, progres
     hidden = config.pop("hidden", None)
     manual = net
     if net is not None and not (isinstance(net, str) or (callable(net) and not _is_model(net))):
-        spec = spec or ModelSpec(**sizes_of(net), activation=activation)
+        spec = spec or ModelSpec.from_values({**sizes_of(net), "activation": activation})
         manual = _constant(net)
     if spec is None and (hidden is not None or spec_given):
-        spec = ModelSpec(
-            hidden=ModelSpec.parse_hidden(hidden)
-            if isinstance(hidden, str)
-            else tuple(hidden if hidden is not None else (128, 64)),
-            activation=activation,
-        )
+        spec = ModelSpec.from_values({"hidden": hidden, "activation": activation})
     overrides = {k: v for k, v in config.items() if v is not None}
     if spec is not None:
         overrides["spec"] = spec

@@ -79,12 +79,7 @@ def options_from(args) -> o.RunOptions:
 
 
 def spec_from(args) -> ModelSpec:
-    return ModelSpec(
-        hidden=ModelSpec.parse_hidden(args.hidden),
-        activation=args.activation,
-        loss=args.loss,
-        output_activation=args.output_activation,
-    )
+    return ModelSpec.from_values(vars(args))
 
 
 def cmd_gradcheck(args, world) -> int:

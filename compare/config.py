@@ -38,6 +38,9 @@ def state_buffers(optimizer: str, *, momentum: float = 0.0, amsgrad: bool = Fals
     return _optim.OPTIMIZERS[optimizer].state(dict(momentum=momentum, amsgrad=amsgrad, centered=centered))
 
 
+MODEL_FIELDS = ("hidden", "activation", "in_features", "out_features", "loss", "output_activation", "norm", "dropout")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Architecture: in_features → hidden… → out_features, ``activation`` after each hidden layer."""
@@ -48,8 +51,22 @@ class ModelSpec:
     out_features: int = 10
     loss: str = "cross-entropy"  # "mse": torch.nn.MSELoss on one-hot targets; "quadratic": Nielsen's ½·Σ_k, = C/2 × mse
     output_activation: str = "none"  # applied to the last layer's output: none (logits), sigmoid, softmax
+    norm: str = "none"  # after each hidden affine layer: none, batchnorm, layernorm (compare.architecture)
+    dropout: float = 0.0  # after each hidden activation: the probability of DROPPING a unit (torch's p)
 
     def __post_init__(self):
+        from compare import architecture
+
+        norms = ("none", *architecture.choices("norm"))
+        if self.norm not in norms:
+            raise ConfigError(f"--norm {self.norm!r} is unknown; choose one of {', '.join(norms)}")
+        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
+            raise ConfigError(
+                f"--dropout {self.dropout!r}: the probability of dropping a unit must be in [0, 1) "
+                "(torch's p; CS231n's dropout_keep_ratio 0.8 is --dropout 0.2)"
+            )
+        if (self.norm != "none" or self.dropout) and not self.hidden:
+            raise ConfigError(f"--norm/--dropout act on hidden layers, and --hidden {self.hidden_text()} has none")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"--activation {self.activation!r} is unknown; choose one of {', '.join(ACTIVATIONS)}")
         if self.loss not in LOSSES:
@@ -82,6 +99,21 @@ class ModelSpec:
     def hidden_text(self) -> str:
         return ",".join(map(str, self.hidden)) or "none"
 
+    @classmethod
+    def from_values(cls, values: dict, base: ModelSpec | None = None) -> ModelSpec:
+        """The one door from option values to a spec (the CLI's parsed flags and the Python API's
+        arguments alike): ``hidden`` as text ('128,64') or sizes; a missing or None value keeps ``base``'s
+        (the defaults when none)."""
+        base = base or cls()
+        given = {k: v for k, v in values.items() if k in MODEL_FIELDS and v is not None}
+        if isinstance(given.get("hidden"), str):
+            given["hidden"] = cls.parse_hidden(given["hidden"])
+        elif "hidden" in given:
+            given["hidden"] = tuple(int(h) for h in given["hidden"])
+        if "dropout" in given:
+            given["dropout"] = float(given["dropout"])
+        return dataclasses.replace(base, **given)
+
     def kwargs(self) -> dict:
         """Keyword arguments for either twin's ``SimpleNet``."""
         return dict(
@@ -90,7 +122,27 @@ class ModelSpec:
             out_features=self.out_features,
             activation=self.activation,
             output_activation=self.output_activation,
+            norm=self.norm,
+            dropout=self.dropout,
         )
+
+    @property
+    def layers(self):
+        """The model's layers in the forward's order (``compare.architecture.plan``)."""
+        from compare import architecture
+
+        return architecture.plan(self)
+
+    @property
+    def reenactable(self) -> bool:
+        """What ``compare.catalogue`` re-enacts: the plain objective through affine layers and activations."""
+        return self.plain and not self.stochastic
+
+    @property
+    def stochastic(self) -> bool:
+        """Layers whose training forward depends on the batch as a whole or on random draws: a plain net's
+        re-enactments (``compare.catalogue``) do not describe it."""
+        return self.norm != "none" or bool(self.dropout)
 
     @property
     def plain(self) -> bool:
@@ -99,6 +151,10 @@ class ModelSpec:
 
     def describe(self) -> str:
         text = " → ".join(map(str, (self.in_features, *self.hidden, self.out_features))) + f" ({self.activation})"
+        if self.norm != "none":
+            text += f", {self.norm}"
+        if self.dropout:
+            text += f", dropout p={self.dropout:g}"
         if not self.plain:
             text += f", {self.output_activation} outputs, {self.loss} loss"
         return text

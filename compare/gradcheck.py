@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 import manual
-from compare import catalogue, distributed, plugins
+from compare import architecture, catalogue, distributed, plugins
+from compare.architecture import proof
 from compare.config import ModelSpec
 from compare.diagnose import diagnose, layer_of, worst_elements
 from compare.distributed import SINGLE, World
@@ -41,6 +42,12 @@ class ParamCheck:
     native: str = ""
     diagnosis: dict | None = None
     worst: list[dict] = field(default_factory=list)
+    phase: str = "training"  # or "running statistics", "test mode" (specs with batchnorm, layernorm, dropout)
+    note: str = ""  # why a row passes that its figures alone would not say
+
+    @property
+    def label(self) -> str:
+        return self.name if self.phase == "training" else f"{self.name} ({self.phase})"
 
 
 # The per-parameter verdicts of --fd (JSON ``fd[i].verdict``): the reference is the harness's own
@@ -197,6 +204,8 @@ def gradient_proof(
     (x, y); compare the forward first (logits, reported loss), then every parameter, and diagnose
     each that fails."""
     tol = TOLERANCE[dtype]
+    architecture.check_rows(spec, len(x), "the batch")
+    architecture.check_shards(spec, world.size)
     state = initial_state(spec, seed)
     impl = build_implementation(manual_target, spec, state, dtype, convention, fault, l2, l1)
     t_net = build_torch(spec, state, dtype)
@@ -204,16 +213,19 @@ def gradient_proof(
     y = np.asarray(y)
     import torch_impl
 
+    masks = proof.masks_for(spec, len(x), seed, 0)  # the judge's dropout masks, the same for both sides
+    impl.feed_masks(masks)
     m_loss, m_logits, m_grads, native_shapes = impl.raw_gradients(x.copy(), y.copy())
     m_grads = {k: None if g is None else np.array(g, copy=True) for k, g in m_grads.items()}
     if m_logits is None:
+        impl.feed_masks(masks)
         m_logits = impl.forward(x.copy())
     m_logits = np.array(m_logits, copy=True)
     # a learner's own L2 term may be ½·λ·ΣW² or λ·ΣW² (both correct): read from its reported loss, and
     # the reference follows it, so its gradient is judged against the derivative of the term it has
     l2_scale, loss_layer_missing = 1.0, None
     if l2 and getattr(impl, "owns_l2", False):
-        weights = [v for k, v in state.items() if k.endswith(".weight")]
+        weights = [state[k] for k in architecture.penalised(spec)]
         found = catalogue.l2_convention(m_loss, m_logits, y, weights, l2, l1, TOLERANCE[dtype], spec.loss)
         if found is None:  # a loss whose L2 term leaves a layer out: its convention is read from the rest
             found, loss_layer_missing = catalogue.l2_layer_missing(
@@ -222,30 +234,17 @@ def gradient_proof(
         l2_scale = found or 1.0
     l2 = l2 * l2_scale
     penalty = torch_impl.WeightPenalty(l2, l1)
+    proof.hand_torch_masks(t_net, masks)
+    cancelled = proof.CancelledBiases(spec, t_net)
     t_loss, t_logits = torch_forward_backward(t_net, x.copy(), y.copy(), world, penalty, torch_impl.LOSSES[spec.loss]())
+    zero = cancelled.levels(len(x), dtype)
 
     t_grads = {name: p.grad.numpy() for name, p in t_net.named_parameters()}
     slots = {s.name: s for s in impl.slots}
-    params = []
-    for name, b in t_grads.items():
-        a, slot = m_grads[name], slots[name]
-        if a is not None:
-            check_finite(impl.label, slot, a)
-        if a is None or a.shape != b.shape:  # a broken backward may give no or a mis-shaped gradient
-            params.append(ParamCheck(name, list(b.shape), float("inf"), float("inf"), False, slot.native))
-            continue
-        r = max_rel_err(a, b)
-        params.append(
-            ParamCheck(
-                name,
-                list(b.shape),
-                float(np.abs(a - b).max()),
-                r,
-                r <= tol,
-                slot.native,
-                worst=[] if r <= tol else worst_elements(a, b, slot),
-            )
-        )
+    params = [
+        param_check(name, m_grads[name], b, slots[name], tol, impl.label, rounding=zero.get(name, 0.0))
+        for name, b in t_grads.items()
+    ]
     logits_rel = max_rel_err(m_logits, t_logits) if m_logits.shape == t_logits.shape else float("inf")
     loss_rel = abs(m_loss - t_loss) / max(abs(m_loss), abs(t_loss), TINY)
     forward = dict(
@@ -264,7 +263,7 @@ def gradient_proof(
         diagnosis=None,
     )
     ref_params = {k: v.astype(np.dtype(dtype)) for k, v in state.items()}
-    run_penalty = manual.WeightPenalty(l2, l1).forward([v for k, v in ref_params.items() if k.endswith(".weight")])
+    run_penalty = manual.WeightPenalty(l2, l1).forward([ref_params[k] for k in architecture.penalised(spec)])
     loss["own_cross_entropy"] += run_penalty
     notes = explain(
         params,
@@ -286,6 +285,17 @@ def gradient_proof(
         l1=l1,
         penalty=run_penalty,
     )
+    if spec.stochastic:  # the running statistics, then the whole proof again in test mode
+        params += mode_checks(
+            spec,
+            impl,
+            t_net,
+            x,
+            y,
+            seed,
+            tol,
+            lambda: torch_forward_backward(t_net, x.copy(), y.copy(), world, penalty, torch_impl.LOSSES[spec.loss]()),
+        )
     if loss_layer_missing is not None:  # the value a learner's notebook checks: failed, not noted
         loss["diagnosis"] = dict(
             code="reg-loss-layer-missing",
@@ -342,6 +352,55 @@ def gradient_proof(
     return report
 
 
+def param_check(
+    name: str, a, b: np.ndarray, slot, tol: float, label: str, phase: str = "training", rounding: float = 0.0
+) -> ParamCheck:
+    """One row of the proof: the hand-written array ``a`` against the reference's ``b``.  Where both are
+    zero up to ``rounding`` (a bias just before batchnorm, ``proof.CancelledBiases``), their relative error is
+    that of two rounding noises and is not judged."""
+    native = slot.native if slot is not None else name
+    if a is not None and slot is not None:
+        check_finite(label, slot, a)
+    a = None if a is None else np.asarray(a)
+    if a is None or a.shape != b.shape:  # a broken backward may give no or a mis-shaped gradient
+        return ParamCheck(name, list(b.shape), float("inf"), float("inf"), False, native, phase=phase)
+    r = max_rel_err(a, b)
+    zero = bool(r > tol and rounding > 0 and a.size and np.abs(a).max() <= rounding and np.abs(b).max() <= rounding)
+    return ParamCheck(
+        name,
+        list(b.shape),
+        float(np.abs(a.astype(np.float64) - b).max()) if b.size else 0.0,
+        r,
+        r <= tol or zero,
+        native,
+        worst=[] if r <= tol or zero or slot is None else worst_elements(a, b, slot),
+        phase=phase,
+        note=f"both zero up to rounding (|g| ≤ {rounding:.1e})" if zero else "",
+    )
+
+
+def mode_checks(spec, impl, t_net, x, y, seed: int, tol: float, torch_step) -> list[ParamCheck]:
+    """The rows a spec with batchnorm, layernorm or dropout adds (``compare.architecture.proof``): each running
+    statistic after a few training forwards, then the loss, logits and gradients in test mode.  A failing
+    row is located, not explained: the catalogue's re-enactments describe the plain net."""
+    slots = {s.name: s for s in impl.slots}
+    rows = [
+        param_check(name, a, b, None, tol, impl.label, "running statistics")
+        for name, a, b in proof.running_statistics(spec, impl, t_net, x, seed)
+    ]
+    rows += [
+        param_check(name, a, b, slots.get(name), tol, impl.label, "test mode")
+        for name, a, b in proof.test_mode(spec, impl, t_net, x, y, torch_step)
+    ]
+    for row in rows:
+        if not row.passed:
+            row.diagnosis = dict(
+                code="unexplained",
+                message=f"differs from torch's in {row.phase} only; no known signature is tried there",
+            )
+    return rows
+
+
 def explain(
     params: list[ParamCheck],
     forward: dict,
@@ -382,7 +441,7 @@ def explain(
         found = (
             (
                 catalogue.reenact("forward", ref_params, spec.activation, x, y, logits, grads, tol, l2, l1)
-                if spec.plain
+                if spec.reenactable
                 else None
             )
             or catalogue.forward_signature(logits, t_logits, tol)
@@ -435,7 +494,7 @@ def explain(
         # the catalogue's reference is SimpleNet's own objective (logits, cross-entropy)
         found = (
             catalogue.reenact("backward", ref_params, spec.activation, x, y, logits, grads, tol, l2, l1)
-            if spec.plain
+            if spec.reenactable
             else None
         )
         if found is not None:
@@ -444,7 +503,7 @@ def explain(
                     p.diagnosis = dict(found)
                 else:
                     p.diagnosis["reenacted"] = {k: v for k, v in found.items() if k != "by"}
-        elif spec.plain:
+        elif spec.reenactable:
             verify_upstream(failing, ref_params, spec.activation, x, y, grads, tol)
     return notes
 
@@ -532,13 +591,18 @@ def finite_differences(
     ref_loss, ref_penalty = manual.LOSSES[spec.loss](), manual.WeightPenalty(l2, l1)
     ref_params = dict(ref.named_parameters())
     x = np.asarray(x, dtype=np.float64)
+    masks = proof.masks_for(spec, len(x), seed, 0)  # the proof's dropout masks, the same at every evaluation
+    impl.feed_masks(masks)
     analytic = impl.raw_gradients(x.copy(), y.copy()).grads
     analytic = {k: None if g is None else np.array(g, copy=True) for k, g in analytic.items()}
     relus = [a for a in ref.acts if isinstance(a, manual.ReLU)]
 
     def evaluate():
         """(plug-in's own loss, reference loss, ReLU masks of the reference)."""
+        impl.feed_masks(masks)
         own = impl.raw_gradients(x.copy(), y.copy()).loss
+        for name, keep in masks.items():
+            getattr(ref, name).mask = keep
         truth = float(ref_loss(ref(x.copy()), y)) + ref_penalty.forward([layer.weight.data for layer in ref.layers])
         return own, truth, [a.mask.copy() for a in relus]
 

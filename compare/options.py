@@ -4,69 +4,10 @@ reads) and the tables of flags the CLI builds its parser from.  Nothing here kno
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-
-class BadValue(ValueError):
-    """A flag's value the run cannot use: the CLI's parser shows the message in one line (exit 2)."""
-
-
-def number(typ, low=None, *, above: bool = False, high=None):
-    """A value parser: an int or a finite float, at least ``low`` (greater than it when ``above``) and at
-    most ``high``, so a value the run cannot use is refused at the parser."""
-
-    def parse(text: str):
-        try:
-            value = typ(text)
-        except ValueError:
-            raise BadValue(f"{text!r} is not {'an integer' if typ is int else 'a number'}") from None
-        if typ is float and not math.isfinite(value):
-            raise BadValue(f"{text!r} is not a finite number")
-        if low is not None and (value < low or (above and value == low)):
-            raise BadValue(f"{text} must be {'greater than' if above else 'at least'} {low}")
-        if high is not None and value > high:
-            raise BadValue(f"{text} must be at most {high}")
-        return value
-
-    parse.__name__ = typ.__name__  # the parser names the type in its messages
-    return parse
-
-
-def experiment_name(text: str) -> str:
-    """--experiment is a directory *name* under --logdir: never a path that leads out of it."""
-    if text in ("", ".", "..") or "/" in text or "\\" in text or "\0" in text:
-        raise BadValue(
-            f"{text!r} is not a name: give one directory name (no '/', not '.' or '..'); --logdir says where it goes"
-        )
-    return text
-
-
-def path_text(text: str) -> str:
-    """A path flag's value: never empty (an empty --logdir would quietly mean the working directory)."""
-    if not text.strip():
-        raise BadValue("an empty path; give a directory or file (. for the working directory)")
-    return text
-
-
-def betas(text: str) -> tuple[float, float]:
-    try:
-        b1, b2 = (float(v) for v in text.split(","))
-    except ValueError:
-        raise BadValue(f"{text!r} is not two comma-separated numbers such as 0.9,0.999") from None
-    return b1, b2
-
-
-KINDS = {
-    "positive": number(int, 1),
-    "nonneg": number(float, 0),
-    "above0": number(float, 0, above=True),
-    "seed": number(int, 0, high=2**63 - 1),  # numpy's Generator takes non-negative seeds
-    "text": str,
-    "path": path_text,
-    "name": experiment_name,
-    "betas": betas,
-}
+from compare.architecture.flags import model_flags
+from compare.flags import KINDS, BadValue, Flag  # noqa: F401  (the flags' own module; re-exported)
 
 
 def check_arguments(command: str, function: str, values: dict, required: tuple[str, ...] = ()) -> None:
@@ -150,24 +91,6 @@ class RunOptions:
     within: str | None = None  # the experiment this run is one of (a sweep's): named in its dashboard
 
 
-@dataclass(frozen=True)
-class Flag:
-    flag: str
-    dest: str
-    kind: str  # a value parser of KINDS, "switch" (store_true) or "maybe" (True or unset)
-    help: str
-    default: object = None
-    metavar: str | None = None
-    choices: tuple | None = None
-    required: bool = False
-    short: str | None = None  # e.g. -o beside --output; a flag without dashes is positional
-
-    def but(self, **changes) -> "Flag":
-        from dataclasses import replace
-
-        return replace(self, **changes)
-
-
 # TrainConfig's fields, in --help's order; the default shown is the config's (or the text given here).
 CONFIG_FLAGS = (
     Flag("--epochs", "epochs", "positive", "passes over the training set"),
@@ -249,8 +172,6 @@ GRADCHECK_FLAGS = (
     Flag("--dtype", "dtype", "text", "", "float64", choices=("float32", "float64")),
     Flag("--batch-size", "batch_size", "positive", "examples in the batch", 64),
     Flag("--seed", "seed", "seed", "seeds the initial weights and the batch draw", 0),
-    Flag("--hidden", "hidden", "text", "hidden layer sizes, comma-separated; 'none' for softmax regression", "128,64"),
-    Flag("--activation", "activation", "text", "relu, sigmoid or tanh", "relu"),
 )
 GRADCHECK_CHECK_FLAGS = (
     Flag("--random-data", "random_data", "switch", "use random inputs instead of MNIST"),
@@ -321,10 +242,6 @@ DATA_DIR_HELP = (
     "data root (DIR/MNIST/raw/, DIR/FashionMNIST/raw/, DIR/KMNIST/raw/ or a flat DIR of the four files, "
     "raw or .gz); default: $SIMPLENET_DATA, else ./data (downloaded there if missing)"
 )
-LOSS_HELP = (
-    "cross-entropy (of logits), mse (mean squared error on one-hot targets, torch.nn.MSELoss) or "
-    "quadratic (Nielsen's ½·Σ over the classes: C/2 × mse) (default: cross-entropy)"
-)
 PLUGIN_OPTIMIZER_HELP = (
     "update the hand-written side with your own optimizer (a cs231n rule such as optim.py:adam, "
     "or an nnfs optimizer class), judged against torch.optim's --optimizer; needs --schedule "
@@ -365,39 +282,20 @@ def run_options(values: dict) -> RunOptions:
 
 def config_overrides(values: dict) -> dict:
     """The TrainConfig fields a command's parsed values set explicitly (None: not given)."""
-    from compare.config import ModelSpec
+    from compare.config import MODEL_FIELDS, ModelSpec
 
     given = {f.dest: values.get(f.dest) for f in CONFIG_FLAGS}
     given["dataset"] = values.get("dataset")
     given = {k: v for k, v in given.items() if v is not None}
-    model = [values.get(k) for k in ("hidden", "activation", "loss", "output_activation")]
-    if any(v is not None for v in model):
-        hidden, activation, loss, output = model
-        given["spec"] = ModelSpec(
-            hidden=ModelSpec.parse_hidden(hidden if hidden is not None else "128,64"),
-            activation=activation or "relu",
-            loss=loss or "cross-entropy",
-            output_activation=output or "none",
-        )
+    model = {k: values.get(k) for k in MODEL_FIELDS}
+    if any(v is not None for v in model.values()):
+        given["spec"] = ModelSpec.from_values(model)
     return given
 
 
 # --- the commands' flags --------------------------------------------------------------------
 JSON = Flag("--json", "json", "path", "also write the results to this JSON file")
 DEVICE_HELP = "torch twin's device: auto, cpu, cuda or mps"
-
-
-def objective_flags(defaults: bool) -> tuple[Flag, ...]:
-    return (
-        Flag("--loss", "loss", "text", LOSS_HELP, "cross-entropy" if defaults else None),
-        Flag(
-            "--output-activation",
-            "output_activation",
-            "text",
-            "after the last layer: none (logits), sigmoid or softmax (default: none)",
-            "none" if defaults else None,
-        ),
-    )
 
 
 def data_flags(dataset_default: str | None = "mnist") -> tuple[Flag, ...]:
@@ -469,14 +367,7 @@ def train_flags(command: str, exclude: tuple[str, ...] = (), defaults: dict | No
         if f.flag not in exclude
     ]
     flags += [
-        Flag(
-            "--hidden",
-            "hidden",
-            "text",
-            "hidden layer sizes, comma-separated; 'none' for softmax regression (default: 128,64)",
-        ),
-        Flag("--activation", "activation", "text", "relu, sigmoid or tanh (default: relu)"),
-        *objective_flags(False),
+        *model_flags(False),
         Flag("--device", "device", "text", f"{DEVICE_HELP} (auto: cuda, then mps, then cpu)", "auto"),
         *data_flags(None),
     ]
@@ -538,7 +429,7 @@ def commands() -> list[Command]:
             "compare both twins' gradients, parameter by parameter, on one batch",
             (
                 *GRADCHECK_FLAGS,
-                *objective_flags(True),
+                *model_flags(True),
                 *data_flags(),
                 *GRADCHECK_CHECK_FLAGS,
                 Flag(

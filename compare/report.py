@@ -5,48 +5,58 @@ from __future__ import annotations
 
 import html
 
+PHASE_HEADINGS = {
+    "running statistics": "running statistics, after more training forwards of the batch (the judge's masks):",
+    "test mode": "test mode (running statistics, no dropout), from the same running statistics:",
+}
+
 
 def format_gradcheck(r) -> str:
     impl = r.implementation
     label = impl.get("label", "manual")
     column = label if len(label) <= 8 else "plug-in"
+    wide = max([15, *(len(p.name) + 2 for p in r.params)])  # the name column
     lines = [impl["header"], *impl["mapping_lines"]] if impl else []
     lines += [
         f"gradcheck: {r.spec}, {r.dtype}, batch of {r.batch_size} ({r.source})"
         + (f", injected fault: {r.fault}" if r.fault else ""),
-        f"{'parameter':<15}{'shape':<13}{'max |Δ|':>11}{'max rel err':>13}{'tolerance':>11}  verdict",
+        f"{'parameter':<{wide}}{'shape':<13}{'max |Δ|':>11}{'max rel err':>13}{'tolerance':>11}  verdict",
     ]
     # the forward first: a wrong forward explains every gradient after it
     lines.append(
-        f"{'forward':<15}{str((r.batch_size, 10)):<13}{r.logits['max_abs_diff']:>11.2e}"
+        f"{'forward':<{wide}}{str((r.batch_size, 10)):<13}{r.logits['max_abs_diff']:>11.2e}"
         f"{r.logits['max_rel_err']:>13.2e}{r.tolerance:>11.0e}  {r.forward['verdict']}   (logits)"
     )
     if r.forward.get("diagnosis"):
         d = r.forward["diagnosis"]
-        lines.append(f"{'':<15}diagnosis [{d['code']}]: {d['message']}")
+        lines.append(f"{'':<{wide}}diagnosis [{d['code']}]: {d['message']}")
     loss_verdict = "OK" if r.loss["passed"] else ("DIFFERS (reported, not judged)" if r.passed else "MISMATCH")
     lines.append(
-        f"{'loss':<15}{'()':<13}{r.loss['abs_diff']:>11.2e}{r.loss['rel_err']:>13.2e}{r.tolerance:>11.0e}  "
+        f"{'loss':<{wide}}{'()':<13}{r.loss['abs_diff']:>11.2e}{r.loss['rel_err']:>13.2e}{r.tolerance:>11.0e}  "
         f"{loss_verdict}   ({label} {r.loss['manual']:.10f}, torch {r.loss['torch']:.10f})"
     )
     if r.loss.get("diagnosis"):
-        lines.append(f"{'':<15}diagnosis [{r.loss['diagnosis']['code']}]: {r.loss['diagnosis']['message']}")
+        lines.append(f"{'':<{wide}}diagnosis [{r.loss['diagnosis']['code']}]: {r.loss['diagnosis']['message']}")
+    phase = "training"
     for p in r.params:
+        if p.phase != phase:  # a spec with batchnorm, layernorm or dropout: its other phases under headings
+            phase = p.phase
+            lines.append(PHASE_HEADINGS.get(phase, phase + ":"))
         lines.append(
-            f"{p.name:<15}{str(tuple(p.shape)):<13}{p.max_abs_diff:>11.2e}{p.max_rel_err:>13.2e}"
-            f"{r.tolerance:>11.0e}  {'OK' if p.passed else 'MISMATCH'}"
+            f"{p.name:<{wide}}{str(tuple(p.shape)):<13}{p.max_abs_diff:>11.2e}{p.max_rel_err:>13.2e}"
+            f"{r.tolerance:>11.0e}  {'OK' if p.passed else 'MISMATCH'}" + (f"   ({p.note})" if p.note else "")
         )
         if p.diagnosis:
             where = f" at {p.diagnosis['layer']}" if p.diagnosis.get("layer") else ""
-            lines.append(f"{'':<15}diagnosis [{p.diagnosis['code']}{where}]: {p.diagnosis['message']}")
+            lines.append(f"{'':<{wide}}diagnosis [{p.diagnosis['code']}{where}]: {p.diagnosis['message']}")
             if p.diagnosis.get("reenacted"):
                 again = p.diagnosis["reenacted"]
                 at = f" at {again['layer']}" if again.get("layer") else ""
-                lines.append(f"{'':<15}re-enacted [{again['code']}{at}]: {again['message']}")
+                lines.append(f"{'':<{wide}}re-enacted [{again['code']}{at}]: {again['message']}")
         for w in p.worst:
             native = f" = {p.native}{w['native_index']}" if p.native != p.name else ""
             lines.append(
-                f"{'':<15}{p.name}{w['index']}{native}: {label} {w['plugin']:.6g}, autograd {w['autograd']:.6g}"
+                f"{'':<{wide}}{p.name}{w['index']}{native}: {label} {w['plugin']:.6g}, autograd {w['autograd']:.6g}"
             )
     if r.fd is not None:
         lines.append("")
@@ -55,7 +65,7 @@ def format_gradcheck(r) -> str:
             f"forward - against each side, and of {label}'s own loss against its gradient:"
         )
         lines.append(
-            f"{'parameter':<15}{'checked':>8}{'kinks':>7}{'|fd−' + column + '|':>13}{'|fd−torch|':>12}"
+            f"{'parameter':<{wide}}{'checked':>8}{'kinks':>7}{'|fd−' + column + '|':>13}{'|fd−torch|':>12}"
             f"{'own |fd−' + column + '|':>17}  verdict"
         )
         for c in r.fd:
@@ -63,14 +73,17 @@ def format_gradcheck(r) -> str:
                 f"{c.name:<15}{c.checked:>8}{c.kinks:>7}{c.max_abs_err_manual:>13.2e}"
                 f"{c.max_abs_err_torch:>12.2e}{c.max_abs_err_own:>17.2e}  {c.verdict}"
             )
-    bad = [p.name for p in r.params if not p.passed]
+    bad = [p.label for p in r.params if not p.passed]
     if not r.logits["passed"]:
         bad.insert(0, "forward")
     lines.append("")
     for note in r.notes:
         lines.append(f"note: {note}")
     if r.passed:
-        lines.append(f"verdict: AGREE - the forward and all {len(r.params)} parameters within {r.tolerance:.0e}")
+        trained = sum(p.phase == "training" for p in r.params)
+        phases = sorted({p.phase for p in r.params} - {"training"}, reverse=True)
+        also = f"; {' and '.join(phases)} agree too" if phases else ""
+        lines.append(f"verdict: AGREE - the forward and all {trained} parameters within {r.tolerance:.0e}{also}")
     else:
         lines.append(f"verdict: MISMATCH - {', '.join(bad) or 'finite differences'} outside tolerance")
     return "\n".join(lines)
@@ -105,7 +118,10 @@ def gradcheck_html(r) -> str:
         ),
         row("loss", "()", r.loss["abs_diff"], r.loss["rel_err"], r.loss["passed"], note(r.loss.get("diagnosis"))),
     ]
-    rows += [row(p.name, tuple(p.shape), p.max_abs_diff, p.max_rel_err, p.passed, note(p.diagnosis)) for p in r.params]
+    rows += [
+        row(p.label, tuple(p.shape), p.max_abs_diff, p.max_rel_err, p.passed, note(p.diagnosis) or p.note or None)
+        for p in r.params
+    ]
     for p in r.params:  # the worst coordinates of a failing parameter, as the text shows them
         for w in p.worst:
             rows.append(
@@ -113,7 +129,7 @@ def gradcheck_html(r) -> str:
                 f"(yours {html.escape(str(w['native_index']))}): {w['plugin']:.6g} where autograd has "
                 f"{w['autograd']:.6g}</td></tr>"
             )
-    failing = [p.name for p in r.params if not p.passed]
+    failing = [p.label for p in r.params if not p.passed]
     verdict = "AGREE" if r.passed else "MISMATCH" + (f" in {', '.join(failing)}" if failing else "")
     colour = "#1a7f37" if r.passed else "#cf222e"
     implementation = r.implementation or {}

@@ -25,17 +25,11 @@ def run(check: Check, folder: Path) -> dict:
     shown = lambda text: text.replace(f"{folder}/", "")  # the student's own paths, not the scratch copy's
     if check.kind == "gradcheck":
         options = dict(check.options)
-        model = {k: options.pop(k) for k in ("hidden", "loss", "output_activation") if k in options}
-        if model:  # the CLI's model flags are the API's spec
-            from compare.config import ModelSpec
+        from compare.config import MODEL_FIELDS, ModelSpec
 
-            hidden = model.pop("hidden", None)
-            spec = ModelSpec(
-                **({"hidden": ModelSpec.parse_hidden(str(hidden))} if hidden is not None else {}),
-                activation=options.get("activation", "relu"),
-                **model,
-            )
-            options["spec"] = spec
+        model = {k: options.pop(k) for k in MODEL_FIELDS if k in options}
+        if model:  # the CLI's model flags are the API's spec
+            options["spec"] = ModelSpec.from_values(model)
         report = api.check_gradients(target, **options)
         tags = [p.diagnosis["code"] for p in report.params if p.diagnosis]
         if report.forward.get("diagnosis"):

@@ -132,13 +132,15 @@ def call_factory(factory: Factory, spec: ModelSpec, dtype, l2: float = 0.0, l1: 
         l2=l2,
         l1=l1,
         output_activation=spec.output_activation,
+        norm=spec.norm,
+        dropout=spec.dropout,
     )
     named = argument_names(factory.fn)
     # the penalty goes only to a factory that names it: one that does computes it itself (load())
     kwargs = {
         k: v
         for k, v in offered.items()
-        if (k in named if k in ("reg", "l2", "l1", "output_activation") else accepts(factory.fn, k))
+        if (k in named if k in ("reg", "l2", "l1", "output_activation", "norm", "dropout") else accepts(factory.fn, k))
     }
     if "reg" in kwargs and "l2" in kwargs:
         del kwargs["l2"]

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 import manual
+from compare import architecture
 from compare.config import ModelSpec
 from compare.errors import SIGNALS, ConfigError, StepAbandoned
 from compare.supervisor import BEACON
@@ -242,11 +243,38 @@ class Implementation:
 
     # -- the protocol
     def expected_slots(self) -> list[tuple[str, tuple[int, ...]]]:
-        """Torch's names and shapes of every parameter the spec has."""
-        out = []
-        for k, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
-            out += [(f"layer{k}.weight", (fan_out, fan_in)), (f"layer{k}.bias", (fan_out,))]
-        return out
+        """Torch's names and shapes of every parameter the spec has (``compare.architecture``)."""
+        return [(e.name, e.shape) for e in architecture.parameters(self.spec)]
+
+    # -- layers with a mode, running statistics and masks (batchnorm, dropout): what a convention that
+    # has them supplies; one that has none refuses a spec that needs them, in one line
+    def train(self, mode: bool) -> None:
+        """Training mode (batch statistics, dropout) or evaluation mode (running statistics, none)."""
+        if self.spec.stochastic:
+            raise PluginError(
+                f"{self.label}: the {self.name} convention has no training/evaluation mode, and "
+                f"{self.spec.describe()} needs one"
+            )
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """The running statistics, in torch's names and layout (copies)."""
+        return {}
+
+    def load_buffers(self, state: dict[str, np.ndarray]) -> None:
+        if architecture.buffers(self.spec):
+            raise PluginError(
+                f"{self.label}: the {self.name} convention holds no running statistics, and "
+                f"{self.spec.describe()} has them"
+            )
+
+    def feed_masks(self, masks: dict[str, np.ndarray]) -> None:
+        """The keep-masks of the next training forward (``compare.architecture.dropout``), one per dropout
+        layer: the judge's, so the reference uses the same ones."""
+        if masks:
+            raise PluginError(
+                f"{self.label}: the {self.name} convention cannot take the judge's dropout masks, and "
+                f"{self.spec.describe()} has dropout"
+            )
 
     def call(self, what: str, fn, *args, **kwargs):
         """Run plug-in code (``call_learner``): its errors name the plug-in and its own ``file:line``."""
@@ -254,10 +282,16 @@ class Implementation:
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """The harness's weights (torch layout) into the plug-in's own arrays, in its layout and the
-        run's dtype; ``params`` then views them."""
+        run's dtype; ``params`` then views them.  Running statistics in ``state`` go to ``load_buffers``."""
         names = [s.name for s in self.slots]
-        if set(state) != set(names):
-            raise PluginError(f"{self.label}: parameters {sorted(names)} do not match the spec's {sorted(state)}")
+        buffers = {e.name for e in architecture.buffers(self.spec)}
+        if set(state) - buffers != set(names):
+            raise PluginError(
+                f"{self.label}: parameters {sorted(names)} do not match the spec's {sorted(set(state) - buffers)}"
+            )
+        if buffers & set(state):
+            self.load_buffers({k: v for k, v in state.items() if k in buffers})
+        state = {k: v for k, v in state.items() if k not in buffers}
         for slot in self.slots:
             current = slot.get()
             if tuple(np.shape(current)) != slot.native_shape:
@@ -327,7 +361,9 @@ class Implementation:
 
     @property
     def weight_names(self) -> list[str]:
-        return [s.name for s in self.slots if s.name.endswith(".weight")]
+        """The parameters the run's L2/L1 penalises (their role says, ``compare.architecture``)."""
+        names = {s.name for s in self.slots}
+        return [n for n in architecture.penalised(self.spec) if n in names]
 
     def _check_loss(self, loss) -> float:
         """The reported loss must be one number: the batch's mean (a per-sample vector is refused, never
@@ -398,13 +434,20 @@ class Implementation:
             p.grad = None
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {name: np.array(p.data, copy=True) for name, p in self.params.items()}
+        """Parameters and running statistics, as torch's ``state_dict`` (checkpoints hold both)."""
+        return {**{name: np.array(p.data, copy=True) for name, p in self.params.items()}, **self.buffers()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         for name, p in self.params.items():
             if name not in state or np.shape(state[name]) != p.data.shape:
                 raise ValueError(f"{name}: missing or of another shape in the checkpoint")
             p.data[...] = state[name]
+        buffers = [e.name for e in architecture.buffers(self.spec)]
+        if buffers:
+            missing = [n for n in buffers if n not in state]
+            if missing:
+                raise ValueError(f"{missing[0]}: missing in the checkpoint")
+            self.load_buffers({n: state[n] for n in buffers})
 
     def mapping(self) -> list[str]:
         return [s.describe() for s in self.slots]

@@ -9,10 +9,13 @@ import numpy as np
 
 import manual
 import manual.train
+from compare import architecture
 from compare.plugins.protocol import Implementation, PluginError, Slot, check_names, register, short, where
 
 
-def our_twin(sizes, activation="relu", dtype=np.float32, output_activation="none") -> manual.SimpleNet:
+def our_twin(
+    sizes, activation="relu", dtype=np.float32, output_activation="none", norm="none", dropout=0.0
+) -> manual.SimpleNet:
     """The hand-written twin of this project, ``manual.SimpleNet``."""
     return manual.SimpleNet(
         sizes[0],
@@ -20,6 +23,8 @@ def our_twin(sizes, activation="relu", dtype=np.float32, output_activation="none
         sizes[-1],
         activation,
         output_activation,
+        norm,
+        dropout,
         dtype=dtype,
         rng=np.random.default_rng(0),
     )
@@ -76,7 +81,10 @@ class Ours(Implementation):
 
     @classmethod
     def layer_sizes(cls, obj) -> list[int]:
-        shapes = [np.shape(p.data) for n, p in obj.named_parameters() if n.endswith(".weight")]
+        own = dict(obj.named_parameters())
+        shapes = [
+            np.shape(own[architecture.affine_weight(k)].data) for k in range(1, architecture.affine_count(own) + 1)
+        ]
         return [s[1] for s in shapes[:1]] + [s[0] for s in shapes]
 
     def __init__(self, obj, spec, dtype, **kw):
@@ -123,6 +131,35 @@ class Ours(Implementation):
         # the judge adds a run's penalty itself (raw_gradients)
         loss, logits = manual.train.forward_backward(self.named, self.named_criterion, x, y)
         return loss, logits, {name: p.grad for name, p in self.own.items()}
+
+    # -- the spec's layers with a mode, running statistics and masks: our SimpleNet's surface
+    # (train(mode), named_buffers(), a dropout module per drop{k} taking its next forward's .mask)
+    def train(self, mode: bool) -> None:
+        if callable(getattr(self.model, "train", None)):
+            self.call("train(mode)", self.model.train, mode)
+        else:
+            super().train(mode)
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        if not callable(getattr(self.model, "named_buffers", None)):
+            return {}
+        own = dict(self.call("named_buffers()", lambda: list(self.model.named_buffers())))
+        return {e.name: np.array(own[e.name], copy=True) for e in architecture.buffers(self.spec) if e.name in own}
+
+    def load_buffers(self, state: dict[str, np.ndarray]) -> None:
+        if not callable(getattr(self.model, "named_buffers", None)):
+            return super().load_buffers(state)
+        own = dict(self.call("named_buffers()", lambda: list(self.model.named_buffers())))
+        check_names(self.label, sorted(state), sorted(own))
+        for name, value in state.items():
+            own[name][...] = value
+
+    def feed_masks(self, masks: dict[str, np.ndarray]) -> None:
+        for name, keep in masks.items():
+            layer = getattr(self.model, name, None)
+            if layer is None or not hasattr(layer, "mask"):
+                return super().feed_masks(masks)
+            layer.mask = keep
 
     def check_bound(self) -> None:
         """Also new parameter objects: ``named_parameters()`` must still yield the ones the judge holds."""

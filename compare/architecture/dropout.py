@@ -1,0 +1,31 @@
+"""Inverted dropout (``manual.layers.Dropout``, ``torch_impl.layers.Dropout``): no parameters; its masks
+are drawn by the judge, once per step, and handed to both twins (``draw_masks``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compare.architecture.registry import LayerKind, plan, register
+
+DROPOUT = register(
+    LayerKind(
+        "dropout",
+        slot="dropout",
+        prefix="drop",
+        conventions=(
+            "dropout: p = {p:g} is the probability of dropping a unit (torch's meaning; CS231n's 2017+ "
+            "dropout_keep_ratio is 1 − p, its older dropout_param['p'] the keep probability), inverted: kept "
+            "units ×1/(1 − p) in training, nothing in evaluation; both twins get the same masks each step"
+        ),
+    )
+)
+
+
+def draw_masks(spec, rows: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One step's keep-masks (bool, True = kept), one per dropout layer of the spec: the judge hands the same
+    ones to both twins."""
+    return {
+        layer.name: rng.random((rows, layer.fan_out)) >= layer.p
+        for layer in plan(spec)
+        if layer.kind is DROPOUT and layer.p
+    }

@@ -1,0 +1,240 @@
+"""The model's layers in one registry (``compare.architecture``), and normalization and dropout in both
+twins proven against each other: train mode with the judge's masks, the running statistics, test mode.
+
+Every check here is planted with the bug it is for and shown to fail."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import manual
+import manual.layers
+import torch_impl
+import torch_impl.layers
+from compare import architecture
+from compare.architecture.registry import SCALE, SHIFT, LayerKind, unregister
+from compare.config import ModelSpec
+from compare.errors import ConfigError
+from compare.gradcheck import gradient_proof
+
+SMALL = dict(in_features=12, hidden=(9, 7), out_features=4)
+COMBOS = [("batchnorm", 0.0), ("layernorm", 0.0), ("none", 0.2), ("batchnorm", 0.2), ("layernorm", 0.5)]
+
+
+def batch(seed: int = 0, n: int = 16):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, SMALL["in_features"])), rng.integers(0, SMALL["out_features"], n)
+
+
+def proof(spec: ModelSpec, seed: int = 0, n: int = 16):
+    x, y = batch(seed, n)
+    return gradient_proof(x, y, spec=spec, seed=seed)
+
+
+# --- the registry ------------------------------------------------------------------------------
+@pytest.mark.parametrize("norm,p", [("none", 0.0), *COMBOS])
+def test_the_plan_names_what_both_twins_hold(norm, p):
+    spec = ModelSpec(**SMALL, norm=norm, dropout=p)
+    m = manual.SimpleNet(**spec.kwargs(), dtype=np.float64, rng=np.random.default_rng(0))
+    t = torch_impl.SimpleNet(**spec.kwargs(), dtype=torch.float64)
+    planned = [(e.name, e.shape) for e in architecture.parameters(spec)]
+    assert planned == [(n, p.shape) for n, p in m.named_parameters()]
+    assert planned == [(n, tuple(p.shape)) for n, p in t.named_parameters()]
+    buffers = [(e.name, e.shape) for e in architecture.buffers(spec)]
+    assert buffers == [(n, np.shape(b)) for n, b in m.named_buffers()]
+    assert buffers == [(n, tuple(b.shape)) for n, b in t.named_buffers()]
+    assert [layer.name for layer in spec.layers] == [n for n, _ in m.sequence] == [n for n, _ in t.sequence]
+
+
+def test_only_affine_weights_are_penalised():
+    spec = ModelSpec(**SMALL, norm="batchnorm")
+    assert architecture.penalised(spec) == ["layer1.weight", "layer2.weight", "layer3.weight"]
+    assert architecture.role_of(spec, "norm1.weight") is SCALE  # named .weight, never penalised
+
+
+def test_the_twins_tables_and_the_registry_name_the_same_kinds():
+    for slot, manual_table, torch_table in (
+        ("norm", manual.layers.NORMS, torch_impl.layers.NORMS),
+        ("activation", manual.layers.ACTIVATIONS, torch_impl.layers.ACTIVATIONS),
+    ):
+        assert set(architecture.choices(slot)) == set(manual_table) == set(torch_table)
+
+
+def test_a_spec_is_refused_in_one_line_for_what_it_cannot_be():
+    with pytest.raises(ConfigError, match="--norm 'groupnorm' is unknown"):
+        ModelSpec(norm="groupnorm")
+    with pytest.raises(ConfigError, match=r"must be in \[0, 1\)"):
+        ModelSpec(dropout=1.0)
+    with pytest.raises(ConfigError, match="has none"):
+        ModelSpec(hidden=(), norm="batchnorm")
+
+
+# --- a new layer kind is three files: its two modules and its record ---------------------------
+class ManualScaleShift(manual.layers.Module):
+    """y = γ ⊙ x + β: a toy layer kind nothing in the project has."""
+
+    def __init__(self, features, *, dtype=np.float32):
+        self.weight = manual.Parameter(np.linspace(0.5, 1.5, features).astype(dtype))
+        self.bias = manual.Parameter(np.linspace(-0.1, 0.1, features).astype(dtype))
+
+    def forward(self, x):
+        self.x = x
+        return x * self.weight.data + self.bias.data
+
+    def backward(self, g):
+        self.weight.accumulate((g * self.x).sum(axis=0))
+        self.bias.accumulate(g.sum(axis=0))
+        return g * self.weight.data
+
+    def params(self):
+        return {"weight": self.weight, "bias": self.bias}
+
+    def buffers(self):
+        return {}
+
+
+class TorchScaleShift(nn.Module):
+    def __init__(self, features, *, dtype=None, device=None):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(features, dtype=dtype, device=device))
+        self.bias = nn.Parameter(torch.zeros(features, dtype=dtype, device=device))
+
+    def forward(self, x):
+        return x * self.weight + self.bias
+
+
+@pytest.fixture
+def toy_kind(monkeypatch):
+    monkeypatch.setitem(manual.layers.NORMS, "scaleshift", ManualScaleShift)  # manual/layers.py
+    monkeypatch.setitem(torch_impl.layers.NORMS, "scaleshift", TorchScaleShift)  # torch_impl/layers.py
+    features = lambda layer: (layer.fan_out,)  # noqa: E731
+    architecture.register(  # compare/architecture/scaleshift.py
+        LayerKind("scaleshift", "norm", "norm", params={"weight": (SCALE, features), "bias": (SHIFT, features)})
+    )
+    yield
+    unregister("scaleshift")
+
+
+def test_a_toy_kind_from_the_registry_is_proven_against_autograd(toy_kind, monkeypatch):
+    spec = ModelSpec(**SMALL, norm="scaleshift")
+    report = proof(spec)
+    assert report.passed, str(report)
+    assert {p.name for p in report.params if p.phase == "training"} >= {"norm1.weight", "norm2.bias"}
+    # and its bug is caught: β's gradient halved
+    monkeypatch.setattr(
+        ManualScaleShift,
+        "backward",
+        lambda self, g: (
+            self.weight.accumulate((g * self.x).sum(axis=0)),
+            self.bias.accumulate(0.5 * g.sum(axis=0)),
+            g * self.weight.data,
+        )[-1],
+    )
+    report = proof(spec)
+    assert not report.passed
+    assert {p.name for p in report.params if not p.passed} == {"norm1.bias", "norm2.bias"}
+
+
+# --- normalization and dropout proven, train and test mode -------------------------------------
+@pytest.mark.parametrize("norm,p", COMBOS)
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_twins_agree_in_every_mode(norm, p, seed):
+    report = proof(ModelSpec(**SMALL, norm=norm, dropout=p), seed=seed)
+    assert report.passed, str(report)
+    phases = {row.phase for row in report.params}
+    assert "test mode" in phases
+    assert ("running statistics" in phases) == (norm == "batchnorm")
+
+
+def broken_backward(self, grad_out):  # batchnorm's dx without the Σ(dx̂·x̂) term
+    g = grad_out
+    self.weight.accumulate((g * self.x_hat).sum(axis=0))
+    self.bias.accumulate(g.sum(axis=0))
+    d_hat = g * self.weight.data
+    n = g.shape[0]
+    return (self.inv_std / n) * (n * d_hat - d_hat.sum(axis=0))
+
+
+def test_a_wrong_batchnorm_backward_fails_in_training(monkeypatch):
+    monkeypatch.setattr(manual.layers.BatchNorm1d, "backward", broken_backward)
+    report = proof(ModelSpec(**SMALL, norm="batchnorm"))
+    assert not report.passed
+    failing = {p.label for p in report.params if not p.passed}
+    assert "layer1.weight" in failing and "layer3.weight" not in failing
+
+
+def test_a_test_mode_without_eps_fails_in_test_mode_only(monkeypatch):
+    original = manual.layers.BatchNorm1d.forward
+
+    def forward(self, x):
+        if self.training:
+            return original(self, x)
+        self.inv_std = 1.0 / np.sqrt(self.running_var)  # the bug: no ε at test time
+        self.x_hat = (x - self.running_mean) * self.inv_std
+        return self.x_hat * self.weight.data + self.bias.data
+
+    monkeypatch.setattr(manual.layers.BatchNorm1d, "forward", forward)
+    # small running variances make ε matter: a batch of small inputs
+    x, y = batch(1)
+    report = gradient_proof(x * 1e-3, y, spec=ModelSpec(**SMALL, norm="batchnorm"))
+    failing = {p.phase for p in report.params if not p.passed}
+    assert failing == {"test mode"}, str(report)
+
+
+def test_a_biased_running_variance_fails_the_running_statistics(monkeypatch):
+    original = manual.layers.BatchNorm1d.forward
+
+    def forward(self, x):
+        out = original(self, x)
+        if self.training:  # undo torch's N/(N−1): CS231n's biased running variance
+            n, m = x.shape[0], self.momentum
+            self.running_var[...] -= m * x.var(axis=0) * (n / (n - 1) - 1)
+        return out
+
+    monkeypatch.setattr(manual.layers.BatchNorm1d, "forward", forward)
+    report = proof(ModelSpec(**SMALL, norm="batchnorm"))
+    failing = {p.name for p in report.params if not p.passed}
+    assert failing == {"norm1.running_var", "norm2.running_var"}, str(report)
+
+
+def test_unscaled_dropout_fails(monkeypatch):
+    def forward(self, x):
+        if not self.training:
+            self.scale = None
+            return x
+        keep, self.mask = self.mask, None
+        self.scale = keep.astype(x.dtype)  # the bug: kept units not divided by 1 − p
+        return x * self.scale
+
+    monkeypatch.setattr(manual.layers.Dropout, "forward", forward)
+    report = proof(ModelSpec(**SMALL, dropout=0.3))
+    assert not report.passed
+    assert not report.logits["passed"]
+    assert all(p.passed for p in report.params if p.phase == "test mode")  # evaluation has no dropout
+
+
+def test_a_bias_gradient_before_batchnorm_that_is_not_zero_fails(monkeypatch):
+    """The rows passed as 'both zero up to rounding' pass only when both are: a bias gradient that should
+    cancel but does not is still a MISMATCH."""
+    original = manual.layers.Linear.backward
+
+    def backward(self, grad_out, need_input_grad=True):
+        out = original(self, grad_out, need_input_grad)
+        self.bias.grad = self.bias.grad + 1e-6
+        return out
+
+    monkeypatch.setattr(manual.layers.Linear, "backward", backward)
+    report = proof(ModelSpec(**SMALL, norm="batchnorm"))
+    failing = {p.name for p in report.params if not p.passed and p.phase == "training"}
+    assert {"layer1.bias", "layer2.bias", "layer3.bias"} <= failing
+    assert not any(p.note for p in report.params if p.name == "layer1.bias" and p.phase == "training")
+
+
+def test_a_correct_net_is_never_failed_for_its_zero_bias_gradients():
+    for seed in range(6):
+        for n in (2, 5, 64):
+            report = proof(ModelSpec(**SMALL, norm="batchnorm", dropout=0.1 * (seed % 2)), seed=seed, n=n)
+            assert report.passed, str(report)
