@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compare.architecture import affine_bias, affine_count, affine_name, affine_weight
 from compare.numerics import TINY, rel
 
 
@@ -114,14 +115,14 @@ def reference(
     """SimpleNet's forward, mean cross-entropy (+ the weight penalty ½·λ₂·ΣW² + λ₁·Σ|W|) and backward in
     float64 at ``params`` (torch layout), with ``bug`` planted (none by default).  A forward bug gets the
     backward consistent with it."""
-    layers = sum(1 for k in params if k.endswith(".weight"))
+    layers = affine_count(params)
     p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
     hidden = bug.variant if bug.code == "hidden-activation" else activation
     a, cache = np.asarray(x, dtype=np.float64).reshape(len(x), -1), []
     for k in range(1, layers + 1):
-        z = a @ p[f"layer{k}.weight"].T
+        z = a @ p[affine_weight(k)].T
         if not bug.at("missing-bias", k):
-            z = z + p[f"layer{k}.bias"] * (2.0 if bug.at("bias-added-twice", k) else 1.0)
+            z = z + p[affine_bias(k)] * (2.0 if bug.at("bias-added-twice", k) else 1.0)
         h = (z.copy() if bug.at("hidden-activation-missing", k) else FORWARD[hidden](z)) if k < layers else None
         cache.append((a, z, h))
         a = h
@@ -154,15 +155,15 @@ def reference(
     for k in range(layers, 0, -1):
         a_in, z, _ = cache[k - 1]
         if k > 1 and bug.at("gradient-from-pre-activation", k):
-            grads[f"layer{k}.weight"] = g.T @ cache[k - 2][1]  # the bug: the layer below's z, not its output
+            grads[affine_weight(k)] = g.T @ cache[k - 2][1]  # the bug: the layer below's z, not its output
         else:
-            grads[f"layer{k}.weight"] = g.T @ a_in  # dL/dW = gᵀ·x
+            grads[affine_weight(k)] = g.T @ a_in  # dL/dW = gᵀ·x
         if bug.code == "bias-gradient-not-summed" and bug.layer == k:
-            grads[f"layer{k}.bias"] = g[0].copy() if bug.variant == "one row" else g.mean(axis=0)
+            grads[affine_bias(k)] = g[0].copy() if bug.variant == "one row" else g.mean(axis=0)
         else:
-            grads[f"layer{k}.bias"] = g.sum(axis=0)  # dL/db = Σ_n g
+            grads[affine_bias(k)] = g.sum(axis=0)  # dL/db = Σ_n g
         if l2 or l1:
-            w = p[f"layer{k}.weight"]
+            w = p[affine_weight(k)]
             reg = l2 * w + l1 * np.sign(w)  # dP/dW = λ₂·W + λ₁·sign(W)
             if bug.code == "reg-gradient-doubled":
                 reg = 2 * reg
@@ -170,13 +171,13 @@ def reference(
                 reg = 0.5 * reg
             if bug.code in ("reg-gradient-missing",) or (bug.code == "reg-layer-missing" and bug.layer == k):
                 reg = 0 * reg
-            grads[f"layer{k}.weight"] = grads[f"layer{k}.weight"] + reg
+            grads[affine_weight(k)] = grads[affine_weight(k)] + reg
             if bug.code == "reg-on-biases":
-                grads[f"layer{k}.bias"] = grads[f"layer{k}.bias"] + l2 * p[f"layer{k}.bias"]
+                grads[affine_bias(k)] = grads[affine_bias(k)] + l2 * p[affine_bias(k)]
             loss += float(0.5 * l2 * np.sum(w * w) + l1 * np.sum(np.abs(w)))
         if k == 1:
             break
-        g = g @ p[f"layer{k}.weight"]  # dL/dx = g·W
+        g = g @ p[affine_weight(k)]  # dL/dx = g·W
         _, z_prev, h_prev = cache[k - 2]
         here = bug.layer in (k - 1, EVERY)
         if bug.code == "relu-mask-missing" and here:
@@ -217,7 +218,7 @@ def _each_hidden(code, variants=("",), only=None):
 
 
 def _after(b: Bug) -> str:
-    return "every hidden layer" if b.layer == EVERY else f"layer{b.layer}"
+    return "every hidden layer" if b.layer == EVERY else affine_name(b.layer)
 
 
 def _subsets(code, first: int = 1):
@@ -233,7 +234,7 @@ def _subsets(code, first: int = 1):
 
 
 def _named(b: Bug) -> str:
-    names = [f"layer{k}" for k in b.layers]
+    names = [affine_name(k) for k in b.layers]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
@@ -321,7 +322,7 @@ ENTRIES: list[Entry] = [
         "backward",
         _each_layer("bias-gradient-not-summed", ("one row", "mean")),
         lambda b: (
-            f"layer{b.layer}'s bias gradient is taken from {'one row' if b.variant == 'one row' else 'the mean'}"
+            f"{affine_name(b.layer)}'s bias gradient is taken from {'one row' if b.variant == 'one row' else 'the mean'}"
             f" of the upstream gradient, not its sum over the batch: dL/db = Σ_n g[n]"
         ),
     ),
@@ -382,7 +383,7 @@ ENTRIES: list[Entry] = [
         "backward",
         _each_layer("reg-layer-missing"),
         lambda b: (
-            f"layer{b.layer}'s weights are not regularized: λ·W is missing from its gradient (often the "
+            f"{affine_name(b.layer)}'s weights are not regularized: λ·W is missing from its gradient (often the "
             "last layer, left out of the loop)"
         ),
         regularized=True,
@@ -412,7 +413,7 @@ def reenact(
     """The first catalogue entry of ``kind`` whose re-enactment reproduces the plug-in: its logits to
     ``tol`` (forward), or its logits and every gradient it gave (backward).  A forward entry also says
     whether the plug-in's gradients are those of that wrong forward (``backward_consistent``)."""
-    layers = sum(1 for k in params if k.endswith(".weight"))
+    layers = affine_count(params)
     for entry in ENTRIES:
         if entry.kind != kind or (entry.regularized and not l2):
             continue
@@ -426,13 +427,13 @@ def reenact(
                 continue
             out = dict(code=entry.code, message=entry.message(bug), by="re-enactment")
             if bug.layers:
-                out["layers"] = [f"layer{k}" for k in bug.layers]
+                out["layers"] = [affine_name(k) for k in bug.layers]
                 if len(bug.layers) == 1:
                     out["layer"] = out["layers"][0]
             elif bug.layer == EVERY:
                 out["layer"] = "every hidden layer"
             elif bug.layer and entry.code not in ("output-activation", "probabilities", "log-probabilities"):
-                out["layer"] = f"layer{bug.layer}"
+                out["layer"] = affine_name(bug.layer)
             if bug.variant:
                 out["variant"] = bug.variant
             if kind == "forward":
@@ -452,8 +453,8 @@ def handed_down(
     passed down through that layer's weights and the activation's derivative, and the weight and bias
     gradients it gives ``layer`` are compared with the plug-in's.  False whenever that cannot be shown."""
     above = layer + 1
-    w_up, b_up = grads.get(f"layer{above}.weight"), grads.get(f"layer{above}.bias")
-    mine_w, mine_b = grads.get(f"layer{layer}.weight"), grads.get(f"layer{layer}.bias")
+    w_up, b_up = grads.get(affine_weight(above)), grads.get(affine_bias(above))
+    mine_w, mine_b = grads.get(affine_weight(layer)), grads.get(affine_bias(layer))
     if any(g is None for g in (w_up, b_up, mine_w, mine_b)):
         return False
     cache = reference(params, activation, x, y).cache
@@ -466,7 +467,7 @@ def handed_down(
     if rel(m.T @ g, r) > tol:
         return False  # the layer above's gradients are no gᵀ·a at all
     a_in, z, h = cache[layer - 1]
-    g = (g @ np.asarray(params[f"layer{above}.weight"], np.float64)) * DERIVATIVE[activation](z, h)
+    g = (g @ np.asarray(params[affine_weight(above)], np.float64)) * DERIVATIVE[activation](z, h)
     return rel(mine_w, g.T @ a_in) <= tol and rel(np.asarray(mine_b).reshape(-1), g.sum(axis=0)) <= tol
 
 

@@ -24,6 +24,7 @@ import re
 
 import numpy as np
 
+from compare.architecture import affine_name
 from compare.numerics import rel
 
 FACTOR_RTOL = 1e-4  # how close c must be to N, 1/N or −1 to be named as such
@@ -118,22 +119,22 @@ def diagnose(
         if k < entered:
             c.diagnosis = dict(
                 code="upstream",
-                entered_at=f"layer{entered}",
+                entered_at=affine_name(entered),
                 message=(
-                    f"wrong only because layer{entered} (nearer the output) is already wrong: the bug entered at "
-                    f"layer{entered} - fix that first"
+                    f"wrong only because {affine_name(entered)} (nearer the output) is already wrong: the bug entered at "
+                    f"{affine_name(entered)} - fix that first"
                 ),
             )
         else:
             c.diagnosis = dict(
                 code="unexplained",
-                entered_at=f"layer{k}",
+                entered_at=affine_name(k),
                 message=(
-                    f"no known signature fits; the first wrong layer counted from the output is layer{k}, so the bug "
-                    f"entered here: layer{k}'s own backward, or the gradient it receives (the activation after it, "
-                    f"or layer{k + 1}'s input gradient)"
+                    f"no known signature fits; the first wrong layer counted from the output is {affine_name(k)}, so the bug "
+                    f"entered here: {affine_name(k)}'s own backward, or the gradient it receives (the activation after it, "
+                    f"or {affine_name(k + 1)}'s input gradient)"
                     if k < max(map(layer_of, slots))
-                    else f"no known signature fits; the first wrong layer counted from the output is layer{k} (the output "
+                    else f"no known signature fits; the first wrong layer counted from the output is {affine_name(k)} (the output "
                     "layer): its backward, or the gradient of the loss (p − onehot)/N"
                 ),
             )

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from compare.architecture.dropout import draw_masks
 from compare.errors import NonFiniteLoss
 from compare.numerics import rel as rel_err
 from compare.verdicts import GRADCHECK
@@ -74,9 +75,10 @@ def resync(twins, batches: list[np.ndarray], dtype: str, update: bool = True) ->
     tol = GRADCHECK[dtype]
     worst = {"gradients": (0.0, None), "update": (0.0, None)}
     first_wrong = None  # (rows, the hand-written side's logits and gradients) of the first batch that differs
-    for rows in batches:
-        t_grads, t_logits, t_moved = torch_twin.probe(state, rows, update)
-        m_grads, m_logits, m_moved = hand.probe(state, rows, update)
+    for i, rows in enumerate(batches):
+        masks = draw_masks(hand.cfg.spec, len(rows), np.random.default_rng((len(batches), i)))  # the same for both
+        t_grads, t_logits, t_moved = torch_twin.probe(state, rows, update, masks)
+        m_grads, m_logits, m_moved = hand.probe(state, rows, update, masks)
         pairs = {"logits": (m_logits, t_logits), **{k: (m_grads.get(k), g) for k, g in t_grads.items()}}
         if first_wrong is None and any(rel_err(m, t) > tol for m, t in pairs.values() if m is not None):
             first_wrong = (rows, m_logits, m_grads)
@@ -113,7 +115,7 @@ def catalogue_cause(hand, state: dict, wrong, tol: float) -> dict | None:
     from compare import catalogue
 
     spec = hand.cfg.spec
-    if not spec.plain:
+    if not spec.reenactable:
         return None
     rows, logits, grads = wrong
     x, y = np.asarray(hand.x_train[rows], dtype=np.float64), np.asarray(hand.y_train[rows])

@@ -18,7 +18,7 @@ import torch
 
 import manual
 from compare import architecture, catalogue, distributed, plugins
-from compare.architecture import proof
+from compare.architecture import affine_name, proof
 from compare.config import ModelSpec
 from compare.diagnose import diagnose, layer_of, worst_elements
 from compare.distributed import SINGLE, World
@@ -99,6 +99,7 @@ class GradReport:
     implementation: dict = field(default_factory=dict)
     world: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    conventions: list[str] = field(default_factory=list)  # what the spec's layer kinds mean (the header says)
     passed: bool = field(init=False)
 
     def __post_init__(self):
@@ -299,9 +300,9 @@ def gradient_proof(
     if loss_layer_missing is not None:  # the value a learner's notebook checks: failed, not noted
         loss["diagnosis"] = dict(
             code="reg-loss-layer-missing",
-            layer=f"layer{loss_layer_missing}",
+            layer=affine_name(loss_layer_missing),
             message=(
-                f"layer{loss_layer_missing}'s weights are missing from the L2 term of your reported loss (often the "
+                f"{affine_name(loss_layer_missing)}'s weights are missing from the L2 term of your reported loss (often the "
                 f"last layer, left out of the loop); the rest follows {catalogue.L2_CONVENTIONS[l2_scale]}"
             ),
         )
@@ -340,6 +341,7 @@ def gradient_proof(
         else None,
         world=world.describe(),
         notes=notes,
+        conventions=architecture.conventions(spec),
         implementation=dict(
             label=impl.label,
             target=impl.target,
@@ -518,15 +520,15 @@ def verify_upstream(failing, ref_params, activation, x, y, grads, tol) -> None:
             continue
         k = layer_of(p.name)
         if catalogue.handed_down(ref_params, activation, x, y, grads, k, tol):
-            d["verified"] = f"layer{k}'s gradients are a correct backward of what layer{k + 1} hands it"
+            d["verified"] = f"{affine_name(k)}'s gradients are a correct backward of what {affine_name(k + 1)} hands it"
             continue
         p.diagnosis = dict(
             code="unexplained",
-            entered_at=f"layer{k}",
+            entered_at=affine_name(k),
             message=(
-                f"no known signature fits, and layer{k}'s gradients are not a correct backward of what "
-                f"layer{k + 1} hands it: a bug of layer{k}'s own backward (its dW, db, or the activation's "
-                f"derivative below layer{k + 1}), not only {d.get('entered_at', 'the layer above')}'s"
+                f"no known signature fits, and {affine_name(k)}'s gradients are not a correct backward of what "
+                f"{affine_name(k + 1)} hands it: a bug of {affine_name(k)}'s own backward (its dW, db, or the activation's "
+                f"derivative below {affine_name(k + 1)}), not only {d.get('entered_at', 'the layer above')}'s"
             ),
         )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from compare import figures, tags
+from compare.architecture import KINDS, affine_name, affine_weight
 from compare.datasets import DATASETS
 
 EXAMPLES = 18  # images in a grid of mistakes or disagreements
@@ -42,7 +43,7 @@ def twin_pictures(log, twin, cfg, step: int, last: bool) -> None:
     log.text(tags.CONFUSION_COUNTS, counts.tolist(), step)
     shape = tile_shape(cfg.spec.in_features)
     if shape is not None:
-        weight = twin.params()["layer1.weight"]
+        weight = twin.params()[affine_weight(1)]
         tiles = getattr(twin, "layer1_canvas", None)
         if tiles is None:
             title = f"{twin.label}: what each of layer1's {len(weight)} units looks at (its weights)"
@@ -74,7 +75,7 @@ def divergence_pictures(log, twins, cfg, step: int, last: bool) -> None:
     log.scalars({tags.TEST_PREDICTIONS_DIFFER: float(differ.size)}, step)
     shape = tile_shape(cfg.spec.in_features)
     if shape is not None:
-        diff = np.abs(a.params()["layer1.weight"].astype(np.float64) - b.params()["layer1.weight"])
+        diff = np.abs(a.params()[affine_weight(1)].astype(np.float64) - b.params()[affine_weight(1)])
         canvas = getattr(a, "diff_canvas", None)
         if canvas is None:
             canvas = a.diff_canvas = figures.weight_diff_canvas((a.label, b.label), len(diff), shape)
@@ -101,14 +102,20 @@ def divergence_pictures(log, twins, cfg, step: int, last: bool) -> None:
 EMBEDDED = 2000  # test images in the Projector
 
 
-def hidden_activations(params: dict, x: np.ndarray, activation: str, layers: int) -> np.ndarray:
-    """The output of hidden layer ``layers`` (after its activation), from a twin's parameters in torch's
-    layout: the judge's own NumPy forward, the same for every implementation."""
-    act = {"relu": lambda z: np.maximum(z, 0), "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh}[activation]
-    h = x.astype(np.float64)
-    for k in range(1, layers + 1):
-        h = act(h @ params[f"layer{k}.weight"].astype(np.float64).T + params[f"layer{k}.bias"].astype(np.float64))
-    return h
+def hidden_activations(spec, state: dict, x: np.ndarray) -> np.ndarray:
+    """The output of the last hidden block (its activation, in evaluation mode: running statistics, no dropout)
+    at a twin's parameters and running statistics in torch's layout: our hand-written twin's own modules in
+    their own order, the same for every implementation."""
+    from compare.twins import build_manual
+
+    net = build_manual(spec, state, "float64").eval()
+    last = f"{KINDS[spec.activation].prefix}{len(spec.hidden)}"
+    h = np.asarray(x, dtype=np.float64)
+    for name, module in net.sequence:
+        h = module(h)
+        if name == last:
+            return h
+    raise ValueError(f"the model has no {last}")
 
 
 _SPRITES: dict[str, Path] = {}  # digest of the images → a sprite this process wrote of them
@@ -154,7 +161,7 @@ def embedding(run_dir, twin, cfg, count: int = EMBEDDED) -> None:
     if not layers or tile_shape(cfg.spec.in_features) is None:
         return
     x = (images.reshape(len(images), -1) / 255.0 - DATASETS[cfg.dataset].mean) / DATASETS[cfg.dataset].std
-    points = hidden_activations(twin.params(), x, cfg.spec.activation, layers)
+    points = hidden_activations(cfg.spec, twin.params(), x)
     labels = twin.test_labels()[: len(images)]
     names = DATASETS[cfg.dataset].classes
     folder = Path(run_dir) / "embedding"
@@ -165,7 +172,7 @@ def embedding(run_dir, twin, cfg, count: int = EMBEDDED) -> None:
     write_sprite(images, folder / "sprite.png")
     (Path(run_dir) / "projector_config.pbtxt").write_text(
         "embeddings {\n"
-        f'  tensor_name: "{twin.label}: layer{layers} activations of {len(images)} test images"\n'
+        f'  tensor_name: "{twin.label}: {affine_name(layers)} activations of {len(images)} test images"\n'
         '  tensor_path: "embedding/tensors.tsv"\n'
         '  metadata_path: "embedding/metadata.tsv"\n'
         f'  sprite {{\n    image_path: "embedding/sprite.png"\n    single_image_dim: {w}\n'

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 
+from compare import architecture
+
 PHASE_HEADINGS = {
     "running statistics": "running statistics, after more training forwards of the batch (the judge's masks):",
     "test mode": "test mode (running statistics, no dropout), from the same running statistics:",
@@ -20,6 +22,7 @@ def format_gradcheck(r) -> str:
     lines += [
         f"gradcheck: {r.spec}, {r.dtype}, batch of {r.batch_size} ({r.source})"
         + (f", injected fault: {r.fault}" if r.fault else ""),
+        *(f"  {line}" for line in r.conventions),
         f"{'parameter':<{wide}}{'shape':<13}{'max |Δ|':>11}{'max rel err':>13}{'tolerance':>11}  verdict",
     ]
     # the forward first: a wrong forward explains every gradient after it
@@ -206,6 +209,7 @@ def format_compare(payload: dict) -> str:
         "",
         f"lockstep compare: {DATASETS[cfg.dataset].title}, {cfg.spec.describe()}, {cfg.dtype}, "
         f"{cfg.optimizer} lr {cfg.lr}, {len(epochs)} epoch(s), {steps} steps of batch {cfg.batch_size}",
+        *(f"  {line}" for line in architecture.conventions(cfg.spec)),
     ]
     judged = payload.get("judged_steps")
     if judged == 0:

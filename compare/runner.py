@@ -23,6 +23,8 @@ from tqdm.auto import tqdm  # a widget in Jupyter, text in a terminal
 
 import manual.optim
 from compare import checkpoint, distributed, divergence, pictures, supervisor, tags
+from compare.architecture import affine_bias, affine_name, affine_weight
+from compare.architecture.dropout import step_masks
 from compare.config import TrainConfig
 from compare.distributed import SINGLE, World
 from compare.errors import StepAbandoned
@@ -47,13 +49,14 @@ class Stepper:
         self.twins = twins
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="torch-twin") if len(twins) == 2 else None
 
-    def step(self, s: int, lo: int, hi: int) -> None:
+    def step(self, s: int, lo: int, hi: int, masks: dict) -> None:
+        """``masks``: the step's dropout keep-masks, drawn once and handed to every twin."""
         if self.pool is None:
-            self.twins[0].step(s, lo, hi)
+            self.twins[0].step(s, lo, hi, masks)
             return
-        other = self.pool.submit(self.twins[1].step, s, lo, hi)
+        other = self.pool.submit(self.twins[1].step, s, lo, hi, masks)
         try:
-            self.twins[0].step(s, lo, hi)
+            self.twins[0].step(s, lo, hi, masks)
         finally:
             other.result()
 
@@ -281,7 +284,7 @@ class Runner:
                 t0 = time.perf_counter()
                 stop.begin_step(self.global_step + 1)
                 try:
-                    stepper.step(s, lo, hi)
+                    stepper.step(s, lo, hi, step_masks(cfg.spec, cfg.seed, e, s, hi - lo))
                 except StepAbandoned as abandoned:
                     stop.end_step()
                     bar.close()
@@ -462,13 +465,13 @@ class Runner:
         params, grads = twin.params(), twin.grads()
         before = self.before_last_step.get(twin.name)
         for i in range(1, len(self.cfg.spec.hidden) + 2):
-            w, b = f"layer{i}.weight", f"layer{i}.bias"
+            w, b = affine_weight(i), affine_bias(i)
             given = [grads[k].astype(np.float64) for k in (w, b) if k in grads]  # a plug-in may leave one alone
             if given:
-                diag[f"grad_norm/layer{i}"] = float(np.sqrt(sum(np.sum(g**2) for g in given)))
+                diag[f"grad_norm/{affine_name(i)}"] = float(np.sqrt(sum(np.sum(g**2) for g in given)))
             if before is not None:
                 old = before[w].astype(np.float64)
-                diag[f"update_ratio/layer{i}"] = float(
+                diag[f"update_ratio/{affine_name(i)}"] = float(
                     np.linalg.norm(params[w] - old) / max(np.linalg.norm(old), 1e-300)
                 )
         for i, fraction in enumerate(twin.dead_relu(), start=1):

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from compare import architecture
 from compare.checkpoint import unlock_run_dir
 from compare.config import ModelSpec, TrainConfig
 from compare.datasets import DataError
@@ -102,6 +103,7 @@ def build_twins(opts: RunOptions, cfg: TrainConfig, impls: list[str], world):
 
     if "manual" not in impls and opts.manual not in (None, "manual"):
         raise ConfigError(f"--manual {opts.manual} names the hand-written side; --impl torch trains autograd only")
+    architecture.check_shards(cfg.spec, world.size)
     root = resolve_root(opts.data_dir)
     here = all(path is not None for path in locate_all(root, cfg.dataset).values())
     if here or not opts.download:  # before torch is imported: missing or damaged files are one line at once
@@ -142,6 +144,8 @@ def build_twins(opts: RunOptions, cfg: TrainConfig, impls: list[str], world):
         for split in ("train", "test"):
             if not np.array_equal(twins[0].images[split], twins[1].images[split].numpy()):
                 raise DataError(f"the two twins read different {split} images from {root}; check the files")
+    last = len(twins[0].y_train) % cfg.batch_size or cfg.batch_size  # the rows of an epoch's last batch
+    architecture.check_rows(cfg.spec, last, f"--batch-size {cfg.batch_size}: each epoch's last batch")
     follow_l2_convention(twins, cfg)
     start_up_done()
     return twins, device, root, world
@@ -153,15 +157,22 @@ def follow_l2_convention(twins, cfg: TrainConfig) -> None:
     twin the same term (as gradcheck does), so a correct full-convention net trains in lockstep."""
     import manual
     from compare import catalogue
+    from compare.architecture.dropout import step_masks
     from compare.verdicts import GRADCHECK
 
     hand = next((t for t in twins if t.name == "manual"), None)
     if hand is None or not cfg.l2 or not getattr(hand.model, "owns_l2", False):
         return
     x, y = hand.x_train[: cfg.batch_size], hand.y_train[: cfg.batch_size]
+    buffers, masks = hand.model.buffers(), step_masks(cfg.spec, cfg.seed, -1, 0, len(x))  # put back / the same twice
+    hand.model.feed_masks(masks)
     loss, logits, _, _ = hand.model.raw_gradients(x, y)
-    logits = hand.model.forward(x) if logits is None else logits
-    weights = [p.data for n, p in hand.model.params.items() if n.endswith(".weight")]
+    if logits is None:
+        hand.model.feed_masks(masks)
+        logits = hand.model.forward(x)
+    if buffers:
+        hand.model.load_buffers(buffers)
+    weights = [hand.model.params[n].data for n in hand.model.weight_names]
     scale = catalogue.l2_convention(loss, logits, y, weights, cfg.l2, cfg.l1, GRADCHECK[cfg.dtype], cfg.spec.loss)
     hand.model.l2_convention = catalogue.L2_CONVENTIONS[scale or 1.0]
     if scale == 2.0:

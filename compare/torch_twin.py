@@ -68,9 +68,11 @@ class TorchTwin:
         self.losses = torch.zeros(steps, dtype=self.dtype, device=self.device)
         self.correct = torch.zeros((), dtype=torch.int64, device=self.device)
 
-    def step(self, s: int, lo: int, hi: int) -> None:
+    def step(self, s: int, lo: int, hi: int, masks: dict | None = None) -> None:
         a, b = distributed.shard(lo, hi, self.world)  # the whole batch when alone
         idx = self.perm[a:b]
+        if masks:  # the judge's dropout masks, this rank's rows of them
+            self.hand_masks({name: keep[a - lo : b - lo] for name, keep in masks.items()})
         loss, correct = torch_impl.train.train_step(
             self.stepped,
             self.loss_fn,
@@ -82,6 +84,10 @@ class TorchTwin:
         )
         self.losses[s] = loss if self.world.size == 1 else loss * ((b - a) / (hi - lo))  # share of the mean
         self.correct += correct
+
+    def hand_masks(self, masks: dict[str, np.ndarray]) -> None:
+        for name, keep in masks.items():
+            getattr(self.model, name).mask = torch.from_numpy(np.ascontiguousarray(keep)).to(self.device)
 
     def _summed(self, t: torch.Tensor) -> torch.Tensor:
         """Across ranks: the shards' shares add up to the global batch's figure."""
@@ -115,7 +121,7 @@ class TorchTwin:
         return self.model.numpy_state()
 
     def probe(
-        self, state: dict[str, np.ndarray], rows: np.ndarray, update: bool = True
+        self, state: dict[str, np.ndarray], rows: np.ndarray, update: bool = True, masks: dict | None = None
     ) -> tuple[dict, np.ndarray, dict]:
         """One autograd step of the training rows ``rows`` from the parameters ``state`` with this twin's own
         optimizer state: (gradients, logits, the update each parameter got), float64 copies.  Parameters and
@@ -126,11 +132,14 @@ class TorchTwin:
         own = {n: p.detach().clone() for n, p in named.items()}
         last_grads = {n: None if p.grad is None else p.grad.detach().clone() for n, p in named.items()}
         saved = copy.deepcopy(self.optimizer.state_dict()) if update else None
+        buffers = {n: b.detach().clone() for n, b in self.model.named_buffers()}  # the probe's forward moves them
         idx = torch.from_numpy(np.asarray(rows, dtype=np.int64)).to(self.device)
         try:
             with torch.no_grad():
                 for n, p in named.items():
                     p.copy_(torch.from_numpy(np.asarray(state[n])))
+            if masks:
+                self.hand_masks(masks)
             x, y = self.x_train.index_select(0, idx), self.y_train.index_select(0, idx)
             _, logits = torch_impl.train.forward_backward(self.model, self.loss_fn, x, y, penalty=self.penalty)
             grads = {n: g.astype(np.float64) for n, g in self.grads().items()}
@@ -144,6 +153,8 @@ class TorchTwin:
                 for n, p in named.items():
                     p.copy_(own[n])
                     p.grad = last_grads[n]
+                for n, b in self.model.named_buffers():
+                    b.copy_(buffers[n])
             if saved is not None:
                 self.optimizer.load_state_dict(saved)
 

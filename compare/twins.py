@@ -116,7 +116,7 @@ class ManualTwin:
     REPORTED_RTOL = {"float64": 1e-9, "float32": 1e-5}
     SETTLE_EVERY = 64  # steps whose judged losses are computed together (at most; and at every read)
 
-    def step(self, s: int, lo: int, hi: int) -> None:
+    def step(self, s: int, lo: int, hi: int, masks: dict | None = None) -> None:
         """Gradients through the protocol, then the optimizer's in-place update.
 
         The loss the judge records is its own: the mean cross-entropy of the plug-in's logits, computed
@@ -128,15 +128,15 @@ class ManualTwin:
         x, y = self.x_train[idx], self.y_train[idx]
         x.flags.writeable = y.flags.writeable = False  # the batch as the plug-in sees it: read-only
         try:
+            if masks:  # the judge's dropout masks, the same the torch twin gets
+                self.model.feed_masks(masks)
             reported, logits = self.model.compute_gradients(x, y)  # sets (or clears) every .grad
         except StepAbandoned as e:
             e.clean = True  # before the update: parameters and optimizer as after the last step
             raise
         penalty = 0.0
         if self.model.run_penalty:  # the run's L2/L1 at the weights this step started from
-            penalty = self.model.run_penalty.forward(
-                [p.data for n, p in self.model.params.items() if n.endswith(".weight")]
-            )
+            penalty = self.model.run_penalty.forward([self.model.params[n].data for n in self.model.weight_names])
         self.pending.append((s, float(reported), np.array(logits, copy=True), y, penalty))  # before the update
         self.optimizer.step()
         if len(self.pending) >= self.SETTLE_EVERY:
@@ -197,9 +197,13 @@ class ManualTwin:
         relus = [a for a in obj.acts if isinstance(a, manual.ReLU)] if type(obj) is manual.SimpleNet else None
         for act in relus or ():
             act.mask = None  # a mask left from a training step must never pass for this pass's
-        loss, accuracy, self.test_pred, self.test_confidence, dead = manual.train.evaluate(
-            self.model.forward, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size, relus or ()
-        )
+        self.model.train(False)  # running statistics, no dropout
+        try:
+            loss, accuracy, self.test_pred, self.test_confidence, dead = manual.train.evaluate(
+                self.model.forward, self.loss_fn, self.x_test, self.y_test, self.cfg.eval_batch_size, relus or ()
+            )
+        finally:
+            self.model.train(True)
         self.dead = dead if relus is not None else None
         return loss, accuracy
 
@@ -207,10 +211,11 @@ class ManualTwin:
         return self.y_test
 
     def params(self) -> dict[str, np.ndarray]:
-        return {name: p.data for name, p in self.model.params.items()}
+        """Parameters and running statistics: everything the twins must agree on."""
+        return {**{name: p.data for name, p in self.model.params.items()}, **self.model.buffers()}
 
     def probe(
-        self, state: dict[str, np.ndarray], rows: np.ndarray, update: bool = True
+        self, state: dict[str, np.ndarray], rows: np.ndarray, update: bool = True, masks: dict | None = None
     ) -> tuple[dict, np.ndarray, dict]:
         """One step of the training rows ``rows`` from the parameters ``state`` (torch layout), with this
         twin's own optimizer state: (gradients, logits, the update each parameter got), float64 copies.
@@ -221,11 +226,14 @@ class ManualTwin:
         own = {n: p.data.copy() for n, p in params.items()}
         last_grads = {n: None if p.grad is None else np.array(p.grad, copy=True) for n, p in params.items()}
         saved = copy.deepcopy(self.optimizer.state_dict()) if update else None
+        buffers = self.model.buffers()  # the running statistics the probe's forward moves
         x, y = self.x_train[rows], self.y_train[rows]
         x.flags.writeable = y.flags.writeable = False
         try:
             for n, p in params.items():
                 p.data[...] = state[n]
+            if masks:
+                self.model.feed_masks(masks)
             _, logits = self.model.compute_gradients(x, y)
             grads = {n: np.array(p.grad, dtype=np.float64) for n, p in params.items() if p.grad is not None}
             moved = {}
@@ -239,6 +247,8 @@ class ManualTwin:
                 p.grad = last_grads[n]
             if saved is not None:
                 self.optimizer.load_state_dict(saved)
+            if buffers:
+                self.model.load_buffers(buffers)
 
     def grads(self) -> dict[str, np.ndarray]:
         return {name: p.grad for name, p in self.model.params.items() if p.grad is not None}

@@ -231,7 +231,7 @@ class LayerNorm(Module):
 
 class Dropout(Module):
     """Inverted dropout, as ``torch.nn.Dropout(p)``: ``p`` is the probability of DROPPING a unit (CS231n's
-    2017+ ``dropout_keep_ratio`` is 1 − p).  In training, y = x ⊙ m / (1 − p) with m ~ Bernoulli(1 − p);
+    ``dropout_keep_ratio`` is 1 − p).  In training, y = x ⊙ m / (1 − p) with m ~ Bernoulli(1 − p);
     in evaluation y = x.
 
     ``mask`` (bool, True = kept), when set before a forward, is used instead of a fresh draw: the judge

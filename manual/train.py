@@ -89,6 +89,12 @@ def evaluate(
 
 
 def dead_relu_fraction(model: SimpleNet, x: np.ndarray) -> list[float]:
-    """Per ReLU layer, the fraction of units that output 0 for every row of ``x``."""
-    model(x)
+    """Per ReLU layer, the fraction of units that output 0 for every row of ``x`` (the model's own forward, in
+    evaluation mode)."""
+    training = model.training
+    model.eval()  # running statistics, no dropout
+    try:
+        model(x)
+    finally:
+        model.train(training)
     return [1.0 - float(act.mask.any(axis=0).mean()) for act in model.acts if isinstance(act, ReLU)]

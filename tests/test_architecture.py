@@ -238,3 +238,92 @@ def test_a_correct_net_is_never_failed_for_its_zero_bias_gradients():
         for n in (2, 5, 64):
             report = proof(ModelSpec(**SMALL, norm="batchnorm", dropout=0.1 * (seed % 2)), seed=seed, n=n)
             assert report.passed, str(report)
+
+
+# --- training: both twins in lockstep, the judge's masks, evaluation mode, running statistics ---------
+def lockstep(data, tmp_path, *extra, name="x"):
+    import json
+
+    from compare.cli import main
+
+    out = tmp_path / f"{name}.json"
+    flags = ["--data-dir", str(data), "--logdir", str(tmp_path / "runs"), "--experiment", name, "--quiet"]
+    code = main(
+        ["compare", "--epochs", "1", "--dtype", "float64", "--batch-size", "8", *flags, "--json", str(out), *extra]
+    )
+    return code, json.loads(out.read_text()) if out.exists() else None
+
+
+@pytest.mark.parametrize("norm,p", [("batchnorm", 0.2), ("layernorm", 0.0), ("none", 0.5)])
+def test_compare_trains_both_twins_in_lockstep(tiny_mnist, tmp_path, norm, p):
+    code, payload = lockstep(tiny_mnist, tmp_path, "--norm", norm, "--dropout", str(p))
+    assert code == 0, payload
+    checks = {c["name"]: c for c in payload["checks"]}
+    assert all(c["passed"] is not False for c in checks.values()) and checks["max per-step |Δloss|"]["passed"]
+    assert payload["epochs"][0]["manual"]["test_accuracy"] == payload["epochs"][0]["torch"]["test_accuracy"]
+
+
+def test_running_statistics_reach_tensorboard_and_the_checkpoint(tiny_mnist, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    code, _ = lockstep(tiny_mnist, tmp_path, "--norm", "batchnorm")
+    assert code == 0
+    for twin in ("manual", "torch"):
+        acc = EventAccumulator(str(tmp_path / "runs" / "x" / twin), size_guidance={"histograms": 0})
+        acc.Reload()
+        tags = acc.Tags()["histograms"]
+        assert any(t.endswith("norm1.running_mean") for t in tags) and any(
+            t.endswith("norm2.running_var") for t in tags
+        )
+    ckpt = sorted((tmp_path / "runs" / "x" / "checkpoints").glob("ckpt-*"))[-1]
+    with np.load(ckpt / "manual.npz", allow_pickle=False) as z:
+        assert "model/norm1.running_var" in z.files and float(z["model/norm1.num_batches_tracked"]) > 0
+        var = z["model/norm1.running_var"]
+    theirs = torch.load(ckpt / "torch.pt", weights_only=True)["model"]["norm1.running_var"].numpy()
+    np.testing.assert_allclose(var, theirs, rtol=1e-12)
+    assert not np.allclose(var, 1.0)  # moved from its initial 1
+
+
+def test_evaluation_runs_in_test_mode(tiny_mnist, tmp_path, monkeypatch):
+    """A hand-written batchnorm whose test mode uses the batch's statistics (a common bug) parts from torch at
+    the first evaluation, though every training step agrees."""
+    original = manual.layers.BatchNorm1d.forward
+
+    def forward(self, x):
+        training, self.training = self.training, True  # the bug: batch statistics at test time too
+        try:
+            return original(self, x)
+        finally:
+            self.training = training
+
+    monkeypatch.setattr(manual.layers.BatchNorm1d, "forward", forward)
+    code, payload = lockstep(tiny_mnist, tmp_path, "--norm", "batchnorm")
+    assert code == 1
+    checks = {c["name"]: c for c in payload["checks"]}
+    assert checks["max per-step |Δloss|"]["passed"]
+    assert not checks["max epoch |Δ test loss|"]["passed"]
+
+
+def test_unscaled_dropout_parts_the_twins_in_training(tiny_mnist, tmp_path, monkeypatch):
+    def forward(self, x):
+        if not self.training:
+            self.scale = None
+            return x
+        keep, self.mask = self.mask, None
+        self.scale = keep.astype(x.dtype)  # the bug: kept units not divided by 1 − p
+        return x * self.scale
+
+    monkeypatch.setattr(manual.layers.Dropout, "forward", forward)
+    code, payload = lockstep(tiny_mnist, tmp_path, "--dropout", "0.3")
+    assert code == 1
+    assert not {c["name"]: c for c in payload["checks"]}["max per-step |Δloss|"]["passed"]
+
+
+def test_training_refuses_what_batchnorm_cannot_take(tiny_mnist, tmp_path, capsys):
+    from compare.cli import main
+
+    n = 96  # tiny_mnist's training images
+    flags = ["--data-dir", str(tiny_mnist), "--logdir", str(tmp_path), "--quiet", "--epochs", "1"]
+    assert main(["train", "--impl", "manual", "--norm", "batchnorm", "--batch-size", str(n - 1), *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "last batch has 1 row" in err[0] and "batchnorm" in err[0]

@@ -395,9 +395,18 @@ def test_projector_and_graph(tiny_mnist, tmp_path):
     ours = np.loadtxt(tmp_path / "x" / "manual" / "embedding" / "tensors.tsv", delimiter="\t")
     theirs = np.loadtxt(tmp_path / "x" / "torch" / "embedding" / "tensors.tsv", delimiter="\t")
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)  # float64 twins: the same network
-    assert hidden_activations(
-        {"layer1.weight": np.eye(2), "layer1.bias": -np.ones(2)}, np.array([[3.0, 0.5]]), "relu", 1
-    ).tolist() == [[2.0, 0.0]]
+    from compare.config import ModelSpec
+
+    spec = ModelSpec(in_features=2, hidden=(2,), out_features=3)
+    state = {"layer1.weight": np.eye(2), "layer1.bias": -np.ones(2), "layer2.weight": np.ones((3, 2))}
+    state["layer2.bias"] = np.zeros(3)
+    assert hidden_activations(spec, state, np.array([[3.0, 0.5]])).tolist() == [[2.0, 0.0]]
+    # with batchnorm, in evaluation mode: (x − running mean)/√(running var + ε)·γ + β, then the ReLU
+    spec = ModelSpec(in_features=2, hidden=(2,), out_features=3, norm="batchnorm")
+    state.update({"norm1.weight": np.ones(2), "norm1.bias": np.zeros(2), "norm1.num_batches_tracked": np.array(3)})
+    state.update({"norm1.running_mean": np.array([1.0, 0.0]), "norm1.running_var": np.array([4.0, 1.0]) - 1e-5})
+    np.testing.assert_allclose(hidden_activations(spec, state, np.array([[3.0, 0.5]])), [[0.5, 0.0]], atol=1e-12)
+    np.testing.assert_allclose(hidden_activations(spec, state, np.array([[7.0, 0.5]])), [[2.5, 0.0]], atol=1e-12)
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
     graphs = [

@@ -15,6 +15,13 @@ CASES = {
     "compare-sigint": (["compare"], ["manual", "torch"], signal.SIGINT, 130),
     "train-manual-sigterm": (["train", "--impl", "manual"], ["manual"], signal.SIGTERM, 143),
     "train-torch-sigint": (["train", "--impl", "torch"], ["torch"], signal.SIGINT, 130),
+    # running statistics in the checkpoints, the step's dropout masks a function of (seed, epoch, step)
+    "compare-batchnorm-dropout-sigint": (
+        ["compare", "--norm", "batchnorm", "--dropout", "0.2"],
+        ["manual", "torch"],
+        signal.SIGINT,
+        130,
+    ),
 }
 
 

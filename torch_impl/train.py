@@ -78,29 +78,43 @@ def evaluate(
     hooks = [
         act.register_forward_hook(lambda m, i, out: alive.append((out > 0).any(dim=0).double().mean())) for act in relus
     ]
-    for start in range(0, len(x), batch_size):
-        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-        try:
-            logits = model(xb)
-        finally:
-            for hook in hooks:  # the first batch only
-                hook.remove()
-            hooks = []
-        total_loss += loss_fn(logits, yb).double() * len(xb)
-        scores = torch.softmax(logits, dim=1) if isinstance(loss_fn, CrossEntropyLoss) else logits  # probabilities
-        top = scores.max(dim=1)
-        pred[start : start + len(xb)], confidence[start : start + len(xb)] = top.indices, top.values
+    training = model.training
+    model.eval()  # running statistics, no dropout
+    try:
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            try:
+                logits = model(xb)
+            finally:
+                for hook in hooks:  # the first batch only
+                    hook.remove()
+                hooks = []
+            total_loss += loss_fn(logits, yb).double() * len(xb)
+            scores = torch.softmax(logits, dim=1) if isinstance(loss_fn, CrossEntropyLoss) else logits  # probabilities
+            top = scores.max(dim=1)
+            pred[start : start + len(xb)], confidence[start : start + len(xb)] = top.indices, top.values
+    finally:
+        model.train(training)
     correct = torch.count_nonzero(pred == y)
     return total_loss.item() / len(x), correct.item() / len(x), pred, confidence, [1.0 - float(f) for f in alive]
 
 
 @torch.no_grad()
 def dead_relu_fraction(model: SimpleNet, x: torch.Tensor) -> list[float]:
-    """Per ReLU layer, the fraction of units that output 0 for every row of ``x``."""
-    fractions = []
-    x = x.reshape(-1, model.in_features)
-    for layer, act in zip(model.layers, model.acts):
-        x = act(layer(x))
-        if isinstance(act, ReLU):
-            fractions.append((x > 0).any(dim=0).double().mean())
-    return [1.0 - float(f) for f in fractions]
+    """Per ReLU layer, the fraction of units that output 0 for every row of ``x`` (the model's own forward, in
+    evaluation mode)."""
+    alive = []
+    hooks = [
+        act.register_forward_hook(lambda m, i, out: alive.append((out > 0).any(dim=0).double().mean()))
+        for act in model.acts
+        if isinstance(act, ReLU)
+    ]
+    training = model.training
+    model.eval()  # running statistics, no dropout
+    try:
+        model(x)
+    finally:
+        model.train(training)
+        for hook in hooks:
+            hook.remove()
+    return [1.0 - float(f) for f in alive]

@@ -13,9 +13,10 @@ DROPOUT = register(
         slot="dropout",
         prefix="drop",
         conventions=(
-            "dropout: p = {p:g} is the probability of dropping a unit (torch's meaning; CS231n's 2017+ "
-            "dropout_keep_ratio is 1 − p, its older dropout_param['p'] the keep probability), inverted: kept "
-            "units ×1/(1 − p) in training, nothing in evaluation; both twins get the same masks each step"
+            "dropout: p = {p:g} is the probability of dropping a unit (torch's meaning; CS231n's "
+            "dropout_keep_ratio is 1 − p, and its dropout_param['p'] keeps in the 2018+ handouts, drops in "
+            "earlier ones), inverted: kept units ×1/(1 − p) in training, nothing in evaluation; both sides get "
+            "the judge's masks each step"
         ),
     )
 )
@@ -29,3 +30,11 @@ def draw_masks(spec, rows: int, rng: np.random.Generator) -> dict[str, np.ndarra
         for layer in plan(spec)
         if layer.kind is DROPOUT and layer.p
     }
+
+
+def step_masks(spec, seed: int, epoch: int, step: int, rows: int) -> dict[str, np.ndarray]:
+    """The keep-masks of one training step: a pure function of (seed, epoch, step), as the batch order is, so
+    a resumed run draws exactly the masks the uninterrupted one did.  Empty without dropout (nothing drawn)."""
+    if not getattr(spec, "dropout", 0.0):
+        return {}
+    return draw_masks(spec, rows, np.random.default_rng((seed, epoch, step, 0xD0)))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from compare.architecture import affine_bias, affine_weight
 from compare.config import ModelSpec
 from compare.runner import epoch_permutation
 
@@ -49,8 +50,8 @@ def plain_numpy_loop(
     (ReLU MLP, mean softmax cross-entropy, SGD with torch's momentum), the same batch order, the same
     per-step outputs (loss and correct count) - and none of our abstractions."""
     depth = len(state) // 2
-    W = [state[f"layer{k}.weight"].astype(x.dtype) for k in range(1, depth + 1)]
-    b = [state[f"layer{k}.bias"].astype(x.dtype) for k in range(1, depth + 1)]
+    W = [state[affine_weight(k)].astype(x.dtype) for k in range(1, depth + 1)]
+    b = [state[affine_bias(k)].astype(x.dtype) for k in range(1, depth + 1)]
     vW, vb = [np.zeros_like(w) for w in W], [np.zeros_like(v) for v in b]
     n = len(x)
     steps = -(-n // batch_size)
@@ -96,7 +97,7 @@ def bare_manual_loop(
     import manual.train
 
     depth = len(state) // 2
-    sizes = [state["layer1.weight"].shape[1]] + [state[f"layer{k}.weight"].shape[0] for k in range(1, depth + 1)]
+    sizes = [state[affine_weight(1)].shape[1]] + [state[affine_weight(k)].shape[0] for k in range(1, depth + 1)]
     model = manual.SimpleNet(sizes[0], tuple(sizes[1:-1]), sizes[-1], dtype=x.dtype)
     model.load_state_dict(state)
     optimizer = manual.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
@@ -125,11 +126,11 @@ def plain_torch_loop(
     depth = len(state) // 2
     layers = []
     for k in range(1, depth + 1):
-        w = torch.from_numpy(state[f"layer{k}.weight"]).to(torch.from_numpy(np.array(x[:1])).dtype)
+        w = torch.from_numpy(state[affine_weight(k)]).to(torch.from_numpy(np.array(x[:1])).dtype)
         lin = nn.Linear(w.shape[1], w.shape[0], dtype=w.dtype)
         with torch.no_grad():
             lin.weight.copy_(w)
-            lin.bias.copy_(torch.from_numpy(state[f"layer{k}.bias"]))
+            lin.bias.copy_(torch.from_numpy(state[affine_bias(k)]))
         layers += [lin, nn.ReLU()] if k < depth else [lin]
     model = nn.Sequential(*layers)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
