@@ -10,6 +10,7 @@ import torch_impl.data
 import torch_impl.optim
 import torch_impl.train
 from compare import distributed
+from compare.architecture import proof
 from compare.config import ModelSpec, TrainConfig
 from compare.distributed import SINGLE, World
 from compare.twins import optimizer_kwargs, scheduler_kwargs
@@ -39,6 +40,7 @@ class TorchTwin:
     ):
         self.cfg, self.device, self.dtype, self.world = cfg, device, TORCH_DTYPES[cfg.dtype], world
         self.dead = None  # dead ReLU fractions of the last evaluation, until read
+        self.zero_levels: dict[str, float] = {}  # the last probe's: how far from 0 rounding takes a cancelled bias
         self.model = build_torch(cfg.spec, state, cfg.dtype, device)
         # under DDP the step runs through the wrapper (its backward all-reduces the gradients);
         # evaluation, checkpoints and diagnostics read the plain module, the same on every rank
@@ -141,7 +143,9 @@ class TorchTwin:
             if masks:
                 self.hand_masks(masks)
             x, y = self.x_train.index_select(0, idx), self.y_train.index_select(0, idx)
+            cancelled = proof.CancelledBiases(self.cfg.spec, self.model)
             _, logits = torch_impl.train.forward_backward(self.model, self.loss_fn, x, y, penalty=self.penalty)
+            self.zero_levels = cancelled.levels(len(rows), self.cfg.dtype)
             grads = {n: g.astype(np.float64) for n, g in self.grads().items()}
             moved = {}
             if update:
