@@ -82,10 +82,9 @@ def resync(twins, batches: list[np.ndarray], dtype: str, update: bool = True) ->
         # a bias just before batchnorm has gradient 0 up to rounding on both sides: not judged by relative
         # error, and its update (the optimizer's arithmetic on rounding noise) not at all
         zero = {k: level for k, level in torch_twin.zero_levels.items() if zero_both(m_grads.get(k), t_grads[k], level)}
-        pairs = {
-            "logits": (m_logits, t_logits),
-            **{k: (m_grads.get(k), g) for k, g in t_grads.items() if k not in zero},
-        }
+        pairs = {k: (m_grads.get(k), g) for k, g in t_grads.items() if k not in zero}
+        if m_logits is not None:  # a convention with no training-mode scores gives none
+            pairs = {"logits": (m_logits, t_logits), **pairs}
         if first_wrong is None and any(rel_err(m, t) > tol for m, t in pairs.values() if m is not None):
             first_wrong = (rows, m_logits, m_grads)
         for kind, found in (

@@ -218,7 +218,9 @@ def gradient_proof(
     impl.feed_masks(masks)
     m_loss, m_logits, m_grads, native_shapes = impl.raw_gradients(x.copy(), y.copy())
     m_grads = {k: None if g is None else np.array(g, copy=True) for k, g in m_grads.items()}
-    if m_logits is None:
+    # cs231n's loss(X): the scores, which a net with batchnorm or dropout gives in test mode only
+    test_forward = m_logits is None and spec.stochastic and not getattr(impl, "train_logits", True)
+    if m_logits is None and not test_forward:
         impl.feed_masks(masks)
         m_logits = impl.forward(x.copy())
     m_logits = np.array(m_logits, copy=True)
@@ -241,6 +243,10 @@ def gradient_proof(
     zero = cancelled.levels(len(x), dtype)
 
     t_grads = {name: p.grad.numpy() for name, p in t_net.named_parameters()}
+    if test_forward:  # the forward row judges those scores against autograd's in evaluation mode, both
+        if architecture.buffers(spec):  # from autograd's running statistics (judged on their own below)
+            impl.load_buffers(proof.torch_buffers(t_net))
+        m_logits, t_logits = np.array(impl.forward(x.copy()), copy=True), proof.eval_logits(t_net, x)
     slots = {s.name: s for s in impl.slots}
     params = [
         param_check(name, m_grads[name], b, slots[name], tol, impl.label, rounding=zero.get(name, 0.0))
@@ -249,6 +255,7 @@ def gradient_proof(
     logits_rel = max_rel_err(m_logits, t_logits) if m_logits.shape == t_logits.shape else float("inf")
     loss_rel = abs(m_loss - t_loss) / max(abs(m_loss), abs(t_loss), TINY)
     forward = dict(
+        mode="test" if test_forward else "training",
         verdict="OK" if logits_rel <= tol else "MISMATCH",
         max_rel_err=logits_rel,
         max_abs_diff=float(np.abs(m_logits - t_logits).max()),
@@ -296,6 +303,7 @@ def gradient_proof(
             seed,
             tol,
             lambda: torch_forward_backward(t_net, x.copy(), y.copy(), world, penalty, torch_impl.LOSSES[spec.loss]()),
+            state,
         )
     if loss_layer_missing is not None:  # the value a learner's notebook checks: failed, not noted
         loss["diagnosis"] = dict(
@@ -381,14 +389,14 @@ def param_check(
     )
 
 
-def mode_checks(spec, impl, t_net, x, y, seed: int, tol: float, torch_step) -> list[ParamCheck]:
+def mode_checks(spec, impl, t_net, x, y, seed: int, tol: float, torch_step, state: dict) -> list[ParamCheck]:
     """The rows a spec with batchnorm, layernorm or dropout adds (``compare.architecture.proof``): each running
     statistic after a few training forwards, then the loss, logits and gradients in test mode.  A failing
     row is located, not explained: the catalogue's re-enactments describe the plain net."""
     slots = {s.name: s for s in impl.slots}
     rows = [
         param_check(name, a, b, None, tol, impl.label, "running statistics")
-        for name, a, b in proof.running_statistics(spec, impl, t_net, x, seed)
+        for name, a, b in proof.running_statistics(spec, impl, t_net, x, y, seed, state)
     ]
     rows += [
         param_check(name, a, b, slots.get(name), tol, impl.label, "test mode")

@@ -28,7 +28,8 @@ def format_gradcheck(r) -> str:
     # the forward first: a wrong forward explains every gradient after it
     lines.append(
         f"{'forward':<{wide}}{str((r.batch_size, 10)):<13}{r.logits['max_abs_diff']:>11.2e}"
-        f"{r.logits['max_rel_err']:>13.2e}{r.tolerance:>11.0e}  {r.forward['verdict']}   (logits)"
+        f"{r.logits['max_rel_err']:>13.2e}{r.tolerance:>11.0e}  {r.forward['verdict']}   (logits"
+        + (", test mode: your loss(X)'s scores)" if r.forward.get("mode") == "test" else ")")
     )
     if r.forward.get("diagnosis"):
         d = r.forward["diagnosis"]

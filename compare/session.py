@@ -147,8 +147,21 @@ def build_twins(opts: RunOptions, cfg: TrainConfig, impls: list[str], world):
     last = len(twins[0].y_train) % cfg.batch_size or cfg.batch_size  # the rows of an epoch's last batch
     architecture.check_rows(cfg.spec, last, f"--batch-size {cfg.batch_size}: each epoch's last batch")
     follow_l2_convention(twins, cfg)
+    follow_running_variance(twins, cfg)
     start_up_done()
     return twins, device, root, world
+
+
+def follow_running_variance(twins, cfg: TrainConfig) -> None:
+    """A learner's batchnorm keeping the batch's biased running variance (CS231n's handout): the torch twin's
+    follows it, so evaluation compares like with like (``compare.architecture.proof.follow_biased_variance``)."""
+    hand = next((t for t in twins if t.name == "manual"), None)
+    if hand is not None and getattr(hand.model, "running_var_biased", False):
+        from compare.architecture.proof import follow_biased_variance
+
+        for t in twins:
+            if t.name == "torch":
+                follow_biased_variance(cfg.spec, t.model)
 
 
 def follow_l2_convention(twins, cfg: TrainConfig) -> None:

@@ -33,8 +33,10 @@ def initial_state(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
 
 
 def build_manual(spec: ModelSpec, state: dict[str, np.ndarray], dtype: str) -> manual.SimpleNet:
+    """Our twin at ``state``; a buffer the state lacks (a learner's batchnorm counts no batches) keeps its
+    initial value: none of them changes a number the twin computes."""
     net = manual.SimpleNet(**spec.kwargs(), dtype=NP_DTYPES[dtype], rng=np.random.default_rng(0))
-    net.load_state_dict(state)
+    net.load_state_dict({**net.state_dict(), **state})
     return net
 
 
@@ -94,6 +96,9 @@ class ManualTwin:
         self.scheduler = manual.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
         self.loss_fn = manual.LOSSES[cfg.spec.loss]()  # the test loss of the plug-in's outputs
         self._reported_max_diff, self._loss_note = 0.0, None  # the plug-in's reported loss against the judged
+        # a convention with no training-mode scores (CS231n's loss(X) is test mode): with batchnorm or dropout
+        # the judge has no outputs of the step to take the loss of, and records the reported loss
+        self.reported_only = cfg.spec.stochastic and not getattr(self.model, "train_logits", True)
         self.pending: list[tuple] = []  # (step, reported loss, logits, labels, penalty), not yet judged
         self.nonfinite_logits: str | None = None  # "NaN" or "inf": what the first non-finite logits held
         self.dead = None  # dead ReLU fractions of the last evaluation, until read
@@ -157,7 +162,7 @@ class ManualTwin:
                 self.nonfinite_logits = ("NaN" if np.isnan(bad[0]).any() else "inf") if bad else None
             self.correct += int(np.count_nonzero(outputs.argmax(axis=2) == labels))
             for (s, reported, logits, y, penalty), ce in zip(same, judged.tolist()):
-                judged_loss = ce + penalty if penalty else ce
+                judged_loss = reported if self.reported_only else (ce + penalty if penalty else ce)
                 self.losses[s] = judged_loss
                 gap = abs(reported - judged_loss)
                 if gap > self._reported_max_diff:
@@ -236,11 +241,13 @@ class ManualTwin:
                 self.model.feed_masks(masks)
             _, logits = self.model.compute_gradients(x, y)
             grads = {n: np.array(p.grad, dtype=np.float64) for n, p in params.items() if p.grad is not None}
+            if self.reported_only:
+                logits = None  # test-mode scores: nothing to set beside a training step's
             moved = {}
             if update:
                 self.optimizer.step()
                 moved = {n: p.data.astype(np.float64) - state[n] for n, p in params.items()}
-            return grads, np.array(logits, dtype=np.float64), moved
+            return grads, None if logits is None else np.array(logits, dtype=np.float64), moved
         finally:  # the twin as it was: parameters, the last step's gradients (the epoch end reads them), optimizer
             for n, p in params.items():
                 p.data[...] = own[n]

@@ -70,40 +70,102 @@ class CancelledBiases:
         return out
 
 
+def eval_logits(net, x: np.ndarray) -> np.ndarray:
+    """Autograd's logits of ``x`` in evaluation mode (running statistics, no dropout), its mode kept."""
+    import torch
+
+    training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            return net(torch.as_tensor(x)).numpy()
+    finally:
+        net.train(training)
+
+
 def torch_buffers(net) -> dict[str, np.ndarray]:
     return {name: b.detach().cpu().numpy().copy() for name, b in net.named_buffers()}
 
 
-def running_statistics(spec, impl, net, x: np.ndarray, seed: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """Both sides run ``TRAINING_FORWARDS`` more training forwards (each of the batch's rows in another
-    order, with the judge's masks); then each running statistic is read from both."""
+def follow_biased_variance(spec, net) -> list:
+    """Autograd's batchnorm with the CS231n handout's running variance, the batch's biased one (torch keeps the
+    unbiased one), for a learner whose code does so: a correct convention, so the reference follows it.  Each
+    training forward's update is redone from the value before it: (1 − momentum)·old + momentum·var_biased.
+    Returns the hooks (``.remove()`` each to stop)."""
     import torch
 
-    if not buffers(spec):
+    hooks = []
+    for layer in plan(spec):
+        if not layer.kind.cancels_bias:  # batchnorm's kinds: those with batch statistics
+            continue
+        module = getattr(net, layer.name)
+        before = {}
+
+        def keep_old(m, inputs, before=before):
+            if m.training:
+                before["var"] = m.running_var.detach().clone()
+
+        def redo(m, inputs, output, before=before):
+            if m.training and "var" in before:
+                with torch.no_grad():  # a new buffer: autograd saved the old one for this step's backward
+                    var = inputs[0].detach().var(dim=0, unbiased=False).to(m.running_var.dtype)
+                    m.running_var = (1 - m.momentum) * before.pop("var") + m.momentum * var
+
+        hooks += [module.register_forward_pre_hook(keep_old), module.register_forward_hook(redo)]
+    return hooks
+
+
+def running_statistics(
+    spec, impl, net, x: np.ndarray, y: np.ndarray, seed: int, start: dict[str, np.ndarray]
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """From the same running statistics ``start``, both sides run ``TRAINING_FORWARDS`` training steps (each of
+    the batch's rows in another order, with the judge's masks); then each running statistic the hand-written
+    side keeps is read from both (the reference follows a convention's biased running variance)."""
+    import torch
+
+    entries = buffers(spec)
+    if not entries:
         return []
+    initial = {e.name: np.asarray(start[e.name]) for e in entries}
+    impl.load_buffers(initial)
+    with torch.no_grad():
+        for name, b in net.named_buffers():
+            b.copy_(torch.as_tensor(initial[name]))
+    hooks = follow_biased_variance(spec, net) if getattr(impl, "running_var_biased", False) else []
     rng = np.random.default_rng((seed, 37))
     for draw in range(1, TRAINING_FORWARDS + 1):
-        rows = x[rng.permutation(len(x))]
+        order = rng.permutation(len(x))
         masks = masks_for(spec, len(x), seed, draw)
         impl.feed_masks(masks)
-        impl.forward(rows.copy())
+        impl.raw_gradients(x[order].copy(), y[order].copy())  # a training step's forward (and backward)
         hand_torch_masks(net, masks)
         with torch.no_grad():
-            net(torch.as_tensor(rows))
+            net(torch.as_tensor(x[order]))
+    for hook in hooks:
+        hook.remove()
     mine, ref = impl.buffers(), torch_buffers(net)
-    return [(e.name, mine.get(e.name), ref[e.name]) for e in buffers(spec)]
+    kept = [e for e in entries if e.name in mine or e.role.name != "batches counted"]  # the course counts none
+    return [(e.name, mine.get(e.name), ref[e.name]) for e in kept]
 
 
 def test_mode(spec, impl, net, x: np.ndarray, y: np.ndarray, torch_step) -> list[tuple[str, object, np.ndarray]]:
     """The proof again in test mode (running statistics, no dropout) on both sides, from the same running
     statistics (the reference's, so a wrong running update, judged above, does not also fail every row
-    here): the loss, the logits and every parameter's gradient.  ``torch_step()`` runs autograd's forward
-    and backward and gives (loss, logits)."""
+    here): the loss, the logits and every parameter's gradient - or the logits alone where the convention
+    has no test-mode backward (CS231n's ``loss(X)``).  ``torch_step()`` runs autograd's forward and backward
+    and gives (loss, logits)."""
+    import torch
+
     if buffers(spec):
         impl.load_buffers(torch_buffers(net))
     impl.train(False)
     net.eval()
     try:
+        if not getattr(impl, "backprop_in_test_mode", True):
+            logits = impl.forward(x.copy())
+            with torch.no_grad():
+                t_logits = net(torch.as_tensor(x)).numpy()
+            return [("logits", np.asarray(logits), t_logits)]
         loss, logits, grads, _ = impl.raw_gradients(x.copy(), y.copy())
         if logits is None:
             logits = impl.forward(x.copy())

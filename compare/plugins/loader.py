@@ -121,6 +121,23 @@ def resolve_module(module_part: str, culprit: str):
     return module, files, module_part.rsplit(".", 1)[-1]
 
 
+# offered only to a factory that names them (the others to one that takes **kwargs too)
+OFFERED_BY_NAME = (
+    "reg",
+    "l2",
+    "l1",
+    "output_activation",
+    "norm",
+    "dropout",
+    "hidden_dims",
+    "input_dim",
+    "num_classes",
+    "normalization",
+    "dropout_keep_ratio",
+    "use_batchnorm",
+)
+
+
 def call_factory(factory: Factory, spec: ModelSpec, dtype, l2: float = 0.0, l1: float = 0.0):
     """Call the factory with the keyword arguments it accepts among ``sizes``, ``activation``, ``dtype``
     and the run's regularization (``reg`` - CS231n's name - or ``l2``, and ``l1``)."""
@@ -134,14 +151,18 @@ def call_factory(factory: Factory, spec: ModelSpec, dtype, l2: float = 0.0, l1: 
         output_activation=spec.output_activation,
         norm=spec.norm,
         dropout=spec.dropout,
+        # CS231n's FullyConnectedNet called as it is: 2019+ (normalization, dropout_keep_ratio), 2017 (use_batchnorm,
+        # dropout = the drop probability)
+        hidden_dims=list(spec.hidden),
+        input_dim=spec.in_features,
+        num_classes=spec.out_features,
+        normalization=None if spec.norm == "none" else spec.norm,
+        dropout_keep_ratio=1.0 - spec.dropout,
+        use_batchnorm=spec.norm == "batchnorm",
     )
     named = argument_names(factory.fn)
     # the penalty goes only to a factory that names it: one that does computes it itself (load())
-    kwargs = {
-        k: v
-        for k, v in offered.items()
-        if (k in named if k in ("reg", "l2", "l1", "output_activation", "norm", "dropout") else accepts(factory.fn, k))
-    }
+    kwargs = {k: v for k, v in offered.items() if (k in named if k in OFFERED_BY_NAME else accepts(factory.fn, k))}
     if "reg" in kwargs and "l2" in kwargs:
         del kwargs["l2"]
     name = getattr(factory.fn, "__name__", "factory")

@@ -442,7 +442,7 @@ class Implementation:
             if name not in state or np.shape(state[name]) != p.data.shape:
                 raise ValueError(f"{name}: missing or of another shape in the checkpoint")
             p.data[...] = state[name]
-        buffers = [e.name for e in architecture.buffers(self.spec)]
+        buffers = list(self.buffers())  # those the implementation keeps
         if buffers:
             missing = [n for n in buffers if n not in state]
             if missing:

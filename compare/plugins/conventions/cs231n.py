@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 
+from compare import architecture
+from compare.plugins.conventions import cs231n_layers as layers
 from compare.plugins.protocol import (
     Implementation,
     PluginError,
@@ -34,6 +36,9 @@ class WatchedDict(dict):
         super().__setitem__(key, value)
 
 
+NATIVE = {"affine": {"weight": "W", "bias": "b"}, "norm": {"weight": "gamma", "bias": "beta"}}  # torch's → the course's
+
+
 @register
 class CS231n(Implementation):
     """``params`` = {W1, b1, …} with W (in, out); ``loss(X, y)`` → (loss, grads); ``loss(X)`` → scores."""
@@ -53,16 +58,23 @@ class CS231n(Implementation):
 
     @classmethod
     def layer_sizes(cls, obj) -> list[int]:
-        count, start = sum(1 for n in obj.params if n[:1] == "W"), cls.first(obj.params)
+        count, start = sum(1 for n in obj.params if n[:1] == "W" and n[1:].isdigit()), cls.first(obj.params)
         return chain_of([np.shape(obj.params[f"W{k}"]) for k in range(start, start + count)])
 
     def _slots(self):
         params = getattr(self.obj, "params", None)
         if not isinstance(params, dict) or not callable(getattr(self.obj, "loss", None)):
             raise PluginError(f"{self.label}: a cs231n model needs a params dict of W1, b1, … and loss(X, y)")
-        layers, start = len(self.sizes) - 1, self.first(params)  # W1, b1, … or W0, b0, … (numbered from 0)
-        expected = [f"{p}{k}" for k in range(start, start + layers) for p in ("W", "b")]
-        check_names(self.label, expected, list(params))
+        start = self.first(params)  # W1, b1, … or W0, b0, … (numbered from 0)
+        self.rule = layers.check(self.label, self.obj, self.spec)  # its normalization and dropout, as the run's
+        expected = [
+            f"{NATIVE[e.layer.kind.slot][e.name.rsplit('.', 1)[1]]}{e.layer.index - 1 + start}"
+            for e in architecture.parameters(self.spec)
+        ]
+        try:
+            check_names(self.label, expected, list(params))
+        except PluginError as e:
+            raise PluginError(layers.hint(str(e), self.spec)) from None
         if not isinstance(params, WatchedDict):  # to name the line that replaces a parameter, if one does
             try:
                 self.obj.params = WatchedDict(params)
@@ -70,25 +82,23 @@ class CS231n(Implementation):
             except Exception:  # a read-only property: its dict as it is (no line named)
                 pass
         slots = []
-        for k, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
-            own = k - 1 + start  # the plug-in's own number for torch's layer k
-            w_shape, w_layout = weight_layout(np.shape(params[f"W{own}"]), fan_in, fan_out)
-            b_shape, b_layout = bias_layout(np.shape(params[f"b{own}"]), fan_out, default=(fan_out,))
-            for key, name, shape, native_shape, layout in (
-                (f"W{own}", f"layer{k}.weight", (fan_out, fan_in), w_shape, w_layout),
-                (f"b{own}", f"layer{k}.bias", (fan_out,), b_shape, b_layout),
-            ):
-                slots.append(
-                    Slot(
-                        name,
-                        shape,
-                        key,
-                        native_shape,
-                        layout,
-                        get=lambda key=key: self.obj.params[key],
-                        set=lambda v, key=key: self.obj.params.__setitem__(key, v),
-                    )
+        for e in architecture.parameters(self.spec):
+            key = f"{NATIVE[e.layer.kind.slot][e.name.rsplit('.', 1)[1]]}{e.layer.index - 1 + start}"
+            if e.role.penalised:  # an affine weight: (in, out) as the course has it, or torch's (out, in)
+                native_shape, layout = weight_layout(np.shape(params[key]), e.layer.fan_in, e.layer.fan_out)
+            else:  # a bias, γ or β: (F,) or (1, F)
+                native_shape, layout = bias_layout(np.shape(params[key]), e.shape[0], default=e.shape)
+            slots.append(
+                Slot(
+                    e.name,
+                    e.shape,
+                    key,
+                    native_shape,
+                    layout,
+                    get=lambda key=key: self.obj.params[key],
+                    set=lambda v, key=key: self.obj.params.__setitem__(key, v),
                 )
+            )
         return slots
 
     def rebinding_site(self, slot) -> str | None:
@@ -96,7 +106,27 @@ class CS231n(Implementation):
         return params.sites.get(slot.native) if isinstance(params, WatchedDict) else None
 
     def _forward(self, x):
-        return self.obj.loss(x)
+        return self.obj.loss(x)  # the scores: in test mode (running statistics, no dropout)
+
+    # -- batchnorm, layernorm and dropout the CS231n way (compare.plugins.conventions.cs231n_layers)
+    backprop_in_test_mode = False  # loss(X, y) is training mode; loss(X) gives test-mode scores only
+    train_logits = False  # and no training-mode scores at all
+    running_var_biased = True  # the handout's running variance is the batch's biased one
+
+    def train(self, mode: bool) -> None:
+        self.training = mode  # loss(X, y) trains, loss(X) tests: nothing to set
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        return layers.read_running(self.obj, self.spec)
+
+    def load_buffers(self, state: dict[str, np.ndarray]) -> None:
+        layers.write_running(self.label, self.obj, self.spec, state, self.dtype)
+
+    def feed_masks(self, masks: dict[str, np.ndarray]) -> None:
+        self.masks = masks
+
+    def mapping_lines(self) -> list[str]:
+        return super().mapping_lines() + ["  " + line for line in layers.notes(self.spec, self.rule)]
 
     def take_reg(self, l2: float) -> bool:
         if super().take_reg(l2):
@@ -111,7 +141,10 @@ class CS231n(Implementation):
 
     def _backward(self, x, y):
         reg = getattr(self, "reg_per_call", None)
-        result = self.obj.loss(x, y) if reg is None else self.obj.loss(x, y, reg=reg)
+        masks, self.masks = getattr(self, "masks", None), None
+        with layers.judged_masks(self.label, self.spec, masks, self.rule) as draws:
+            result = self.obj.loss(x, y) if reg is None else self.obj.loss(x, y, reg=reg)
+        draws.check()
         if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
             raise PluginError(f"{self.label}: loss(X, y) must return (loss, grads dict), got {type(result).__name__}")
         loss, grads = result
