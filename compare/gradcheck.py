@@ -18,7 +18,7 @@ import torch
 
 import manual
 from compare import architecture, catalogue, distributed, plugins
-from compare.architecture import affine_name, proof
+from compare.architecture import affine_name, bugs, proof
 from compare.config import ModelSpec
 from compare.diagnose import diagnose, layer_of, worst_elements
 from compare.distributed import SINGLE, World
@@ -293,18 +293,13 @@ def gradient_proof(
         l1=l1,
         penalty=run_penalty,
     )
-    if spec.stochastic:  # the running statistics, then the whole proof again in test mode
-        params += mode_checks(
-            spec,
-            impl,
-            t_net,
-            x,
-            y,
-            seed,
-            tol,
-            lambda: torch_forward_backward(t_net, x.copy(), y.copy(), world, penalty, torch_impl.LOSSES[spec.loss]()),
-            state,
-        )
+    if spec.stochastic:  # the layer catalogue's bugs that reproduce a failing row; the running statistics; test mode
+
+        def torch_step():
+            return torch_forward_backward(t_net, x.copy(), y.copy(), world, penalty, torch_impl.LOSSES[spec.loss]())
+
+        name_layer_bugs(spec, params, forward, loss, t_net, x, m_logits, masks, m_grads, tol, zero, torch_step)
+        params += mode_checks(spec, impl, t_net, x, y, seed, tol, torch_step, state)
     if loss_layer_missing is not None:  # the value a learner's notebook checks: failed, not noted
         loss["diagnosis"] = dict(
             code="reg-loss-layer-missing",
@@ -389,6 +384,39 @@ def param_check(
     )
 
 
+def name_layer_bugs(spec, params, forward, loss, t_net, x, m_logits, masks, grads, tol, zero, torch_step) -> None:
+    """A failing training row (or test-mode forward) of a net with batchnorm or dropout: the layer catalogue's
+    bug that reproduces it is named (``compare.architecture.bugs``); none is guessed."""
+    failing = [p for p in params if not p.passed]
+    found = None
+    if failing or not loss["passed"]:
+        found = bugs.training(spec, t_net, masks, grads, tol, torch_step, skip=set(zero))
+    if forward.get("mode") == "test":  # its own scores are test mode's: they say nothing of a training loss
+        loss["own_cross_entropy"] = None
+        if not loss["passed"]:
+            loss["diagnosis"] = (
+                dict(found)
+                if found
+                else dict(
+                    code="unexplained",
+                    message="your reported training loss is not autograd's on the same batch and dropout masks",
+                )
+            )
+    if failing:
+        for p in failing:
+            if found:
+                p.diagnosis = dict(found)
+            elif p.diagnosis and p.diagnosis.get("code") == "upstream":  # a claim about propagation not shown here
+                p.diagnosis = dict(
+                    code="unexplained",
+                    entered_at=p.diagnosis.get("entered_at"),
+                    message=f"a layer nearer the output ({p.diagnosis.get('entered_at')}) is wrong too; whether this "
+                    "one is wrong only because of it is not verified for a net with batchnorm or dropout",
+                )
+    if forward.get("mode") == "test" and forward["verdict"] != "OK":
+        forward["diagnosis"] = bugs.test_mode(spec, t_net, x, m_logits, tol) or forward.get("diagnosis")
+
+
 def mode_checks(spec, impl, t_net, x, y, seed: int, tol: float, torch_step, state: dict) -> list[ParamCheck]:
     """The rows a spec with batchnorm, layernorm or dropout adds (``compare.architecture.proof``): each running
     statistic after a few training forwards, then the loss, logits and gradients in test mode.  A failing
@@ -398,16 +426,19 @@ def mode_checks(spec, impl, t_net, x, y, seed: int, tol: float, torch_step, stat
         param_check(name, a, b, None, tol, impl.label, "running statistics")
         for name, a, b in proof.running_statistics(spec, impl, t_net, x, y, seed, state)
     ]
-    rows += [
-        param_check(name, a, b, slots.get(name), tol, impl.label, "test mode")
-        for name, a, b in proof.test_mode(spec, impl, t_net, x, y, torch_step)
-    ]
-    for row in rows:
-        if not row.passed:
-            row.diagnosis = dict(
+    tested = proof.test_mode(spec, impl, t_net, x, y, torch_step)
+    rows += [param_check(name, a, b, slots.get(name), tol, impl.label, "test mode") for name, a, b in tested]
+    failing = [row for row in rows if not row.passed]
+    found = bugs.test_mode(spec, t_net, x, dict((n, a) for n, a, _ in tested).get("logits"), tol) if failing else None
+    for row in failing:
+        row.diagnosis = (
+            dict(found)
+            if found and row.phase == "test mode"
+            else dict(
                 code="unexplained",
-                message=f"differs from torch's in {row.phase} only; no known signature is tried there",
+                message=f"differs from torch's in {row.phase} only; no known signature of this phase reproduces it",
             )
+        )
     return rows
 
 
@@ -473,7 +504,7 @@ def explain(
                 cause=found["code"],
                 message=(f"follows from the forward [{found['code']}]: the gradient of a wrong forward{consistent}"),
             )
-    if not loss["passed"]:
+    if not loss["passed"] and forward.get("mode") != "test":  # test-mode scores say nothing of a training loss
         d = catalogue.loss_diagnosis(loss["manual"], logits, y, tol, penalty, spec.loss)
         if d is None and forward_bad:
             d = dict(

@@ -10,7 +10,6 @@ probability of keeping a unit (``--dropout 0.2`` is 0.8 here); the running varia
 as the handout computes it.
 """
 import numpy as np
-
 from cs231n_layers import (
     affine_backward,
     affine_forward,
@@ -39,7 +38,7 @@ class FullyConnectedNet:
         for k in range(1, self.num_layers + 1):
             self.params[f"W{k}"] = weight_scale * np.random.randn(dims[k - 1], dims[k])
             self.params[f"b{k}"] = np.zeros(dims[k])
-            if normalization and k < self.num_layers:
+            if self.normalization and k < self.num_layers:
                 self.params[f"gamma{k}"] = np.ones(dims[k])
                 self.params[f"beta{k}"] = np.zeros(dims[k])
         self.dropout_param = {}

@@ -327,3 +327,137 @@ def test_training_refuses_what_batchnorm_cannot_take(tiny_mnist, tmp_path, capsy
     assert main(["train", "--impl", "manual", "--norm", "batchnorm", "--batch-size", str(n - 1), *flags]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "last batch has 1 row" in err[0] and "batchnorm" in err[0]
+
+
+# --- a learner's CS231n FullyConnectedNet with normalization and dropout, judged as written --------------
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "examples"
+NET = "cs231n_fc_net.py:FullyConnectedNet"
+
+
+def student(tmp_path, name: str, layers_edit=(), net_edit=()):
+    """The example net and its layer file copied into a folder of their own, each text edit applied (a planted
+    bug, another course year's convention)."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for file, edits in (("cs231n_layers.py", layers_edit), ("cs231n_fc_net.py", net_edit)):
+        text = (EXAMPLES / file).read_text()
+        for old, new in edits:
+            assert old in text, old
+            text = text.replace(old, new)
+        (folder / file).write_text(text)
+    return f"{folder}/{NET}"
+
+
+def gradcheck_cli(target, *flags, capsys=None):
+    from compare.cli import main
+
+    code = main(["gradcheck", "--random-data", "--batch-size", "16", "--hidden", "12,9", "--manual", target, *flags])
+    return code, (capsys.readouterr() if capsys else None)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--norm", "batchnorm"],
+        ["--norm", "layernorm"],
+        ["--dropout", "0.2"],
+        ["--norm", "batchnorm", "--dropout", "0.2"],
+        ["--norm", "layernorm", "--dropout", "0.5"],
+    ],
+)
+def test_a_correct_cs231n_net_agrees(flags, capsys):
+    code, out = gradcheck_cli(f"{EXAMPLES}/{NET}", *flags, capsys=capsys)
+    assert code == 0, out.out
+    assert "AGREE" in out.out and "diagnosis" not in out.out
+
+
+DROPOUT_UNSCALED = [("mask = (np.random.rand(*x.shape) < p) / p", "mask = (np.random.rand(*x.shape) < p)")]
+TEST_EPS_MISSING = [("/ np.sqrt(running_var + eps) + beta", "/ np.sqrt(running_var) + beta")]
+
+
+def test_unscaled_dropout_in_a_cs231n_net_is_named(tmp_path, capsys):
+    code, out = gradcheck_cli(student(tmp_path, "unscaled", DROPOUT_UNSCALED), "--dropout", "0.2", capsys=capsys)
+    assert code == 1
+    diagnosed = [line for line in out.out.splitlines() if "diagnosis [" in line]
+    assert diagnosed and all("[dropout-not-scaled" in line for line in diagnosed)
+
+
+def test_batchnorm_without_eps_in_test_mode_is_named(tmp_path, capsys):
+    code, out = gradcheck_cli(student(tmp_path, "eps", TEST_EPS_MISSING), "--norm", "batchnorm", capsys=capsys)
+    assert code == 1
+    diagnosed = [line for line in out.out.splitlines() if "diagnosis [" in line]
+    assert diagnosed and all("[batchnorm-test-eps-missing" in line for line in diagnosed)
+    assert "verdict: MISMATCH - forward, logits (test mode)" in out.out  # training agrees: only test mode fails
+
+
+def test_the_catalogue_names_nothing_it_does_not_reproduce(tmp_path, capsys):
+    """A batchnorm backward bug the whole-net catalogue has no entry for stays unexplained: no dropout or test-mode
+    bug is named, and no 'upstream' is claimed without being shown."""
+    wrong = [
+        ("dx = gamma / (n * std) * (n * dout - dbeta - x_hat * dgamma)", "dx = gamma / (n * std) * (n * dout - dbeta)")
+    ]
+    code, out = gradcheck_cli(student(tmp_path, "bn", wrong), "--norm", "batchnorm", "--dropout", "0.2", capsys=capsys)
+    assert code == 1
+    codes = {
+        line.split("diagnosis [")[1].split("]")[0].split(" at ")[0]
+        for line in out.out.splitlines()
+        if "diagnosis [" in line
+    }
+    assert codes and not codes & {"dropout-not-scaled", "batchnorm-test-eps-missing", "upstream"}
+
+
+def test_a_net_judged_with_another_normalization_is_one_line(tmp_path, capsys):
+    factory = tmp_path / "fixed.py"
+    factory.write_text(
+        "import sys\nsys.path.insert(0, %r)\nfrom cs231n_fc_net import FullyConnectedNet\n\n"
+        "def make(sizes, dtype):\n    return FullyConnectedNet(sizes[1:-1], sizes[0], sizes[-1], normalization='batchnorm',"
+        " dtype=dtype)\n" % str(EXAMPLES)
+    )
+    code, out = gradcheck_cli(f"{factory}:make", "--norm", "layernorm", capsys=capsys)
+    assert code == 2
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and "normalization is 'batchnorm'" in lines[0] and "--norm batchnorm" in lines[0]
+
+
+def test_masks_that_cannot_be_recovered_are_said_never_judged(tmp_path, capsys):
+    binomial = [("mask = (np.random.rand(*x.shape) < p) / p", "mask = np.random.binomial(1, p, size=x.shape) / p")]
+    code, out = gradcheck_cli(student(tmp_path, "binomial", binomial), "--dropout", "0.2", capsys=capsys)
+    assert code == 2 and "MISMATCH" not in out.out
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and "masks cannot be recovered" in lines[0] and "drew no np.random.rand" in lines[0]
+
+
+YEAR_2017 = [  # 2016-17's handout: dropout = the drop probability, use_batchnorm, the mask rand >= p
+    ("dropout_keep_ratio=1,\n                 normalization=None,", "dropout=0, use_batchnorm=False,"),
+    (
+        "self.normalization = normalization\n",
+        "self.normalization = 'batchnorm' if use_batchnorm else None\n        self.use_batchnorm = use_batchnorm\n",
+    ),
+    ("self.use_dropout = dropout_keep_ratio != 1", "self.use_dropout = dropout > 0"),
+    ('{"mode": "train", "p": dropout_keep_ratio}', '{"mode": "train", "p": dropout}'),
+]
+YEAR_2017_LAYERS = [("mask = (np.random.rand(*x.shape) < p) / p", "mask = (np.random.rand(*x.shape) >= p) / (1 - p)")]
+
+
+def test_the_2017_handout_is_judged_by_its_own_convention(tmp_path, capsys):
+    target = student(tmp_path, "y2017", YEAR_2017_LAYERS, YEAR_2017)
+    code, out = gradcheck_cli(target, "--norm", "batchnorm", "--dropout", "0.3", capsys=capsys)
+    assert code == 0, out.out + out.err
+    assert "dropout_param['p'] = 0.3 drops a unit" in out.out
+
+
+def test_a_cs231n_net_trains_in_lockstep(tiny_mnist, tmp_path):
+    code, payload = lockstep(
+        tiny_mnist,
+        tmp_path,
+        "--manual",
+        f"{EXAMPLES}/{NET}",
+        "--hidden",
+        "16,12",
+        "--norm",
+        "batchnorm",
+        "--dropout",
+        "0.2",
+    )
+    assert code == 0, payload
+    assert {c["name"]: c for c in payload["checks"]}["max |Δθ| along the run"]["passed"]
