@@ -245,6 +245,27 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message)
 
+    def optimizer_kwargs(self) -> dict:
+        """Both twins' ``make_optimizer`` arguments (each takes those its optimizer has)."""
+        return dict(
+            lr=self.lr,
+            momentum=self.momentum,
+            dampening=self.dampening,
+            nesterov=self.nesterov,
+            weight_decay=self.weight_decay,
+            betas=self.betas,
+            eps=self.eps,
+            amsgrad=self.amsgrad,
+            alpha=self.alpha,
+            centered=self.centered,
+            lr_decay=self.lr_decay,
+            initial_accumulator_value=self.initial_accumulator_value,
+        )
+
+    def scheduler_kwargs(self) -> dict:
+        """Both twins' ``make_scheduler`` arguments."""
+        return dict(epochs=self.epochs, step_size=self.step_size, gamma=self.gamma)
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["spec"]["hidden"] = list(self.spec.hidden)

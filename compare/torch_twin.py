@@ -13,7 +13,6 @@ from compare import distributed
 from compare.architecture import proof
 from compare.config import ModelSpec, TrainConfig
 from compare.distributed import SINGLE, World
-from compare.twins import optimizer_kwargs, scheduler_kwargs
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -54,9 +53,9 @@ class TorchTwin:
         self.loss_fn = torch_impl.LOSSES[cfg.spec.loss]()
         self.penalty = torch_impl.WeightPenalty(cfg.l2, cfg.l1)
         self.optimizer = torch_impl.optim.make_optimizer(
-            cfg.optimizer, self.model.parameters(), **optimizer_kwargs(cfg)
+            cfg.optimizer, self.model.parameters(), **cfg.optimizer_kwargs()
         )
-        self.scheduler = torch_impl.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
+        self.scheduler = torch_impl.optim.make_scheduler(cfg.schedule, self.optimizer, **cfg.scheduler_kwargs())
         (train_images, train_labels), (test_images, test_labels) = (
             torch_impl.data.load_split(root, split, cfg.dataset) for split in ("train", "test")
         )

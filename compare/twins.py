@@ -40,27 +40,6 @@ def build_manual(spec: ModelSpec, state: dict[str, np.ndarray], dtype: str) -> m
     return net
 
 
-def optimizer_kwargs(cfg: TrainConfig) -> dict:
-    return dict(
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        dampening=cfg.dampening,
-        nesterov=cfg.nesterov,
-        weight_decay=cfg.weight_decay,
-        betas=cfg.betas,
-        eps=cfg.eps,
-        amsgrad=cfg.amsgrad,
-        alpha=cfg.alpha,
-        centered=cfg.centered,
-        lr_decay=cfg.lr_decay,
-        initial_accumulator_value=cfg.initial_accumulator_value,
-    )
-
-
-def scheduler_kwargs(cfg: TrainConfig) -> dict:
-    return dict(epochs=cfg.epochs, step_size=cfg.step_size, gamma=cfg.gamma)
-
-
 class ManualTwin:
     """The hand-written side: ANY implementation behind the plug-in protocol (``compare.plugins``),
     ours by default.  Arrays in host memory; the optimizer from ``manual/optim.py`` updates the
@@ -91,9 +70,9 @@ class ManualTwin:
             self.optimizer = TrainingOptimizer(plugin_optimizer, cfg, self.model.params)
         else:
             self.optimizer = manual.optim.make_optimizer(
-                cfg.optimizer, self.model.params.values(), **optimizer_kwargs(cfg)
+                cfg.optimizer, self.model.params.values(), **cfg.optimizer_kwargs()
             )
-        self.scheduler = manual.optim.make_scheduler(cfg.schedule, self.optimizer, **scheduler_kwargs(cfg))
+        self.scheduler = manual.optim.make_scheduler(cfg.schedule, self.optimizer, **cfg.scheduler_kwargs())
         self.loss_fn = manual.LOSSES[cfg.spec.loss]()  # the test loss of the plug-in's outputs
         self._reported_max_diff, self._loss_note = 0.0, None  # the plug-in's reported loss against the judged
         # a convention with no training-mode scores (CS231n's loss(X) is test mode): with batchnorm or dropout

@@ -62,3 +62,40 @@ def test_the_cli_is_thin():
     from compare.options import commands as table
 
     assert len(commands) == len(table()) and max(commands.values()) <= 20, commands  # one cmd_ per subcommand
+
+
+def test_the_judge_imports_form_no_circle():
+    """Module-level imports inside compare/ form no cycle (the house stays acyclic: torch_twin no longer reaches
+    back into twins for the optimizer's arguments, which live on TrainConfig)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    modules = {}
+    for path in (root / "compare").rglob("*.py"):
+        name = ".".join(path.relative_to(root).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = path
+    graph = {m: set() for m in modules}
+    for m, path in modules.items():
+        for node in ast.parse(path.read_text()).body:  # top level only: an import inside a function is lazy
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            graph[m] |= {n for n in names if n in modules and n != m}
+    state: dict[str, str] = {}
+
+    def visit(m, path):
+        state[m] = "open"
+        for n in graph[m]:
+            assert state.get(n) != "open", " -> ".join([*path, n])
+            if n not in state:
+                visit(n, [*path, n])
+        state[m] = "done"
+
+    for m in graph:
+        if m not in state:
+            visit(m, [m])
+    assert "compare.twins" not in graph["compare.torch_twin"]
