@@ -37,6 +37,8 @@ def check_gradients(
     batch_size: int = 64,
     spec: ModelSpec | None = None,
     activation: str = "relu",
+    norm: str = "none",
+    dropout: float = 0.0,
     seed: int = 0,
     dtype: str = "float64",
     fd: bool = False,
@@ -61,13 +63,25 @@ def check_gradients(
     check_arguments(
         "gradcheck",
         "check_gradients",
-        dict(batch_size=batch_size, seed=seed, dtype=dtype, fd_samples=fd_samples, l2=l2, l1=l1, activation=activation),
-        required=("batch_size", "seed", "dtype", "l1", "activation"),
+        dict(
+            batch_size=batch_size,
+            seed=seed,
+            dtype=dtype,
+            fd_samples=fd_samples,
+            l2=l2,
+            l1=l1,
+            activation=activation,
+            norm=norm,
+            dropout=dropout,
+        ),
+        required=("batch_size", "seed", "dtype", "l1", "activation", "norm", "dropout"),
     )
     target, restore = net, None
     if not (isinstance(net, str) or (callable(net) and not _is_model(net))):
         obj = net
-        spec = spec or ModelSpec.from_values({**sizes_of(obj), "activation": activation})
+        spec = spec or ModelSpec.from_values(
+            {**sizes_of(obj), "activation": activation, "norm": norm, "dropout": dropout}
+        )
         restore = _keeper(obj, spec)
         own = getattr(obj, "reg", None)
         if own is not None:
@@ -79,7 +93,7 @@ def check_gradients(
                 )
         target = _constant(obj, owns_reg=own is not None)
     l2 = l2 or 0.0
-    spec = spec or ModelSpec.from_values({"activation": activation})
+    spec = spec or ModelSpec.from_values({"activation": activation, "norm": norm, "dropout": dropout})
     if x is None:
         x, y = random_batch(batch_size, seed, dtype, spec.in_features, spec.out_features)
         source = f"random N(0,1) inputs, seed {seed}"
@@ -200,13 +214,13 @@ def _run_options(net, *, logdir, experiment, data_dir, download, device, progres
     from compare.options import RunOptions
 
     spec = config.pop("spec", None)
-    hidden = config.pop("hidden", None)
+    model = {k: config.pop(k, None) for k in ("hidden", "norm", "dropout")}  # the CLI's model flags
     manual = net
     if net is not None and not (isinstance(net, str) or (callable(net) and not _is_model(net))):
-        spec = spec or ModelSpec.from_values({**sizes_of(net), "activation": activation})
+        spec = spec or ModelSpec.from_values({**model, **sizes_of(net), "activation": activation})
         manual = _constant(net)
-    if spec is None and (hidden is not None or spec_given):
-        spec = ModelSpec.from_values({"hidden": hidden, "activation": activation})
+    if spec is None and (any(v is not None for v in model.values()) or spec_given):
+        spec = ModelSpec.from_values({**model, "activation": activation})
     overrides = {k: v for k, v in config.items() if v is not None}
     if spec is not None:
         overrides["spec"] = spec

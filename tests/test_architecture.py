@@ -461,3 +461,35 @@ def test_a_cs231n_net_trains_in_lockstep(tiny_mnist, tmp_path):
     )
     assert code == 0, payload
     assert {c["name"]: c for c in payload["checks"]}["max |Δθ| along the run"]["passed"]
+
+
+def test_the_python_api_takes_norm_and_dropout(tiny_mnist, tmp_path, monkeypatch):
+    import sys
+
+    from compare.api import check_gradients, compare_training
+
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    sys.modules.pop("cs231n_fc_net", None)
+    from cs231n_fc_net import FullyConnectedNet
+
+    net = FullyConnectedNet([12, 9], input_dim=784, normalization="batchnorm", dropout_keep_ratio=0.8, dtype=np.float64)
+    before = {k: v.copy() for k, v in net.params.items()}
+    report = check_gradients(net, norm="batchnorm", dropout=0.2, batch_size=16)
+    assert report.ok, str(report)
+    assert all(np.array_equal(net.params[k], v) for k, v in before.items())  # its own arrays put back
+    with pytest.raises(ConfigError, match="norm='groupnorm'"):
+        check_gradients(net, norm="groupnorm")
+    with pytest.raises(ConfigError, match="dropout=1.5"):
+        check_gradients(net, norm="batchnorm", dropout=1.5)
+    report = compare_training(
+        f"{EXAMPLES}/{NET}",
+        hidden=(16,),
+        norm="layernorm",
+        dropout=0.5,
+        dtype="float64",
+        batch_size=8,
+        logdir=tmp_path,
+        data_dir=tiny_mnist,
+        download=False,
+    )
+    assert report.ok, str(report)

@@ -171,6 +171,9 @@ class Gradients(NamedTuple):
     native_shapes: dict
 
 
+SLOT_WORDS = {"norm": "normalization", "dropout": "dropout"}
+
+
 class Implementation:
     """Base of every adapter: the judge's only door into a hand-written implementation.
 
@@ -196,15 +199,28 @@ class Implementation:
             f"the {cls.name} convention cannot read layer sizes from a {type(obj).__name__}; give spec=ModelSpec(...)"
         )
 
+    layer_slots: tuple[str, ...] = ()  # the layer slots beyond affine and activation it has ("norm", "dropout")
+
     def __init__(self, obj, spec: ModelSpec, dtype, *, label: str, target: str, files: tuple[str, ...] = ()):
         self.obj, self.spec, self.dtype = obj, spec, np.dtype(dtype)
         self.label, self.target, self.files = label, target, files
         self.wrong_verdict = WRONG_VERDICT.get(target, "PLUG-IN WRONG")
         self.sizes = [spec.in_features, *spec.hidden, spec.out_features]
+        wanted = sorted({layer.kind.slot for layer in spec.layers} - {"affine", "activation"} - set(self.layer_slots))
+        if wanted:
+            raise PluginError(
+                f"{label}: the {self.name} convention has no {' or '.join(SLOT_WORDS[w] for w in wanted)} layers "
+                f"(docs/plugins.md: ours and cs231n have them); judge it without --{' and --'.join(wanted)}"
+            )
         try:
             self.slots: list[Slot] = self._slots()
         except PluginError as e:
-            hint = self.sizes_hint(obj, spec)
+            missing_norm = spec.norm != "none" and "parameter norm" in str(e) and "is missing" in str(e)
+            hint = (
+                "its parameters have no normalization layer: judge it without --norm"
+                if missing_norm
+                else self.sizes_hint(obj, spec)
+            )
             if hint and ("is missing" in str(e) or "extra parameter" in str(e)):
                 raise PluginError(f"{e}; {hint}", e.cause) from None
             raise

@@ -44,6 +44,7 @@ class CS231n(Implementation):
     """``params`` = {W1, b1, …} with W (in, out); ``loss(X, y)`` → (loss, grads); ``loss(X)`` → scores."""
 
     name = "cs231n"
+    layer_slots = ("norm", "dropout")
     needs = "cs231n a params dict and loss()"
     priority = 20
 

@@ -71,6 +71,7 @@ class Ours(Implementation):
     """``manual.SimpleNet``'s interface: torch names and layout, nothing to map."""
 
     name = "ours"
+    layer_slots = ("norm", "dropout")
     needs = "ours needs named_parameters() and backward()"
     priority = 10
     aliases = {"manual": "compare.plugins.conventions.ours:our_twin"}
@@ -158,7 +159,10 @@ class Ours(Implementation):
         for name, keep in masks.items():
             layer = getattr(self.model, name, None)
             if layer is None or not hasattr(layer, "mask"):
-                return super().feed_masks(masks)
+                raise PluginError(
+                    f"{self.label}: the run has dropout and the net no dropout module {name} with a mask attribute "
+                    "(its next forward's keep-mask, docs/plugins.md): give it one, or judge it without --dropout"
+                )
             layer.mask = keep
 
     def check_bound(self) -> None:
