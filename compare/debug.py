@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from compare.architecture.dropout import step_masks
 from compare.runner import epoch_permutation
 
 
@@ -35,8 +36,9 @@ def overfit(
     checked = 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # non-finite losses are reported
         for s in range(max_steps):
+            masks = step_masks(twins[0].cfg.spec, seed, 0, s, hi)  # dropout's, the same for every twin
             for t in running:
-                t.step(s, 0, hi)
+                t.step(s, 0, hi, masks)
             if (s + 1) % check_every and s + 1 < max_steps:
                 continue
             for t in list(running):

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from threadpoolctl import threadpool_limits
 
+from compare.architecture.dropout import step_masks
 from compare.bench.baselines import bare_manual_loop, dataloader_epoch, plain_numpy_loop, plain_torch_loop
 from compare.bench.commands import logging_cost, nproc_figures, startup_figures
 from compare.bench.figure import Figure
@@ -29,7 +30,8 @@ def train_epoch(twins, batch_size: int, epoch: int = 0) -> None:
     stepper = Stepper(twins)  # the runner's own stepping, lockstep for two twins
     try:
         for s in range(steps):
-            stepper.step(s, s * batch_size, min(n, (s + 1) * batch_size))
+            lo, hi = s * batch_size, min(n, (s + 1) * batch_size)
+            stepper.step(s, lo, hi, step_masks(twins[0].cfg.spec, 0, epoch, s, hi - lo))
     finally:
         stepper.close()
     for t in twins:
