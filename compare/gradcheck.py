@@ -390,7 +390,10 @@ def name_layer_bugs(spec, params, forward, loss, t_net, x, m_logits, masks, grad
     failing = [p for p in params if not p.passed]
     found = None
     if failing or not loss["passed"]:
-        found = bugs.training(spec, t_net, masks, grads, tol, torch_step, skip=set(zero))
+        train_logits = m_logits if forward.get("mode") != "test" else None
+        found = bugs.training(spec, t_net, masks, grads, tol, torch_step, skip=set(zero), logits=train_logits)
+        if found and forward["verdict"] != "OK" and train_logits is not None:
+            forward["diagnosis"] = dict(found)
     if forward.get("mode") == "test":  # its own scores are test mode's: they say nothing of a training loss
         loss["own_cross_entropy"] = None
         if not loss["passed"]:

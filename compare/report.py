@@ -9,7 +9,7 @@ from compare import architecture
 
 PHASE_HEADINGS = {
     "running statistics": "running statistics, after more training forwards of the batch (the judge's masks):",
-    "test mode": "test mode (running statistics, no dropout), from the same running statistics:",
+    "test mode": "test mode (no dropout; batchnorm by the running statistics, the same on both sides):",
 }
 
 
@@ -86,7 +86,7 @@ def format_gradcheck(r) -> str:
     if r.passed:
         trained = sum(p.phase == "training" for p in r.params)
         phases = sorted({p.phase for p in r.params} - {"training"}, reverse=True)
-        also = f"; {' and '.join(phases)} agree too" if phases else ""
+        also = f"; {' and '.join(phases)} {'agree' if len(phases) > 1 else 'agrees'} too" if phases else ""
         lines.append(f"verdict: AGREE - the forward and all {trained} parameters within {r.tolerance:.0e}{also}")
     else:
         lines.append(f"verdict: MISMATCH - {', '.join(bad) or 'finite differences'} outside tolerance")

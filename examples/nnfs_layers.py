@@ -71,11 +71,31 @@ class Activation_Softmax_Loss_CategoricalCrossentropy:
 ACTIVATIONS = {"relu": Activation_ReLU, "sigmoid": Activation_Sigmoid, "tanh": Activation_Tanh}
 
 
-def build(sizes, activation="relu", dtype=np.float64):
+class Layer_Dropout:
+    """The book's chapter 15: ``rate`` given as the fraction to drop, kept as the fraction to keep."""
+
+    def __init__(self, rate):
+        self.rate = 1 - rate
+
+    def forward(self, inputs, training):
+        self.inputs = inputs
+        if not training:
+            self.output = inputs.copy()
+            return
+        self.binary_mask = np.random.binomial(1, self.rate, size=inputs.shape) / self.rate
+        self.output = inputs * self.binary_mask
+
+    def backward(self, dvalues):
+        self.dinputs = dvalues * self.binary_mask
+
+
+def build(sizes, activation="relu", dtype=np.float64, dropout=0.0):
     layers = []
     for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(Layer_Dense(i, o, dtype))
         if k < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
+            if dropout:
+                layers.append(Layer_Dropout(dropout))
     layers.append(Activation_Softmax_Loss_CategoricalCrossentropy())
     return layers

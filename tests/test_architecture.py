@@ -420,8 +420,11 @@ def test_a_net_judged_with_another_normalization_is_one_line(tmp_path, capsys):
 
 
 def test_masks_that_cannot_be_recovered_are_said_never_judged(tmp_path, capsys):
-    binomial = [("mask = (np.random.rand(*x.shape) < p) / p", "mask = np.random.binomial(1, p, size=x.shape) / p")]
-    code, out = gradcheck_cli(student(tmp_path, "binomial", binomial), "--dropout", "0.2", capsys=capsys)
+    """A mask from a Generator the judge does not take over: one line, exit 2, no verdict on guessed masks."""
+    generator = [
+        ("mask = (np.random.rand(*x.shape) < p) / p", "mask = (np.random.default_rng().random(x.shape) < p) / p")
+    ]
+    code, out = gradcheck_cli(student(tmp_path, "generator", generator), "--dropout", "0.2", capsys=capsys)
     assert code == 2 and "MISMATCH" not in out.out
     lines = out.err.strip().splitlines()
     assert len(lines) == 1 and "masks cannot be recovered" in lines[0] and "drew no np.random.rand" in lines[0]
@@ -493,3 +496,51 @@ def test_the_python_api_takes_norm_and_dropout(tiny_mnist, tmp_path, monkeypatch
         download=False,
     )
     assert report.ok, str(report)
+
+
+# --- the nnfs book's dropout (chapter 15) in its layer list -------------------------------------------
+NNFS = f"{EXAMPLES}/nnfs_layers.py:build"
+
+
+def test_the_nnfs_books_dropout_agrees_and_trains_in_lockstep(tiny_mnist, tmp_path, capsys):
+    code, out = gradcheck_cli(NNFS, "--dropout", "0.2", capsys=capsys)
+    assert code == 0, out.out + out.err
+    assert "np.random.binomial draws" in out.out and "test mode agrees too" in out.out
+    code, payload = lockstep(tiny_mnist, tmp_path, "--manual", NNFS, "--hidden", "16,12", "--dropout", "0.3")
+    assert code == 0, payload
+
+
+def nnfs_student(tmp_path, old, new):
+    text = (EXAMPLES / "nnfs_layers.py").read_text()
+    assert old in text
+    (tmp_path / "nnfs_student.py").write_text(text.replace(old, new))
+    return f"{tmp_path}/nnfs_student.py:build"
+
+
+def test_the_nnfs_books_unscaled_dropout_is_named(tmp_path, capsys):
+    target = nnfs_student(tmp_path, "size=inputs.shape) / self.rate", "size=inputs.shape) * 1.0")
+    code, out = gradcheck_cli(target, "--dropout", "0.2", capsys=capsys)
+    assert code == 1
+    diagnosed = [line for line in out.out.splitlines() if "diagnosis [" in line]
+    # the forward and every gradient named; the reported loss said to differ because the forward does
+    assert diagnosed and all(
+        "[dropout-not-scaled" in line or "[forward]: the reported loss" in line for line in diagnosed
+    )
+    assert sum("[dropout-not-scaled" in line for line in diagnosed) == 7
+
+
+def test_a_layer_list_whose_dropout_differs_from_the_run_is_one_line(tmp_path, capsys):
+    from compare.cli import main
+
+    factory = tmp_path / "fixed.py"
+    factory.write_text(
+        "import sys\nsys.path.insert(0, %r)\nfrom nnfs_layers import build\n\n"
+        "def make(sizes, dtype):\n    return build(sizes, dtype=dtype, dropout=0.2)\n" % str(EXAMPLES)
+    )
+    for flags, words in (
+        (["--dropout", "0.5"], "keeps 0.8 of its units and --dropout 0.5 keeps 0.5"),
+        ([], "judge it with --dropout 0.2"),
+    ):
+        code = main(["gradcheck", "--random-data", "--manual", f"{factory}:make", "--hidden", "12,9", *flags])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and words in err[0], err

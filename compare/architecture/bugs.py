@@ -44,15 +44,20 @@ def dropout_scaled(net, spec, factor: float):
             del module.forward
 
 
-def training(spec, net, masks: dict, grads: dict, tol: float, torch_step, skip=()) -> dict | None:
-    """The dropout bug whose gradients are the learner's, if one is."""
+def training(spec, net, masks: dict, grads: dict, tol: float, torch_step, skip=(), logits=None) -> dict | None:
+    """The dropout bug whose gradients (and training-mode scores, where the learner gives them) are the
+    learner's, if one is."""
     if not spec.dropout:
         return None
     keep = 1.0 - spec.dropout
     for code, factor in DROPOUT_SCALES.items():
         with dropout_scaled(net, spec, factor(keep)):
             hand_torch_masks(net, masks)
-            torch_step()
+            _, planted_logits = torch_step()
+        if logits is not None and not (
+            np.shape(logits) == planted_logits.shape and rel(np.asarray(logits), planted_logits) <= tol
+        ):
+            continue
         ref = {n: p.grad.detach().cpu().numpy() for n, p in net.named_parameters() if n not in skip}
         mine = {n: grads.get(n) for n in ref}
         if all(g is not None and np.shape(g) == ref[n].shape and rel(g, ref[n]) <= tol for n, g in mine.items()):

@@ -1,7 +1,7 @@
 """A learner's own random draws, made the judge's: while its forward runs, NumPy's global draws
-(``np.random.rand``, ``random_sample``, ``random``, ``uniform``) return numbers the judge chose, so a dropout
-mask drawn the handouts' way (``np.random.rand(*x.shape) < p``) is the mask the judge hands to the reference
-too.  ``np.random.seed`` (CS231n's ``dropout_param['seed']``) does nothing meanwhile: the numbers are the
+(``np.random.rand``, ``random_sample``, ``random``, ``uniform``, and ``binomial(1, p)``) return numbers the
+judge chose, so a dropout mask drawn the handouts' way (``np.random.rand(*x.shape) < p``) or the nnfs book's
+(``np.random.binomial(1, keep, shape)``) is the mask the judge hands to the reference too.  ``np.random.seed`` (CS231n's ``dropout_param['seed']``) does nothing meanwhile: the numbers are the
 judge's either way.  Draws of another kind (``np.random.binomial``, a ``Generator``) are not taken over: the
 mask is then unknown, and the judge says so instead of judging against masks it never saw."""
 
@@ -29,7 +29,7 @@ class JudgedDraws:
     ask for the shape of the next one.  ``check()`` after the learner's call says, in one line, when it drew
     otherwise (no draw, another shape, more draws), so no mask is ever guessed."""
 
-    NAMES = ("rand", "random_sample", "random", "uniform", "seed")
+    NAMES = ("rand", "random_sample", "random", "uniform", "binomial", "seed")
 
     def __init__(self, label: str, arrays: list[np.ndarray], what: str = "dropout"):
         self.label, self.arrays, self.what = label, list(arrays), what
@@ -58,7 +58,12 @@ class JudgedDraws:
         def uniform(low=0.0, high=1.0, size=None):
             return low + (high - low) * sample(size)
 
-        r.rand, r.random_sample, r.random, r.uniform = rand, sample, sample, uniform
+        def binomial(n, p, size=None):  # the nnfs book's mask: binomial(1, keep, shape), 1 where kept
+            if n != 1:
+                raise PluginError(f"{self.label}: np.random.binomial({n}, …) is not a dropout mask the judge can give")
+            return (sample(size) < p).astype(np.int64)
+
+        r.rand, r.random_sample, r.random, r.uniform, r.binomial = rand, sample, sample, uniform, binomial
         r.seed = lambda *a, **k: None
         return self
 
@@ -72,7 +77,7 @@ class JudgedDraws:
         if self.drawn == wanted:
             return
         if not self.drawn:
-            how = "drew no np.random.rand/random_sample/uniform numbers"
+            how = "drew no np.random.rand/random_sample/uniform/binomial numbers"
         elif len(self.drawn) != len(wanted):
             how = f"drew {len(self.drawn)} array(s) of np.random.rand numbers where the net has {len(wanted)} dropout layer(s)"
         else:
@@ -80,6 +85,6 @@ class JudgedDraws:
             how = f"drew an array of shape {self.drawn[k]} where dropout layer {k + 1}'s input is {wanted[k]}"
         raise PluginError(
             f"{self.label}: its {self.what} masks cannot be recovered: its forward {how}; the judge gives both "
-            "sides the same masks through np.random.rand(*x.shape) (the handout's draw) - draw the mask that way, "
-            "or run without --dropout"
+            "sides the same masks through np.random.rand(*x.shape) or np.random.binomial(1, keep, x.shape) (the handouts' "
+            "and the nnfs book's draws) - draw the mask that way, or run without --dropout"
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 import manual
+from compare.plugins.conventions.cs231n_layers import judged_masks
 from compare.plugins.protocol import (
     Implementation,
     PluginError,
@@ -28,6 +29,8 @@ class Layers(Implementation):
     name = "layers"
     needs = "layers a list of layer objects"
     priority = 30
+    layer_slots = ("dropout",)  # the book's Layer_Dropout (chapter 15); it has no normalization
+    backprop_in_test_mode = False  # its dropout's backward reads the last training mask: test mode's scores only
 
     @classmethod
     def matches(cls, obj) -> bool:
@@ -60,6 +63,7 @@ class Layers(Implementation):
         super().__init__(obj, spec, dtype, **kw)
 
     def _slots(self):
+        self._slots_dropout()
         if len(self.dense) != len(self.sizes) - 1:
             raise PluginError(
                 f"{self.label}: {len(self.dense)} dense layers (objects with weights and biases), "
@@ -94,10 +98,11 @@ class Layers(Implementation):
             )
         return slots
 
-    @staticmethod
-    def _fwd(layer, inputs):
-        if positional_count(layer.forward) >= 3:  # the book's later forward(inputs, training)
-            layer.forward(inputs, True)
+    training = True
+
+    def _fwd(self, layer, inputs):
+        if positional_count(layer.forward) >= 2:  # the book's later forward(inputs, training)
+            layer.forward(inputs, self.training)
         else:
             layer.forward(inputs)
         return layer.output
@@ -108,7 +113,51 @@ class Layers(Implementation):
             out = self._fwd(layer, out)
         return out
 
+    # -- the book's dropout: its rate checked against --dropout, its masks the judge's through its own draws
+    def train(self, mode: bool) -> None:
+        self.training = mode
+
+    def feed_masks(self, masks: dict[str, np.ndarray]) -> None:
+        self.masks = masks
+
+    def mapping_lines(self) -> list[str]:
+        lines = super().mapping_lines()
+        if self.spec.dropout:
+            lines.append(
+                f"  dropout: its dropout layers keep {1 - self.spec.dropout:g} of the units; their masks are the "
+                "judge's, through its own np.random.binomial draws (the same masks go to the reference)"
+            )
+        return lines
+
+    def _slots_dropout(self) -> None:
+        drops = [layer for layer in self.body if is_dropout(layer)]
+        hidden = len(self.sizes) - 2
+        keep = 1.0 - self.spec.dropout
+        if self.spec.dropout and len(drops) != hidden:
+            raise PluginError(
+                f"{self.label}: the run has --dropout {self.spec.dropout:g} after each of its {hidden} hidden layers, "
+                f"and the list has {len(drops)} dropout layer(s): give the factory dropout, or run without --dropout"
+            )
+        if not self.spec.dropout and drops:
+            raise PluginError(
+                f"{self.label}: the list has dropout layers (keeping {drops[0].rate:g}) and the run none: judge it "
+                f"with --dropout {1 - drops[0].rate:g}"
+            )
+        for layer in drops:
+            if abs(layer.rate - keep) > 1e-12:
+                raise PluginError(
+                    f"{self.label}: a dropout layer keeps {layer.rate:g} of its units and --dropout "
+                    f"{self.spec.dropout:g} keeps {keep:g}: give the run the net's dropout"
+                )
+
     def _backward(self, x, y):
+        masks, self.masks = getattr(self, "masks", None), None
+        with judged_masks(self.label, self.spec, masks, "below keep") as draws:
+            loss, logits, grads = self._step(x, y)
+        draws.check()
+        return loss, logits, grads
+
+    def _step(self, x, y):
         logits = self._forward(x)
         if self.criterion is not None:
             loss = self.criterion(logits, y)
@@ -137,3 +186,8 @@ class Layers(Implementation):
 
 def is_dense(layer) -> bool:
     return hasattr(layer, "weights") and hasattr(layer, "biases")
+
+
+def is_dropout(layer) -> bool:
+    """The book's Layer_Dropout: a ``rate`` (the fraction kept) and no weights."""
+    return isinstance(getattr(layer, "rate", None), (int, float)) and not is_dense(layer)
