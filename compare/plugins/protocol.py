@@ -210,7 +210,8 @@ class Implementation:
         if wanted:
             raise PluginError(
                 f"{label}: the {self.name} convention has no {' or '.join(SLOT_WORDS[w] for w in wanted)} layers "
-                f"(docs/plugins.md: ours and cs231n have them); judge it without --{' and --'.join(wanted)}"
+                f"(docs/plugins.md; {', '.join(a.name for a in adapters() if set(wanted) <= set(a.layer_slots))} "
+                f"have them); judge it without --{' and --'.join(wanted)}"
             )
         try:
             self.slots: list[Slot] = self._slots()
