@@ -86,7 +86,7 @@ def resync(twins, batches: list[np.ndarray], dtype: str, update: bool = True) ->
         if m_logits is not None:  # a convention with no training-mode scores gives none
             pairs = {"logits": (m_logits, t_logits), **pairs}
         if first_wrong is None and any(rel_err(m, t) > tol for m, t in pairs.values() if m is not None):
-            first_wrong = (rows, m_logits, m_grads)
+            first_wrong = (rows, m_logits, m_grads, masks, set(zero))
         for kind, found in (
             ("gradients", pairs),
             ("update", {f"update of {k}": (m_moved.get(k), d) for k, d in t_moved.items() if k not in zero}),
@@ -119,15 +119,45 @@ def zero_both(mine, ref, level: float) -> bool:
     return mine is not None and np.abs(mine).max(initial=0.0) <= level and np.abs(ref).max(initial=0.0) <= level
 
 
+def layer_cause(hand, state: dict, rows, logits, grads: dict, masks: dict, zero: set, tol: float) -> dict | None:
+    """The layer catalogue's batchnorm/dropout bug that reproduces the hand-written side's gradients (and its
+    training scores, where it gives them) on that batch and those masks, re-enacted on autograd
+    (``compare.architecture.bugs``); None when none does."""
+    import torch
+
+    import torch_impl
+    from compare.architecture import bugs
+    from compare.architecture.proof import follow_biased_variance
+    from compare.torch_twin import build_torch
+
+    spec = hand.cfg.spec
+    net = build_torch(spec, state, "float64")  # the torch twin's parameters and running statistics
+    if getattr(hand.model, "running_var_biased", False):
+        follow_biased_variance(spec, net)
+    x = torch.as_tensor(np.asarray(hand.x_train[rows], dtype=np.float64))
+    y = torch.as_tensor(np.asarray(hand.y_train[rows]))
+    run = hand.model.run_penalty
+    loss_fn, penalty = torch_impl.LOSSES[spec.loss](), torch_impl.WeightPenalty(run.l2, run.l1)
+
+    def torch_step():
+        loss, out = torch_impl.train.forward_backward(net, loss_fn, x, y, penalty=penalty)
+        return float(loss), out.detach().numpy()
+
+    found = bugs.training(spec, net, masks, grads, tol, torch_step, skip=zero, logits=logits)
+    return None if found is None else {k: v for k, v in found.items() if k in ("code", "message", "layer")}
+
+
 def catalogue_cause(hand, state: dict, wrong, tol: float) -> dict | None:
     """What gradcheck would name, at the parameters and on the batch where the twins' logits or gradients
     differ: the gradient catalogue's forward and backward bugs re-enacted there (SimpleNet's own shape)."""
     from compare import catalogue
 
     spec = hand.cfg.spec
+    rows, logits, grads, masks, zero = wrong
+    if spec.stochastic:
+        return layer_cause(hand, state, rows, logits, grads, masks, zero, tol)
     if not spec.reenactable:
         return None
-    rows, logits, grads = wrong
     x, y = np.asarray(hand.x_train[rows], dtype=np.float64), np.asarray(hand.y_train[rows])
     l2, l1 = hand.model.run_penalty.l2, hand.model.run_penalty.l1
     for kind in ("forward", "backward"):

@@ -544,3 +544,11 @@ def test_a_layer_list_whose_dropout_differs_from_the_run_is_one_line(tmp_path, c
         code = main(["gradcheck", "--random-data", "--manual", f"{factory}:make", "--hidden", "12,9", *flags])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and words in err[0], err
+
+
+def test_compare_names_unscaled_dropout_where_the_twins_part(tiny_mnist, tmp_path):
+    target = student(tmp_path, "unscaled_compare", DROPOUT_UNSCALED)
+    code, payload = lockstep(tiny_mnist, tmp_path, "--manual", target, "--hidden", "16,12", "--dropout", "0.2")
+    assert code == 1
+    notes = " ".join(payload.get("notes", []))
+    assert "[dropout-not-scaled]" in notes and "a real mismatch" in notes
