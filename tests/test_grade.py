@@ -234,3 +234,46 @@ def test_the_instructors_deductions_price_each_diagnosis(tmp_path):
     old, new = PLANTS["running-var-eps"][0]  # not in the table: its layers lose their whole share
     (tmp_path / "layers.py").write_text(LAYERS.replace(old, new))
     assert run(check, tmp_path)["score"] == pytest.approx(11)
+
+
+def test_a_class_with_batchnorm_and_dropout_nets_is_graded_by_gradcheck_and_compare(tmp_path, tiny_mnist):
+    """The net-level checks a CS231n assignment 2 grader wants (issue 31 with issue 33): each student's own
+    FullyConnectedNet class judged with batchnorm and dropout, by gradcheck and by a float64 lockstep compare;
+    the student who forgets dropout's / p loses both checks, named."""
+    net = (ROOT / "examples" / "cs231n_fc_net.py").read_text()
+    for name, layers in (("s1-ok", LAYERS), ("s2-unscaled", LAYERS.replace(*PLANTS["dropout-not-scaled"][0]))):
+        folder = tmp_path / "subs" / name
+        folder.mkdir(parents=True)
+        (folder / "cs231n_layers.py").write_text(layers)
+        (folder / "cs231n_fc_net.py").write_text(net)
+    model = 'norm = "batchnorm", dropout = 0.2, hidden = "16,12"'
+    (tmp_path / "checks.toml").write_text(
+        f"""
+[[check]]
+name = "FullyConnectedNet gradients, batchnorm and dropout"
+kind = "gradcheck"
+target = "cs231n_fc_net.py:FullyConnectedNet"
+options = {{ {model}, batch_size = 16 }}
+points = 4
+
+[[check]]
+name = "FullyConnectedNet trained beside torch"
+kind = "compare"
+target = "cs231n_fc_net.py:FullyConnectedNet"
+options = {{ {model}, epochs = 1, batch_size = 8, dtype = "float64", data_dir = "{tiny_mnist}", download = false }}
+points = 6
+"""
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "compare.cli", "grade", str(tmp_path / "subs"), "--checks", str(tmp_path / "checks.toml"),
+         "--out", str(tmp_path / "out"), "--timeout", "60"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    ok = json.loads((tmp_path / "out" / "s1-ok" / "results.json").read_text())
+    bad = json.loads((tmp_path / "out" / "s2-unscaled" / "results.json").read_text())
+    jsonschema.validate(ok, GRADESCOPE_SCHEMA)
+    assert ok["score"] == 10, ok
+    assert bad["score"] == 0, bad
+    assert "dropout-not-scaled" in bad["tests"][0]["tags"]
+    assert "dropout-not-scaled" in bad["tests"][1]["output"]
