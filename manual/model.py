@@ -9,9 +9,11 @@ layer gives logits.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from types import SimpleNamespace
 
 import numpy as np
 
+from compare.architecture import plan
 from manual.layers import ACTIVATIONS, NORMS, OUTPUT_ACTIVATIONS, Dropout, Linear, Module, Parameter
 
 
@@ -37,21 +39,34 @@ class SimpleNet(Module):
         self.in_features = in_features
         self.training = True
         rng = np.random.default_rng() if rng is None else rng
-        sizes = [in_features, *hidden, out_features]
         self.layers: list[Linear] = []
         self.acts: list[Module] = []
         self.sequence: list[tuple[str, Module]] = []  # every module, in the forward's order
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-            self.layers.append(self._add(f"layer{i}", Linear(fan_in, fan_out, rng=rng, dtype=self.dtype)))
-            if i == len(sizes) - 1:
-                break
-            if norm != "none":
-                self._add(f"norm{i}", NORMS[norm](fan_out, dtype=self.dtype))
-            # ReLU rectifies the fresh output of the layer below in place, as torch's inplace=True
-            act = ACTIVATIONS[activation](inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
-            self.acts.append(self._add(f"act{i}", act))
-            if dropout:
-                self._add(f"drop{i}", Dropout(dropout))
+        # the layers as the judge's registry plans them (compare.architecture.plan): their kinds, names and sizes
+        planned = plan(
+            SimpleNamespace(
+                in_features=in_features,
+                hidden=tuple(hidden),
+                out_features=out_features,
+                activation=activation,
+                norm=norm,
+                dropout=dropout,
+            )
+        )
+        for layer in planned:
+            slot = layer.kind.slot
+            if slot == "affine":
+                self.layers.append(
+                    self._add(layer.name, Linear(layer.fan_in, layer.fan_out, rng=rng, dtype=self.dtype))
+                )
+            elif slot == "norm":
+                self._add(layer.name, NORMS[layer.kind.name](layer.fan_out, dtype=self.dtype))
+            elif slot == "activation":
+                # ReLU rectifies the fresh output of the layer below in place, as torch's inplace=True
+                act = ACTIVATIONS[activation](inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
+                self.acts.append(self._add(layer.name, act))
+            else:
+                self._add(layer.name, Dropout(layer.p))
         # the last layer's output through an activation (sigmoid, softmax), or the logits as they are
         self.out_act = OUTPUT_ACTIVATIONS[output_activation]() if output_activation != "none" else None
 

@@ -9,11 +9,13 @@ logits.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 from torch import nn
 
+from compare.architecture import plan
 from torch_impl.layers import ACTIVATIONS, NORMS, OUTPUT_ACTIVATIONS, Dropout
 
 
@@ -37,21 +39,34 @@ class SimpleNet(nn.Module):
         if norm != "none" and norm not in NORMS:
             raise ValueError(f"unknown normalization {norm!r}; choose one of none, {', '.join(sorted(NORMS))}")
         self.in_features = in_features
-        sizes = [in_features, *hidden, out_features]
         self.layers: list[nn.Linear] = []
         self.acts: list[nn.Module] = []
         self.sequence: list[tuple[str, nn.Module]] = []  # every module, in the forward's order
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-            self.layers.append(self._add(f"layer{i}", nn.Linear(fan_in, fan_out, dtype=dtype, device=device)))
-            if i == len(sizes) - 1:
-                break
-            if norm != "none":
-                self._add(f"norm{i}", NORMS[norm](fan_out, dtype=dtype, device=device))
-            # ReLU rectifies the fresh output of the layer below in place, as torch's inplace=True
-            act = ACTIVATIONS[activation](inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
-            self.acts.append(self._add(f"act{i}", act))
-            if dropout:
-                self._add(f"drop{i}", Dropout(dropout))
+        # the layers as the judge's registry plans them (compare.architecture.plan): their kinds, names and sizes
+        planned = plan(
+            SimpleNamespace(
+                in_features=in_features,
+                hidden=tuple(hidden),
+                out_features=out_features,
+                activation=activation,
+                norm=norm,
+                dropout=dropout,
+            )
+        )
+        for layer in planned:
+            slot = layer.kind.slot
+            if slot == "affine":
+                self.layers.append(
+                    self._add(layer.name, nn.Linear(layer.fan_in, layer.fan_out, dtype=dtype, device=device))
+                )
+            elif slot == "norm":
+                self._add(layer.name, NORMS[layer.kind.name](layer.fan_out, dtype=dtype, device=device))
+            elif slot == "activation":
+                # ReLU rectifies the fresh output of the layer below in place, as torch's inplace=True
+                act = ACTIVATIONS[activation](inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
+                self.acts.append(self._add(layer.name, act))
+            else:
+                self._add(layer.name, Dropout(layer.p))
         # the last layer's output through an activation (sigmoid, softmax), or the logits as they are
         self.out_act = OUTPUT_ACTIVATIONS[output_activation]() if output_activation != "none" else None
 
