@@ -88,7 +88,7 @@ def load(root: Path) -> dict:
         counts = text_payload(run, tags.CONFUSION_COUNTS)
         if counts is not None:
             matrices[name] = np.asarray(counts, dtype=np.int64)
-        config = config or text_payload(run, "config")
+        config = config or text_payload(run, tags.TEXT_CONFIG)
     if not any(curves.values()):
         raise DataError(
             f"{root}: its event files hold no {tags.TRAIN_LOSS} or {tags.TEST_ACCURACY}; is it a simplenet run?"

@@ -212,9 +212,9 @@ class Runner:
         config and environment (JSON, which ``simplenet plot`` reads back) and how to read the charts."""
         first = self.loggers[self.twins[0].name]
         first.custom_scalars(dashboard(self.twins, self.experiment))
-        first.text("config", {"command": self.command, "config": self.cfg.to_dict(), **self.extra_meta})
-        first.text("environment", self.env)
-        first.markdown("how_to_read", how_to_read(self.twins, self.experiment))
+        first.text(tags.TEXT_CONFIG, {"command": self.command, "config": self.cfg.to_dict(), **self.extra_meta})
+        first.text(tags.TEXT_ENVIRONMENT, self.env)
+        first.markdown(tags.TEXT_HOW_TO_READ, how_to_read(self.twins, self.experiment))
         torch_twin = next((t for t in self.twins if t.name == "torch"), None)
         if torch_twin is not None and self.images:  # the Graphs tab, traced on a copy while the first epoch runs
             import copy
@@ -597,7 +597,7 @@ def how_to_read(twins, experiment: str) -> str:
         lines += [
             "- **divergence/log10_abs_loss_diff**: log10 of |Δ loss| per step (0 drawn as -20): float64 twins "
             "stay at rounding (≈ -15); float32 ones drift up as rounding is amplified by training.",
-            "- The verdict, with every check and tolerance, is the `verdict` text of the `divergence` run.",
+            "- The verdict, with every check and tolerance, is the `Verdict` text of the `divergence` run, first in this tab.",
         ]
     lines += [
         "- **per_layer/**: gradient norm, update-to-weight ratio and dead ReLU units per layer - where to look "

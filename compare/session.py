@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from compare import architecture
+from compare import architecture, tags
 from compare.checkpoint import unlock_run_dir
 from compare.config import ModelSpec, TrainConfig
 from compare.datasets import DataError
@@ -553,7 +553,7 @@ def write_verdict(run_dir: Path, payload: dict) -> None:
     logger = RunLogger(run_dir)
     verdict = "AGREE" if payload["passed"] else "MISMATCH"
     logger.markdown(
-        "verdict", f"## verdict: {verdict}\n\n```\n{format_compare(payload).strip()}\n```", payload["steps"]
+        tags.TEXT_VERDICT, f"## verdict: {verdict}\n\n```\n{format_compare(payload).strip()}\n```", payload["steps"]
     )
     logger.close()
 

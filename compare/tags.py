@@ -13,6 +13,14 @@ instead of dragging a 3-point series toward its start.
 
 from __future__ import annotations
 
+# The Text tab sorts its groups by the tag's first part, character by character (capitals before lower case)
+# and opens the first two: the verdict, then the guide to the charts; the raw config and environment follow,
+# closed (seen so in headless Chromium).
+TEXT_VERDICT = "Verdict"
+TEXT_HOW_TO_READ = "What the charts show"  # after "Verdict": capitals sort first, V before W
+TEXT_CONFIG = "config"
+TEXT_ENVIRONMENT = "environment"
+
 TRAIN_LOSS = "curves/loss"  # per step: the batch loss
 TEST_ACCURACY = "curves/test_accuracy"  # per epoch, held over the epoch
 TEST_LOSS = "curves/test_loss"

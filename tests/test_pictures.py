@@ -327,10 +327,12 @@ def test_per_epoch_curves_read_right_at_default_smoothing(tiny_mnist, tmp_path, 
         assert all(abs(smoothed[s] - v) < 5e-5 for s, v in zip(ends, printed)), (smoothed, printed)
         if len(set(printed)) > 1:  # the check can fail: one point per epoch, smoothed, reads wrong
             assert abs(tensorboard_smoothed(printed)[-1] - printed[-1]) > 5e-5
-    verdict = events(tmp_path / "x" / "divergence").Tensors("verdict/text_summary")[-1]
+    verdict = events(tmp_path / "x" / "divergence").Tensors("Verdict/text_summary")[-1]
     text = verdict.tensor_proto.string_val[0].decode()
     assert text.startswith("## verdict: AGREE") and "max per-step |Δloss|" in text and "tolerance" in text
-    guide = events(tmp_path / "x" / "manual").Tensors("how_to_read/text_summary")[-1].tensor_proto.string_val[0]
+    guide = (
+        events(tmp_path / "x" / "manual").Tensors("What the charts show/text_summary")[-1].tensor_proto.string_val[0]
+    )
     assert b"curves/" in guide and b"divergence/log10_abs_loss_diff" in guide
     log10 = events(tmp_path / "x" / "divergence").Scalars("divergence/log10_abs_loss_diff")
     assert len(log10) == 72 and all(-20 <= p.value < -3 for p in log10)

@@ -234,7 +234,7 @@ def test_event_files_equal_the_in_memory_history(tiny_mnist, tmp_path):
         assert {"histograms/weights/layer1.weight", "histograms/grads/layer3.bias"} <= tag_sets[name][1]
         # the config, environment and guide once per run (the first twin's directory), not once per twin
         assert ("config/text_summary" in tags["tensors"]) == (name == "manual")
-        assert ("how_to_read/text_summary" in tags["tensors"]) == (name == "manual")
+        assert ("What the charts show/text_summary" in tags["tensors"]) == (name == "manual")
     assert tag_sets["manual"] == tag_sets["torch"]  # so TensorBoard overlays them
     _, div = scalars(exp / "divergence", "divergence/abs_loss_diff")
     assert len(div) == 12 and max(v for _, v in div) <= 1e-5
