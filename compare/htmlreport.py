@@ -31,7 +31,25 @@ STYLE = (
     "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:right}"
     "th{background:#f6f8fa}code,pre{background:#f6f8fa}pre{padding:8px;overflow-x:auto}"
     "img{max-width:100%;image-rendering:pixelated}figure{margin:1em 0}h2{border-bottom:1px solid #d0d7de}"
+    # the pictures side by side, as many to a row as fit (each at least 340 px), not one narrow column
+    ".pictures{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:1em;align-items:start}"
+    ".pictures figure{margin:0}figcaption{font-size:0.9em;color:#57606a}"
 )
+
+
+def gradcheck_section(d: dict) -> str:
+    """The gradient proof the run wrote (gradcheck.json) as ``simplenet gradcheck``'s table, in HTML."""
+    from types import SimpleNamespace
+
+    from compare.report import gradcheck_html
+
+    params = [
+        SimpleNamespace(
+            **p, label=p["name"] if p.get("phase", "training") == "training" else f"{p['name']} ({p['phase']})"
+        )
+        for p in d.get("params", [])
+    ]
+    return gradcheck_html(SimpleNamespace(**{**d, "params": params}))
 
 
 def png_uri(data: bytes) -> str:
@@ -85,7 +103,7 @@ def report(run_dir: str | Path, output: str | Path | None = None) -> Path:
         parts.append("<p>No results.json: the run did not finish; the curves below are what it logged.</p>")
     gradcheck = read_json(root / "gradcheck.json")
     if gradcheck:
-        parts += ["<h2>Gradient check</h2>", f"<pre>{html.escape(json.dumps(gradcheck, indent=1)[:4000])}</pre>"]
+        parts += ["<h2>Gradient check</h2>", gradcheck_section(gradcheck)]
     parts += [
         "<h2>Curves and divergence</h2>",  # the confusion matrices are among the pictures below
         f'<figure><img alt="curves" src="{png_uri(figure_png(plot.overlay(root, dict(data, matrices={}))))}"></figure>',
@@ -99,7 +117,7 @@ def report(run_dir: str | Path, output: str | Path | None = None) -> Path:
                     f"<figcaption>{html.escape(name)}: {html.escape(caption)}</figcaption></figure>"
                 )
     if pictures:
-        parts += ["<h2>Pictures</h2>", *pictures]
+        parts += ["<h2>Pictures</h2>", f"<div class='pictures'>{''.join(pictures)}</div>"]
     config = read_json(root / "config.json")
     if config:
         parts += ["<h2>Config</h2>", f"<pre>{html.escape(json.dumps(config, indent=2))}</pre>"]

@@ -542,7 +542,41 @@ def compare_results(run: Run) -> dict:
     }
     write_file(runner.run_dir / "results.json", json.dumps(payload, indent=2) + "\n")
     write_verdict(runner.run_dir / "divergence", payload)
+    write_gradient_proof(runner)
     return payload
+
+
+def write_gradient_proof(runner) -> None:
+    """gradcheck.json beside results.json, for ``simplenet report``: the hand-written side's gradient proof at
+    the run's initial weights on its first training batch (float64), as ``simplenet gradcheck`` gives it.
+    Only where the implementation can be loaded again by name (an in-memory object of the API cannot)."""
+    import numpy as np
+
+    from compare.errors import SimplenetError
+    from compare.gradcheck import gradient_proof
+    from compare.plugins import aliases
+
+    hand = next((t for t in runner.twins if t.name == "manual"), None)
+    target = getattr(getattr(hand, "model", None), "target", None)
+    if hand is None or not isinstance(target, str) or (":" not in target and target not in aliases()):
+        return
+    cfg = runner.cfg
+    rows = np.arange(min(cfg.batch_size, len(hand.y_train)))
+    try:
+        proof = gradient_proof(
+            np.asarray(hand.x_train[rows], dtype=np.float64),
+            np.asarray(hand.y_train[rows]),
+            spec=cfg.spec,
+            seed=cfg.seed,
+            source=f"the run's first {len(rows)} training images, at its initial weights",
+            manual_target=target,
+            convention=getattr(hand.model, "convention", None),
+            l2=cfg.l2,
+            l1=cfg.l1,
+        )
+    except SimplenetError:
+        return  # the lockstep's verdict stands; the report says it has no gradient check
+    write_file(runner.run_dir / "gradcheck.json", json.dumps(proof.to_dict(), indent=1, default=str) + "\n")
 
 
 def write_verdict(run_dir: Path, payload: dict) -> None:

@@ -366,6 +366,13 @@ def test_report_is_one_self_contained_html_file(tiny_mnist, tmp_path):
     assert not any("http" in v for v in refs.refs)
     assert refs.tables >= 2 and refs.images >= 4  # verdict + epochs; curves figure + pictures
     assert "max per-step |Δloss|" in page and "verdict: AGREE" in page and "Environment" in page
+    # the hand-written side's gradient proof at the run's initial weights, as gradcheck's table (gradcheck.json)
+    assert (
+        "<h2>Gradient check</h2>" in page
+        and "layer3.bias" in page
+        and "first 64 training images, at its initial weights" in page
+    )
+    assert "<div class='pictures'>" in page  # side by side, not one narrow column
     bad = subprocess.run(
         [sys.executable, "-m", "compare.cli", "report", str(tmp_path / "nowhere")], capture_output=True, text=True
     )
