@@ -11,8 +11,6 @@ which never divides by zero and does not blow up on entries that are zero in bot
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import numpy as np
 import torch
 
@@ -20,117 +18,28 @@ import manual
 from compare import architecture, catalogue, distributed, plugins
 from compare.architecture import affine_name, bugs, proof
 from compare.config import ModelSpec
-from compare.diagnose import diagnose, layer_of, worst_elements
+from compare.diagnose import diagnose, layer_of
 from compare.distributed import SINGLE, World
 from compare.errors import ConfigError
 from compare.faults import inject
+from compare.gradreport import (  # noqa: F401  (the proof's result as data; re-exported)
+    FD_BOTH,
+    FD_OK,
+    FD_PLUGIN_LOSS,
+    FD_TORCH_WRONG,
+    FD_UNEXPLAINED,
+    FDCheck,
+    GradReport,
+    ParamCheck,
+    fd_verdict,
+    param_check,
+)
 from compare.numerics import TINY
 from compare.numerics import rel as max_rel_err
-from compare.plugins import Implementation, check_finite
+from compare.plugins import Implementation
 from compare.twins import build_manual, build_torch, initial_state
 from compare.verdicts import FD_ATOL, FD_RTOL, H
 from compare.verdicts import GRADCHECK as TOLERANCE  # rel(manual, autograd) by dtype
-
-
-@dataclass
-class ParamCheck:
-    name: str
-    shape: list[int]
-    max_abs_diff: float
-    max_rel_err: float
-    passed: bool
-    native: str = ""
-    diagnosis: dict | None = None
-    worst: list[dict] = field(default_factory=list)
-    phase: str = "training"  # or "running statistics", "test mode" (specs with batchnorm, layernorm, dropout)
-    note: str = ""  # why a row passes that its figures alone would not say
-
-    @property
-    def label(self) -> str:
-        return self.name if self.phase == "training" else f"{self.name} ({self.phase})"
-
-
-# The per-parameter verdicts of --fd (JSON ``fd[i].verdict``): the reference is the harness's own
-# forward (mean softmax cross-entropy of SimpleNet at these weights), the truth both sides must match.
-FD_OK, FD_TORCH_WRONG, FD_PLUGIN_LOSS = "OK", "TORCH WRONG", "PLUG-IN FORWARD/LOSS DIFFERS"
-FD_BOTH, FD_UNEXPLAINED = "BOTH DIFFER FROM FD", "UNEXPLAINED"
-
-
-@dataclass
-class FDCheck:
-    """Central differences of the *reference* loss against both sides' gradients, and of the plug-in's
-    own loss against its gradient (self-consistency), at the same coordinates."""
-
-    name: str
-    checked: int
-    kinks: int
-    max_abs_err_manual: float  # |fd(reference) − plug-in|
-    max_abs_err_torch: float  # |fd(reference) − autograd|
-    passed_manual: bool
-    passed_torch: bool
-    max_abs_err_own: float = 0.0  # |fd(plug-in's own loss) − plug-in|
-    passed_own: bool = True
-    verdict: str = FD_OK
-
-
-def fd_verdict(plugin_ok: bool, torch_ok: bool, own_ok: bool, forward_ok: bool, wrong: str) -> str:
-    """One parameter's verdict.  ``TORCH WRONG`` only when the plug-in agrees with the reference in
-    its forward, its loss and this gradient, and autograd does not."""
-    if plugin_ok:
-        return FD_OK if torch_ok else (FD_TORCH_WRONG if forward_ok else FD_UNEXPLAINED)
-    if not torch_ok:
-        return FD_BOTH
-    return FD_PLUGIN_LOSS if own_ok else wrong
-
-
-@dataclass
-class GradReport:
-    dtype: str
-    tolerance: float
-    batch_size: int
-    source: str
-    spec: str
-    params: list[ParamCheck]
-    loss: dict
-    logits: dict
-    forward: dict = field(default_factory=dict)
-    fault: str | None = None
-    fd: list[FDCheck] | None = None
-    implementation: dict = field(default_factory=dict)
-    world: dict = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    conventions: list[str] = field(default_factory=list)  # what the spec's layer kinds mean (the header says)
-    passed: bool = field(init=False)
-
-    def __post_init__(self):
-        fd_ok = self.fd is None or all(c.verdict == FD_OK for c in self.fd)
-        # the verdict rests on what the judge measures itself: the logits and every gradient; the reported
-        # loss is shown and diagnosed, and fails only where it is the value a learner's notebook checks and
-        # a regularization term is missing from it (reg-loss-layer-missing)
-        self.passed = (
-            all(p.passed for p in self.params) and self.logits["passed"] and fd_ok and not self.loss.get("fails")
-        )
-
-    @property
-    def ok(self) -> bool:
-        return self.passed
-
-    def to_dict(self) -> dict:
-        """The JSON the CLI writes with --json."""
-        return asdict(self)
-
-    def __str__(self) -> str:
-        from compare.report import format_gradcheck
-
-        return format_gradcheck(self)
-
-    def _repr_html_(self) -> str:
-        from compare.report import gradcheck_html
-
-        return gradcheck_html(self)
-
-    def __repr__(self) -> str:  # a notebook's plain repr and a REPL's: the table, not the dataclass's fields
-        return str(self)
 
 
 def torch_forward_backward(
@@ -223,16 +132,18 @@ def gradient_proof(
     if m_logits is None and not test_forward:
         impl.feed_masks(masks)
         m_logits = impl.forward(x.copy())
-    m_logits = np.array(m_logits, copy=True)
+    m_logits = None if m_logits is None else np.array(m_logits, copy=True)
     # a learner's own L2 term may be ½·λ·ΣW² or λ·ΣW² (both correct): read from its reported loss, and
     # the reference follows it, so its gradient is judged against the derivative of the term it has
     l2_scale, loss_layer_missing = 1.0, None
     if l2 and getattr(impl, "owns_l2", False):
         weights = [state[k] for k in architecture.penalised(spec)]
-        found = catalogue.l2_convention(m_loss, m_logits, y, weights, l2, l1, TOLERANCE[dtype], spec.loss)
+        # with no training-mode scores of its own (cs231n's), its data loss is read against the reference's
+        data = proof.train_logits(t_net, x, masks) if test_forward else m_logits
+        found = catalogue.l2_convention(m_loss, data, y, weights, l2, l1, TOLERANCE[dtype], spec.loss)
         if found is None:  # a loss whose L2 term leaves a layer out: its convention is read from the rest
             found, loss_layer_missing = catalogue.l2_layer_missing(
-                m_loss, m_logits, y, weights, l2, l1, TOLERANCE[dtype], spec.loss
+                m_loss, data, y, weights, l2, l1, TOLERANCE[dtype], spec.loss
             ) or (None, None)
         l2_scale = found or 1.0
     l2 = l2 * l2_scale
@@ -355,33 +266,6 @@ def gradient_proof(
         ),
     )
     return report
-
-
-def param_check(
-    name: str, a, b: np.ndarray, slot, tol: float, label: str, phase: str = "training", rounding: float = 0.0
-) -> ParamCheck:
-    """One row of the proof: the hand-written array ``a`` against the reference's ``b``.  Where both are
-    zero up to ``rounding`` (a bias just before batchnorm, ``proof.CancelledBiases``), their relative error is
-    that of two rounding noises and is not judged."""
-    native = slot.native if slot is not None else name
-    if a is not None and slot is not None:
-        check_finite(label, slot, a)
-    a = None if a is None else np.asarray(a)
-    if a is None or a.shape != b.shape:  # a broken backward may give no or a mis-shaped gradient
-        return ParamCheck(name, list(b.shape), float("inf"), float("inf"), False, native, phase=phase)
-    r = max_rel_err(a, b)
-    zero = bool(r > tol and rounding > 0 and a.size and np.abs(a).max() <= rounding and np.abs(b).max() <= rounding)
-    return ParamCheck(
-        name,
-        list(b.shape),
-        float(np.abs(a.astype(np.float64) - b).max()) if b.size else 0.0,
-        r,
-        r <= tol or zero,
-        native,
-        worst=[] if r <= tol or zero or slot is None else worst_elements(a, b, slot),
-        phase=phase,
-        note=f"both zero up to rounding (|g| ≤ {rounding:.1e})" if zero else "",
-    )
 
 
 def name_layer_bugs(spec, params, forward, loss, t_net, x, m_logits, masks, grads, tol, zero, torch_step) -> None:
@@ -705,3 +589,36 @@ def value_at(grad: np.ndarray | None, c: int, shape: tuple[int, ...]) -> float:
     if grad is None or grad.shape != tuple(shape):
         return float("nan")
     return float(grad[np.unravel_index(c, shape)])
+
+
+def write_run_proof(runner) -> None:
+    """gradcheck.json beside results.json, for ``simplenet report``: the hand-written side's gradient proof at
+    the run's initial weights on its first training batch (float64), as ``simplenet gradcheck`` gives it.
+    Only where the implementation can be loaded again by name (an in-memory object of the API cannot)."""
+    import json
+
+    from compare.errors import SimplenetError
+    from compare.plugins import aliases
+    from compare.process import write_file
+
+    hand = next((t for t in runner.twins if t.name == "manual"), None)
+    target = getattr(getattr(hand, "model", None), "target", None)
+    if hand is None or not isinstance(target, str) or (":" not in target and target not in aliases()):
+        return
+    cfg = runner.cfg
+    rows = np.arange(min(cfg.batch_size, len(hand.y_train)))
+    try:
+        proof = gradient_proof(
+            np.asarray(hand.x_train[rows], dtype=np.float64),
+            np.asarray(hand.y_train[rows]),
+            spec=cfg.spec,
+            seed=cfg.seed,
+            source=f"the run's first {len(rows)} training images, at its initial weights",
+            manual_target=target,
+            convention=getattr(hand.model, "convention", None),
+            l2=cfg.l2,
+            l1=cfg.l1,
+        )
+    except SimplenetError:
+        return  # the lockstep's verdict stands; the report says it has no gradient check
+    write_file(runner.run_dir / "gradcheck.json", json.dumps(proof.to_dict(), indent=1, default=str) + "\n")

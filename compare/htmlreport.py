@@ -39,17 +39,9 @@ STYLE = (
 
 def gradcheck_section(d: dict) -> str:
     """The gradient proof the run wrote (gradcheck.json) as ``simplenet gradcheck``'s table, in HTML."""
-    from types import SimpleNamespace
+    from compare.gradreport import report_from_dict
 
-    from compare.report import gradcheck_html
-
-    params = [
-        SimpleNamespace(
-            **p, label=p["name"] if p.get("phase", "training") == "training" else f"{p['name']} ({p['phase']})"
-        )
-        for p in d.get("params", [])
-    ]
-    return gradcheck_html(SimpleNamespace(**{**d, "params": params}))
+    return report_from_dict(d)._repr_html_()
 
 
 def png_uri(data: bytes) -> str:

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from compare import architecture, tags
+from compare import architecture, follow, tags
 from compare.checkpoint import unlock_run_dir
 from compare.config import ModelSpec, TrainConfig
 from compare.datasets import DataError
@@ -146,55 +146,10 @@ def build_twins(opts: RunOptions, cfg: TrainConfig, impls: list[str], world):
                 raise DataError(f"the two twins read different {split} images from {root}; check the files")
     last = len(twins[0].y_train) % cfg.batch_size or cfg.batch_size  # the rows of an epoch's last batch
     architecture.check_rows(cfg.spec, last, f"--batch-size {cfg.batch_size}: each epoch's last batch")
-    follow_l2_convention(twins, cfg)
-    follow_running_variance(twins, cfg)
+    follow.l2_convention(twins, cfg)
+    follow.running_variance(twins, cfg)
     start_up_done()
     return twins, device, root, world
-
-
-def follow_running_variance(twins, cfg: TrainConfig) -> None:
-    """A learner's batchnorm keeping the batch's biased running variance (CS231n's handout): the torch twin's
-    follows it, so evaluation compares like with like (``compare.architecture.proof.follow_biased_variance``)."""
-    hand = next((t for t in twins if t.name == "manual"), None)
-    if hand is not None and getattr(hand.model, "running_var_biased", False):
-        from compare.architecture.proof import follow_biased_variance
-
-        for t in twins:
-            if t.name == "torch":
-                follow_biased_variance(cfg.spec, t.model)
-
-
-def follow_l2_convention(twins, cfg: TrainConfig) -> None:
-    """A hand-written side with its own L2 code may write ½·λ·ΣW² or λ·ΣW² (both correct): read which from
-    its reported loss on the first batch, at the initial weights, and give the judged loss and the torch
-    twin the same term (as gradcheck does), so a correct full-convention net trains in lockstep."""
-    import manual
-    from compare import catalogue
-    from compare.architecture.dropout import step_masks
-    from compare.verdicts import GRADCHECK
-
-    hand = next((t for t in twins if t.name == "manual"), None)
-    if hand is None or not cfg.l2 or not getattr(hand.model, "owns_l2", False):
-        return
-    x, y = hand.x_train[: cfg.batch_size], hand.y_train[: cfg.batch_size]
-    buffers, masks = hand.model.buffers(), step_masks(cfg.spec, cfg.seed, -1, 0, len(x))  # put back / the same twice
-    hand.model.feed_masks(masks)
-    loss, logits, _, _ = hand.model.raw_gradients(x, y)
-    if logits is None:
-        hand.model.feed_masks(masks)
-        logits = hand.model.forward(x)
-    if buffers:
-        hand.model.load_buffers(buffers)
-    weights = [hand.model.params[n].data for n in hand.model.weight_names]
-    scale = catalogue.l2_convention(loss, logits, y, weights, cfg.l2, cfg.l1, GRADCHECK[cfg.dtype], cfg.spec.loss)
-    hand.model.l2_convention = catalogue.L2_CONVENTIONS[scale or 1.0]
-    if scale == 2.0:
-        hand.model.run_penalty = manual.WeightPenalty(2 * cfg.l2, cfg.l1)
-        for t in twins:
-            if t.name == "torch":
-                import torch_impl
-
-                t.penalty = torch_impl.WeightPenalty(2 * cfg.l2, cfg.l1)
 
 
 def torch_twin(cfg, state, root, device, world):
@@ -542,41 +497,10 @@ def compare_results(run: Run) -> dict:
     }
     write_file(runner.run_dir / "results.json", json.dumps(payload, indent=2) + "\n")
     write_verdict(runner.run_dir / "divergence", payload)
-    write_gradient_proof(runner)
+    from compare.gradcheck import write_run_proof
+
+    write_run_proof(runner)
     return payload
-
-
-def write_gradient_proof(runner) -> None:
-    """gradcheck.json beside results.json, for ``simplenet report``: the hand-written side's gradient proof at
-    the run's initial weights on its first training batch (float64), as ``simplenet gradcheck`` gives it.
-    Only where the implementation can be loaded again by name (an in-memory object of the API cannot)."""
-    import numpy as np
-
-    from compare.errors import SimplenetError
-    from compare.gradcheck import gradient_proof
-    from compare.plugins import aliases
-
-    hand = next((t for t in runner.twins if t.name == "manual"), None)
-    target = getattr(getattr(hand, "model", None), "target", None)
-    if hand is None or not isinstance(target, str) or (":" not in target and target not in aliases()):
-        return
-    cfg = runner.cfg
-    rows = np.arange(min(cfg.batch_size, len(hand.y_train)))
-    try:
-        proof = gradient_proof(
-            np.asarray(hand.x_train[rows], dtype=np.float64),
-            np.asarray(hand.y_train[rows]),
-            spec=cfg.spec,
-            seed=cfg.seed,
-            source=f"the run's first {len(rows)} training images, at its initial weights",
-            manual_target=target,
-            convention=getattr(hand.model, "convention", None),
-            l2=cfg.l2,
-            l1=cfg.l1,
-        )
-    except SimplenetError:
-        return  # the lockstep's verdict stands; the report says it has no gradient check
-    write_file(runner.run_dir / "gradcheck.json", json.dumps(proof.to_dict(), indent=1, default=str) + "\n")
 
 
 def write_verdict(run_dir: Path, payload: dict) -> None:

@@ -552,3 +552,24 @@ def test_compare_names_unscaled_dropout_where_the_twins_part(tiny_mnist, tmp_pat
     assert code == 1
     notes = " ".join(payload.get("notes", []))
     assert "[dropout-not-scaled]" in notes and "a real mismatch" in notes
+
+
+FULL_L2 = [  # reg·ΣW² in the loss, 2·reg·W in the gradient: CS231n's assignments from 2017, correct
+    ("loss += 0.5 * self.reg * np.sum(W * W)", "loss += self.reg * np.sum(W * W)"),
+    ('grads[f"W{k}"] += self.reg * W', 'grads[f"W{k}"] += 2 * self.reg * W'),
+]
+
+
+@pytest.mark.parametrize("edits, convention", [((), "½·λ·ΣW²"), (FULL_L2, "as λ·ΣW²")])
+def test_a_cs231n_net_with_l2_and_dropout_is_judged_by_its_own_convention(
+    tmp_path, tiny_mnist, capsys, edits, convention
+):
+    """Its data loss is read against the reference's training scores (its loss(X) has test-mode ones only)."""
+    target = student(tmp_path, "l2", (), edits)
+    code, out = gradcheck_cli(target, "--norm", "batchnorm", "--dropout", "0.2", "--l2", "0.1", capsys=capsys)
+    assert code == 0, out.out + out.err
+    assert convention in out.out
+    code, payload = lockstep(
+        tiny_mnist, tmp_path, "--manual", target, "--hidden", "16,12", "--dropout", "0.2", "--l2", "0.1"
+    )
+    assert code == 0, payload

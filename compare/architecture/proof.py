@@ -83,6 +83,24 @@ def eval_logits(net, x: np.ndarray) -> np.ndarray:
         net.train(training)
 
 
+def train_logits(net, x: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
+    """Autograd's training-mode logits of ``x`` with ``masks``, its running statistics put back after."""
+    import torch
+
+    saved = {name: b.detach().clone() for name, b in net.named_buffers()}
+    device = next(net.parameters()).device
+    hand_torch_masks(net, {name: keep for name, keep in masks.items()})
+    for name in masks:
+        getattr(net, name).mask = getattr(net, name).mask.to(device)
+    try:
+        with torch.no_grad():
+            return net(torch.as_tensor(np.asarray(x), device=device)).cpu().numpy()
+    finally:
+        with torch.no_grad():
+            for name, b in net.named_buffers():
+                b.copy_(saved[name])
+
+
 def torch_buffers(net) -> dict[str, np.ndarray]:
     return {name: b.detach().cpu().numpy().copy() for name, b in net.named_buffers()}
 
