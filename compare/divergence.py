@@ -82,6 +82,8 @@ def resync(twins, batches: list[np.ndarray], dtype: str, update: bool = True) ->
         # a bias just before batchnorm has gradient 0 up to rounding on both sides: not judged by relative
         # error, and its update (the optimizer's arithmetic on rounding noise) not at all
         zero = {k: level for k, level in torch_twin.zero_levels.items() if zero_both(m_grads.get(k), t_grads[k], level)}
+        if len(rows) < max(layer.kind.proof_min_rows for layer in hand.cfg.spec.layers):
+            zero = dict.fromkeys(t_grads, 0.0)  # batchnorm on 2 rows: every gradient below it is 0 (rounding noise)
         pairs = {k: (m_grads.get(k), g) for k, g in t_grads.items() if k not in zero}
         if m_logits is not None:  # a convention with no training-mode scores gives none
             pairs = {"logits": (m_logits, t_logits), **pairs}

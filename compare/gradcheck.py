@@ -114,7 +114,11 @@ def gradient_proof(
     (x, y); compare the forward first (logits, reported loss), then every parameter, and diagnose
     each that fails."""
     tol = TOLERANCE[dtype]
-    architecture.check_rows(spec, len(x), "the batch")
+    given = dict(  # as called: a float32 proof of a batchnorm net may be settled in float64 (settle_float32)
+        spec=spec, seed=seed, source=source, fault=fault, manual_target=manual_target, convention=convention,
+        world=world, l2=l2, l1=l1,
+    )  # fmt: skip
+    architecture.check_rows(spec, len(x), "the batch", proof=True)
     architecture.check_shards(spec, world.size)
     state = initial_state(spec, seed)
     impl = build_implementation(manual_target, spec, state, dtype, convention, fault, l2, l1)
@@ -151,7 +155,7 @@ def gradient_proof(
     proof.hand_torch_masks(t_net, masks)
     cancelled = proof.CancelledBiases(spec, t_net)
     t_loss, t_logits = torch_forward_backward(t_net, x.copy(), y.copy(), world, penalty, torch_impl.LOSSES[spec.loss]())
-    zero = cancelled.levels(len(x), dtype)
+    zero, amplification = cancelled.levels(len(x), dtype), cancelled.amplification
 
     t_grads = {name: p.grad.numpy() for name, p in t_net.named_parameters()}
     if test_forward:  # the forward row judges those scores against autograd's in evaluation mode, both
@@ -265,7 +269,34 @@ def gradient_proof(
             mapping_lines=impl.mapping_lines(),
         ),
     )
+    if dtype == "float32" and not report.passed and not fd and amplification > 1:
+        settle_float32(report, x, y, amplification, given)
     return report
+
+
+def settle_float32(report: GradReport, x, y, amplification: float, given: dict) -> None:
+    """A float32 proof of a batchnorm net whose rows fail by no more than batchnorm amplifies rounding (a unit
+    whose batch variance is near 0 is divided by a small √(σ² + ε): ``amplification`` is how much more than a
+    typical unit) is run again in float64 on the same batch: where that agrees, the float32 differences are
+    that rounding, said on each row; where it does not, the float32 verdict stands."""
+    failing = [p for p in report.params if not p.passed]
+    worst = max([p.max_rel_err for p in failing] + [report.logits["max_rel_err"] * (not report.logits["passed"])])
+    if worst > amplification * report.tolerance or report.loss.get("fails"):
+        return
+    again = gradient_proof(np.asarray(x, np.float64), np.asarray(y), dtype="float64", **given)
+    if not again.passed:
+        return
+    note = (
+        f"float32 rounding, amplified up to ×{amplification:.0f} by batchnorm (a unit's batch variance near 0): "
+        "the float64 proof of this batch agrees"
+    )
+    for p in failing:
+        p.passed, p.note, p.diagnosis, p.worst = True, note, None, []
+    if not report.logits["passed"]:
+        report.logits["passed"] = True
+        report.forward.update(verdict="OK", diagnosis=None, note=note)
+    report.notes.append(f"settled in float64: {note}")
+    report.__post_init__()  # the verdict again, from the rows as they now stand
 
 
 def name_layer_bugs(spec, params, forward, loss, t_net, x, m_logits, masks, grads, tol, zero, torch_step) -> None:

@@ -46,6 +46,8 @@ FUZZ = settings(
             "l2": ODD,
             "l1": ODD,
             "activation": st.one_of(ODD, st.sampled_from(["relu", "tanh", "gelu"])),
+            "norm": st.one_of(ODD, st.sampled_from(["none", "batchnorm", "layernorm", "groupnorm"])),
+            "dropout": st.one_of(ODD, st.floats(0, 1)),
         },
     )
 )
@@ -61,7 +63,10 @@ def test_check_gradients_takes_any_arguments_without_a_traceback(kwargs):
 @given(
     st.fixed_dictionaries(
         {},
-        optional={k: ODD for k in ("epochs", "batch_size", "lr", "seed", "dtype", "optimizer", "momentum", "l2")},
+        optional={
+            k: ODD
+            for k in ("epochs", "batch_size", "lr", "seed", "dtype", "optimizer", "momentum", "l2", "norm", "dropout")
+        },
     )
 )
 def test_compare_training_takes_any_arguments_without_a_traceback(tmp_path_factory, kwargs):

@@ -21,6 +21,7 @@ BATCHNORM = register(
         },
         cancels_bias=True,
         min_rows=2,
+        proof_min_rows=3,
         conventions=(
             "batchnorm: eps 1e-5; running = 0.9·running + 0.1·batch (torch's momentum 0.1 = CS231n's momentum "
             "0.9, the weight on the old value); torch's running variance is unbiased (·N/(N−1)), CS231n's biased; "

@@ -53,6 +53,8 @@ class CancelledBiases:
 
         return hook
 
+    amplification = 1.0  # the most any batchnorm unit's 1/√(σ² + ε) exceeds its layer's median one (levels())
+
     def levels(self, rows: int, dtype) -> dict[str, float]:
         import torch
 
@@ -61,10 +63,12 @@ class CancelledBiases:
         eps = float(np.finfo(np.dtype(dtype)).eps)
         out = {}
         for bias, (module, x, y) in self.seen.items():
+            with torch.no_grad():
+                inv_std = 1.0 / torch.sqrt(x.var(dim=0, unbiased=False) + module.eps)
+                self.amplification = max(self.amplification, float(inv_std.max() / inv_std.median()))
             if y.grad is None:
                 continue
             with torch.no_grad():
-                inv_std = 1.0 / torch.sqrt(x.var(dim=0, unbiased=False) + module.eps)
                 term = (module.weight.abs() * inv_std * y.grad.abs().amax(dim=0)).max()
             out[bias] = 4 * rows * eps * (2 + rows**0.5) * float(term)
         return out

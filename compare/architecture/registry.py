@@ -48,6 +48,7 @@ class LayerKind:
     conventions: str = ""  # what it means in torch and in learners' courses, for the run's header
     cancels_bias: bool = False  # in training, subtracts the batch mean: the affine bias before it gets gradient 0
     min_rows: int = 1  # rows a training batch needs (batch statistics need 2)
+    proof_min_rows: int = 1  # rows a gradient proof needs: with 2, batchnorm's x̂ is ±1 and every gradient below it is 0
 
 
 KINDS: dict[str, LayerKind] = {}
@@ -128,11 +129,18 @@ def role_of(spec, name: str) -> Role | None:
     return None
 
 
-def check_rows(spec, rows: int, what: str) -> None:
-    """A training batch of ``rows`` must be one every layer can take (batchnorm's statistics need 2 rows)."""
+def check_rows(spec, rows: int, what: str, proof: bool = False) -> None:
+    """A training batch of ``rows`` must be one every layer can take (batchnorm's statistics need 2 rows); a
+    gradient proof's, one whose gradients are not 0 in exact arithmetic (batchnorm's need 3)."""
     from compare.errors import ConfigError
 
     for layer in plan(spec):
+        if proof and rows < layer.kind.proof_min_rows and rows >= layer.kind.min_rows:
+            raise ConfigError(
+                f"{what} has {rows} rows, and with {rows} rows {layer.kind.name}'s normalised values are ±1: every "
+                f"gradient below it is 0 in exact arithmetic, rounding noise on both sides, nothing to compare; give "
+                f"--batch-size {layer.kind.proof_min_rows} or more"
+            )
         if rows < layer.kind.min_rows:
             raise ConfigError(
                 f"{what} has {rows} row{'s' * (rows != 1)}, and {layer.kind.name} normalises over the batch: "
