@@ -94,6 +94,28 @@ class Bug:
     def at(self, code: str, k: int) -> bool:
         return self.code == code and (k == self.layer or k in self.layers)
 
+    def has(self, code: str) -> Bug | None:
+        """The planted bug of ``code``, if it is this one."""
+        return self if self.code == code else None
+
+    @property
+    def parts(self) -> tuple[Bug, ...]:
+        return (self,) if self.code else ()
+
+
+@dataclass(frozen=True)
+class Bugs:
+    """Two (or more) bugs planted together: a learner's net often has more than one (issue 29: a bias gradient
+    off and a ReLU mask missing), and only both together reproduce every gradient."""
+
+    parts: tuple[Bug, ...]
+
+    def at(self, code: str, k: int) -> bool:
+        return any(b.at(code, k) for b in self.parts)
+
+    def has(self, code: str) -> Bug | None:
+        return next((b for b in self.parts if b.code == code), None)
+
 
 @dataclass
 class Pass:
@@ -108,7 +130,7 @@ def reference(
     activation: str,
     x: np.ndarray,
     y: np.ndarray,
-    bug: Bug = Bug(),
+    bug: Bug | Bugs = Bug(),
     l2: float = 0.0,
     l1: float = 0.0,
 ) -> Pass:
@@ -117,7 +139,8 @@ def reference(
     backward consistent with it."""
     layers = affine_count(params)
     p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
-    hidden = bug.variant if bug.code == "hidden-activation" else activation
+    swapped = bug.has("hidden-activation")
+    hidden = swapped.variant if swapped else activation
     a, cache = np.asarray(x, dtype=np.float64).reshape(len(x), -1), []
     for k in range(1, layers + 1):
         z = a @ p[affine_weight(k)].T
@@ -127,29 +150,30 @@ def reference(
         cache.append((a, z, h))
         a = h
     z = cache[-1][1]
-    if bug.code == "output-activation":
-        logits = FORWARD[bug.variant](z)
-    elif bug.code == "probabilities":
+    output = bug.has("output-activation")
+    if output:
+        logits = FORWARD[output.variant](z)
+    elif bug.has("probabilities"):
         logits = softmax(z)
-    elif bug.code == "log-probabilities":
+    elif bug.has("log-probabilities"):
         logits = log_softmax(z)
     else:
         logits = z
     n = len(y)
-    probs = softmax(logits) if bug.code != "softmax-axis" else softmax(logits.T).T  # over the batch: the bug
+    probs = softmax(logits) if not bug.has("softmax-axis") else softmax(logits.T).T  # over the batch: the bug
     loss = float(-np.log(np.maximum(probs[np.arange(n), y], TINY)).mean())
     # dL/dlogits = (p − onehot)/N
     g = probs.copy()
     g[np.arange(n), y] -= 1.0
     g /= n
-    if bug.code == "softmax-gradient-sign":
+    if bug.has("softmax-gradient-sign"):
         g = -g
     # back through the output transform the forward applied
-    if bug.code == "output-activation":
-        g = g * DERIVATIVE[bug.variant](z, logits)
-    elif bug.code == "probabilities":
+    if output:
+        g = g * DERIVATIVE[output.variant](z, logits)
+    elif bug.has("probabilities"):
         g = logits * (g - (g * logits).sum(axis=1, keepdims=True))
-    elif bug.code == "log-probabilities":
+    elif bug.has("log-probabilities"):
         g = g - softmax(z) * g.sum(axis=1, keepdims=True)
     grads = {}
     for k in range(layers, 0, -1):
@@ -158,31 +182,32 @@ def reference(
             grads[affine_weight(k)] = g.T @ cache[k - 2][1]  # the bug: the layer below's z, not its output
         else:
             grads[affine_weight(k)] = g.T @ a_in  # dL/dW = gᵀ·x
-        if bug.code == "bias-gradient-not-summed" and bug.layer == k:
-            grads[affine_bias(k)] = g[0].copy() if bug.variant == "one row" else g.mean(axis=0)
+        unsummed = bug.has("bias-gradient-not-summed")
+        if unsummed and unsummed.layer == k:
+            grads[affine_bias(k)] = g[0].copy() if unsummed.variant == "one row" else g.mean(axis=0)
         else:
             grads[affine_bias(k)] = g.sum(axis=0)  # dL/db = Σ_n g
         if l2 or l1:
             w = p[affine_weight(k)]
             reg = l2 * w + l1 * np.sign(w)  # dP/dW = λ₂·W + λ₁·sign(W)
-            if bug.code == "reg-gradient-doubled":
+            if bug.has("reg-gradient-doubled"):
                 reg = 2 * reg
-            elif bug.code == "reg-gradient-halved":
+            elif bug.has("reg-gradient-halved"):
                 reg = 0.5 * reg
-            if bug.code in ("reg-gradient-missing",) or (bug.code == "reg-layer-missing" and bug.layer == k):
+            if bug.has("reg-gradient-missing") or bug.at("reg-layer-missing", k):
                 reg = 0 * reg
             grads[affine_weight(k)] = grads[affine_weight(k)] + reg
-            if bug.code == "reg-on-biases":
+            if bug.has("reg-on-biases"):
                 grads[affine_bias(k)] = grads[affine_bias(k)] + l2 * p[affine_bias(k)]
             loss += float(0.5 * l2 * np.sum(w * w) + l1 * np.sum(np.abs(w)))
         if k == 1:
             break
         g = g @ p[affine_weight(k)]  # dL/dx = g·W
         _, z_prev, h_prev = cache[k - 2]
-        here = bug.layer in (k - 1, EVERY)
-        if bug.code == "relu-mask-missing" and here:
+        unmasked, at_z = bug.has("relu-mask-missing"), bug.has("activation-derivative-at-preactivation")
+        if unmasked and unmasked.layer in (k - 1, EVERY):
             pass  # passed through, unmasked
-        elif bug.code == "activation-derivative-at-preactivation" and here:
+        elif at_z and at_z.layer in (k - 1, EVERY):
             g = g * AT_PREACTIVATION[hidden](z_prev)
         elif bug.at("hidden-activation-missing", k - 1):
             pass  # no activation there: its derivative is 1
@@ -412,34 +437,64 @@ def reenact(
 ) -> dict | None:
     """The first catalogue entry of ``kind`` whose re-enactment reproduces the plug-in: its logits to
     ``tol`` (forward), or its logits and every gradient it gave (backward).  A forward entry also says
-    whether the plug-in's gradients are those of that wrong forward (``backward_consistent``)."""
+    whether the plug-in's gradients are those of that wrong forward (``backward_consistent``).  Where no one
+    backward bug does, two planted together may (``two-bugs``: both named, each where it is)."""
     layers = affine_count(params)
-    for entry in ENTRIES:
-        if entry.kind != kind or (entry.regularized and not l2):
+    given = {k: g for k, g in (grads or {}).items() if g is not None}
+
+    def reproduces(bug) -> tuple[bool, bool]:
+        """(the logits, and every given gradient) of the reference with ``bug`` planted."""
+        got = reference(params, activation, x, y, bug, l2=l2, l1=l1)
+        if rel(logits, got.logits) > tol:
+            return False, False
+        return True, bool(given) and all(rel(g, got.grads[k]) <= tol for k, g in given.items())
+
+    plantings = [
+        (entry, bug)
+        for entry in ENTRIES
+        if entry.kind == kind and not (entry.regularized and not l2)
+        for bug in entry.places(layers, activation)
+    ]
+    for entry, bug in plantings:
+        forward_fits, fits = reproduces(bug)
+        if not forward_fits or (kind == "backward" and not fits):
             continue
-        for bug in entry.places(layers, activation):
-            got = reference(params, activation, x, y, bug, l2=l2, l1=l1)
-            if rel(logits, got.logits) > tol:
-                continue
-            given = {k: g for k, g in (grads or {}).items() if g is not None}
-            fits = bool(given) and all(rel(g, got.grads[k]) <= tol for k, g in given.items())
-            if kind == "backward" and not fits:
-                continue
-            out = dict(code=entry.code, message=entry.message(bug), by="re-enactment")
-            if bug.layers:
-                out["layers"] = [affine_name(k) for k in bug.layers]
-                if len(bug.layers) == 1:
-                    out["layer"] = out["layers"][0]
-            elif bug.layer == EVERY:
-                out["layer"] = "every hidden layer"
-            elif bug.layer and entry.code not in ("output-activation", "probabilities", "log-probabilities"):
-                out["layer"] = affine_name(bug.layer)
-            if bug.variant:
-                out["variant"] = bug.variant
-            if kind == "forward":
-                out["backward_consistent"] = fits
-            return out
+        out = describe(entry, bug)
+        if kind == "forward":
+            out["backward_consistent"] = fits
+        return out
+    if kind != "backward" or len(given) < 2:
+        return None
+    for n, (a, bug_a) in enumerate(plantings):  # two bugs at once
+        for b, bug_b in plantings[n + 1 :]:
+            if reproduces(Bugs((bug_a, bug_b))) == (True, True):
+                parts = [describe(a, bug_a), describe(b, bug_b)]
+                said = "; and ".join(
+                    f"[{p['code']}{' at ' + p['layer'] if p.get('layer') else ''}] {p['message']}" for p in parts
+                )
+                return dict(
+                    code="two-bugs",
+                    bugs=parts,
+                    message=f"two bugs at once, only both together reproduce every gradient: {said}",
+                    by="re-enactment",
+                )
     return None
+
+
+def describe(entry: Entry, bug: Bug) -> dict:
+    """A re-enacted entry as a diagnosis: its code and message, and where it sits."""
+    out = dict(code=entry.code, message=entry.message(bug), by="re-enactment")
+    if bug.layers:
+        out["layers"] = [affine_name(k) for k in bug.layers]
+        if len(bug.layers) == 1:
+            out["layer"] = out["layers"][0]
+    elif bug.layer == EVERY:
+        out["layer"] = "every hidden layer"
+    elif bug.layer and entry.code not in ("output-activation", "probabilities", "log-probabilities"):
+        out["layer"] = affine_name(bug.layer)
+    if bug.variant:
+        out["variant"] = bug.variant
+    return out
 
 
 def handed_down(

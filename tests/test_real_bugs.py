@@ -209,3 +209,33 @@ def test_parameters_numbered_from_0_map_like_those_from_1(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "W0 (784, 128) ↔ layer1.weight (128, 784)" in out and "W1 (128, 10) ↔ layer2.weight (10, 128)" in out
+
+
+def test_two_bugs_at_once_are_named_together(tmp_path):
+    """Issue 29: a net with two independent bugs (the ReLU mask after layer 1 missing, layer 2's bias gradient a
+    mean) has no single catalogue entry that reproduces it; both planted together do, and both are named, each
+    where it is - not 'upstream' or 'unexplained'."""
+    from pathlib import Path
+
+    from compare.api import check_gradients
+
+    text = (Path(__file__).resolve().parent.parent / "examples" / "cs231n_fc.py").read_text()
+    for old, new in (
+        ('grads[f"b{k}"] = dout.sum(axis=0)', 'grads[f"b{k}"] = dout.sum(axis=0) if k != 2 else dout.mean(axis=0)'),
+        (
+            "dout = dx * self.df(caches[2 * (k - 1) - 1])",
+            "dout = dx if k == 2 else dx * self.df(caches[2 * (k - 1) - 1])",
+        ),
+    ):
+        assert old in text
+        text = text.replace(old, new)
+    (tmp_path / "two_bugs.py").write_text(text)
+    report = check_gradients(f"{tmp_path}/two_bugs.py:FullyConnectedNet", batch_size=16)
+    assert not report.ok
+    failing = [p for p in report.params if not p.passed]
+    # each row names both (layer2's bias also keeps its own true signature, b2 = autograd / N, beside them)
+    named = [p.diagnosis if p.diagnosis["code"] == "two-bugs" else p.diagnosis.get("reenacted", {}) for p in failing]
+    assert failing and all(d.get("code") == "two-bugs" for d in named), str(report)
+    parts = {(b["code"], b.get("layer")) for b in named[0]["bugs"]}
+    assert parts == {("relu-mask-missing", "layer1"), ("bias-gradient-not-summed", "layer2")}, parts
+    assert "only both together reproduce every gradient" in str(report)

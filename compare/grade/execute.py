@@ -31,7 +31,13 @@ def run(check: Check, folder: Path) -> dict:
         if model:  # the CLI's model flags are the API's spec
             options["spec"] = ModelSpec.from_values(model)
         report = api.check_gradients(target, **options)
-        tags = [p.diagnosis["code"] for p in report.params if p.diagnosis]
+        # a two-bugs diagnosis counts as each of its bugs in the class's picture
+        tags = [
+            c
+            for p in report.params
+            if p.diagnosis
+            for c in ([b["code"] for b in p.diagnosis.get("bugs", [])] or [p.diagnosis["code"]])
+        ]
         if report.forward.get("diagnosis"):
             tags.append(report.forward["diagnosis"]["code"])
         return whole(check, report.ok, shown(str(report)), tags)
