@@ -487,3 +487,18 @@ def test_bugs_with_a_value_are_named_with_it(edits, code, value, says, tmp_path)
     assert report.diagnosis.get("value") == value and says in report.diagnosis["message"], report.diagnosis
     if code == "eps-ignored":
         assert any("your update uses ε = 1e-07" in line for line in report.mapping), report.mapping
+
+
+def test_two_adam_bugs_at_once_are_named_together(tmp_path):
+    """Issue 29's 'several bugs at once': ε hard-coded to 1e-7 and no bias correction.  No one known bug
+    reproduces the trajectory; both planted together do, and both are named (the ε with the value it uses)."""
+    changes = (
+        ('config["epsilon"])', "1e-7)"),
+        ('m_hat = config["m"] / (1 - b1 ** config["t"])', 'm_hat = config["m"]'),
+        ('v_hat = config["v"] / (1 - b2 ** config["t"])', 'v_hat = config["v"]'),
+    )
+    target = planted(tmp_path, CS231N, *changes)
+    r = check(f"{target}:adam", steps=30)
+    assert r.verdict == "MISMATCH" and r.diagnosis["code"] == "two-bugs", r.diagnosis
+    parts = {(b["code"], b.get("value")) for b in r.diagnosis["bugs"]}
+    assert parts == {("adam-no-bias-correction", None), ("eps-ignored", 1e-7)}, parts

@@ -43,7 +43,8 @@ def run(check: Check, folder: Path) -> dict:
         return whole(check, report.ok, shown(str(report)), tags)
     if check.kind == "optimcheck":
         report = api.check_optimizer(target, **check.options)
-        tags = [report.diagnosis["code"]] if report.diagnosis else []
+        d = report.diagnosis
+        tags = ([b["code"] for b in d.get("bugs", [])] or [d["code"]]) if d else []
         return whole(check, report.passed, shown(str(report)), tags)
     if check.kind == "compare":
         report = api.compare_training(target, **{"logdir": Path.cwd() / "runs", **check.options})

@@ -109,27 +109,42 @@ def check(
         report.diagnosis, report.verdict = bad, "MISMATCH"
         return report
     mine_seq = [m for m, _ in trajectory]
-    for variant in VARIANTS:
-        if opt.rule not in variant.rules:
-            continue
-        for planted, value in variant.plantings():
-            if variant.code == "eps-ignored" and value == opt.hyper.get("eps"):
-                continue  # that is the ε the config gives: not this bug
-            re = reference(opt.rule, opt.hyper, init, grads_seq, planted, lr_at)
-            if all(
-                rel(m[k], r[k]) <= max(tol, 1e-10 if dtype == "float64" else tol)
-                for m, r in zip(mine_seq, re)
-                for k in shapes
-            ):
-                message = variant.message.replace("{value}", f"{value:g}" if value is not None else "")
-                report.diagnosis = {"code": variant.code, "message": message, "equivalent": variant.equivalent}
-                if value is not None:
-                    report.diagnosis["value"] = value
-                if variant.code == "eps-ignored":  # the mapping says what is really used
-                    report.mapping = [
-                        m + f" (your update uses ε = {value:g})" if "eps" in m else m for m in report.mapping
-                    ]
-                report.verdict = "VARIANT" if variant.equivalent else "MISMATCH"
+
+    def reproduces(planted: str) -> bool:
+        re = reference(opt.rule, opt.hyper, init, grads_seq, planted, lr_at)
+        return all(
+            rel(m[k], r[k]) <= max(tol, 1e-10 if dtype == "float64" else tol)
+            for m, r in zip(mine_seq, re)
+            for k in shapes
+        )
+
+    plantings = [
+        (variant, planted, value)
+        for variant in VARIANTS
+        if opt.rule in variant.rules
+        for planted, value in variant.plantings()
+        if not (variant.code == "eps-ignored" and value == opt.hyper.get("eps"))  # the config's ε: not this bug
+    ]
+    for variant, planted, value in plantings:
+        if reproduces(planted):
+            report.diagnosis = named(variant, value)
+            if variant.code == "eps-ignored":  # the mapping says what is really used
+                report.mapping = [m + f" (your update uses ε = {value:g})" if "eps" in m else m for m in report.mapping]
+            report.verdict = "VARIANT" if variant.equivalent else "MISMATCH"
+            return report
+    for n, (a, planted_a, value_a) in enumerate(plantings):  # two at once: only both together reproduce it
+        for b, planted_b, value_b in plantings[n + 1 :]:
+            if a.code != b.code and reproduces(f"{planted_a}+{planted_b}"):
+                parts = [named(a, value_a), named(b, value_b)]
+                said = "; and ".join(f"[{p['code']}] {p['message']}" for p in parts)
+                equivalent = a.equivalent and b.equivalent
+                report.diagnosis = {
+                    "code": "two-bugs" if not equivalent else "two-variants",
+                    "bugs": parts,
+                    "message": f"two at once, only both together reproduce your trajectory: {said}",
+                    "equivalent": equivalent,
+                }
+                report.verdict = "VARIANT" if equivalent else "MISMATCH"
                 return report
     report.diagnosis = {
         "code": "unexplained",
@@ -138,6 +153,15 @@ def check(
     }
     report.verdict = "MISMATCH"
     return report
+
+
+def named(variant, value) -> dict:
+    """A re-enacted variant as a diagnosis: its code, its message with the value it was found at."""
+    message = variant.message.replace("{value}", f"{value:g}" if value is not None else "")
+    out = {"code": variant.code, "message": message, "equivalent": variant.equivalent}
+    if value is not None:
+        out["value"] = value
+    return out
 
 
 def non_finite(mine: dict, ref: dict, first: dict) -> dict | None:

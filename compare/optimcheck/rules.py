@@ -87,13 +87,13 @@ VARIANTS = [
 
 
 def reference(rule: str, hyper: dict, params: dict, grads_seq: list[dict], variant: str = "", lr_at=None) -> list[dict]:
-    """torch's ``rule`` (or a variant of it) applied to copies of ``params`` over ``grads_seq``; the
-    parameters after every step.  ``lr_at(t)`` gives a per-step learning rate (the nnfs decay)."""
-    variant, _, value = variant.partition("=")
-    if value:  # a bug with a value: the ε really used, or where the step count is fixed
-        value = float(value)
-        if variant == "eps-ignored":
-            hyper = {**hyper, "eps": value}
+    """torch's ``rule`` (or a variant of it, or several joined by "+") applied to copies of ``params`` over
+    ``grads_seq``; the parameters after every step.  ``lr_at(t)`` gives a per-step learning rate (the nnfs
+    decay)."""
+    planted = dict(part.partition("=")[::2] for part in variant.split("+") if part)  # code → its value, or ""
+    if planted.get("eps-ignored"):  # a bug with a value: the ε really used
+        hyper = {**hyper, "eps": float(planted["eps-ignored"])}
+    fixed = int(float(planted.get("adam-step-count-fixed") or 1))  # where the step count is fixed
     w = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     state = {k: {} for k in w}
     out = []
@@ -101,23 +101,23 @@ def reference(rule: str, hyper: dict, params: dict, grads_seq: list[dict], varia
         lr = lr_at(t) if lr_at else hyper["lr"]
         for k, g in grads.items():
             g = np.asarray(g, dtype=np.float64)
-            s = state[k] if variant != "state-not-stored" else {}
+            s = state[k] if "state-not-stored" not in planted else {}
             if rule == "sgd":
                 mu = hyper.get("momentum", 0.0)
                 if not mu:
                     w[k] -= lr * g
                     continue
                 b = s.get("b")
-                if variant == "nesterov-instead-of-classic":
+                if "nesterov-instead-of-classic" in planted:
                     prev = s.get("v", np.zeros_like(g))
                     v = mu * prev - lr * g
                     w[k] += -mu * prev + (1 + mu) * v
                     s["v"] = v
-                elif variant == "momentum-lr-twice":
+                elif "momentum-lr-twice" in planted:
                     b = lr * g if b is None else mu * b + lr * g
                     w[k] -= lr * b
                     s["b"] = b
-                elif variant == "cs231n-momentum-form" or variant == "state-not-stored":
+                elif "cs231n-momentum-form" in planted or "state-not-stored" in planted:
                     v = mu * s.get("v", np.zeros_like(g)) - lr * g
                     w[k] += v
                     s["v"] = v
@@ -129,22 +129,28 @@ def reference(rule: str, hyper: dict, params: dict, grads_seq: list[dict], varia
                 cache = s.get("cache", np.zeros_like(g))
                 alpha = hyper.get("alpha", 0.99)
                 cache = cache + g * g if rule == "adagrad" else alpha * cache + (1 - alpha) * g * g
-                denom = np.sqrt(cache + hyper["eps"]) if variant == "eps-inside-sqrt" else np.sqrt(cache) + hyper["eps"]
+                denom = np.sqrt(cache + hyper["eps"]) if "eps-inside-sqrt" in planted else np.sqrt(cache) + hyper["eps"]
                 w[k] -= lr * g / denom
                 s["cache"] = cache
             elif rule == "adam":
                 b1, b2, eps = hyper["beta1"], hyper["beta2"], hyper["eps"]
                 step = s.get("t", 0) + 1
-                used = {"adam-step-count-late": step + 1, "adam-step-count-fixed": int(value or 1)}.get(variant, step)
+                used = (
+                    step + 1
+                    if "adam-step-count-late" in planted
+                    else fixed
+                    if "adam-step-count-fixed" in planted
+                    else step
+                )
                 m = b1 * s.get("m", np.zeros_like(g)) + (1 - b1) * g
                 v = b2 * s.get("v", np.zeros_like(g)) + (1 - b2) * g * g
-                if variant == "adam-no-bias-correction":
+                if "adam-no-bias-correction" in planted:
                     w[k] -= lr * m / (np.sqrt(v) + eps)
-                elif variant == "adam-bias-correction-wrong":
+                elif "adam-bias-correction-wrong" in planted:
                     w[k] -= lr * (m / (1 - (1 - b1) ** used)) / (np.sqrt(v / (1 - (1 - b2) ** used)) + eps)
-                elif variant == "adam-efficient-form":
+                elif "adam-efficient-form" in planted:
                     w[k] -= lr * math.sqrt(1 - b2**used) / (1 - b1**used) * m / (np.sqrt(v) + eps)
-                elif variant == "eps-inside-sqrt":
+                elif "eps-inside-sqrt" in planted:
                     w[k] -= lr * (m / (1 - b1**used)) / np.sqrt(v / (1 - b2**used) + eps)
                 else:  # torch: θ −= (lr/(1−β₁ᵗ))·m/(√v/√(1−β₂ᵗ) + ε)
                     w[k] -= (lr / (1 - b1**used)) * (m / (np.sqrt(v) / math.sqrt(1 - b2**used) + eps))
