@@ -10,7 +10,7 @@
 ``compare_training`` is ``simplenet compare`` (lockstep training against autograd), ``train`` is
 ``simplenet train``, ``check_optimizer`` is ``simplenet optimcheck``, the same way; ``compare.testing`` has
 the pytest helpers.  Everything here takes plain Python values and is quiet: it prints nothing unless
-``progress=True`` (a tqdm bar: a widget in Jupyter, text in a terminal).
+``progress=True`` (a tqdm bar: a widget in Jupyter with ipywidgets installed, else text, with no warning).
 """
 
 from __future__ import annotations

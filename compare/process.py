@@ -73,6 +73,18 @@ def write_failure(path):
         raise ResourceError(os_error_line(e, str(path))) from None
 
 
+def progress_bar():
+    """tqdm's bar class: a widget in Jupyter when ipywidgets is installed, else text (tqdm.auto would warn
+    "IProgress not found" in a notebook without it, and fall back to text anyway)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ipywidgets") is None:
+        from tqdm.std import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm
+
+
 def program(name: str) -> str:
     """How to run ``name`` from the user's shell: its bare name when it is on PATH, else its path in this
     environment's bin (scripts/run.sh puts .venv/bin on PATH only while it runs)."""

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm  # a widget in Jupyter, text in a terminal
 
 import manual.optim
 from compare import checkpoint, distributed, divergence, pictures, supervisor, tags
@@ -28,6 +27,7 @@ from compare.architecture.dropout import step_masks
 from compare.config import TrainConfig
 from compare.distributed import SINGLE, World
 from compare.errors import StepAbandoned
+from compare.process import progress_bar
 from compare.supervisor import StopRequest
 from compare.tblog import RunLogger
 from compare.verdicts import LOCKSTEP_TOLERANCE, param_max_abs_diff
@@ -266,7 +266,7 @@ class Runner:
                     t.restore_epoch(self.partial[t.name]["correct"])
             self.partial = None
             started = time.perf_counter()
-            bar = tqdm(
+            bar = progress_bar()(
                 total=self.steps_per_epoch,
                 initial=self.step_in_epoch,
                 leave=False,

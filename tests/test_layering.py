@@ -99,3 +99,27 @@ def test_the_judge_imports_form_no_circle():
         if m not in state:
             visit(m, [m])
     assert "compare.twins" not in graph["compare.torch_twin"]
+
+
+def test_the_progress_bar_needs_no_widget_library(monkeypatch):
+    """In Jupyter without ipywidgets, tqdm.auto warns 'IProgress not found' before falling back to text: the
+    judge picks the text bar itself then (issue 29), and tqdm.auto's where the widgets are there."""
+    import importlib.util
+    import warnings
+
+    import tqdm.auto
+    import tqdm.std
+
+    from compare.process import progress_bar
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ipywidgets" else real(name, *a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bar = progress_bar()
+        assert bar is tqdm.std.tqdm
+        bar(range(3), disable=True).close()
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: object() if name == "ipywidgets" else real(name, *a)
+    )
+    assert progress_bar() is tqdm.auto.tqdm
