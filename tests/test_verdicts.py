@@ -205,7 +205,11 @@ def test_loss_diagnosis_recognises_the_clip():
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((20, 10)) * 30  # confident rows: probabilities below 1e-7 and above 1 − 1e-7
     y = rng.integers(0, 10, 20)
-    clipped = catalogue.clipped_cross_entropy(logits, y, 1e-7)
+    # the nnfs book's loss, written here as the book writes it (not with the catalogue's own formula, which a
+    # wrong formula there would then match): softmax, clip to [1e-7, 1 − 1e-7], mean negative log
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    y_pred_clipped = np.clip(exp / exp.sum(axis=1, keepdims=True), 1e-7, 1 - 1e-7)
+    clipped = float(np.mean(-np.log(y_pred_clipped[range(len(y)), y])))
     assert abs(clipped - catalogue.cross_entropy(logits, y)) > 1e-3
     d = catalogue.loss_diagnosis(clipped, logits, y, 1e-9)
     assert d["code"] == "loss-clipped" and d["clip"] == 1e-7
