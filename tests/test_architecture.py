@@ -15,7 +15,7 @@ import manual.layers
 import torch_impl
 import torch_impl.layers
 from compare import architecture
-from compare.architecture.registry import SCALE, SHIFT, LayerKind, unregister
+from compare.architecture.registry import SCALE, SHIFT, LayerKind, features, unregister
 from compare.config import ModelSpec
 from compare.errors import ConfigError
 from compare.gradcheck import gradient_proof
@@ -110,7 +110,6 @@ class TorchScaleShift(nn.Module):
 def toy_kind(monkeypatch):
     monkeypatch.setitem(manual.layers.NORMS, "scaleshift", ManualScaleShift)  # manual/layers.py
     monkeypatch.setitem(torch_impl.layers.NORMS, "scaleshift", TorchScaleShift)  # torch_impl/layers.py
-    features = lambda layer: (layer.fan_out,)  # noqa: E731
     architecture.register(  # compare/architecture/scaleshift.py
         LayerKind("scaleshift", "norm", "norm", params={"weight": (SCALE, features), "bias": (SHIFT, features)})
     )
@@ -200,16 +199,17 @@ def test_a_biased_running_variance_fails_the_running_statistics(monkeypatch):
     assert failing == {"norm1.running_var", "norm2.running_var"}, str(report)
 
 
-def test_unscaled_dropout_fails(monkeypatch):
-    def forward(self, x):
-        if not self.training:
-            self.scale = None
-            return x
-        keep, self.mask = self.mask, None
-        self.scale = keep.astype(x.dtype)  # the bug: kept units not divided by 1 − p
-        return x * self.scale
+def unscaled_forward(self, x):  # our twin's dropout with the bug planted: kept units not divided by 1 − p
+    if not self.training:
+        self.scale = None
+        return x
+    keep, self.mask = self.mask, None
+    self.scale = keep.astype(x.dtype)
+    return x * self.scale
 
-    monkeypatch.setattr(manual.layers.Dropout, "forward", forward)
+
+def test_unscaled_dropout_fails(monkeypatch):
+    monkeypatch.setattr(manual.layers.Dropout, "forward", unscaled_forward)
     report = proof(ModelSpec(**SMALL, dropout=0.3))
     assert not report.passed
     assert not report.logits["passed"]
@@ -317,15 +317,7 @@ def test_evaluation_runs_in_test_mode(tiny_mnist, tmp_path, monkeypatch):
 
 
 def test_unscaled_dropout_parts_the_twins_in_training(tiny_mnist, tmp_path, monkeypatch):
-    def forward(self, x):
-        if not self.training:
-            self.scale = None
-            return x
-        keep, self.mask = self.mask, None
-        self.scale = keep.astype(x.dtype)  # the bug: kept units not divided by 1 − p
-        return x * self.scale
-
-    monkeypatch.setattr(manual.layers.Dropout, "forward", forward)
+    monkeypatch.setattr(manual.layers.Dropout, "forward", unscaled_forward)
     code, payload = lockstep(tiny_mnist, tmp_path, "--dropout", "0.3")
     assert code == 1
     assert not {c["name"]: c for c in payload["checks"]}["max per-step |Δloss|"]["passed"]

@@ -1,22 +1,17 @@
 """Batch normalization (``manual.layers.BatchNorm1d``, ``torch.nn.BatchNorm1d``): γ and β per feature,
 running mean and variance for evaluation."""
 
-from compare.architecture.registry import COUNT, RUNNING_MEAN, RUNNING_VAR, SCALE, SHIFT, LayerKind, register
-
-
-def _features(layer):
-    return (layer.fan_out,)
-
+from compare.architecture.registry import COUNT, RUNNING_MEAN, RUNNING_VAR, SCALE, SHIFT, LayerKind, features, register
 
 BATCHNORM = register(
     LayerKind(
         "batchnorm",
         slot="norm",
         prefix="norm",
-        params={"weight": (SCALE, _features), "bias": (SHIFT, _features)},
+        params={"weight": (SCALE, features), "bias": (SHIFT, features)},
         buffers={
-            "running_mean": (RUNNING_MEAN, _features),
-            "running_var": (RUNNING_VAR, _features),
+            "running_mean": (RUNNING_MEAN, features),
+            "running_var": (RUNNING_VAR, features),
             "num_batches_tracked": (COUNT, lambda layer: ()),
         },
         cancels_bias=True,

@@ -54,6 +54,11 @@ class LayerKind:
 KINDS: dict[str, LayerKind] = {}
 
 
+def features(layer: Layer) -> tuple[int, ...]:
+    """The shape of a per-feature parameter or statistic (γ, β, running mean and variance): (F,)."""
+    return (layer.fan_out,)
+
+
 def register(kind: LayerKind) -> LayerKind:
     if kind.name in KINDS and KINDS[kind.name] is not kind:
         raise ValueError(f"layer kind {kind.name!r} is registered twice")
