@@ -214,7 +214,14 @@ def test_the_grading_benchmarks_class_and_targets(tmp_path):
     assert sorted(p.name for p in subs.iterdir()) == ["s000", "s001", "s002", "s003"]
     assert "< p) / 1 " in (subs / "s000" / "layers.py").read_text()  # every third planted
     assert "< p) / 1 " not in (subs / "s001" / "layers.py").read_text()
-    assert [c.kind for c in read_checks(tmp_path / "checks.toml")] == ["layercheck", "optimcheck", "gradcheck"]
+    checks = read_checks(tmp_path / "checks.toml")  # issue 33's class: a layer file, four update rules, a net
+    assert [c.kind for c in checks] == ["layercheck", *["optimcheck"] * 4, "gradcheck"]
+    assert [c.target for c in checks[1:5]] == [
+        "optim.py:sgd",
+        "optim.py:sgd_momentum",
+        "optim.py:rmsprop",
+        "optim.py:adam",
+    ]
     met = grade_targets({"ratio": 0.05, "overhead_per_submission_seconds": 0.4})
     assert [t["met"] for t in met] == [True, False]
 

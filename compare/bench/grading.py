@@ -1,6 +1,7 @@
-"""``simplenet bench --grade N``: a synthetic class of N submissions graded by one ``simplenet grade``, against
-the same checks run one command per check (``layercheck``, ``optimcheck``, ``gradcheck``), on the same
-machine in the same run (issue 33's targets: ≤ 1/10 of the time, ≤ 0.3 s a submission beyond its checks)."""
+"""``simplenet bench --grade N``: a synthetic class of N submissions (a layer file, four update rules and a net
+each) graded by one ``simplenet grade``, against the same checks run one command per check (``layercheck``,
+``optimcheck``, ``gradcheck``), on the same machine in the same run (issue 33's targets: ≤ 1/10 of the time,
+≤ 0.3 s a submission beyond its checks)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,7 @@ kind = "layercheck"
 target = "layers.py"
 points = 13
 
-[[check]]
-name = "adam"
-kind = "optimcheck"
-target = "optim.py:adam"
-points = 2
-
+{rules}
 [[check]]
 name = "net"
 kind = "gradcheck"
@@ -31,6 +27,12 @@ target = "net.py:make"
 options = { batch_size = 16 }
 points = 5
 """
+RULES = ("sgd", "sgd_momentum", "rmsprop", "adam")  # the four update rules of CS231n's optim.py
+CHECKS = CHECKS.replace(
+    "{rules}",
+    "".join(f'[[check]]\nname = "{r}"\nkind = "optimcheck"\ntarget = "optim.py:{r}"\npoints = 2\n\n' for r in RULES),
+)
+PER_SUBMISSION = 2 + len(RULES)
 FACTORY = "\n\ndef make(sizes, activation='relu', dtype=np.float64):\n    return FullyConnectedNet(sizes, activation, dtype)\n"
 
 
@@ -57,17 +59,18 @@ def wall(argv: list[str]) -> float:
 
 
 def warm_checks(folder: Path) -> float:
-    """One submission's three checks in this (warm) process: what a check itself costs."""
+    """One submission's checks in this (warm) process: what the checks themselves cost."""
     from compare import api
 
-    def three():
+    def checks():
         api.check_layers(folder / "layers.py")
-        api.check_optimizer(f"{folder / 'optim.py'}:adam")
+        for rule in RULES:
+            api.check_optimizer(f"{folder / 'optim.py'}:{rule}")
         api.check_gradients(f"{folder / 'net.py'}:make", batch_size=16)
 
-    three()  # imports and first use (torch.optim's first step imports torch._dynamo), not timed
+    checks()  # imports and first use (torch.optim's first step imports torch._dynamo), not timed
     t0 = time.perf_counter()
-    three()
+    checks()
     return time.perf_counter() - t0
 
 
@@ -77,11 +80,12 @@ def grade_figures(n: int = 20, log=print) -> dict:
         subs = make_class(Path(tmp), n)
         checks = str(Path(tmp) / "checks.toml")
         graded = wall([*cli, "grade", str(subs), "--checks", checks, "--out", str(Path(tmp) / "out"), "--jobs", "1"])
-        log(f"  simplenet grade, {n} submissions x 3 checks, one job: {graded:.1f}s")
+        log(f"  simplenet grade, {n} submissions x {PER_SUBMISSION} checks, one job: {graded:.1f}s")
         each = 0.0
         for folder in sorted(subs.iterdir()):
             each += wall([*cli, "layercheck", str(folder / "layers.py")])
-            each += wall([*cli, "optimcheck", "--plugin-optimizer", f"{folder / 'optim.py'}:adam"])
+            for rule in RULES:
+                each += wall([*cli, "optimcheck", "--plugin-optimizer", f"{folder / 'optim.py'}:{rule}"])
             each += wall(
                 [*cli, "gradcheck", "--random-data", "--batch-size", "16", "--manual", f"{folder / 'net.py'}:make"]
             )
@@ -90,6 +94,7 @@ def grade_figures(n: int = 20, log=print) -> dict:
     per_submission = graded / n
     out = {
         "submissions": n,
+        "checks_per_submission": PER_SUBMISSION,
         "grade_seconds": graded,
         "one_command_per_check_seconds": each,
         "ratio": graded / each,
