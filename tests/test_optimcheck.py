@@ -454,6 +454,41 @@ def test_state_updated_in_place_is_compared_step_by_step():
     assert report.verdict == "AGREE" and report.state["sum"] <= 1e-12, report.state
 
 
+@pytest.mark.parametrize(
+    "rule, torch_kwargs, hyper",
+    [
+        ("SGD", dict(), dict(lr=0.1, momentum=0.0)),
+        ("SGD", dict(momentum=0.9), dict(lr=0.1, momentum=0.9)),
+        ("RMSprop", dict(alpha=0.9, eps=1e-6), dict(lr=0.01, alpha=0.9, eps=1e-6)),
+        ("Adagrad", dict(eps=1e-10), dict(lr=0.1, eps=1e-10)),
+        ("Adam", dict(betas=(0.8, 0.99), eps=1e-6), dict(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-6)),
+    ],
+)
+def test_the_bug_free_reference_is_the_numpy_twins_optimizer_and_matches_torch(rule, torch_kwargs, hyper):
+    """The re-enactments start from the NumPy twin's optimizer (manual/optim.py), not a third copy of the
+    rules (issue 29 item 8): with no bug planted it follows torch.optim, built here with the hyper-parameters
+    written out (non-default α, betas and ε, where a dropped one would part at once), to rounding."""
+    import numpy as np
+    import torch
+
+    from compare.optimcheck.rules import reference
+
+    rng = np.random.default_rng(3)
+    shapes = {"W1": (5, 4), "b1": (5,)}
+    init = {k: rng.standard_normal(s) for k, s in shapes.items()}
+    grads = [{k: rng.standard_normal(s) for k, s in shapes.items()} for _ in range(8)]
+    ours = reference(rule.lower(), hyper, init, grads)
+    tensors = {k: torch.tensor(v, requires_grad=True) for k, v in init.items()}
+    opt = getattr(torch.optim, rule)(list(tensors.values()), lr=hyper["lr"], foreach=False, **torch_kwargs)
+    for mine, step in zip(ours, grads, strict=True):
+        for k, q in tensors.items():
+            q.grad = torch.tensor(step[k])
+        opt.step()
+        for k, q in tensors.items():
+            np.testing.assert_allclose(mine[k], q.detach().numpy(), rtol=1e-12, atol=1e-14)
+    assert not np.allclose(ours[-1]["W1"], init["W1"])  # it moved
+
+
 # --- bugs with a value, and a wrong bias correction (issue 29), planted by hand in the example's adam ---
 EXAMPLE_OPTIM = (Path(__file__).resolve().parents[1] / "examples" / "cs231n_optim.py").read_text()
 

@@ -15,7 +15,8 @@ named - the same idea as the gradient catalogue.  Equivalent forms (CS231n's ``v
 momentum, Adam's "efficient" form) are told apart from bugs.
 
 The package: ``styles`` (how each style of learner's optimizer is driven, and resolving a target),
-``rules`` (torch's rules, and the same re-enacted with the known bugs), ``judge`` (``check`` and the
+``rules`` (torch.optim's trajectory, and the known bugs re-enacted: on the NumPy twin's optimizer where
+the bug is a different ε or lost state, written out only where it changes the formula), ``judge`` (``check`` and the
 report) and ``training`` (the learner's optimizer in ``compare``/``train``).
 """
 

@@ -1,5 +1,6 @@
 """torch.optim's rules as the judge applies them: torch itself (``torch_trajectory``), and the same rules
-re-enacted in NumPy with each known bug planted (``reference``, ``VARIANTS``)."""
+with each known bug planted (``reference``, ``VARIANTS``): on the NumPy twin's optimizer (``manual.optim``)
+where the bug is a different ε or lost state, written out here only where it changes the formula."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-# --- torch's rules, and the bugs, re-enacted in NumPy -------------------------------------------
+# --- the known bugs, re-enacted ---------------------------------------------------------
 @dataclass(frozen=True)
 class Variant:
     code: str
@@ -86,13 +87,78 @@ VARIANTS = [
 ]
 
 
+def torch_kwargs(rule: str, hyper: dict) -> dict:
+    """The hyper-parameters (besides the learning rate) both twins' ``rule`` is built with, from the judge's
+    names: the same for torch.optim and for the NumPy twin, so the two can never be told different things."""
+    return {
+        "sgd": lambda: dict(momentum=hyper.get("momentum", 0.0)),
+        "rmsprop": lambda: dict(alpha=hyper.get("alpha", 0.99), eps=hyper["eps"]),
+        "adagrad": lambda: dict(eps=hyper["eps"]),
+        "adam": lambda: dict(betas=(hyper["beta1"], hyper["beta2"]), eps=hyper["eps"]),
+    }[rule]()
+
+
+# the variants that change a rule's formula, each written out below with the bug in place; the others are
+# torch's own rule (the NumPy twin's, manual/optim.py) told a different ε or kept from its state
+FORMULAS = {
+    "sgd": ("nesterov-instead-of-classic", "momentum-lr-twice", "cs231n-momentum-form"),
+    "rmsprop": ("eps-inside-sqrt",),
+    "adam": ("adam-no-bias-correction", "adam-bias-correction-wrong", "adam-efficient-form", "eps-inside-sqrt"),
+}
+
+
 def reference(rule: str, hyper: dict, params: dict, grads_seq: list[dict], variant: str = "", lr_at=None) -> list[dict]:
     """torch's ``rule`` (or a variant of it, or several joined by "+") applied to copies of ``params`` over
     ``grads_seq``; the parameters after every step.  ``lr_at(t)`` gives a per-step learning rate (the nnfs
-    decay)."""
+    decay).  torch's own rule is the NumPy twin's (``manual.optim``); only a bug that changes the formula is
+    written out here."""
     planted = dict(part.partition("=")[::2] for part in variant.split("+") if part)  # code → its value, or ""
     if planted.get("eps-ignored"):  # a bug with a value: the ε really used
         hyper = {**hyper, "eps": float(planted["eps-ignored"])}
+    if any(code in FORMULAS.get(rule, ()) for code in planted):
+        return _rewritten(rule, hyper, params, grads_seq, planted, lr_at)
+    return _on_the_twin(rule, hyper, params, grads_seq, planted, lr_at)
+
+
+def _on_the_twin(rule, hyper, params, grads_seq, planted, lr_at) -> list[dict]:
+    """The NumPy twin's optimizer over the stream, its state dropped before every step where the state is
+    never stored, and Adam's step count held where the bug holds it."""
+    from manual.layers import Parameter
+    from manual.optim import make_optimizer
+
+    ps = {k: Parameter(np.array(v, dtype=np.float64)) for k, v in params.items()}
+    opt = make_optimizer(rule, list(ps.values()), lr=hyper["lr"], **torch_kwargs(rule, hyper))
+    out = []
+    for t, grads in enumerate(grads_seq, start=1):
+        if "state-not-stored" in planted:
+            opt.state.clear()
+        if rule == "adam":
+            if "adam-step-count-late" in planted:  # t starts at 2 (incremented before use from 1)
+                _adam_step_count(opt, 1, always=False)
+            elif "adam-step-count-fixed" in planted:  # t is the fixed value at every step
+                _adam_step_count(opt, int(float(planted["adam-step-count-fixed"] or 1)) - 1, always=True)
+        if lr_at is not None:
+            opt.param_groups[0]["lr"] = lr_at(t)
+        for k, p in ps.items():
+            p.grad = np.asarray(grads[k], dtype=np.float64) if k in grads else None
+        opt.step()
+        out.append({k: p.data.copy() for k, p in ps.items()})
+    return out
+
+
+def _adam_step_count(opt, before: int, always: bool) -> None:
+    """Adam's step count set to ``before`` ahead of a step (the step adds one): on every parameter, or only
+    on those whose state is new."""
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        state = opt.state.setdefault(i, {})
+        if not state:
+            state.update(step=before, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
+        elif always:
+            state["step"] = before
+
+
+def _rewritten(rule, hyper, params, grads_seq, planted, lr_at) -> list[dict]:
+    """A rule whose formula a planted bug changes, written out with the bug in place."""
     fixed = int(float(planted.get("adam-step-count-fixed") or 1))  # where the step count is fixed
     w = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     state = {k: {} for k in w}
@@ -104,35 +170,28 @@ def reference(rule: str, hyper: dict, params: dict, grads_seq: list[dict], varia
             s = state[k] if "state-not-stored" not in planted else {}
             if rule == "sgd":
                 mu = hyper.get("momentum", 0.0)
-                if not mu:
+                if not mu:  # no momentum: the formula bugs are in the momentum
                     w[k] -= lr * g
-                    continue
-                b = s.get("b")
-                if "nesterov-instead-of-classic" in planted:
+                elif "nesterov-instead-of-classic" in planted:
                     prev = s.get("v", np.zeros_like(g))
                     v = mu * prev - lr * g
                     w[k] += -mu * prev + (1 + mu) * v
                     s["v"] = v
                 elif "momentum-lr-twice" in planted:
+                    b = s.get("b")
                     b = lr * g if b is None else mu * b + lr * g
                     w[k] -= lr * b
                     s["b"] = b
-                elif "cs231n-momentum-form" in planted or "state-not-stored" in planted:
+                else:  # cs231n-momentum-form
                     v = mu * s.get("v", np.zeros_like(g)) - lr * g
                     w[k] += v
                     s["v"] = v
-                else:
-                    b = g.copy() if b is None else mu * b + g
-                    w[k] -= lr * b
-                    s["b"] = b
-            elif rule in ("rmsprop", "adagrad"):
-                cache = s.get("cache", np.zeros_like(g))
+            elif rule == "rmsprop":  # eps-inside-sqrt
                 alpha = hyper.get("alpha", 0.99)
-                cache = cache + g * g if rule == "adagrad" else alpha * cache + (1 - alpha) * g * g
-                denom = np.sqrt(cache + hyper["eps"]) if "eps-inside-sqrt" in planted else np.sqrt(cache) + hyper["eps"]
-                w[k] -= lr * g / denom
+                cache = alpha * s.get("cache", np.zeros_like(g)) + (1 - alpha) * g * g
+                w[k] -= lr * g / np.sqrt(cache + hyper["eps"])
                 s["cache"] = cache
-            elif rule == "adam":
+            else:  # adam
                 b1, b2, eps = hyper["beta1"], hyper["beta2"], hyper["eps"]
                 step = s.get("t", 0) + 1
                 used = (
@@ -150,10 +209,8 @@ def reference(rule: str, hyper: dict, params: dict, grads_seq: list[dict], varia
                     w[k] -= lr * (m / (1 - (1 - b1) ** used)) / (np.sqrt(v / (1 - (1 - b2) ** used)) + eps)
                 elif "adam-efficient-form" in planted:
                     w[k] -= lr * math.sqrt(1 - b2**used) / (1 - b1**used) * m / (np.sqrt(v) + eps)
-                elif "eps-inside-sqrt" in planted:
+                else:  # eps-inside-sqrt
                     w[k] -= lr * (m / (1 - b1**used)) / np.sqrt(v / (1 - b2**used) + eps)
-                else:  # torch: θ −= (lr/(1−β₁ᵗ))·m/(√v/√(1−β₂ᵗ) + ε)
-                    w[k] -= (lr / (1 - b1**used)) * (m / (np.sqrt(v) / math.sqrt(1 - b2**used) + eps))
                 s.update(m=m, v=v, t=step)
         out.append({k: v.copy() for k, v in w.items()})
     return out
@@ -163,20 +220,11 @@ def torch_trajectory(rule: str, hyper: dict, params: dict, grads_seq: list[dict]
     """torch.optim itself over the same stream: parameters and state after every step."""
     import torch
 
+    from torch_impl.optim import OPTIMIZERS
+
     tensors = {k: torch.tensor(np.array(v, dtype=np.float64), requires_grad=True) for k, v in params.items()}
-    kw = {
-        "sgd": lambda: dict(momentum=hyper.get("momentum", 0.0)),
-        "rmsprop": lambda: dict(alpha=hyper.get("alpha", 0.99), eps=hyper["eps"]),
-        "adagrad": lambda: dict(eps=hyper["eps"]),
-        "adam": lambda: dict(betas=(hyper["beta1"], hyper["beta2"]), eps=hyper["eps"]),
-    }[rule]()
-    cls = {
-        "sgd": torch.optim.SGD,
-        "rmsprop": torch.optim.RMSprop,
-        "adagrad": torch.optim.Adagrad,
-        "adam": torch.optim.Adam,
-    }[rule]
-    opt = cls(list(tensors.values()), lr=hyper["lr"], foreach=False, **kw)
+    # the autograd twin's class, on torch's single-tensor loop (the reference kernel, on any device)
+    opt = OPTIMIZERS[rule].cls(list(tensors.values()), lr=hyper["lr"], foreach=False, **torch_kwargs(rule, hyper))
     out = []
     for t, grads in enumerate(grads_seq, start=1):
         if lr_at is not None:
