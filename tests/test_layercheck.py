@@ -182,6 +182,22 @@ def test_a_layer_file_may_import_its_sibling_files(tmp_path):
     assert check_layers(path).ok
 
 
+def test_a_sibling_edited_between_two_checks_is_read_again(tmp_path):
+    """A notebook re-runs the check after fixing (or breaking) a helper file beside the layer file: the
+    second check judges the helper as it now is on disk, not the copy imported by the first."""
+    helper = tmp_path / "helpers_edited.py"
+    helper.write_text("import numpy as np\ndef relu(x):\n    return np.maximum(0, x)\n")
+    path = tmp_path / "layers.py"
+    path.write_text(
+        "from helpers_edited import relu\n"
+        "def relu_forward(x):\n    return relu(x), x\n"
+        "def relu_backward(dout, cache):\n    return dout * (cache > 0)\n"
+    )
+    assert check_layers(path).ok
+    helper.write_text("import numpy as np\ndef relu(x):\n    return np.maximum(0.0, x) * 1.5  # broken\n")
+    assert not check_layers(path).ok
+
+
 def test_the_api_and_the_pytest_helper(tmp_path):
     from compare import check_layers as api_check
     from compare.testing import assert_layers_match

@@ -36,6 +36,7 @@ class Task:
 def warm() -> None:
     """Everything a check imports, imported once here so that each child starts at once; no torch
     computation runs in this process (a fork after one could deadlock the child's thread pool)."""
+    import numpy.ma  # noqa: F401 - np.median's first call imports it (layercheck's dropout statistics)
     import torch  # noqa: F401
     import torch._dynamo  # noqa: F401 - torch.optim's first step imports it (and sympy): 1 s a child otherwise
     import torch.nn.functional  # noqa: F401
@@ -50,9 +51,10 @@ def warm() -> None:
 
 def run_all(tasks: list[Task], *, jobs: int, timeout: float, memory_gib: float, scratch: Path, done) -> None:
     """Run every task, ``jobs`` at a time; ``done(task)`` is called as each one ends."""
-    waiting, running = list(tasks), {}
+    waiting, running, exiting = list(tasks), {}, []
     try:
         while waiting or running:
+            exiting[:] = [pid for pid in exiting if not reaped(pid)]
             while waiting and len(running) < jobs:
                 task = waiting.pop(0)
                 start(task, memory_gib, scratch)
@@ -65,7 +67,7 @@ def run_all(tasks: list[Task], *, jobs: int, timeout: float, memory_gib: float, 
                     task.data += chunk
                     continue
                 del running[fd]
-                finish(task)
+                finish(task, exiting)
                 done(task)
             now = time.monotonic()
             for fd, task in list(running.items()):
@@ -80,6 +82,17 @@ def run_all(tasks: list[Task], *, jobs: int, timeout: float, memory_gib: float, 
     finally:
         for task in running.values():
             kill(task)
+        for pid in exiting:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def reaped(pid: int) -> bool:
+    """A child that had written its result and was left to exit: gone (and reaped) yet?"""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
 
 
 def start(task: Task, memory_gib: float, scratch: Path) -> None:
@@ -147,24 +160,31 @@ def cap(memory_gib: float) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def finish(task: Task) -> None:
+def finish(task: Task, exiting: list[int]) -> None:
+    """The child closed its pipe.  With its result written, it is only exiting: its process group is
+    killed (whatever the student's code started) and it is reaped later, while the next check runs (a
+    forked copy of torch's process takes ~10 ms to tear down).  Without one, how it ended is the reason."""
     os.close(task.fd)
-    _, status = os.waitpid(task.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(task.pid, signal.SIGKILL)  # whatever the student's code started
     try:
         task.result = json.loads(task.data.decode()) if task.data else None
     except ValueError:
         task.result = None
-    if task.result is None:
-        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
-        if code == -signal.SIGKILL:
-            how += " (most often the system's out-of-memory killer)"
-        task.result = failure(
-            task.check,
-            f"the student's code ended the check's process{phase(task)}: it {how} (os._exit, sys.exit, a crash)",
-        )
+    if task.result is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(task.pid, signal.SIGKILL)
+        exiting.append(task.pid)
+        return
+    _, status = os.waitpid(task.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(task.pid, signal.SIGKILL)  # whatever the student's code started
+    how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+    if code == -signal.SIGKILL:
+        how += " (most often the system's out-of-memory killer)"
+    task.result = failure(
+        task.check,
+        f"the student's code ended the check's process{phase(task)}: it {how} (os._exit, sys.exit, a crash)",
+    )
 
 
 def phase(task: Task) -> str:

@@ -4,9 +4,11 @@ registry, or forced) with the run's penalty and, optionally, the harness's weigh
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import inspect
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -66,15 +68,27 @@ def resolve_factory(target: str, flag: str = "--manual") -> Factory:
     return Factory(fn, target, label, files)
 
 
-def shadowed(name: str, module, folder: str) -> bool:
-    """A learner's own module (never this project's, nor an installed package) that an import from
-    ``folder`` would find under ``name`` - a sibling file or package there - but that was imported before
-    (from there or elsewhere): it is imported again, so what the learner's file imports is what is on disk."""
-    path = getattr(module, "__file__", None)
-    if not path or not user_code(str(Path(path).resolve())):
+def importable_from(folder: str) -> set[str]:
+    """The top-level names an import from ``folder`` would find there: its ``.py`` files and packages."""
+    names = set()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.endswith(".py") and entry.is_file():
+                names.add(entry.name[:-3])
+            elif entry.is_dir() and os.path.isfile(os.path.join(entry.path, "__init__.py")):
+                names.add(entry.name)
+    return names
+
+
+def shadowed(name: str, module, near: set[str]) -> bool:
+    """A learner's own module (never this project's, nor an installed package) that an import from the
+    plug-in's folder would find under ``name`` (``near``: what that folder holds) but that was imported
+    before (from there or elsewhere): it is imported again, so what the learner's file imports is what is
+    on disk.  The folder is listed once, not probed for each of the thousands of modules loaded."""
+    if name.split(".", 1)[0] not in near:
         return False
-    top = name.split(".", 1)[0]
-    return (Path(folder) / f"{top}.py").is_file() or (Path(folder) / top / "__init__.py").is_file()
+    path = getattr(module, "__file__", None)
+    return bool(path) and user_code(str(Path(path).resolve()))
 
 
 def resolve_module(module_part: str, culprit: str):
@@ -95,7 +109,8 @@ def resolve_module(module_part: str, culprit: str):
         added = folder not in sys.path
         if added:
             sys.path.insert(0, folder)
-        for cached in [n for n, m in list(sys.modules.items()) if shadowed(n, m, folder)]:
+        near = importable_from(folder)
+        for cached in [n for n, m in list(sys.modules.items()) if shadowed(n, m, near)]:
             del sys.modules[cached]  # a sibling edited since it was last imported (a notebook re-run) is read again
         try:
             call_learner(f"{culprit}: importing {path}", spec.loader.exec_module, module, files=files)
