@@ -239,8 +239,6 @@ class Runner:
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> Outcome:
-        if self.images:  # matplotlib's import (~0.5 s) overlaps the first epoch's BLAS-bound steps
-            threading.Thread(target=pictures.warm_up, name="import-matplotlib", daemon=True).start()
         alone = self.world.size == 1  # under DDP a rank must not leave a collective on its own
         stop = StopRequest(
             hard_second_sigint=alone,
@@ -281,6 +279,8 @@ class Runner:
                     self.before_last_step = {t.name: {k: v.copy() for k, v in t.params().items()} for t in twins}
                 if self.timing.first_step_at is None:
                     self.timing.first_step_at = time.time()
+                    if self.images:  # matplotlib's import overlaps the steps (begun before, it delayed the first)
+                        threading.Thread(target=pictures.warm_up, name="import-matplotlib", daemon=True).start()
                 t0 = time.perf_counter()
                 stop.begin_step(self.global_step + 1)
                 try:
