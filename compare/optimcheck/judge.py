@@ -29,6 +29,7 @@ class OptimReport:
     state: dict
     diagnosis: dict | None
     verdict: str = field(default="AGREE")
+    note: str | None = None  # a float32 difference settled as rounding by a float64 run (``settle_float32``)
 
     @property
     def passed(self) -> bool:
@@ -38,6 +39,14 @@ class OptimReport:
 
     def __str__(self) -> str:
         return format_report(self)
+
+    def __repr__(self) -> str:  # a notebook's plain repr and a REPL's: the report, not the dataclass's fields
+        return str(self)
+
+    def _repr_html_(self) -> str:  # Jupyter: every line the text has (mapping, worst, state, diagnosis, note)
+        import html
+
+        return f"<pre>{html.escape(str(self))}</pre>"
 
     def to_dict(self) -> dict:
         return {**asdict(self), "passed": self.passed}
@@ -56,11 +65,45 @@ def check(
     steps; compare parameters and state after each; diagnose where they part."""
     if steps < 1:
         raise ConfigError(f"--steps {steps} must be at least 1")
-    opt = load(target, overrides or {})
+    report = judged(load(target, overrides or {}), target, steps, dtype, seed, shapes)
+    if dtype == "float32" and not report.passed:
+        settle_float32(
+            report, lambda: judged(load(target, overrides or {}), target, steps, "float64", seed, shapes, "float32")
+        )
+    return report
+
+
+# the largest float32 difference from torch.optim that a float64 run on the same values may settle as rounding
+ROUNDING_REACH = 1e-4
+
+
+def settle_float32(report: OptimReport, in_float64) -> None:
+    """A float32 run that parts from torch.optim (a float64 trajectory) by no more than float32 rounding can
+    reach over its steps - the nnfs book's own Adagrad, lr 1, drifts 1.25e-6 from it by step 11 - is run
+    again in float64 on exactly the same values (``in_float64``): where that agrees to float64's tolerance,
+    the float32 differences are rounding, said in a note; where it does not, the float32 verdict stands."""
+    if report.worst["rel_err"] > ROUNDING_REACH or (report.diagnosis or {}).get("code") == "non-finite":
+        return
+    again = in_float64()
+    if again.verdict != "AGREE":
+        return
+    w = report.worst
+    report.note = (
+        f"float32 rounding: {w['rel_err']:.2e} from torch.optim at step {w['step']} ({w['parameter']}), past "
+        f"{report.tolerance:.0e}; the same parameters and gradients in float64 agree to {again.worst['rel_err']:.1e} "
+        f"(tolerance {again.tolerance:.0e}), so the float32 differences are rounding, not your rule"
+    )
+    report.verdict, report.diagnosis, report.first_divergence = "AGREE", None, None
+
+
+def judged(opt, target: str, steps: int, dtype: str, seed: int, shapes: dict, values: str = "") -> OptimReport:
+    """One run of ``check``: ``values`` is the dtype the random parameters and gradients are rounded to
+    before they are given in ``dtype`` (a float64 run on a float32 run's own values)."""
     tol = TOLERANCE[dtype]
     rng = np.random.default_rng(seed)
-    init = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
-    grads_seq = [{k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()} for _ in range(steps)]
+    drawn = lambda s: rng.standard_normal(s).astype(values or dtype).astype(dtype, copy=False)  # noqa: E731
+    init = {k: drawn(s) for k, s in shapes.items()}
+    grads_seq = [{k: drawn(s) for k, s in shapes.items()} for _ in range(steps)]
     lr_at = opt.lr_at if isinstance(opt, NNFSOptimizer) and opt.decay else None
     theirs = {k: v.copy() for k, v in init.items()}
     trajectory = []
@@ -239,10 +282,14 @@ def format_report(r: OptimReport) -> str:
         )
     if r.diagnosis:
         lines.append(f"diagnosis [{r.diagnosis['code']}]: {r.diagnosis['message']}")
+    if r.note:
+        lines.append(f"note: {r.note}")
     lines.append("")
     lines.append(
         {
-            "AGREE": f"verdict: AGREE - every step within {r.tolerance:.0e} of torch.optim.{torch_cls}",
+            "AGREE": f"verdict: AGREE - every step within {r.tolerance:.0e} of torch.optim.{torch_cls}"
+            if not r.note
+            else f"verdict: AGREE - torch.optim.{torch_cls} to float32 rounding (settled in float64, see the note)",
             "VARIANT": f"verdict: VARIANT - an equivalent form of torch.optim.{torch_cls}, not a bug",
             "MISMATCH": f"verdict: MISMATCH - your {r.rule} differs from torch.optim.{torch_cls}",
         }[r.verdict]
