@@ -115,12 +115,13 @@ def reference(rule: str, hyper: dict, params: dict, grads_seq: list[dict], varia
     planted = dict(part.partition("=")[::2] for part in variant.split("+") if part)  # code → its value, or ""
     if planted.get("eps-ignored"):  # a bug with a value: the ε really used
         hyper = {**hyper, "eps": float(planted["eps-ignored"])}
+    fixed = int(float(planted.get("adam-step-count-fixed") or 1))  # where the step count is fixed
     if any(code in FORMULAS.get(rule, ()) for code in planted):
-        return _rewritten(rule, hyper, params, grads_seq, planted, lr_at)
-    return _on_the_twin(rule, hyper, params, grads_seq, planted, lr_at)
+        return _rewritten(rule, hyper, params, grads_seq, planted, fixed, lr_at)
+    return _on_the_twin(rule, hyper, params, grads_seq, planted, fixed, lr_at)
 
 
-def _on_the_twin(rule, hyper, params, grads_seq, planted, lr_at) -> list[dict]:
+def _on_the_twin(rule, hyper, params, grads_seq, planted, fixed, lr_at) -> list[dict]:
     """The NumPy twin's optimizer over the stream, its state dropped before every step where the state is
     never stored, and Adam's step count held where the bug holds it."""
     from manual.layers import Parameter
@@ -136,7 +137,7 @@ def _on_the_twin(rule, hyper, params, grads_seq, planted, lr_at) -> list[dict]:
             if "adam-step-count-late" in planted:  # t starts at 2 (incremented before use from 1)
                 _adam_step_count(opt, 1, always=False)
             elif "adam-step-count-fixed" in planted:  # t is the fixed value at every step
-                _adam_step_count(opt, int(float(planted["adam-step-count-fixed"] or 1)) - 1, always=True)
+                _adam_step_count(opt, fixed - 1, always=True)
         if lr_at is not None:
             opt.param_groups[0]["lr"] = lr_at(t)
         for k, p in ps.items():
@@ -157,9 +158,8 @@ def _adam_step_count(opt, before: int, always: bool) -> None:
             state["step"] = before
 
 
-def _rewritten(rule, hyper, params, grads_seq, planted, lr_at) -> list[dict]:
+def _rewritten(rule, hyper, params, grads_seq, planted, fixed, lr_at) -> list[dict]:
     """A rule whose formula a planted bug changes, written out with the bug in place."""
-    fixed = int(float(planted.get("adam-step-count-fixed") or 1))  # where the step count is fixed
     w = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     state = {k: {} for k in w}
     out = []
